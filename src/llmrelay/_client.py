@@ -1,0 +1,425 @@
+"""Client: the call pipeline behind completion/acompletion/embedding/...
+
+One call goes: check arguments and resolve the provider (``_prepare``) -> wrap in the
+configured layers (caching ...) -> ``_send``: build the provider request, run the in-band
+pre-call hooks, send with retries, parse -> ``_finish``: price it and emit the terminal
+callback event. Sync and async twins share every step that does no I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import types as _pytypes
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from . import transport
+from ._params import check_messages, split_params
+from ._retry import backoff_delay, is_retryable
+from ._streaming import AsyncStreamWrapper, CustomStreamWrapper, StreamState, stream_chunk_builder
+from .callbacks.calllog import CallLog
+from .callbacks.plan import plan_for
+from .cost import usage_cost
+from .exceptions import APIConnectionError, BadRequestError, LLMRelayError
+from .providers.base import Call, HTTPRequest, Provider
+from .providers.registry import get_provider, resolve_model
+
+__all__ = ["CallContext", "Client"]
+
+_UNSET: Any = object()
+_SETTINGS = {
+    "callbacks": [], "input_callback": [], "success_callback": [], "failure_callback": [],
+    "cache": None, "num_retries": 0, "request_timeout": None, "drop_params": False,
+    "turn_off_message_logging": False, "api_key": None, "api_base": None,
+    "retry_initial_delay": 0.5,
+}
+
+
+class CallContext:
+    """Everything one call needs after argument checking; layers may read and annotate it."""
+
+    __slots__ = ("cache_hit", "cache_options", "call", "call_id", "call_type", "is_async", "kwargs",
+                 "log", "metadata", "mock", "num_retries", "provider", "retry_delay", "timeout",
+                 "extra")
+
+    def __init__(self) -> None:
+        self.cache_hit = False
+        self.extra: dict[str, Any] = {}
+
+
+class Client:
+    """The llmrelay API with its own settings and no global state.
+
+    ``Client(callbacks=[...], cache=..., num_retries=2)`` offers ``completion``,
+    ``acompletion``, ``embedding``, ``aembedding``, ``text_completion`` and
+    ``atext_completion`` exactly like the module functions, which use a default client
+    that reads the ``llmrelay.*`` module settings at call time.
+    """
+
+    def __init__(self, *, callbacks: list[Any] | None = None,
+                 input_callback: list[Any] | None = None,
+                 success_callback: list[Any] | None = None,
+                 failure_callback: list[Any] | None = None, cache: Any = None,
+                 num_retries: int = 0, timeout: float | None = None, drop_params: bool = False,
+                 turn_off_message_logging: bool = False, api_key: str | None = None,
+                 api_base: str | None = None, _settings: Any = None) -> None:
+        if _settings is not None:
+            self._src = _settings
+        else:
+            self._src = _pytypes.SimpleNamespace(
+                callbacks=list(callbacks or []), input_callback=list(input_callback or []),
+                success_callback=list(success_callback or []),
+                failure_callback=list(failure_callback or []), cache=cache,
+                num_retries=num_retries, request_timeout=timeout, drop_params=drop_params,
+                turn_off_message_logging=turn_off_message_logging, api_key=api_key,
+                api_base=api_base, retry_initial_delay=0.5)
+        self.layers: list[Any] = []  # extra layers (outermost first), e.g. a router's
+
+    def _get(self, name: str) -> Any:
+        return getattr(self._src, name, _SETTINGS[name])
+
+    # ---- preparation (no I/O) -----------------------------------------------------------
+    def _prepare(self, call_type: str, model: str, messages: Any, input: Any,
+                 kwargs: dict[str, Any], is_async: bool) -> CallContext:
+        spec, model_name = resolve_model(model, kwargs.get("custom_llm_provider"))
+        provider = get_provider(spec)
+        if call_type == "completion":
+            messages = check_messages(messages)
+        elif input is None or input == "" or input == []:
+            what = "prompt" if call_type == "text_completion" else "input"
+            raise BadRequestError(f"`{what}` is required for {call_type}", param=what)
+        drop = kwargs.get("drop_params")
+        if drop is None:
+            drop = self._get("drop_params")
+        params = split_params(kwargs, provider.supported_params(call_type), bool(drop),  # type: ignore[attr-defined]
+                              spec.name, model_name)
+        stream = bool(params.pop("stream", False))
+        api_key = kwargs.get("api_key") or self._get("api_key") or spec.env_key()
+        api_base = kwargs.get("api_base") or kwargs.get("base_url") or self._get("api_base")
+        headers = kwargs.get("extra_headers") or kwargs.get("headers")
+        call = Call(call_type, model_name, spec, messages, input, params, stream, api_base,
+                    api_key, kwargs.get("api_version"), headers, kwargs.get("extra_body"))
+        ctx = CallContext()
+        ctx.call = call
+        ctx.call_type = call_type
+        ctx.provider = provider
+        ctx.kwargs = kwargs
+        ctx.is_async = is_async
+        ctx.mock = kwargs.get("mock_response", _UNSET)
+        ctx.metadata = kwargs.get("metadata")
+        ctx.call_id = kwargs.get("litellm_call_id") or str(uuid.uuid4())
+        timeout = kwargs.get("timeout") or kwargs.get("request_timeout")
+        ctx.timeout = timeout if timeout is not None else self._get("request_timeout")
+        retries = kwargs.get("num_retries", kwargs.get("max_retries"))
+        ctx.num_retries = int(retries if retries is not None else self._get("num_retries") or 0)
+        ctx.retry_delay = float(self._get("retry_initial_delay"))
+        ctx.cache_options = kwargs.get("cache")
+        ctx.log = self._make_log(ctx, kwargs, is_async)
+        return ctx
+
+    def _make_log(self, ctx: CallContext, kwargs: dict[str, Any], is_async: bool) -> CallLog | None:
+        lists = []
+        for name in ("callbacks", "input_callback", "success_callback", "failure_callback"):
+            base = self._get(name)
+            extra = kwargs.get(name)
+            lists.append(list(base) + list(extra) if extra else base)
+        plan = plan_for(lists[0], lists[1], lists[2], lists[3], is_async)
+        if plan is None:
+            return None
+        redact = kwargs.get("turn_off_message_logging")
+        if redact is None:
+            redact = self._get("turn_off_message_logging")
+        call = ctx.call
+        prefix = "a" if is_async else ""
+        return CallLog(plan, call_type=prefix + ctx.call_type, model=call.model,
+                       provider=call.provider, messages=call.messages, input=call.input,
+                       optional_params=call.params, metadata=ctx.metadata,
+                       api_base=call.api_base, api_key=call.api_key, call_id=ctx.call_id,
+                       stream=call.stream, is_async=is_async, redact=bool(redact))
+
+    def _layers(self, ctx: CallContext) -> list[Any]:
+        layers = list(self.layers)
+        cache = self._get("cache")
+        if cache is not None:
+            layer = getattr(cache, "as_layer", None)
+            if layer is not None:
+                layers.append(layer())
+        return layers
+
+    # ---- finishing (no I/O) -----------------------------------------------------------------
+    def _hidden(self, ctx: CallContext, headers: dict[str, str] | None) -> dict[str, Any]:
+        call = ctx.call
+        return {"custom_llm_provider": call.provider, "api_base": call.api_base,
+                "litellm_call_id": ctx.call_id, "response_headers": headers or {},
+                "additional_headers": {}, "cache_hit": ctx.cache_hit,
+                "model_id": ctx.extra.get("model_id")}
+
+    def _finish(self, ctx: CallContext, response: Any) -> Any:
+        hidden = response.__dict__.setdefault("_hidden_params", {})
+        for k, v in self._hidden(ctx, hidden.get("response_headers")).items():
+            hidden.setdefault(k, v)
+        if ctx.cache_hit:
+            hidden["cache_hit"] = True
+            cost: float | None = 0.0
+        else:
+            cost = usage_cost(ctx.call.model, ctx.call.provider, response.usage)
+        hidden["response_cost"] = cost
+        if ctx.log is not None:
+            ctx.log.success(response, cost=cost, cache_hit=ctx.cache_hit, **ctx.extra)
+        return response
+
+    def _stream_end(self, ctx: CallContext) -> Callable[[StreamState, str, BaseException | None],
+                                                         None]:
+        def on_end(state: StreamState, status: str, error: BaseException | None) -> None:
+            log = ctx.log
+            if log is None:
+                return
+            if error is not None:
+                log.failure(error, stream_status=status, **ctx.extra)
+                return
+            resp = stream_chunk_builder(state.chunks, ctx.call.messages)
+            if resp is None:
+                resp = stream_chunk_builder([_empty_chunk(ctx)], ctx.call.messages)
+            cost = 0.0 if ctx.cache_hit else usage_cost(ctx.call.model, ctx.call.provider,
+                                                        resp.usage)
+            resp._hidden_params.update(self._hidden(ctx, None))
+            resp._hidden_params["response_cost"] = cost
+            log.success(resp, cost=cost, cache_hit=ctx.cache_hit, stream_status=status,
+                        **ctx.extra)
+        return on_end
+
+    def _want_usage(self, ctx: CallContext) -> bool:
+        opts = ctx.call.params.get("stream_options") or {}
+        return bool(opts.get("include_usage"))
+
+    def _fail(self, ctx: CallContext, exc: BaseException) -> BaseException:
+        if isinstance(exc, LLMRelayError):
+            exc.llm_provider = exc.llm_provider or ctx.call.provider
+            exc.model = exc.model or ctx.call.model
+        elif not isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)) and isinstance(
+                exc, (KeyError, ValueError, TypeError, AttributeError, IndexError)):
+            wrapped = APIConnectionError(
+                f"could not read the upstream reply: {type(exc).__name__}: {exc}",
+                llm_provider=ctx.call.provider, model=ctx.call.model)
+            wrapped.__cause__ = exc
+            exc = wrapped
+        if ctx.log is not None:
+            ctx.log.failure(exc, **ctx.extra)
+        return exc
+
+    # ---- sync pipeline ----------------------------------------------------------------------
+    def _run(self, ctx: CallContext) -> Any:
+        handler: Callable[[CallContext], Any] = self._send
+        for layer in reversed(self._layers(ctx)):
+            handler = _bind(layer.handle, handler)
+        try:
+            result = handler(ctx)
+        except BaseException as exc:
+            err = self._fail(ctx, exc)
+            if err is exc:
+                raise
+            raise err from exc
+        if ctx.call.stream:
+            return result
+        return self._finish(ctx, result)
+
+    def _send(self, ctx: CallContext) -> Any:
+        call, provider, log = ctx.call, ctx.provider, ctx.log
+        mocked = ctx.mock is not _UNSET or call.spec.wire == "mock"
+        req = _mock_request(ctx) if mocked else provider.build_request(call)
+        if log is not None:
+            log.pre_api_call(req.body, req.headers, None if mocked else req.url)
+        if mocked:
+            return self._mock(ctx)
+        if call.stream:
+            return self._open_stream(ctx, req)
+        reply = self._with_retries(ctx, lambda: transport.send(req, ctx.timeout), provider)
+        if log is not None and log.plan.post_api:
+            log.post_api_call(reply.body.decode("utf-8", "replace"), reply.headers)
+        resp = provider.parse_response(call, reply.status, reply.headers, reply.body)
+        resp._hidden_params["response_headers"] = reply.headers
+        return resp
+
+    def _with_retries(self, ctx: CallContext, attempt_fn: Callable[[], Any],
+                      provider: Provider) -> Any:
+        attempt = 0
+        while True:
+            try:
+                reply = attempt_fn()
+                if reply.status >= 400:
+                    body = reply.read() if hasattr(reply, "read") else reply.body
+                    raise provider.map_error(ctx.call, reply.status, reply.headers, body)
+                return reply
+            except LLMRelayError as exc:
+                if attempt >= ctx.num_retries or not is_retryable(exc):
+                    exc.num_retries = attempt
+                    raise
+                time.sleep(backoff_delay(attempt, exc, ctx.retry_delay))
+                attempt += 1
+
+    def _open_stream(self, ctx: CallContext, req: HTTPRequest) -> CustomStreamWrapper:
+        s = self._with_retries(ctx, lambda: transport.stream(req, ctx.timeout), ctx.provider)
+        decoder = ctx.provider.stream_decoder(ctx.call)
+
+        def chunks() -> Iterator[Any]:
+            feed = decoder.feed
+            for line in s.lines():
+                yield from feed(line)
+            yield from decoder.finish()
+
+        if ctx.log is not None and ctx.log.plan.post_api:
+            ctx.log.post_api_call(None, s.headers)
+        state = StreamState(ctx.log, self._want_usage(ctx), self._stream_end(ctx))
+        return CustomStreamWrapper(chunks(), s.close, state, self._hidden(ctx, s.headers))
+
+    def _mock(self, ctx: CallContext) -> Any:
+        from .providers.mock import mock_chunks, mock_result
+
+        mock = None if ctx.mock is _UNSET else ctx.mock
+        if not ctx.call.stream:
+            return mock_result(ctx.call, mock)
+        items = mock_chunks(ctx.call, mock)
+        state = StreamState(ctx.log, self._want_usage(ctx), self._stream_end(ctx))
+        if ctx.is_async:
+            return AsyncStreamWrapper(_aiter(items), _noop, state, self._hidden(ctx, None))
+        return CustomStreamWrapper(iter(items), _noop, state, self._hidden(ctx, None))
+
+    # ---- async pipeline ---------------------------------------------------------------------
+    async def _arun(self, ctx: CallContext) -> Any:
+        handler: Callable[[CallContext], Any] = self._asend
+        for layer in reversed(self._layers(ctx)):
+            handler = _bind(layer.ahandle, handler)
+        try:
+            result = await handler(ctx)
+        except BaseException as exc:
+            err = self._fail(ctx, exc)
+            if err is exc:
+                raise
+            raise err from exc
+        if ctx.call.stream:
+            return result
+        return self._finish(ctx, result)
+
+    async def _asend(self, ctx: CallContext) -> Any:
+        call, provider, log = ctx.call, ctx.provider, ctx.log
+        mocked = ctx.mock is not _UNSET or call.spec.wire == "mock"
+        req = _mock_request(ctx) if mocked else provider.build_request(call)
+        if log is not None:
+            await log.apre_api_call(req.body, req.headers, None if mocked else req.url)
+        if mocked:
+            return self._mock(ctx)
+        if call.stream:
+            return await self._aopen_stream(ctx, req)
+        reply = await self._awith_retries(ctx, lambda: transport.asend(req, ctx.timeout),
+                                          provider)
+        if log is not None and log.plan.post_api:
+            log.post_api_call(reply.body.decode("utf-8", "replace"), reply.headers)
+        resp = provider.parse_response(call, reply.status, reply.headers, reply.body)
+        resp._hidden_params["response_headers"] = reply.headers
+        return resp
+
+    async def _awith_retries(self, ctx: CallContext, attempt_fn: Callable[[], Any],
+                             provider: Provider) -> Any:
+        attempt = 0
+        while True:
+            try:
+                reply = await attempt_fn()
+                if reply.status >= 400:
+                    body = await reply.read() if hasattr(reply, "read") else reply.body
+                    raise provider.map_error(ctx.call, reply.status, reply.headers, body)
+                return reply
+            except LLMRelayError as exc:
+                if attempt >= ctx.num_retries or not is_retryable(exc):
+                    exc.num_retries = attempt
+                    raise
+                await asyncio.sleep(backoff_delay(attempt, exc, ctx.retry_delay))
+                attempt += 1
+
+    async def _aopen_stream(self, ctx: CallContext, req: HTTPRequest) -> AsyncStreamWrapper:
+        s = await self._awith_retries(ctx, lambda: transport.astream(req, ctx.timeout),
+                                      ctx.provider)
+        decoder = ctx.provider.stream_decoder(ctx.call)
+
+        async def chunks() -> AsyncIterator[Any]:
+            feed = decoder.feed
+            async for line in s.lines():
+                for c in feed(line):
+                    yield c
+            for c in decoder.finish():
+                yield c
+
+        if ctx.log is not None and ctx.log.plan.post_api:
+            ctx.log.post_api_call(None, s.headers)
+        state = StreamState(ctx.log, self._want_usage(ctx), self._stream_end(ctx))
+        return AsyncStreamWrapper(chunks(), s.close, state, self._hidden(ctx, s.headers))
+
+    # ---- public API -------------------------------------------------------------------------
+    def completion(self, model: str = "", messages: list[Any] | None = None,
+                   **kwargs: Any) -> Any:
+        """A chat completion: a :class:`~llmrelay.types.ModelResponse`, or with
+        ``stream=True`` an iterator of chunks. Raises :class:`~llmrelay.LLMRelayError`
+        subclasses, bad arguments before any network I/O."""
+        return self._run(self._prepare("completion", model, messages, None, kwargs, False))
+
+    async def acompletion(self, model: str = "", messages: list[Any] | None = None,
+                          **kwargs: Any) -> Any:
+        """Async :meth:`completion`; with ``stream=True`` an async iterator of chunks."""
+        return await self._arun(self._prepare("completion", model, messages, None, kwargs,
+                                              True))
+
+    def embedding(self, model: str = "", input: Any = None, **kwargs: Any) -> Any:
+        """Embeddings for a string or a list of strings: an ``EmbeddingResponse``."""
+        return self._run(self._prepare("embedding", model, None, input, kwargs, False))
+
+    async def aembedding(self, model: str = "", input: Any = None, **kwargs: Any) -> Any:
+        """Async :meth:`embedding`."""
+        return await self._arun(self._prepare("embedding", model, None, input, kwargs, True))
+
+    def text_completion(self, model: str = "", prompt: Any = None, **kwargs: Any) -> Any:
+        """A legacy completion (``/v1/completions``): a ``TextCompletionResponse``."""
+        return self._run(self._prepare("text_completion", model, None, prompt, kwargs, False))
+
+    async def atext_completion(self, model: str = "", prompt: Any = None,
+                               **kwargs: Any) -> Any:
+        """Async :meth:`text_completion`."""
+        return await self._arun(self._prepare("text_completion", model, None, prompt, kwargs,
+                                              True))
+
+
+def _bind(layer_fn: Callable[..., Any], nxt: Callable[[CallContext], Any]
+          ) -> Callable[[CallContext], Any]:
+    def handler(ctx: CallContext) -> Any:
+        return layer_fn(ctx, nxt)
+    return handler
+
+
+def _mock_request(ctx: CallContext) -> HTTPRequest:
+    """The request the provider would get, for callbacks of a mocked call: built with a
+    stand-in key and URL when none is configured (no network I/O happens)."""
+    call = ctx.call
+    stand_in = dataclasses.replace(call, api_key=call.api_key or "mock-key",
+                                   api_base=call.api_base or "http://mock.invalid")
+    try:
+        return ctx.provider.build_request(stand_in)
+    except LLMRelayError:
+        from .providers.mock import MockProvider
+
+        return MockProvider(call.spec).build_request(call)
+
+
+def _noop() -> None:
+    return None
+
+
+async def _aiter(items: list[Any]) -> AsyncIterator[Any]:
+    for item in items:
+        yield item
+
+
+def _empty_chunk(ctx: CallContext) -> Any:
+    from .types import ModelResponseStream
+
+    return ModelResponseStream(model=ctx.call.model, choices=[])

@@ -1,0 +1,87 @@
+"""Argument checking and sorting, shared by every call style (sync and async alike).
+
+Arguments fall in three groups: the request itself (model, messages/input), our own options
+(timeout, num_retries, callbacks, metadata ...), and the parameters sent to the provider.
+Provider parameters OpenAI defines are checked against what the provider supports
+(``UnsupportedParamsError`` naming them, or dropped with ``drop_params=True``); any other
+keyword is passed through to the provider untouched, as OpenAI's SDK does with ``extra_body``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .exceptions import BadRequestError, UnsupportedParamsError
+from .providers.openai.translate import CHAT_PARAMS, EMBEDDING_PARAMS, TEXT_PARAMS
+
+__all__ = ["OPTIONS", "OPENAI_PARAMS", "check_messages", "split_params"]
+
+# Our own keyword arguments: never sent to a provider.
+OPTIONS = frozenset({
+    "timeout", "request_timeout", "api_key", "api_base", "base_url", "api_version",
+    "extra_headers", "extra_body", "metadata", "num_retries", "max_retries", "mock_response",
+    "drop_params", "callbacks", "success_callback", "failure_callback", "input_callback",
+    "custom_llm_provider", "caching", "cache", "turn_off_message_logging", "litellm_call_id",
+    "litellm_trace_id", "headers", "organization", "model_list", "litellm_logging_obj",
+    "no-log", "proxy_server_request", "model_info", "mock_delay", "stream_timeout",
+})
+
+OPENAI_PARAMS = CHAT_PARAMS | TEXT_PARAMS | EMBEDDING_PARAMS
+
+
+def check_messages(messages: Any) -> list[dict[str, Any]]:
+    """Return ``messages`` as a list of dicts, or raise naming what is wrong."""
+    if messages is None:
+        raise BadRequestError("`messages` is required for a chat completion: pass a list of "
+                              "{'role': ..., 'content': ...} dicts", param="messages")
+    if not isinstance(messages, (list, tuple)):
+        raise BadRequestError(f"`messages` must be a list of dicts, got "
+                              f"{type(messages).__name__}", param="messages")
+    if not messages:
+        raise BadRequestError("`messages` must not be empty", param="messages")
+    out: list[dict[str, Any]] = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, Mapping):
+            dump = getattr(m, "model_dump", None)
+            if not callable(dump):
+                raise BadRequestError(
+                    f"messages[{i}] must be a dict with 'role' and 'content', got "
+                    f"{type(m).__name__}", param="messages")
+            m = {k: v for k, v in dump().items() if v is not None}
+        role = m.get("role")
+        if not isinstance(role, str) or not role:
+            raise BadRequestError(f"messages[{i}] has no 'role' (expected 'system', 'user', "
+                                  f"'assistant' or 'tool')", param="messages")
+        if "content" not in m and not m.get("tool_calls") and not m.get("function_call"):
+            raise BadRequestError(f"messages[{i}] (role {role!r}) has no 'content'",
+                                  param="messages")
+        content = m.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise BadRequestError(f"messages[{i}].content must be a string or a list of "
+                                  f"content parts, got {type(content).__name__}",
+                                  param="messages")
+        out.append(m if isinstance(m, dict) else dict(m))
+    return out
+
+
+def split_params(kwargs: dict[str, Any], supported: frozenset[str], drop_params: bool,
+                 provider: str, model: str) -> dict[str, Any]:
+    """Provider parameters from ``kwargs`` (None values skipped), checked for support."""
+    params: dict[str, Any] = {}
+    unsupported: list[str] = []
+    for key, value in kwargs.items():
+        if value is None or key in OPTIONS:
+            continue
+        if key in OPENAI_PARAMS and key not in supported:
+            if not drop_params:
+                unsupported.append(key)
+            continue
+        params[key] = value
+    if unsupported:
+        names = ", ".join(sorted(unsupported))
+        raise UnsupportedParamsError(
+            f"{provider} does not support parameter(s) {names} for model {model!r}; remove "
+            f"them or pass drop_params=True to drop them",
+            llm_provider=provider, model=model, param=sorted(unsupported)[0])
+    return params

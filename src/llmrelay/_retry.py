@@ -1,0 +1,67 @@
+"""When to retry a failed attempt and how long to wait: shared by sync and async calls."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+
+from .exceptions import (
+    APIConnectionError,
+    InternalServerError,
+    LLMRelayError,
+    RateLimitError,
+    Timeout,
+)
+
+__all__ = ["MAX_RETRY_AFTER", "backoff_delay", "is_retryable"]
+
+INITIAL_DELAY = 0.5
+MAX_DELAY = 8.0
+MAX_RETRY_AFTER = 60.0
+_RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """408/409/429/5xx replies and connection failures are worth another attempt."""
+    if isinstance(exc, (APIConnectionError, Timeout, RateLimitError, InternalServerError)):
+        return True
+    if isinstance(exc, LLMRelayError) and exc.status_code in _RETRY_STATUS:
+        return True
+    return False
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    headers = getattr(exc, "response_headers", None) or {}
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        if parsed is None:
+            return None
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+def backoff_delay(attempt: int, exc: BaseException | None = None,
+                  initial: float = INITIAL_DELAY) -> float:
+    """Seconds to wait before retry number ``attempt`` (0-based).
+
+    A ``Retry-After``/``retry-after-ms`` header from the server wins (capped at
+    :data:`MAX_RETRY_AFTER`); otherwise exponential backoff with jitter: a random value in
+    [50%, 100%] of ``initial * 2**attempt``, capped at :data:`MAX_DELAY`.
+    """
+    if exc is not None:
+        told = _retry_after(exc)
+        if told is not None:
+            return min(told, MAX_RETRY_AFTER)
+    base = min(initial * (2 ** attempt), MAX_DELAY)
+    return base * (0.5 + random.random() / 2)

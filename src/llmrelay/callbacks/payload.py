@@ -1,0 +1,215 @@
+"""The ``kwargs`` dict every callback receives, and the standard logging payload.
+
+Secrets never reach a callback: API keys are masked (``sk-...abcd``) and auth headers
+dropped. With message logging turned off, prompts and completions are replaced by
+:data:`REDACTED` everywhere a callback can see them, raw request and response bodies too.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import traceback
+from typing import Any
+
+__all__ = [
+    "REDACTED",
+    "SCHEMA_VERSION",
+    "mask_key",
+    "mask_headers",
+    "redact_body",
+    "redact_response",
+    "standard_payload",
+]
+
+REDACTED = "redacted-by-llmrelay"
+SCHEMA_VERSION = 1
+_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-api-key",
+                             "proxy-authorization", "cookie"})
+
+
+def mask_key(key: Any) -> Any:
+    """``sk-abcdef123456`` -> ``sk-...3456``; short or non-string values are fully masked."""
+    if not isinstance(key, str) or not key:
+        return key
+    if len(key) < 12:
+        return "****"
+    head = key[:3] if key[2:3] == "-" else key[:2]
+    return f"{head}...{key[-4:]}"
+
+
+def mask_headers(headers: dict[str, str] | None) -> dict[str, str]:
+    if not headers:
+        return {}
+    return {k: (mask_key(v.split(" ", 1)[-1]) if k.lower() in _SECRET_HEADERS else v)
+            for k, v in headers.items()}
+
+
+def _redact_content(content: Any) -> Any:
+    if isinstance(content, list):
+        return [{"type": "text", "text": REDACTED}]
+    return REDACTED if content is not None else None
+
+
+def redact_messages(messages: Any) -> Any:
+    if not isinstance(messages, list):
+        return REDACTED if messages is not None else None
+    out = []
+    for m in messages:
+        if isinstance(m, dict):
+            m = dict(m)
+            if "content" in m:
+                m["content"] = _redact_content(m["content"])
+            if m.get("tool_calls"):
+                m["tool_calls"] = REDACTED
+        out.append(m)
+    return out
+
+
+_BODY_TEXT_KEYS = ("messages", "input", "prompt", "contents", "system", "system_instruction",
+                   "systemInstruction")
+
+
+def redact_body(body: Any) -> Any:
+    """A copy of a provider request body with every prompt field redacted."""
+    if not isinstance(body, dict):
+        return REDACTED if body is not None else None
+    out = dict(body)
+    for key in _BODY_TEXT_KEYS:
+        if key in out:
+            value = out[key]
+            out[key] = redact_messages(value) if isinstance(value, list) else REDACTED
+    return out
+
+
+def redact_response(response: Any) -> Any:
+    """A deep copy of a response object with completions, tool calls and embeddings redacted;
+    the caller's object is untouched."""
+    if response is None:
+        return None
+    clone = copy.copy(response)
+    d = getattr(clone, "__dict__", None)
+    if d is None:
+        return REDACTED
+    d = clone.__dict__ = dict(d)
+    if "_hidden_params" in d:
+        d["_hidden_params"] = dict(d["_hidden_params"])
+    choices = d.get("choices")
+    if isinstance(choices, list):
+        new = []
+        for c in choices:
+            c = copy.copy(c)
+            c.__dict__ = dict(c.__dict__)
+            for part in ("message", "delta"):
+                msg = c.__dict__.get(part)
+                if msg is not None:
+                    msg = copy.copy(msg)
+                    msg.__dict__ = dict(msg.__dict__)
+                    if msg.__dict__.get("content") is not None:
+                        msg.__dict__["content"] = REDACTED
+                    if msg.__dict__.get("tool_calls"):
+                        msg.__dict__["tool_calls"] = None
+                    for extra in ("reasoning_content", "thinking_blocks"):
+                        if msg.__dict__.get(extra) is not None:
+                            msg.__dict__[extra] = REDACTED
+                    c.__dict__[part] = msg
+            if "text" in c.__dict__:
+                c.__dict__["text"] = REDACTED
+            new.append(c)
+        d["choices"] = new
+    data = d.get("data")
+    if isinstance(data, list) and d.get("object") == "list":
+        d["data"] = []
+    return clone
+
+
+def _epoch(value: Any) -> float | None:
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    return value if isinstance(value, (int, float)) else None
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump()
+    try:
+        return json.loads(json.dumps(value, default=str))
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def standard_payload(kwargs: dict[str, Any], response: Any, status: str) -> dict[str, Any]:
+    """One flat, JSON-serialisable record of a finished call (``schema_version`` 1).
+
+    Built once per event on the dispatcher thread and shared by every logger.
+    """
+    lp = kwargs.get("litellm_params") or {}
+    metadata = lp.get("metadata") or {}
+    usage = getattr(response, "usage", None) if response is not None else None
+    prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+    completion = int(getattr(usage, "completion_tokens", 0) or 0)
+    details = getattr(usage, "prompt_tokens_details", None)
+    cache_read = getattr(usage, "cache_read_input_tokens", None)
+    if cache_read is None:
+        cache_read = getattr(details, "cached_tokens", 0) or 0
+    cdetails = getattr(usage, "completion_tokens_details", None)
+    start = _epoch(kwargs.get("start_time"))
+    end = _epoch(kwargs.get("end_time"))
+    first = _epoch(kwargs.get("completion_start_time")) or end
+    exc = kwargs.get("exception")
+    hidden = getattr(response, "_hidden_params", None) or {}
+    choices = getattr(response, "choices", None) or []
+    finish = [getattr(c, "finish_reason", None) for c in choices]
+    tags = metadata.get("tags") if isinstance(metadata, dict) else None
+    payload: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "id": kwargs.get("litellm_call_id"),
+        "litellm_call_id": kwargs.get("litellm_call_id"),
+        "trace_id": metadata.get("trace_id") or kwargs.get("litellm_trace_id")
+        or kwargs.get("litellm_call_id"),
+        "call_type": kwargs.get("call_type"),
+        "stream": bool(kwargs.get("stream")),
+        "status": status,
+        "model": kwargs.get("model"),
+        "model_group": metadata.get("model_group"),
+        "model_id": metadata.get("model_id") or hidden.get("model_id"),
+        "custom_llm_provider": lp.get("custom_llm_provider"),
+        "api_base": lp.get("api_base"),
+        "response_id": getattr(response, "id", None),
+        "finish_reasons": [f for f in finish if f],
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": int(getattr(usage, "total_tokens", 0) or prompt + completion),
+        "cache_read_input_tokens": int(cache_read or 0),
+        "cache_creation_input_tokens": int(getattr(usage, "cache_creation_input_tokens", 0) or 0),
+        "reasoning_tokens": int(getattr(cdetails, "reasoning_tokens", 0) or 0),
+        "response_cost": kwargs.get("response_cost"),
+        "cache_hit": bool(kwargs.get("cache_hit")),
+        "cache_key": kwargs.get("cache_key"),
+        "saved_cache_cost": float(kwargs.get("saved_cache_cost") or 0.0),
+        "startTime": start,
+        "endTime": end,
+        "completionStartTime": first,
+        "response_time": (end - start) if start is not None and end is not None else None,
+        "messages": _jsonable(kwargs.get("messages") if kwargs.get("messages") is not None
+                              else kwargs.get("input")),
+        "response": _jsonable(response) if status == "success" else None,
+        "model_parameters": _jsonable(kwargs.get("optional_params") or {}),
+        "metadata": _jsonable(metadata),
+        "request_tags": list(tags) if isinstance(tags, (list, tuple)) else [],
+        "end_user": (kwargs.get("optional_params") or {}).get("user"),
+        "stream_status": kwargs.get("stream_status"),
+        "attempts": _jsonable(kwargs.get("attempts") or []),
+        "error_str": str(exc) if exc is not None else None,
+        "error_class": type(exc).__name__ if exc is not None else None,
+        "error_code": getattr(exc, "status_code", None) if exc is not None else None,
+    }
+    return payload
+
+
+def traceback_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -1,0 +1,1 @@
+"""Ready-made loggers, found by name through :mod:`llmrelay.integrations.registry`."""

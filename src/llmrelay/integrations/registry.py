@@ -1,0 +1,89 @@
+"""Integrations by name: ``llmrelay.callbacks = ["otel", "prometheus"]``.
+
+Built-in names map to ``module:factory`` strings imported on first use; third-party packages
+add names through the entry-point group ``llmrelay.integrations`` (the entry point loads a
+CustomLogger subclass or a factory returning an instance). One instance per name is kept, so
+every call that names an integration reaches the same logger.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from typing import Any
+
+from ..exceptions import LLMRelayError
+
+__all__ = ["BUILTIN", "IntegrationError", "get_integration", "known_integrations", "register"]
+
+
+class IntegrationError(LLMRelayError, ValueError):
+    """An unknown integration name, or one whose optional dependency is missing."""
+
+
+# name -> ("module:factory", extra to install)
+BUILTIN: dict[str, tuple[str, str | None]] = {}
+
+_instances: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def register(name: str, factory: Any) -> None:
+    """Register ``name`` for a CustomLogger class/factory or a ready instance."""
+    with _lock:
+        _instances.pop(name, None)
+        _extra[name] = factory
+
+
+_extra: dict[str, Any] = {}
+
+
+def _entry_points() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    try:
+        return {ep.name: ep for ep in entry_points(group="llmrelay.integrations")}
+    except Exception:  # a broken third-party distribution must not break registration
+        return {}
+
+
+def known_integrations() -> list[str]:
+    return sorted(set(BUILTIN) | set(_extra) | set(_entry_points()))
+
+
+def _build(name: str) -> Any:
+    if name in _extra:
+        factory = _extra[name]
+        return factory() if isinstance(factory, type) or callable(factory) and not hasattr(
+            factory, "log_success_event") else factory
+    if name in BUILTIN:
+        target, extra = BUILTIN[name]
+        module_name, _, attr = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            hint = f"pip install 'llmrelay[{extra}]'" if extra else "check your installation"
+            raise IntegrationError(
+                f"integration {name!r} needs an optional dependency that is not installed "
+                f"({exc.name or exc}): {hint}") from exc
+        return getattr(module, attr)()
+    eps = _entry_points()
+    if name in eps:
+        loaded = eps[name].load()
+        return loaded() if callable(loaded) else loaded
+    raise IntegrationError(
+        f"unknown integration {name!r}; known integrations: "
+        f"{', '.join(known_integrations()) or '(none)'}")
+
+
+def get_integration(name: str) -> Any:
+    """The shared logger instance for ``name``; raises :class:`IntegrationError`."""
+    inst = _instances.get(name)
+    if inst is not None:
+        return inst
+    with _lock:
+        inst = _instances.get(name)
+        if inst is None:
+            inst = _build(name)
+            _instances[name] = inst
+    return inst

@@ -1,0 +1,167 @@
+"""The provider contract: pure translation between our call and one wire API.
+
+A provider never does I/O. The client builds a :class:`Call`, asks the provider for an
+:class:`HTTPRequest`, lets the transport send it, and hands the reply back to the provider
+to parse (or to map to an exception). Streams are decoded line by line by a
+:class:`StreamDecoder` the provider creates per call.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..exceptions import (
+    APIConnectionError,
+    ContentPolicyViolationError,
+    ContextWindowExceededError,
+    LLMRelayError,
+    error_for_status,
+)
+
+if TYPE_CHECKING:
+    from ..types import ModelResponseStream
+    from .registry import ProviderSpec
+
+__all__ = [
+    "Call",
+    "HTTPRequest",
+    "Provider",
+    "StreamDecoder",
+    "body_excerpt",
+    "decode_json",
+    "error_from_reply",
+]
+
+
+@dataclass
+class Call:
+    """One normalised request, before any provider translation.
+
+    ``params`` holds only the OpenAI-named optional parameters the caller set
+    (``temperature``, ``tools`` ...), already checked against the provider's support.
+    """
+
+    call_type: str  # "completion" | "text_completion" | "embedding"
+    model: str  # the provider's own model name (no "provider/" prefix)
+    spec: ProviderSpec
+    messages: list[dict[str, Any]] | None = None
+    input: Any = None  # embedding input or text-completion prompt
+    params: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False
+    api_base: str | None = None
+    api_key: str | None = None
+    api_version: str | None = None
+    extra_headers: dict[str, str] | None = None
+    extra_body: dict[str, Any] | None = None
+
+    @property
+    def provider(self) -> str:
+        return self.spec.name
+
+
+@dataclass
+class HTTPRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None  # JSON body; the exact dict callbacks see
+
+
+class StreamDecoder(Protocol):
+    """Turns the lines of a streamed reply into chunks; one instance per call."""
+
+    def feed(self, line: bytes) -> list[ModelResponseStream]:
+        """Chunks completed by this line (often none or one)."""
+        ...
+
+    def finish(self) -> list[ModelResponseStream]:
+        """Called at end of body; raises :class:`APIConnectionError` if the stream was cut."""
+        ...
+
+
+class Provider(Protocol):
+    """What every wire API implements. ``supported_params`` gates ``drop_params``."""
+
+    supported_params: frozenset[str]
+
+    def build_request(self, call: Call) -> HTTPRequest: ...
+
+    def parse_response(
+        self, call: Call, status: int, headers: dict[str, str], body: bytes
+    ) -> Any: ...
+
+    def stream_decoder(self, call: Call) -> StreamDecoder: ...
+
+    def map_error(
+        self, call: Call, status: int, headers: dict[str, str], body: bytes
+    ) -> LLMRelayError: ...
+
+
+def body_excerpt(body: bytes, limit: int = 500) -> str:
+    text = body[:limit].decode("utf-8", "replace")
+    return text + ("..." if len(body) > limit else "")
+
+
+def decode_json(call: Call, status: int, headers: dict[str, str], body: bytes) -> Any:
+    """Parse a JSON reply or raise a mapped error that quotes the body."""
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        kind = headers.get("content-type", "unknown content type")
+        raise APIConnectionError(
+            f"upstream returned a body that is not JSON ({kind}): {body_excerpt(body)}",
+            status_code=status,
+            llm_provider=call.provider,
+            model=call.model,
+            response_body=body_excerpt(body),
+            response_headers=headers,
+        ) from exc
+
+
+_CONTEXT_MARKERS = (
+    "context_length_exceeded",
+    "context length",
+    "maximum context",
+    "prompt is too long",
+    "too many tokens",
+    "input is too long",
+    "exceeds the context window",
+)
+_POLICY_MARKERS = ("content_policy", "content_filter", "content management policy", "safety")
+
+
+def error_from_reply(
+    call: Call,
+    status: int,
+    headers: dict[str, str],
+    body: bytes,
+    message: str | None = None,
+    code: str | None = None,
+    param: str | None = None,
+) -> LLMRelayError:
+    """Build the mapped exception for an HTTP error reply.
+
+    Providers extract ``message``/``code`` from their own error body; this picks the class
+    from the status and, for 400s, from markers of context-window and content-policy errors.
+    """
+    excerpt = body_excerpt(body)
+    text = message or excerpt or f"HTTP {status}"
+    cls = error_for_status(status)
+    if status in (400, 413, 422):
+        probe = f"{code or ''} {text}".lower()
+        if any(m in probe for m in _CONTEXT_MARKERS):
+            cls = ContextWindowExceededError
+        elif any(m in probe for m in _POLICY_MARKERS):
+            cls = ContentPolicyViolationError
+    return cls(
+        text,
+        status_code=status,
+        llm_provider=call.provider,
+        model=call.model,
+        response_body=excerpt,
+        response_headers=headers,
+        code=code,
+        param=param,
+    )

@@ -1,0 +1,194 @@
+"""Translation to and from OpenAI's chat, completions and embeddings endpoints."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ...exceptions import APIConnectionError, AuthenticationError, BadRequestError, LLMRelayError
+from ...types import (
+    EmbeddingResponse,
+    ModelResponse,
+    ModelResponseStream,
+    TextCompletionResponse,
+)
+from ..base import Call, HTTPRequest, body_excerpt, decode_json, error_from_reply
+from ..registry import ProviderSpec
+from ..sse import SSEDecoder
+
+__all__ = ["CHAT_PARAMS", "EMBEDDING_PARAMS", "TEXT_PARAMS", "OpenAIProvider"]
+
+CHAT_PARAMS = frozenset({
+    "temperature", "top_p", "max_tokens", "max_completion_tokens", "n", "stop", "seed",
+    "presence_penalty", "frequency_penalty", "logit_bias", "user", "tools", "tool_choice",
+    "parallel_tool_calls", "response_format", "logprobs", "top_logprobs", "stream_options",
+    "functions", "function_call", "modalities", "audio", "reasoning_effort", "service_tier",
+    "store", "prediction", "web_search_options", "verbosity",
+})
+TEXT_PARAMS = frozenset({
+    "temperature", "top_p", "max_tokens", "n", "stop", "seed", "presence_penalty",
+    "frequency_penalty", "logit_bias", "user", "logprobs", "echo", "best_of", "suffix",
+    "stream_options",
+})
+EMBEDDING_PARAMS = frozenset({"dimensions", "encoding_format", "user"})
+
+_PATHS = {"completion": "/chat/completions", "text_completion": "/completions",
+          "embedding": "/embeddings"}
+
+
+def openai_error(call: Call, status: int, headers: dict[str, str], body: bytes) -> LLMRelayError:
+    """Map an OpenAI-style error body ``{"error": {"message", "type", "param", "code"}}``."""
+    message = code = param = None
+    try:
+        data = json.loads(body)
+        err = data.get("error", data) if isinstance(data, dict) else None
+        if isinstance(err, dict):
+            message = err.get("message")
+            code = err.get("code") or err.get("type")
+            param = err.get("param")
+        elif isinstance(err, str):
+            message = err
+    except ValueError:
+        message = None
+    if message is None:
+        message = f"HTTP {status} from upstream: {body_excerpt(body)}"
+    return error_from_reply(call, status, headers, body, str(message),
+                            str(code) if code is not None else None, param)
+
+
+class OpenAIStreamDecoder:
+    """SSE ``data: {chunk}`` lines until ``data: [DONE]``."""
+
+    __slots__ = ("_call", "_done", "_finished", "_kind", "_sse")
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+        self._sse = SSEDecoder()
+        self._done = False
+        self._finished = False  # saw a finish_reason, so a missing [DONE] is tolerable
+        self._kind = (TextCompletionResponse if call.call_type == "text_completion"
+                      else ModelResponseStream)
+
+    def _event(self, data: bytes) -> list[Any]:
+        if data == b"[DONE]":
+            self._done = True
+            return []
+        try:
+            obj = json.loads(data)
+        except ValueError as exc:
+            raise APIConnectionError(
+                f"upstream sent an unreadable stream event: {body_excerpt(data)}",
+                llm_provider=self._call.provider, model=self._call.model) from exc
+        if not isinstance(obj, dict):
+            return []
+        if "error" in obj and not obj.get("choices"):  # an error sent mid-stream
+            err = obj["error"]
+            code = str(err.get("code", "")) if isinstance(err, dict) else ""
+            raise openai_error(self._call, int(code) if code.isdigit() else 500, {}, data)
+        choices = obj.get("choices")
+        if choices:
+            for c in choices:
+                if c.get("finish_reason"):
+                    self._finished = True
+        return [self._kind(**obj)]
+
+    def feed(self, line: bytes) -> list[Any]:
+        ev = self._sse.feed(line)
+        if ev is None:
+            return []
+        return self._event(ev[1])
+
+    def finish(self) -> list[Any]:
+        out: list[Any] = []
+        ev = self._sse.flush()
+        if ev is not None:
+            out = self._event(ev[1])
+        if not self._done and not self._finished:
+            raise APIConnectionError(
+                "upstream stream ended before its final event (no [DONE]); the reply was cut",
+                llm_provider=self._call.provider, model=self._call.model)
+        return out
+
+
+class OpenAIProvider:
+    """Pure translation for OpenAI-compatible servers; one instance per provider row."""
+
+    def __init__(self, spec: ProviderSpec) -> None:
+        self.spec = spec
+
+    def supported_params(self, call_type: str) -> frozenset[str]:
+        if call_type == "embedding":
+            return EMBEDDING_PARAMS
+        if call_type == "text_completion":
+            return TEXT_PARAMS
+        return CHAT_PARAMS
+
+    def api_base(self, call: Call) -> str:
+        base = call.api_base or self.spec.env_base() or self.spec.base_url
+        if not base:
+            env = " or ".join(self.spec.base_env) or "an environment variable"
+            raise BadRequestError(
+                f"provider {self.spec.name!r} has no default URL: pass api_base= or set {env}",
+                llm_provider=self.spec.name, model=call.model)
+        return base.rstrip("/")
+
+    def check_key(self, call: Call, base: str) -> None:
+        if call.api_key or not self.spec.requires_key:
+            return
+        if self.spec.base_url and base != self.spec.base_url.rstrip("/"):
+            return  # a self-hosted compatible server: keys are its business
+        env = " or ".join(self.spec.key_env)
+        raise AuthenticationError(
+            f"missing API key for provider {self.spec.name!r}: pass api_key= or set {env}",
+            llm_provider=self.spec.name, model=call.model)
+
+    def build_request(self, call: Call) -> HTTPRequest:
+        base = self.api_base(call)
+        self.check_key(call, base)
+        headers = {"Content-Type": "application/json"}
+        if call.api_key:
+            headers["Authorization"] = f"Bearer {call.api_key}"
+        if call.extra_headers:
+            headers.update(call.extra_headers)
+        body: dict[str, Any] = {"model": call.model}
+        if call.call_type == "completion":
+            body["messages"] = call.messages
+        elif call.call_type == "text_completion":
+            body["prompt"] = call.input
+        else:
+            body["input"] = call.input
+        body.update(call.params)
+        if call.stream:
+            body["stream"] = True
+            if self.spec.stream_usage:
+                opts = dict(body.get("stream_options") or {})
+                opts["include_usage"] = True
+                body["stream_options"] = opts
+        elif "stream_options" in body:
+            del body["stream_options"]
+        if call.extra_body:
+            body.update(call.extra_body)
+        return HTTPRequest("POST", base + _PATHS[call.call_type], headers, body)
+
+    def parse_response(self, call: Call, status: int, headers: dict[str, str],
+                       body: bytes) -> Any:
+        data = decode_json(call, status, headers, body)
+        if not isinstance(data, dict) or ("choices" not in data and "data" not in data):
+            if isinstance(data, dict) and "error" in data:
+                raise openai_error(call, 500, headers, body)
+            raise APIConnectionError(
+                f"upstream reply has no 'choices' or 'data': {body_excerpt(body)}",
+                status_code=status, llm_provider=call.provider, model=call.model,
+                response_body=body_excerpt(body))
+        if call.call_type == "embedding":
+            return EmbeddingResponse(**data)
+        if call.call_type == "text_completion":
+            return TextCompletionResponse(**data)
+        return ModelResponse(**data)
+
+    def stream_decoder(self, call: Call) -> OpenAIStreamDecoder:
+        return OpenAIStreamDecoder(call)
+
+    def map_error(self, call: Call, status: int, headers: dict[str, str],
+                  body: bytes) -> LLMRelayError:
+        return openai_error(call, status, headers, body)

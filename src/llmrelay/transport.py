@@ -1,0 +1,278 @@
+"""Pooled HTTP clients: httpx for sync calls, aiohttp for async calls.
+
+* One shared ``httpx.Client`` (keep-alive pool) for every sync call in the process.
+* One ``aiohttp.ClientSession`` per event loop: a session is never used from another loop.
+  When the loop is shut down by ``asyncio.run`` the session is closed with it.
+* Replies come back as :class:`Reply` (status, lower-cased headers, body bytes); streams as
+  :class:`SyncStream` / :class:`AsyncStream`, which yield body lines and always release
+  their connection when closed or left early.
+* Network failures become :class:`~llmrelay.exceptions.APIConnectionError` or
+  :class:`~llmrelay.exceptions.Timeout`, with the original chained.
+
+Both libraries are imported on first use, so ``import llmrelay`` stays light.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import APIConnectionError, Timeout
+
+if TYPE_CHECKING:
+    import aiohttp
+    import httpx
+
+    from .providers.base import HTTPRequest
+
+__all__ = ["DEFAULT_TIMEOUT", "AsyncStream", "Reply", "SyncStream", "asend", "astream", "send",
+           "stream"]
+
+DEFAULT_TIMEOUT = 600.0
+_POOL_SIZE = 100
+
+
+class Reply:
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+def _encode(req: HTTPRequest) -> bytes | None:
+    if req.body is None:
+        return None
+    return json.dumps(req.body, separators=(",", ":")).encode()
+
+
+# ---- sync (httpx) ----------------------------------------------------------------------------
+_sync_client: httpx.Client | None = None
+_sync_lock = threading.Lock()
+
+
+def sync_client() -> httpx.Client:
+    global _sync_client
+    client = _sync_client
+    if client is None:
+        with _sync_lock:
+            if _sync_client is None:
+                import httpx
+
+                limits = httpx.Limits(max_connections=_POOL_SIZE,
+                                      max_keepalive_connections=_POOL_SIZE)
+                _sync_client = httpx.Client(limits=limits, timeout=DEFAULT_TIMEOUT)
+            client = _sync_client
+    return client
+
+
+def _httpx_timeout(timeout: Any) -> Any:
+    if timeout is None:
+        return DEFAULT_TIMEOUT
+    return timeout  # a number or an httpx.Timeout, both accepted by httpx
+
+
+def _sync_error(exc: Exception, req: HTTPRequest) -> Exception:
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return Timeout(f"request to {req.url} timed out ({type(exc).__name__})")
+    return APIConnectionError(f"connection to {req.url} failed: {type(exc).__name__}: {exc}")
+
+
+def send(req: HTTPRequest, timeout: Any = None) -> Reply:
+    """Send a request and read the whole reply."""
+    import httpx
+
+    try:
+        r = sync_client().request(req.method, req.url, content=_encode(req), headers=req.headers,
+                                  timeout=_httpx_timeout(timeout))
+    except httpx.HTTPError as exc:
+        raise _sync_error(exc, req) from exc
+    return Reply(r.status_code, dict(r.headers), r.content)
+
+
+class SyncStream:
+    """An open streamed reply. Iterate :meth:`lines`; :meth:`close` releases the connection."""
+
+    def __init__(self, req: HTTPRequest, response: httpx.Response) -> None:
+        self._req = req
+        self._response = response
+        self.status = response.status_code
+        self.headers = dict(response.headers)
+
+    def read(self) -> bytes:
+        try:
+            return self._response.read()
+        finally:
+            self.close()
+
+    def lines(self) -> Iterator[bytes]:
+        import httpx
+
+        buf = b""
+        try:
+            for chunk in self._response.iter_bytes():
+                if buf:
+                    chunk = buf + chunk
+                parts = chunk.split(b"\n")
+                buf = parts.pop()
+                for line in parts:
+                    yield line
+            if buf:
+                yield buf
+        except httpx.HTTPError as exc:
+            raise _sync_error(exc, self._req) from exc
+
+    def close(self) -> None:
+        self._response.close()
+
+
+def stream(req: HTTPRequest, timeout: Any = None) -> SyncStream:
+    """Open a streamed request; the caller must close the returned stream."""
+    import httpx
+
+    client = sync_client()
+    try:
+        request = client.build_request(req.method, req.url, content=_encode(req),
+                                       headers=req.headers, timeout=_httpx_timeout(timeout))
+        response = client.send(request, stream=True)
+    except httpx.HTTPError as exc:
+        raise _sync_error(exc, req) from exc
+    return SyncStream(req, response)
+
+
+# ---- async (aiohttp) -------------------------------------------------------------------------
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _close_with_loop(session: aiohttp.ClientSession) -> AsyncIterator[None]:
+    """An async generator the loop finalises at shutdown (``asyncio.run`` calls
+    ``shutdown_asyncgens``), which closes the loop's session at the right moment."""
+    try:
+        yield
+    finally:
+        await session.close()
+
+
+def async_session() -> aiohttp.ClientSession:
+    loop = asyncio.get_running_loop()
+    session = _sessions.get(loop)
+    if session is None or session.closed:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(limit=_POOL_SIZE, ttl_dns_cache=300)
+        session = aiohttp.ClientSession(connector=connector, auto_decompress=True,
+                                        skip_auto_headers=("User-Agent",))
+        _sessions[loop] = session
+        keeper = _close_with_loop(session)
+        asyncio.ensure_future(keeper.__anext__())  # starts it; the loop now tracks it
+        session._llmrelay_keeper = keeper  # type: ignore[attr-defined]  # keep it alive
+    return session
+
+
+def _aiohttp_timeout(timeout: Any) -> Any:
+    import aiohttp
+
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUT
+    if isinstance(timeout, (int, float)):
+        return aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+    # an httpx.Timeout: map its parts
+    connect = getattr(timeout, "connect", None)
+    read = getattr(timeout, "read", None)
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+
+
+def _async_error(exc: BaseException, req: HTTPRequest) -> Exception:
+    import aiohttp
+
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return Timeout(f"request to {req.url} timed out")
+    return APIConnectionError(f"connection to {req.url} failed: {type(exc).__name__}: {exc}")
+
+
+async def asend(req: HTTPRequest, timeout: Any = None) -> Reply:
+    import aiohttp
+
+    session = async_session()
+    try:
+        async with session.request(req.method, req.url, data=_encode(req), headers=req.headers,
+                                   timeout=_aiohttp_timeout(timeout)) as r:
+            body = await r.read()
+            return Reply(r.status, {k.lower(): v for k, v in r.headers.items()}, body)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        raise _async_error(exc, req) from exc
+
+
+class AsyncStream:
+    """Async twin of :class:`SyncStream`."""
+
+    def __init__(self, req: HTTPRequest, response: aiohttp.ClientResponse) -> None:
+        self._req = req
+        self._response = response
+        self.status = response.status
+        self.headers = {k.lower(): v for k, v in response.headers.items()}
+
+    async def read(self) -> bytes:
+        try:
+            return await self._response.read()
+        finally:
+            self.close()
+
+    async def lines(self) -> AsyncIterator[bytes]:
+        import aiohttp
+
+        buf = b""
+        try:
+            async for chunk in self._response.content.iter_any():
+                if buf:
+                    chunk = buf + chunk
+                parts = chunk.split(b"\n")
+                buf = parts.pop()
+                for line in parts:
+                    yield line
+            if buf:
+                yield buf
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise _async_error(exc, self._req) from exc
+
+    def close(self) -> None:
+        # release() returns the connection to the pool when the body was fully read;
+        # otherwise close() drops it, which is what a stream left early needs.
+        if self._response.content.at_eof():
+            self._response.release()
+        else:
+            self._response.close()
+
+
+async def astream(req: HTTPRequest, timeout: Any = None) -> AsyncStream:
+    import aiohttp
+
+    session = async_session()
+    try:
+        response = await session.request(req.method, req.url, data=_encode(req),
+                                         headers=req.headers, timeout=_aiohttp_timeout(timeout))
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        raise _async_error(exc, req) from exc
+    return AsyncStream(req, response)
+
+
+def pool_stats() -> dict[str, int]:
+    """Open connections in the pools, for leak tests and diagnostics."""
+    out = {"sync": 0, "async": 0}
+    if _sync_client is not None:
+        pool = getattr(_sync_client._transport, "_pool", None)
+        out["sync"] = len(getattr(pool, "connections", []) or [])
+    for session in list(_sessions.values()):
+        conns = getattr(session.connector, "_conns", {}) or {}
+        acquired = getattr(session.connector, "_acquired", set()) or set()
+        out["async"] += sum(len(v) for v in conns.values()) + len(acquired)
+    return out

@@ -1,0 +1,372 @@
+"""Response objects in OpenAI's shapes.
+
+Every object supports attribute access (``r.choices[0].message.content``), item access
+(``r["choices"][0]["message"]["content"]``), ``get``, ``model_dump()``,
+``model_dump_json()`` and ``json()``. They are plain classes rather than pydantic models so
+that building one costs a few microseconds and ``import llmrelay`` stays light.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+__all__ = [
+    "Choices",
+    "CompletionTokensDetails",
+    "Delta",
+    "Embedding",
+    "EmbeddingResponse",
+    "Function",
+    "Message",
+    "ModelResponse",
+    "ModelResponseStream",
+    "OpenAIObject",
+    "PromptTokensDetails",
+    "StreamingChoices",
+    "TextChoices",
+    "TextCompletionResponse",
+    "ToolCall",
+    "Usage",
+]
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, OpenAIObject):
+        return value.model_dump()
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _dump(v) for k, v in value.items()}
+    return value
+
+
+class OpenAIObject:
+    """Base of every response object: a record with attribute and item access.
+
+    ``_fields`` lists the public fields in output order with their defaults; unknown keys
+    given to the constructor are kept as extra fields so nothing a provider sends is lost.
+    """
+
+    _fields: ClassVar[dict[str, Any]] = {}
+    _children: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **data: Any) -> None:
+        d = self.__dict__
+        for name, default in self._fields.items():
+            d[name] = data.pop(name, default)
+        if data:
+            d.update(data)
+        for name, kind in self._children.items():
+            value = d.get(name)
+            if isinstance(value, dict):
+                d[name] = kind(**value)
+            elif isinstance(value, list):
+                d[name] = [kind(**v) if isinstance(v, dict) else v for v in value]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        return cls(**data)
+
+    # item access, for code written against LiteLLM's dict-like objects
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self.__dict__[key]
+        except KeyError:
+            raise KeyError(key) from None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.__dict__[key] = value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and not key.startswith("_") and key in self.__dict__
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.__dict__.get(key, default)
+
+    def keys(self) -> list[str]:
+        return [k for k in self.__dict__ if not k.startswith("_")]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def model_dump(self, exclude_none: bool = False, **_: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in self.__dict__.items():
+            if k.startswith("_") or (exclude_none and v is None):
+                continue
+            out[k] = _dump(v)
+        return out
+
+    dict = model_dump  # pydantic v1 spelling, still used in the wild
+
+    def model_dump_json(self, exclude_none: bool = False, **_: Any) -> str:
+        return json.dumps(self.model_dump(exclude_none=exclude_none), default=str)
+
+    def json(self, **kwargs: Any) -> str:
+        return self.model_dump_json(**kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, OpenAIObject):
+            return self.model_dump() == other.model_dump()
+        if isinstance(other, dict):
+            return self.model_dump() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items() if not k.startswith("_"))
+        return f"{type(self).__name__}({inner})"
+
+
+class Function(OpenAIObject):
+    _fields = {"name": None, "arguments": ""}
+    name: str | None
+    arguments: str
+
+
+class ToolCall(OpenAIObject):
+    _fields = {"id": None, "type": "function", "function": None}
+    _children = {"function": Function}
+    id: str | None
+    type: str
+    function: Function
+
+
+class ChatCompletionDeltaToolCall(ToolCall):
+    _fields = {"index": 0, "id": None, "type": None, "function": None}
+    index: int
+
+
+class Message(OpenAIObject):
+    _fields = {"content": None, "role": "assistant", "tool_calls": None, "function_call": None}
+    _children = {"tool_calls": ToolCall, "function_call": Function}
+    content: str | None
+    role: str
+    tool_calls: list[ToolCall] | None
+    function_call: Function | None
+
+
+class Delta(OpenAIObject):
+    _fields = {"content": None, "role": None, "tool_calls": None, "function_call": None}
+    _children = {"tool_calls": ChatCompletionDeltaToolCall, "function_call": Function}
+    content: str | None
+    role: str | None
+    tool_calls: list[ChatCompletionDeltaToolCall] | None
+
+
+class Choices(OpenAIObject):
+    _fields = {"finish_reason": "stop", "index": 0, "message": None, "logprobs": None}
+    _children = {"message": Message}
+    finish_reason: str | None
+    index: int
+    message: Message
+    logprobs: Any
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        if self.message is None:
+            self.__dict__["message"] = Message()
+
+
+class StreamingChoices(OpenAIObject):
+    _fields = {"finish_reason": None, "index": 0, "delta": None, "logprobs": None}
+    _children = {"delta": Delta}
+    finish_reason: str | None
+    index: int
+    delta: Delta
+    logprobs: Any
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        if self.delta is None:
+            self.__dict__["delta"] = Delta()
+
+
+class PromptTokensDetails(OpenAIObject):
+    _fields = {"cached_tokens": 0, "audio_tokens": None}
+    cached_tokens: int
+
+
+class CompletionTokensDetails(OpenAIObject):
+    _fields = {"reasoning_tokens": 0, "audio_tokens": None}
+    reasoning_tokens: int
+
+
+class Usage(OpenAIObject):
+    """Token counts. ``cache_creation_input_tokens``/``cache_read_input_tokens`` carry
+    Anthropic-style prompt-cache counts; ``prompt_tokens`` always includes cached tokens."""
+
+    _fields = {
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "total_tokens": 0,
+        "prompt_tokens_details": None,
+        "completion_tokens_details": None,
+    }
+    _children = {
+        "prompt_tokens_details": PromptTokensDetails,
+        "completion_tokens_details": CompletionTokensDetails,
+    }
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None
+    completion_tokens_details: CompletionTokensDetails | None
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        d = self.__dict__
+        if d["prompt_tokens"] is None:
+            d["prompt_tokens"] = 0
+        if d["completion_tokens"] is None:
+            d["completion_tokens"] = 0
+        if not d["total_tokens"]:
+            d["total_tokens"] = d["prompt_tokens"] + d["completion_tokens"]
+
+    @property
+    def cached_tokens(self) -> int:
+        details = self.prompt_tokens_details
+        return int(getattr(details, "cached_tokens", 0) or 0)
+
+    @property
+    def reasoning_tokens(self) -> int:
+        details = self.completion_tokens_details
+        return int(getattr(details, "reasoning_tokens", 0) or 0)
+
+
+def new_id(prefix: str = "chatcmpl-") -> str:
+    return prefix + uuid.uuid4().hex[:24]
+
+
+class ModelResponse(OpenAIObject):
+    """A chat completion (``object == "chat.completion"``)."""
+
+    _fields = {
+        "id": None,
+        "object": "chat.completion",
+        "created": None,
+        "model": None,
+        "choices": None,
+        "usage": None,
+        "system_fingerprint": None,
+    }
+    _children = {"choices": Choices, "usage": Usage}
+    id: str
+    object: str
+    created: int
+    model: str | None
+    choices: list[Choices]
+    usage: Usage
+    system_fingerprint: str | None
+    _hidden_params: dict[str, Any]
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        d = self.__dict__
+        if d["id"] is None:
+            d["id"] = new_id()
+        if d["created"] is None:
+            d["created"] = int(time.time())
+        if d["choices"] is None:
+            d["choices"] = [Choices()]
+        if d["usage"] is None:
+            d["usage"] = Usage()
+        d.setdefault("_hidden_params", {})
+
+
+class ModelResponseStream(OpenAIObject):
+    """One streamed chunk (``object == "chat.completion.chunk"``)."""
+
+    _fields = {
+        "id": None,
+        "object": "chat.completion.chunk",
+        "created": None,
+        "model": None,
+        "choices": None,
+        "system_fingerprint": None,
+    }
+    _children = {"choices": StreamingChoices, "usage": Usage}
+    id: str
+    object: str
+    created: int
+    model: str | None
+    choices: list[StreamingChoices]
+    usage: Usage | None
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        d = self.__dict__
+        if d["choices"] is None:
+            d["choices"] = []
+        if d["created"] is None:
+            d["created"] = int(time.time())
+        if d["id"] is None:
+            d["id"] = new_id()
+        d.setdefault("_hidden_params", {})
+
+
+class Embedding(OpenAIObject):
+    _fields = {"object": "embedding", "index": 0, "embedding": None}
+    index: int
+    embedding: list[float] | str
+
+
+class EmbeddingResponse(OpenAIObject):
+    _fields = {"object": "list", "data": None, "model": None, "usage": None}
+    _children = {"data": Embedding, "usage": Usage}
+    data: list[Embedding]
+    model: str | None
+    usage: Usage
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        d = self.__dict__
+        if d["data"] is None:
+            d["data"] = []
+        if d["usage"] is None:
+            d["usage"] = Usage()
+        d.setdefault("_hidden_params", {})
+
+
+class TextChoices(OpenAIObject):
+    _fields = {"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"}
+    text: str
+    index: int
+    finish_reason: str | None
+
+
+class TextCompletionResponse(OpenAIObject):
+    _fields = {
+        "id": None,
+        "object": "text_completion",
+        "created": None,
+        "model": None,
+        "choices": None,
+        "usage": None,
+    }
+    _children = {"choices": TextChoices, "usage": Usage}
+    id: str
+    choices: list[TextChoices]
+    usage: Usage
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        d = self.__dict__
+        if d["id"] is None:
+            d["id"] = new_id("cmpl-")
+        if d["created"] is None:
+            d["created"] = int(time.time())
+        if d["choices"] is None:
+            d["choices"] = []
+        if d["usage"] is None:
+            d["usage"] = Usage()
+        d.setdefault("_hidden_params", {})
+
+
+# LiteLLM spells the tool-call type this way; keep the alias for code ported from it.
+ChatCompletionMessageToolCall = ToolCall
