@@ -6,9 +6,9 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from fakes.openai_server import FakeOpenAI
 
 import llmrelay
+from fakes.openai_server import FakeOpenAI
 
 _LISTS = ("callbacks", "input_callback", "success_callback", "failure_callback")
 

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 import pytest
-from fakes.openai_server import FakeOpenAI
 
 import llmrelay
+from fakes.openai_server import FakeOpenAI
 from llmrelay import ModelResponse
 
 MSGS = [{"role": "user", "content": "Hello"}]

@@ -9,6 +9,7 @@ callback event. Sync and async twins share every step that does no I/O.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 import types as _pytypes
@@ -30,7 +31,7 @@ from .providers.registry import get_provider, resolve_model
 __all__ = ["CallContext", "Client"]
 
 _UNSET: Any = object()
-_SETTINGS = {
+_SETTINGS: dict[str, Any] = {
     "callbacks": [], "input_callback": [], "success_callback": [], "failure_callback": [],
     "cache": None, "num_retries": 0, "request_timeout": None, "drop_params": False,
     "turn_off_message_logging": False, "api_key": None, "api_base": None,
@@ -41,13 +42,43 @@ _SETTINGS = {
 class CallContext:
     """Everything one call needs after argument checking; layers may read and annotate it."""
 
-    __slots__ = ("cache_hit", "cache_options", "call", "call_id", "call_type", "is_async", "kwargs",
-                 "log", "metadata", "mock", "num_retries", "provider", "retry_delay", "timeout",
-                 "extra")
+    __slots__ = (
+        "cache_hit",
+        "cache_options",
+        "call",
+        "call_id",
+        "call_type",
+        "extra",
+        "is_async",
+        "kwargs",
+        "log",
+        "metadata",
+        "mock",
+        "num_retries",
+        "provider",
+        "retry_delay",
+        "timeout",
+    )
+
+    cache_hit: bool
+    cache_options: Any
+    call: Call
+    call_id: str
+    call_type: str
+    is_async: bool
+    kwargs: dict[str, Any]
+    log: CallLog | None
+    metadata: dict[str, Any] | None
+    mock: Any
+    num_retries: int
+    provider: Any  # a Provider; typed loosely since wires add methods beyond the protocol
+    retry_delay: float
+    timeout: Any
+    extra: dict[str, Any]
 
     def __init__(self) -> None:
         self.cache_hit = False
-        self.extra: dict[str, Any] = {}
+        self.extra = {}
 
 
 class Client:
@@ -94,7 +125,7 @@ class Client:
         drop = kwargs.get("drop_params")
         if drop is None:
             drop = self._get("drop_params")
-        params = split_params(kwargs, provider.supported_params(call_type), bool(drop),  # type: ignore[attr-defined]
+        params = split_params(kwargs, provider.supported_params(call_type), bool(drop),
                               spec.name, model_name)
         stream = bool(params.pop("stream", False))
         api_key = kwargs.get("api_key") or self._get("api_key") or spec.env_key()
@@ -195,20 +226,12 @@ class Client:
         opts = ctx.call.params.get("stream_options") or {}
         return bool(opts.get("include_usage"))
 
-    def _fail(self, ctx: CallContext, exc: BaseException) -> BaseException:
+    def _fail(self, ctx: CallContext, exc: BaseException) -> None:
         if isinstance(exc, LLMRelayError):
             exc.llm_provider = exc.llm_provider or ctx.call.provider
             exc.model = exc.model or ctx.call.model
-        elif not isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)) and isinstance(
-                exc, (KeyError, ValueError, TypeError, AttributeError, IndexError)):
-            wrapped = APIConnectionError(
-                f"could not read the upstream reply: {type(exc).__name__}: {exc}",
-                llm_provider=ctx.call.provider, model=ctx.call.model)
-            wrapped.__cause__ = exc
-            exc = wrapped
         if ctx.log is not None:
             ctx.log.failure(exc, **ctx.extra)
-        return exc
 
     # ---- sync pipeline ----------------------------------------------------------------------
     def _run(self, ctx: CallContext) -> Any:
@@ -218,10 +241,8 @@ class Client:
         try:
             result = handler(ctx)
         except BaseException as exc:
-            err = self._fail(ctx, exc)
-            if err is exc:
-                raise
-            raise err from exc
+            self._fail(ctx, exc)
+            raise
         if ctx.call.stream:
             return result
         return self._finish(ctx, result)
@@ -237,9 +258,9 @@ class Client:
         if call.stream:
             return self._open_stream(ctx, req)
         reply = self._with_retries(ctx, lambda: transport.send(req, ctx.timeout), provider)
-        if log is not None and log.plan.post_api:
+        if log is not None:
             log.post_api_call(reply.body.decode("utf-8", "replace"), reply.headers)
-        resp = provider.parse_response(call, reply.status, reply.headers, reply.body)
+        resp = _parse(ctx, reply)
         resp._hidden_params["response_headers"] = reply.headers
         return resp
 
@@ -266,11 +287,12 @@ class Client:
 
         def chunks() -> Iterator[Any]:
             feed = decoder.feed
-            for line in s.lines():
-                yield from feed(line)
-            yield from decoder.finish()
+            with _reading(ctx):
+                for line in s.lines():
+                    yield from feed(line)
+                yield from decoder.finish()
 
-        if ctx.log is not None and ctx.log.plan.post_api:
+        if ctx.log is not None:
             ctx.log.post_api_call(None, s.headers)
         state = StreamState(ctx.log, self._want_usage(ctx), self._stream_end(ctx))
         return CustomStreamWrapper(chunks(), s.close, state, self._hidden(ctx, s.headers))
@@ -279,9 +301,15 @@ class Client:
         from .providers.mock import mock_chunks, mock_result
 
         mock = None if ctx.mock is _UNSET else ctx.mock
+        log = ctx.log
         if not ctx.call.stream:
-            return mock_result(ctx.call, mock)
+            result = mock_result(ctx.call, mock)
+            if log is not None:  # the simulated raw reply, serialised only if someone reads it
+                log.post_api_call(result.model_dump_json() if log.plan.post_api else None, {})
+            return result
         items = mock_chunks(ctx.call, mock)
+        if log is not None:
+            log.post_api_call(None, {})
         state = StreamState(ctx.log, self._want_usage(ctx), self._stream_end(ctx))
         if ctx.is_async:
             return AsyncStreamWrapper(_aiter(items), _noop, state, self._hidden(ctx, None))
@@ -295,10 +323,8 @@ class Client:
         try:
             result = await handler(ctx)
         except BaseException as exc:
-            err = self._fail(ctx, exc)
-            if err is exc:
-                raise
-            raise err from exc
+            self._fail(ctx, exc)
+            raise
         if ctx.call.stream:
             return result
         return self._finish(ctx, result)
@@ -315,9 +341,9 @@ class Client:
             return await self._aopen_stream(ctx, req)
         reply = await self._awith_retries(ctx, lambda: transport.asend(req, ctx.timeout),
                                           provider)
-        if log is not None and log.plan.post_api:
+        if log is not None:
             log.post_api_call(reply.body.decode("utf-8", "replace"), reply.headers)
-        resp = provider.parse_response(call, reply.status, reply.headers, reply.body)
+        resp = _parse(ctx, reply)
         resp._hidden_params["response_headers"] = reply.headers
         return resp
 
@@ -345,13 +371,14 @@ class Client:
 
         async def chunks() -> AsyncIterator[Any]:
             feed = decoder.feed
-            async for line in s.lines():
-                for c in feed(line):
+            with _reading(ctx):
+                async for line in s.lines():
+                    for c in feed(line):
+                        yield c
+                for c in decoder.finish():
                     yield c
-            for c in decoder.finish():
-                yield c
 
-        if ctx.log is not None and ctx.log.plan.post_api:
+        if ctx.log is not None:
             ctx.log.post_api_call(None, s.headers)
         state = StreamState(ctx.log, self._want_usage(ctx), self._stream_end(ctx))
         return AsyncStreamWrapper(chunks(), s.close, state, self._hidden(ctx, s.headers))
@@ -403,11 +430,34 @@ def _mock_request(ctx: CallContext) -> HTTPRequest:
     stand_in = dataclasses.replace(call, api_key=call.api_key or "mock-key",
                                    api_base=call.api_base or "http://mock.invalid")
     try:
-        return ctx.provider.build_request(stand_in)
+        req: HTTPRequest = ctx.provider.build_request(stand_in)
+        return req
     except LLMRelayError:
         from .providers.mock import MockProvider
 
         return MockProvider(call.spec).build_request(call)
+
+
+_READ_ERRORS = (KeyError, ValueError, TypeError, AttributeError, IndexError)
+
+
+@contextlib.contextmanager
+def _reading(ctx: CallContext) -> Iterator[None]:
+    """Turn a translation bug on an odd upstream reply into a mapped error, never a bare
+    KeyError/ValueError."""
+    try:
+        yield
+    except LLMRelayError:
+        raise
+    except _READ_ERRORS as exc:
+        raise APIConnectionError(
+            f"could not read the upstream reply: {type(exc).__name__}: {exc}",
+            llm_provider=ctx.call.provider, model=ctx.call.model) from exc
+
+
+def _parse(ctx: CallContext, reply: transport.Reply) -> Any:
+    with _reading(ctx):
+        return ctx.provider.parse_response(ctx.call, reply.status, reply.headers, reply.body)
 
 
 def _noop() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from .exceptions import BadRequestError, UnsupportedParamsError
 from .providers.openai.translate import CHAT_PARAMS, EMBEDDING_PARAMS, TEXT_PARAMS
 
-__all__ = ["OPTIONS", "OPENAI_PARAMS", "check_messages", "split_params"]
+__all__ = ["OPENAI_PARAMS", "OPTIONS", "check_messages", "split_params"]
 
 # Our own keyword arguments: never sent to a provider.
 OPTIONS = frozenset({

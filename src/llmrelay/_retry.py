@@ -26,9 +26,7 @@ def is_retryable(exc: BaseException) -> bool:
     """408/409/429/5xx replies and connection failures are worth another attempt."""
     if isinstance(exc, (APIConnectionError, Timeout, RateLimitError, InternalServerError)):
         return True
-    if isinstance(exc, LLMRelayError) and exc.status_code in _RETRY_STATUS:
-        return True
-    return False
+    return isinstance(exc, LLMRelayError) and exc.status_code in _RETRY_STATUS
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -62,6 +60,6 @@ def backoff_delay(attempt: int, exc: BaseException | None = None,
     if exc is not None:
         told = _retry_after(exc)
         if told is not None:
-            return min(told, MAX_RETRY_AFTER)
-    base = min(initial * (2 ** attempt), MAX_DELAY)
+            return float(min(told, MAX_RETRY_AFTER))
+    base: float = min(initial * 2.0 ** attempt, MAX_DELAY)
     return base * (0.5 + random.random() / 2)

@@ -17,7 +17,6 @@ from .types import (
     Choices,
     Message,
     ModelResponse,
-    ModelResponseStream,
     TextChoices,
     TextCompletionResponse,
     ToolCall,
@@ -83,7 +82,7 @@ def stream_chunk_builder(chunks: list[Any], messages: list[dict[str, Any]] | Non
                                        function={"name": t["name"], "arguments": t["arguments"]})
                               for _, t in sorted(tools[i].items())]
         if i in reasoning:
-            msg.reasoning_content = "".join(reasoning[i])
+            msg.__dict__["reasoning_content"] = "".join(reasoning[i])
         choices.append(Choices(index=i, message=msg, finish_reason=finish.get(i) or "stop"))
     if usage is None:
         usage = _estimate(messages, choices)
@@ -158,9 +157,7 @@ class StreamState:
             self.chunks.append(chunk)
         if log is not None and log.plan.stream:
             log.stream_chunk(chunk)
-        if usage is not None and not chunk.choices and not self.want_usage:
-            return False
-        return True
+        return usage is None or bool(chunk.choices) or self.want_usage
 
     def end(self, status: str, error: BaseException | None = None) -> None:
         if self.ended:
@@ -175,7 +172,7 @@ class CustomStreamWrapper:
     def __init__(self, chunks: Iterator[Any], close: Callable[[], None], state: StreamState,
                  meta: dict[str, Any]) -> None:
         self._it = chunks
-        self._close = close
+        self._close: Callable[[], None] | None = close
         self._state = state
         self._hidden_params = meta
 
@@ -227,7 +224,7 @@ class AsyncStreamWrapper:
     def __init__(self, chunks: AsyncIterator[Any], close: Callable[[], None],
                  state: StreamState, meta: dict[str, Any]) -> None:
         self._it = chunks
-        self._close = close
+        self._close: Callable[[], None] | None = close
         self._state = state
         self._hidden_params = meta
 

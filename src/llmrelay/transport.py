@@ -15,6 +15,7 @@ Both libraries are imported on first use, so ``import llmrelay`` stays light.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import threading
 import weakref
@@ -67,6 +68,7 @@ def sync_client() -> httpx.Client:
                 limits = httpx.Limits(max_connections=_POOL_SIZE,
                                       max_keepalive_connections=_POOL_SIZE)
                 _sync_client = httpx.Client(limits=limits, timeout=DEFAULT_TIMEOUT)
+                atexit.register(_sync_client.close)
             client = _sync_client
     return client
 
@@ -122,8 +124,7 @@ class SyncStream:
                     chunk = buf + chunk
                 parts = chunk.split(b"\n")
                 buf = parts.pop()
-                for line in parts:
-                    yield line
+                yield from parts
             if buf:
                 yield buf
         except httpx.HTTPError as exc:
@@ -173,8 +174,8 @@ def async_session() -> aiohttp.ClientSession:
                                         skip_auto_headers=("User-Agent",))
         _sessions[loop] = session
         keeper = _close_with_loop(session)
-        asyncio.ensure_future(keeper.__anext__())  # starts it; the loop now tracks it
-        session._llmrelay_keeper = keeper  # type: ignore[attr-defined]  # keep it alive
+        # starting it makes the loop track the generator; keep both alive on the session
+        session._llmrelay_keeper = (keeper, asyncio.ensure_future(keeper.__anext__()))  # type: ignore[attr-defined]
     return session
 
 
@@ -273,6 +274,6 @@ def pool_stats() -> dict[str, int]:
         out["sync"] = len(getattr(pool, "connections", []) or [])
     for session in list(_sessions.values()):
         conns = getattr(session.connector, "_conns", {}) or {}
-        acquired = getattr(session.connector, "_acquired", set()) or set()
+        acquired: set[Any] = getattr(session.connector, "_acquired", set()) or set()
         out["async"] += sum(len(v) for v in conns.values()) + len(acquired)
     return out

@@ -152,11 +152,12 @@ class CallLog:
         dispatcher.submit(Job(expand))
 
     def post_api_call(self, original_response: Any, headers: dict[str, str] | None) -> None:
-        if not self.plan.post_api:
-            return
-        kw = dict(self.kwargs)
+        kw = self.kwargs
         kw["original_response"] = REDACTED if self.redact else original_response
         kw["response_headers"] = dict(headers or {})
+        if not self.plan.post_api:
+            return
+        kw = dict(kw)
         kw["log_event_type"] = "post_api_call"
         self._submit(self.plan.post_api, (kw, kw["original_response"], kw["start_time"], _now()))
 

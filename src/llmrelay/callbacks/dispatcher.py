@@ -90,7 +90,7 @@ class _SyncRunner:
 
 class _Target:
     __slots__ = ("delivered", "dropped", "failed", "key", "max_s", "name", "pending", "pumping",
-                 "runner", "timed_out", "total_s", "warned")
+                 "runner", "task", "timed_out", "total_s", "warned")
 
     def __init__(self, key: Any, name: str) -> None:
         self.key = key
@@ -98,6 +98,7 @@ class _Target:
         self.pending: deque[tuple[Delivery, Job]] = deque()
         self.pumping = False
         self.runner: _SyncRunner | None = None
+        self.task: asyncio.Future[None] | None = None
         self.delivered = self.failed = self.dropped = self.timed_out = 0
         self.total_s = self.max_s = 0.0
         self.warned = False
@@ -274,7 +275,7 @@ class Dispatcher:
             target.pending.append((d, job))
             if not target.pumping:
                 target.pumping = True
-                asyncio.ensure_future(self._pump(target), loop=self._loop)
+                target.task = asyncio.ensure_future(self._pump(target), loop=self._loop)
 
     def _target(self, key: Any) -> _Target:
         t = self._targets.get(id(key))

@@ -16,8 +16,8 @@ from typing import Any
 __all__ = [
     "REDACTED",
     "SCHEMA_VERSION",
-    "mask_key",
     "mask_headers",
+    "mask_key",
     "redact_body",
     "redact_response",
     "standard_payload",

@@ -54,8 +54,8 @@ def known_integrations() -> list[str]:
 def _build(name: str) -> Any:
     if name in _extra:
         factory = _extra[name]
-        return factory() if isinstance(factory, type) or callable(factory) and not hasattr(
-            factory, "log_success_event") else factory
+        return factory() if isinstance(factory, type) or (callable(factory) and not hasattr(
+            factory, "log_success_event")) else factory
     if name in BUILTIN:
         target, extra = BUILTIN[name]
         module_name, _, attr = target.partition(":")

@@ -84,7 +84,7 @@ class StreamDecoder(Protocol):
 class Provider(Protocol):
     """What every wire API implements. ``supported_params`` gates ``drop_params``."""
 
-    supported_params: frozenset[str]
+    def supported_params(self, call_type: str) -> frozenset[str]: ...
 
     def build_request(self, call: Call) -> HTTPRequest: ...
 

@@ -1,0 +1,109 @@
+"""mock_response in every form, and the pooled transport (reuse, no leaks)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+import llmrelay
+from fakes.openai_server import FakeOpenAI
+from llmrelay import transport
+
+MSGS = [{"role": "user", "content": "Hello"}]
+
+
+def test_mock_string_and_stream() -> None:
+    r = llmrelay.completion(model="gpt-4o", messages=MSGS, mock_response="Hi there friend")
+    assert r.choices[0].message.content == "Hi there friend"
+    assert r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0
+    chunks = list(llmrelay.completion(model="gpt-4o", messages=MSGS,
+                                      mock_response="Hi there friend", stream=True))
+    words = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert words == ["Hi", " there", " friend"]
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+def test_mock_provider_needs_no_key() -> None:
+    r = llmrelay.completion(model="mock/anything", messages=MSGS)
+    assert r.choices[0].message.content
+    e = llmrelay.embedding(model="mock/embed", input=["a", "b"])
+    assert len(e.data) == 2 and e.data[0].embedding == llmrelay.embedding(
+        model="mock/embed", input="a").data[0].embedding
+    t = llmrelay.text_completion(model="mock/x", prompt="p", mock_response="done")
+    assert t.choices[0].text == "done"
+
+
+def test_mock_dict_forms() -> None:
+    msg = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function",
+         "function": {"name": "f", "arguments": '{"a": 1}'}}]}
+    r = llmrelay.completion(model="gpt-4o", messages=MSGS, mock_response=msg)
+    assert r.choices[0].message.tool_calls[0].function.name == "f"
+    assert r.choices[0].finish_reason == "tool_calls"
+    chunks = list(llmrelay.completion(model="gpt-4o", messages=MSGS, mock_response=msg,
+                                      stream=True))
+    built = llmrelay.stream_chunk_builder(chunks)
+    assert json.loads(built.choices[0].message.tool_calls[0].function.arguments) == {"a": 1}
+    full = {"id": "x1", "choices": [{"index": 0, "message": {"role": "assistant",
+                                                            "content": "whole"},
+                                     "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}
+    r2 = llmrelay.completion(model="gpt-4o", messages=MSGS, mock_response=full)
+    assert r2.id == "x1" and r2.choices[0].message.content == "whole"
+    assert r2.usage.total_tokens == 3
+
+
+def test_mock_exception() -> None:
+    with pytest.raises(llmrelay.ContextWindowExceededError) as info:
+        llmrelay.completion(model="gpt-4o", messages=MSGS,
+                            mock_response=llmrelay.ContextWindowExceededError("too long"))
+    assert info.value.llm_provider == "openai"
+    with pytest.raises(ValueError):
+        asyncio.run(llmrelay.acompletion(model="gpt-4o", messages=MSGS,
+                                         mock_response=ValueError("raw")))
+
+
+def test_connections_are_reused_and_not_leaked(fake: FakeOpenAI,
+                                               openai_args: dict[str, str]) -> None:
+    fake.record = False
+    try:
+        before = fake.connections_total
+        for _ in range(10_000):
+            llmrelay.completion(model="gpt-4o", messages=MSGS, **openai_args)
+        for _ in range(200):
+            for _chunk in llmrelay.completion(model="gpt-4o", messages=MSGS, stream=True,
+                                              **openai_args):
+                pass
+        opened = fake.connections_total - before
+        assert opened <= 2, opened  # keep-alive: one pooled connection serves them all
+        assert transport.pool_stats()["sync"] <= 2
+
+        async def many() -> None:
+            await asyncio.gather(*[llmrelay.acompletion(model="gpt-4o", messages=MSGS,
+                                                        **openai_args) for _ in range(500)])
+            for _ in range(100):
+                s = await llmrelay.acompletion(model="gpt-4o", messages=MSGS, stream=True,
+                                               **openai_args)
+                async for _c in s:
+                    pass
+            assert transport.pool_stats()["async"] <= 100
+
+        asyncio.run(many())
+        # the async session closed with its loop; only the sync pool's keep-alive remains
+        deadline = time.monotonic() + 5
+        while fake.open_connections() > 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert fake.open_connections() <= 2
+    finally:
+        fake.record = True
+
+
+def test_async_session_per_loop(fake: FakeOpenAI, openai_args: dict[str, str]) -> None:
+    # each asyncio.run gets its own session; the previous loop's session is closed with it
+    for _ in range(3):
+        r = asyncio.run(llmrelay.acompletion(model="gpt-4o", messages=MSGS, **openai_args))
+        assert r.choices[0].message.content == "Hello from fake"
+    assert all(s.closed for s in list(transport._sessions.values())) or not transport._sessions
