@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import time
 import types as _pytypes
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -27,6 +26,7 @@ from .cost import usage_cost
 from .exceptions import APIConnectionError, BadRequestError, LLMRelayError
 from .providers.base import Call, HTTPRequest, Provider
 from .providers.registry import get_provider, resolve_model
+from .types import new_call_id
 
 __all__ = ["CallContext", "Client"]
 
@@ -141,7 +141,7 @@ class Client:
         ctx.is_async = is_async
         ctx.mock = kwargs.get("mock_response", _UNSET)
         ctx.metadata = kwargs.get("metadata")
-        ctx.call_id = kwargs.get("litellm_call_id") or str(uuid.uuid4())
+        ctx.call_id = kwargs.get("litellm_call_id") or new_call_id()
         timeout = kwargs.get("timeout") or kwargs.get("request_timeout")
         ctx.timeout = timeout if timeout is not None else self._get("request_timeout")
         retries = kwargs.get("num_retries", kwargs.get("max_retries"))
@@ -304,8 +304,8 @@ class Client:
         log = ctx.log
         if not ctx.call.stream:
             result = mock_result(ctx.call, mock)
-            if log is not None:  # the simulated raw reply, serialised only if someone reads it
-                log.post_api_call(result.model_dump_json() if log.plan.post_api else None, {})
+            if log is not None:  # the simulated raw reply
+                log.post_api_call(mock if isinstance(mock, str) else None, {})
             return result
         items = mock_chunks(ctx.call, mock)
         if log is not None:

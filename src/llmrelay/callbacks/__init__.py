@@ -1,5 +1,4 @@
-"""The callback system: hook declarations, per-call logging state, background delivery."""
+"""The callback system: hook declarations, per-call logging state, background delivery.
 
-from .dispatcher import dispatcher
-
-__all__ = ["dispatcher"]
+The dispatcher instance is ``llmrelay.callbacks.dispatcher.dispatcher``.
+"""

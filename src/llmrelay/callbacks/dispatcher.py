@@ -1,17 +1,20 @@
 """Background delivery of observer events: fan-out, isolation, flush.
 
 The caller hands over a :class:`Job` with one ``deque.append`` (plus a wake-up of the
-dispatcher loop when it is idle); everything else happens on the dispatcher's own thread:
+dispatcher loop when it is idle); everything else happens off the caller's path:
 
-* the job is expanded into deliveries (the standard payload is built there, once, shared);
-* each target (a logger instance or callback function) has its own bounded queue, drained
-  in order by its own task, so a slow or broken target never delays another;
-* async hooks run on the dispatcher's event loop, sync hooks on the target's own worker
-  thread; both under a per-hook timeout;
-* overflow drops the target's oldest event and counts it;
+* the dispatcher thread expands the job into deliveries (the standard payload is built
+  there, once, and shared by every target);
+* each target (a logger instance or callback function) has its own bounded queue and its own
+  runner thread, which delivers in order: sync hooks run on that thread, async hooks on the
+  dispatcher's event loop (the runner waits for them). A slow or broken target therefore
+  never delays another, and never the caller;
+* every hook runs under a timeout (``llmrelay.callback_timeout``); a sync hook that overruns
+  is abandoned to its thread and the target gets a fresh runner;
+* overflow (``llmrelay.callback_queue_size``) drops the target's oldest event and counts it;
 * :meth:`Dispatcher.flush` waits until nothing is outstanding; an exit handler flushes with
-  a deadline so that no event is lost at normal interpreter exit; after ``os.fork()`` the
-  child starts with a fresh, empty dispatcher.
+  a deadline (``llmrelay.callback_exit_timeout``) so no event is lost at normal exit; after
+  ``os.fork()`` the child starts with a fresh, empty dispatcher.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import atexit
 import concurrent.futures
 import logging
 import os
-import queue
 import sys
 import threading
 import time
@@ -58,47 +60,31 @@ class Job:
         self.remaining = 0
 
 
-class _SyncRunner:
-    """A daemon thread running one target's sync hooks, one at a time, in order."""
+def target_name(target: Any) -> str:
+    if hasattr(target, "__qualname__") and callable(target):
+        return str(target.__qualname__)
+    return type(target).__name__
 
-    def __init__(self, name: str) -> None:
-        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=f"llmrelay-cb-{name}", daemon=True)
-        self._thread.start()
 
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> concurrent.futures.Future[Any]:
-        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._q.put((fut, fn, args))
-        return fut
-
-    def stop(self) -> None:
-        self._q.put(None)
-
-    def _run(self) -> None:
-        while True:
-            item = self._q.get()
-            if item is None:
-                return
-            fut, fn, args = item
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                fut.set_result(fn(*args))
-            except BaseException as exc:  # delivered to the waiting task, never re-raised here
-                fut.set_exception(exc)
+def _setting(name: str, default: float) -> float:
+    module = sys.modules.get("llmrelay")
+    value = getattr(module, name, None) if module is not None else None
+    return float(value) if isinstance(value, (int, float)) else default
 
 
 class _Target:
-    __slots__ = ("delivered", "dropped", "failed", "key", "max_s", "name", "pending", "pumping",
-                 "runner", "task", "timed_out", "total_s", "warned")
+    """One logger: its queue, its runner thread and its statistics."""
 
-    def __init__(self, key: Any, name: str) -> None:
+    def __init__(self, owner: Dispatcher, key: Any, name: str) -> None:
+        self.owner = owner
         self.key = key
         self.name = name
         self.pending: deque[tuple[Delivery, Job]] = deque()
-        self.pumping = False
-        self.runner: _SyncRunner | None = None
-        self.task: asyncio.Future[None] | None = None
+        self.wake = threading.Condition(threading.Lock())
+        self.thread: threading.Thread | None = None
+        self.generation = 0
+        self.busy_since: float | None = None
+        self.current: tuple[Delivery, Job] | None = None
         self.delivered = self.failed = self.dropped = self.timed_out = 0
         self.total_s = self.max_s = 0.0
         self.warned = False
@@ -115,17 +101,93 @@ class _Target:
             "max_ms": self.max_s * 1000.0,
         }
 
+    # ---- called on the dispatcher thread -------------------------------------------------
+    def put(self, delivery: Delivery, job: Job, limit: int) -> None:
+        with self.wake:
+            if len(self.pending) >= limit:
+                _old, old_job = self.pending.popleft()
+                self.dropped += 1
+                self.owner._delivery_done(old_job)
+            self.pending.append((delivery, job))
+            if self.thread is None:
+                self._spawn()
+            else:
+                self.wake.notify()
 
-def target_name(target: Any) -> str:
-    if hasattr(target, "__qualname__") and callable(target):
-        return str(target.__qualname__)
-    return type(target).__name__
+    def _spawn(self) -> None:
+        self.generation += 1
+        self.thread = threading.Thread(target=self._run, args=(self.generation,),
+                                       name=f"llmrelay-cb-{self.name}", daemon=True)
+        self.thread.start()
 
+    def check_overrun(self, timeout: float) -> None:
+        """Abandon a sync hook stuck past the timeout: count it, move on with a new thread."""
+        with self.wake:
+            since, current = self.busy_since, self.current
+            if since is None or current is None or current[0].is_async:
+                return  # async hooks time out by themselves (asyncio.wait_for)
+            if time.monotonic() - since < timeout:
+                return
+            self.busy_since = None
+            self.current = None
+            self.timed_out += 1
+            log.warning("llmrelay: callback %s.%s timed out after %.1fs", self.name,
+                        current[0].hook, timeout)
+            self.owner._delivery_done(current[1])
+            self._spawn()  # the stuck thread sees a newer generation and exits when freed
 
-def _setting(name: str, default: float) -> float:
-    module = sys.modules.get("llmrelay")
-    value = getattr(module, name, None) if module is not None else None
-    return float(value) if isinstance(value, (int, float)) else default
+    # ---- the runner thread ---------------------------------------------------------------
+    def _run(self, generation: int) -> None:
+        while True:
+            with self.wake:
+                while not self.pending:
+                    if self.generation != generation:
+                        return
+                    self.wake.wait(5.0)
+                if self.generation != generation:
+                    return
+                item = self.pending.popleft()
+                self.current = item
+                self.busy_since = time.monotonic()
+            self._deliver(*item)
+            with self.wake:
+                if self.generation != generation or self.current is not item:
+                    return  # abandoned by check_overrun; already counted
+                self.current = None
+                self.busy_since = None
+            self.owner._delivery_done(item[1])
+
+    def _deliver(self, d: Delivery, job: Job) -> None:
+        timeout = _setting("callback_timeout", 30.0)
+        started = time.perf_counter()
+        try:
+            if d.is_async:
+                loop = self.owner._loop
+                if loop is None:
+                    raise RuntimeError("dispatcher loop is gone")
+                fut = asyncio.run_coroutine_threadsafe(
+                    asyncio.wait_for(d.fn(*d.args), timeout), loop)
+                fut.result()
+            else:
+                d.fn(*d.args)
+        except (asyncio.TimeoutError, concurrent.futures.TimeoutError):
+            self.timed_out += 1
+            log.warning("llmrelay: callback %s.%s timed out after %.1fs", self.name, d.hook,
+                        timeout)
+        except Exception as exc:
+            self.failed += 1
+            if not self.warned:
+                self.warned = True
+                log.error("llmrelay: callback %s.%s raised %s: %s (further failures of this "
+                          "callback are counted in llmrelay.callback_stats())",
+                          self.name, d.hook, type(exc).__name__, exc, exc_info=exc)
+        else:
+            self.delivered += 1
+        finally:
+            spent = time.perf_counter() - started
+            self.total_s += spent
+            if spent > self.max_s:
+                self.max_s = spent
 
 
 class Dispatcher:
@@ -145,6 +207,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._targets: dict[int, _Target] = {}
         self._names: dict[str, int] = {}
+        self._watchdog: asyncio.TimerHandle | None = None
 
     # ---- caller side ---------------------------------------------------------------------
     def submit(self, job: Job) -> None:
@@ -162,24 +225,29 @@ class Dispatcher:
             except RuntimeError:  # loop closed during interpreter shutdown
                 self._drain_inline()
 
+    def _in_delivery_thread(self) -> bool:
+        me = threading.current_thread()
+        if me is self._thread:
+            return True
+        return any(t.thread is me for t in list(self._targets.values()))
+
     def flush(self, timeout: float | None = None) -> bool:
         """Block until every submitted event is delivered (or dropped/timed out).
 
-        Returns False if ``timeout`` seconds passed first. Calling it from inside a hook
+        Returns False if ``timeout`` seconds passed first. Called from inside a hook it
         returns at once (waiting there would deadlock).
         """
-        if self._thread is None or threading.current_thread() is self._thread:
+        if self._thread is None:
             return self._outstanding == 0
-        if any(t.runner is not None and threading.current_thread() is t.runner._thread
-               for t in list(self._targets.values())):
-            return False
+        if self._in_delivery_thread():
+            return self._outstanding == 0
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while self._outstanding > 0:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
-                self._cond.wait(left if left is not None else 1.0)
+                self._cond.wait(min(left, 1.0) if left is not None else 1.0)
         return True
 
     async def aflush(self, timeout: float | None = None) -> bool:
@@ -206,6 +274,7 @@ class Dispatcher:
             self._thread = thread
             self._loop = loop
             thread.start()
+            loop.call_soon_threadsafe(self._check_overruns)
             if not self._exit_registered:
                 self._exit_registered = True
                 atexit.register(self._at_exit)
@@ -224,6 +293,14 @@ class Dispatcher:
         asyncio.set_event_loop(loop)
         loop.run_forever()
 
+    def _check_overruns(self) -> None:
+        timeout = _setting("callback_timeout", 30.0)
+        for t in list(self._targets.values()):
+            if t.busy_since is not None:
+                t.check_overrun(timeout)
+        if self._loop is not None:
+            self._watchdog = self._loop.call_later(min(0.1, timeout / 4), self._check_overruns)
+
     def _at_exit(self) -> None:
         if self._thread is None or self._outstanding == 0:
             return
@@ -240,8 +317,9 @@ class Dispatcher:
     def _drain(self) -> None:
         self._wake_pending = False
         inbox = self._inbox
+        limit = int(_setting("callback_queue_size", 10000))
         while inbox:
-            self._expand(inbox.popleft())
+            self._expand(inbox.popleft(), limit)
 
     def _drain_inline(self) -> None:  # last resort when the loop is gone: deliver sync hooks
         self._wake_pending = False
@@ -255,7 +333,7 @@ class Dispatcher:
                 log.debug("llmrelay: callback failed during shutdown", exc_info=True)
             self._job_done()
 
-    def _expand(self, job: Job) -> None:
+    def _expand(self, job: Job, limit: int) -> None:
         try:
             deliveries = job.expand()
         except Exception:
@@ -265,17 +343,8 @@ class Dispatcher:
             self._job_done()
             return
         job.remaining = len(deliveries)
-        limit = int(_setting("callback_queue_size", 10000))
         for d in deliveries:
-            target = self._target(d.target)
-            if len(target.pending) >= limit:
-                _old, old_job = target.pending.popleft()
-                target.dropped += 1
-                self._delivery_done(old_job)
-            target.pending.append((d, job))
-            if not target.pumping:
-                target.pumping = True
-                target.task = asyncio.ensure_future(self._pump(target), loop=self._loop)
+            self._target(d.target).put(d, job, limit)
 
     def _target(self, key: Any) -> _Target:
         t = self._targets.get(id(key))
@@ -283,56 +352,18 @@ class Dispatcher:
             name = target_name(key)
             n = self._names.get(name, 0) + 1
             self._names[name] = n
-            t = _Target(key, name if n == 1 else f"{name}#{n}")
+            t = _Target(self, key, name if n == 1 else f"{name}#{n}")
             self._targets[id(key)] = t
         return t
 
-    async def _pump(self, target: _Target) -> None:
-        try:
-            while target.pending:
-                delivery, job = target.pending.popleft()
-                await self._deliver(target, delivery)
-                self._delivery_done(job)
-        finally:
-            target.pumping = False
-
-    async def _deliver(self, target: _Target, d: Delivery) -> None:
-        timeout = _setting("callback_timeout", 30.0)
-        started = time.perf_counter()
-        try:
-            if d.is_async:
-                await asyncio.wait_for(d.fn(*d.args), timeout)
-            else:
-                if target.runner is None:
-                    target.runner = _SyncRunner(target.name)
-                fut = target.runner.submit(d.fn, d.args)
-                await asyncio.wait_for(asyncio.wrap_future(fut), timeout)
-        except asyncio.TimeoutError:
-            target.timed_out += 1
-            log.warning("llmrelay: callback %s.%s timed out after %.1fs", target.name, d.hook,
-                        timeout)
-            if not d.is_async and target.runner is not None:
-                target.runner.stop()  # the stuck thread exits when its call returns
-                target.runner = None
-        except Exception as exc:
-            target.failed += 1
-            if not target.warned:
-                target.warned = True
-                log.error("llmrelay: callback %s.%s raised %s: %s (further failures of this "
-                          "callback are counted in llmrelay.callback_stats())",
-                          target.name, d.hook, type(exc).__name__, exc, exc_info=exc)
-        else:
-            target.delivered += 1
-        finally:
-            spent = time.perf_counter() - started
-            target.total_s += spent
-            if spent > target.max_s:
-                target.max_s = spent
-
     def _delivery_done(self, job: Job) -> None:
-        job.remaining -= 1
-        if job.remaining <= 0:
-            self._job_done()
+        with self._cond:
+            job.remaining -= 1
+            if job.remaining > 0:
+                return
+            self._outstanding -= 1
+            if self._outstanding <= 0:
+                self._cond.notify_all()
 
     def _job_done(self) -> None:
         with self._cond:

@@ -131,15 +131,31 @@ def _epoch(value: Any) -> float | None:
 
 
 def _jsonable(value: Any) -> Any:
+    """Plain data as is (messages and params are JSON already); objects dumped; anything
+    else made JSON-safe by a round trip that stringifies what JSON cannot hold."""
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return dump()
+    if isinstance(value, (list, dict)) and _plain(value):
+        return value
     try:
         return json.loads(json.dumps(value, default=str))
     except (TypeError, ValueError):
         return str(value)
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    if depth > 6:
+        return False
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and (v is None or isinstance(v, (str, int, float, bool))
+                                           or _plain(v, depth + 1)) for k, v in value.items())
+    if isinstance(value, list):
+        return all(v is None or isinstance(v, (str, int, float, bool)) or _plain(v, depth + 1)
+                   for v in value)
+    return False
 
 
 def standard_payload(kwargs: dict[str, Any], response: Any, status: str) -> dict[str, Any]:

@@ -90,7 +90,7 @@ class OpenAIStreamDecoder:
             for c in choices:
                 if c.get("finish_reason"):
                     self._finished = True
-        return [self._kind(**obj)]
+        return [self._kind.from_dict(obj)]
 
     def feed(self, line: bytes) -> list[Any]:
         ev = self._sse.feed(line)
@@ -181,10 +181,10 @@ class OpenAIProvider:
                 status_code=status, llm_provider=call.provider, model=call.model,
                 response_body=body_excerpt(body))
         if call.call_type == "embedding":
-            return EmbeddingResponse(**data)
+            return EmbeddingResponse.from_dict(data)
         if call.call_type == "text_completion":
-            return TextCompletionResponse(**data)
-        return ModelResponse(**data)
+            return TextCompletionResponse.from_dict(data)
+        return ModelResponse.from_dict(data)
 
     def stream_decoder(self, call: Call) -> OpenAIStreamDecoder:
         return OpenAIStreamDecoder(call)
