@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fakes.openai_server import FakeOpenAI  # noqa: E402
+from fakes.openai_server import FakeOpenAI
 
 
 def main() -> None:
