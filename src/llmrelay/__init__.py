@@ -18,6 +18,7 @@ from typing import Any
 from . import exceptions
 from ._client import Client
 from ._streaming import AsyncStreamWrapper, CustomStreamWrapper, stream_chunk_builder
+from .caching import Cache
 from .callbacks.dispatcher import dispatcher as _dispatcher
 from .cost import completion_cost, cost_per_token, get_model_info, model_cost, register_model
 from .exceptions import (
@@ -119,6 +120,7 @@ __all__ = [
     "AsyncStreamWrapper",
     "AuthenticationError",
     "BadRequestError",
+    "Cache",
     "Choices",
     "Client",
     "ContentPolicyViolationError",

@@ -48,6 +48,7 @@ class CallContext:
         "call",
         "call_id",
         "call_type",
+        "client",
         "extra",
         "is_async",
         "kwargs",
@@ -63,6 +64,7 @@ class CallContext:
     cache_hit: bool
     cache_options: Any
     call: Call
+    client: Client
     call_id: str
     call_type: str
     is_async: bool
@@ -79,6 +81,16 @@ class CallContext:
     def __init__(self) -> None:
         self.cache_hit = False
         self.extra = {}
+
+    def replay_stream(self, chunks: list[Any]) -> Any:
+        """A stream of ready chunks through the same wrapper and end-of-stream bookkeeping
+        as a live one (used by mock replies and cache hits)."""
+        c = self.client
+        state = StreamState(self.log, c._want_usage(self), c._stream_end(self))
+        meta = c._hidden(self, None)
+        if self.is_async:
+            return AsyncStreamWrapper(_aiter(chunks), _noop, state, meta)
+        return CustomStreamWrapper(iter(chunks), _noop, state, meta)
 
 
 class Client:
@@ -134,6 +146,7 @@ class Client:
         call = Call(call_type, model_name, spec, messages, input, params, stream, api_base,
                     api_key, kwargs.get("api_version"), headers, kwargs.get("extra_body"))
         ctx = CallContext()
+        ctx.client = self
         ctx.call = call
         ctx.call_type = call_type
         ctx.provider = provider
@@ -310,10 +323,7 @@ class Client:
         items = mock_chunks(ctx.call, mock)
         if log is not None:
             log.post_api_call(None, {})
-        state = StreamState(ctx.log, self._want_usage(ctx), self._stream_end(ctx))
-        if ctx.is_async:
-            return AsyncStreamWrapper(_aiter(items), _noop, state, self._hidden(ctx, None))
-        return CustomStreamWrapper(iter(items), _noop, state, self._hidden(ctx, None))
+        return ctx.replay_stream(items)
 
     # ---- async pipeline ---------------------------------------------------------------------
     async def _arun(self, ctx: CallContext) -> Any:

@@ -176,6 +176,11 @@ class CustomStreamWrapper:
         self._state = state
         self._hidden_params = meta
 
+    def tap(self, wrap: Callable[[Iterator[Any]], Iterator[Any]]) -> None:
+        """Interpose on the raw chunk source (every upstream chunk, before filtering);
+        used by layers such as the cache to see a stream as it is read."""
+        self._it = wrap(self._it)
+
     def __iter__(self) -> CustomStreamWrapper:
         return self
 
@@ -227,6 +232,10 @@ class AsyncStreamWrapper:
         self._close: Callable[[], None] | None = close
         self._state = state
         self._hidden_params = meta
+
+    def tap(self, wrap: Callable[[AsyncIterator[Any]], AsyncIterator[Any]]) -> None:
+        """Async twin of :meth:`CustomStreamWrapper.tap`."""
+        self._it = wrap(self._it)
 
     def __aiter__(self) -> AsyncStreamWrapper:
         return self

@@ -154,6 +154,9 @@ _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSe
 )
 
 
+_keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+
 async def _close_with_loop(session: aiohttp.ClientSession) -> AsyncIterator[None]:
     """An async generator the loop finalises at shutdown (``asyncio.run`` calls
     ``shutdown_asyncgens``), which closes the loop's session at the right moment."""
@@ -174,8 +177,8 @@ def async_session() -> aiohttp.ClientSession:
                                         skip_auto_headers=("User-Agent",))
         _sessions[loop] = session
         keeper = _close_with_loop(session)
-        # starting it makes the loop track the generator; keep both alive on the session
-        session._llmrelay_keeper = (keeper, asyncio.ensure_future(keeper.__anext__()))  # type: ignore[attr-defined]
+        # starting it makes the loop track the generator; keep both alive with the loop
+        _keepers[loop] = (keeper, asyncio.ensure_future(keeper.__anext__()))
     return session
 
 
