@@ -16,7 +16,7 @@ _LISTS = ("callbacks", "input_callback", "success_callback", "failure_callback")
 def pytest_configure(config: pytest.Config) -> None:
     # Provider keys from the developer's shell must never leak into tests.
     for var in list(os.environ):
-        if var.endswith("_API_KEY") or var.endswith("_API_BASE") or var == "OPENAI_BASE_URL":
+        if var.endswith(("_API_KEY", "_API_BASE", "_BASE_URL")):
             os.environ.pop(var, None)
 
 

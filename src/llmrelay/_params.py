@@ -74,6 +74,8 @@ def split_params(kwargs: dict[str, Any], supported: frozenset[str], drop_params:
         if value is None or key in OPTIONS:
             continue
         if key in OPENAI_PARAMS and key not in supported:
+            if key == "n" and value == 1:
+                continue  # asking for one choice is what every provider does anyway
             if not drop_params:
                 unsupported.append(key)
             continue

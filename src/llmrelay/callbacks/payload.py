@@ -61,8 +61,15 @@ def redact_messages(messages: Any) -> Any:
             m = dict(m)
             if "content" in m:
                 m["content"] = _redact_content(m["content"])
-            if m.get("tool_calls"):
-                m["tool_calls"] = REDACTED
+            if "text" in m:  # a content block (Anthropic system blocks, ...)
+                m["text"] = REDACTED
+            if "parts" in m:  # Gemini contents
+                m["parts"] = [{"text": REDACTED}]
+            for key in ("tool_calls", "input", "thinking"):
+                if m.get(key):
+                    m[key] = REDACTED
+        else:
+            m = REDACTED
         out.append(m)
     return out
 
