@@ -190,3 +190,16 @@ def test_client_has_no_global_state(fake: FakeOpenAI, openai_args: dict[str, str
     client.completion(model="gpt-4o", messages=MSGS, **openai_args)
     llmrelay.flush(5)
     assert seen == ["client"]
+
+
+def test_missing_usage_is_estimated(fake: FakeOpenAI, openai_args: dict[str, str]) -> None:
+    from fakes.openai_server import Reply
+
+    fake.enqueue(Reply(json={"id": "x", "object": "chat.completion", "created": 1,
+                             "model": "gpt-4o", "choices": [{"index": 0, "finish_reason": "stop",
+                                                             "message": {"role": "assistant",
+                                                                         "content": "four words are here"}}]}))
+    r = llmrelay.completion(model="gpt-4o", messages=MSGS, **openai_args)
+    assert r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0
+    assert r._hidden_params["usage_estimated"] is True
+    assert r._hidden_params["response_cost"] > 0

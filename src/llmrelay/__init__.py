@@ -38,6 +38,7 @@ from .exceptions import (
     UnprocessableEntityError,
     UnsupportedParamsError,
 )
+from .router import Router, RouterConfigError
 from .tokens import token_counter
 from .types import (
     Choices,
@@ -136,6 +137,8 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "Router",
+    "RouterConfigError",
     "ServiceUnavailableError",
     "StreamingChoices",
     "TextCompletionResponse",

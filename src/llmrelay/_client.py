@@ -185,13 +185,13 @@ class Client:
                        stream=call.stream, is_async=is_async, redact=bool(redact))
 
     def _layers(self, ctx: CallContext) -> list[Any]:
-        layers = list(self.layers)
+        """Outermost first: the cache (a hit skips routing entirely), then ``self.layers``
+        (e.g. a router's)."""
         cache = self._get("cache")
-        if cache is not None:
-            layer = getattr(cache, "as_layer", None)
-            if layer is not None:
-                layers.append(layer())
-        return layers
+        layer = getattr(cache, "as_layer", None) if cache is not None else None
+        if layer is None:
+            return self.layers
+        return [layer(), *self.layers]
 
     # ---- finishing (no I/O) -----------------------------------------------------------------
     def _hidden(self, ctx: CallContext, headers: dict[str, str] | None) -> dict[str, Any]:
@@ -205,6 +205,9 @@ class Client:
         hidden = response.__dict__.setdefault("_hidden_params", {})
         for k, v in self._hidden(ctx, hidden.get("response_headers")).items():
             hidden.setdefault(k, v)
+        usage = getattr(response, "usage", None)
+        if usage is not None and not usage.total_tokens and not ctx.cache_hit:
+            _estimate_usage(ctx, response)  # some compatible servers send no usage
         if ctx.cache_hit:
             hidden["cache_hit"] = True
             cost: float | None = 0.0
@@ -265,7 +268,7 @@ class Client:
         mocked = ctx.mock is not _UNSET or call.spec.wire == "mock"
         req = _mock_request(ctx) if mocked else provider.build_request(call)
         if log is not None:
-            log.pre_api_call(req.body, req.headers, None if mocked else req.url)
+            log.pre_api_call(req.body, req.headers, None if mocked else _api_base(call))
         if mocked:
             return self._mock(ctx)
         if call.stream:
@@ -344,7 +347,8 @@ class Client:
         mocked = ctx.mock is not _UNSET or call.spec.wire == "mock"
         req = _mock_request(ctx) if mocked else provider.build_request(call)
         if log is not None:
-            await log.apre_api_call(req.body, req.headers, None if mocked else req.url)
+            await log.apre_api_call(req.body, req.headers,
+                                    None if mocked else _api_base(call))
         if mocked:
             return self._mock(ctx)
         if call.stream:
@@ -468,6 +472,30 @@ def _reading(ctx: CallContext) -> Iterator[None]:
 def _parse(ctx: CallContext, reply: transport.Reply) -> Any:
     with _reading(ctx):
         return ctx.provider.parse_response(ctx.call, reply.status, reply.headers, reply.body)
+
+
+def _api_base(call: Call) -> str | None:
+    """The base URL a call goes to, as callbacks report it (not the full endpoint URL)."""
+    return call.api_base or call.spec.env_base() or call.spec.base_url
+
+
+def _estimate_usage(ctx: CallContext, response: Any) -> None:
+    """Fill usage from token estimates when the upstream sent none (marked as estimated)."""
+    from .tokens import token_counter
+    from .types import Usage
+
+    call = ctx.call
+    prompt = (token_counter(messages=call.messages) if call.messages is not None
+              else token_counter(text=[str(x) for x in call.input]
+                                 if isinstance(call.input, list) else str(call.input)))
+    texts = []
+    for c in getattr(response, "choices", None) or []:
+        msg = getattr(c, "message", None)
+        texts.append(getattr(msg, "content", None) or getattr(c, "text", None) or "")
+    out = "".join(t for t in texts if isinstance(t, str))
+    response.usage = Usage(prompt_tokens=prompt,
+                           completion_tokens=token_counter(text=out) if out else 0)
+    response._hidden_params["usage_estimated"] = True
 
 
 def _noop() -> None:

@@ -1,0 +1,8 @@
+"""Load balancing, retries, cooldowns and fallbacks over deployments: :class:`Router`."""
+
+from __future__ import annotations
+
+from .config import Deployment, RouterConfigError
+from .router import Router
+
+__all__ = ["Deployment", "Router", "RouterConfigError"]

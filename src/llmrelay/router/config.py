@@ -1,0 +1,211 @@
+"""Reading a LiteLLM-style ``model_list`` into :class:`Deployment` objects.
+
+Each entry is ``{"model_name": <group>, "litellm_params": {...}, "model_info": {...}}``.
+``litellm_params["model"]`` names the provider model (``"openai/gpt-4o"``); every other key
+is a default keyword argument for calls routed to that deployment (``api_key``,
+``api_base``, ``timeout``, ``temperature`` ...), except the routing keys ``rpm``, ``tpm``,
+``weight`` (also accepted next to ``litellm_params`` or in ``model_info``) and the
+config-only keys in :data:`CONFIG_ONLY` that are never sent upstream. String values of the
+form ``"os.environ/NAME"`` are replaced by that environment variable when the router is
+built; a variable that is not set raises :class:`RouterConfigError` naming it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..exceptions import LLMRelayError
+from ..providers.registry import ProviderSpec, resolve_model
+
+__all__ = ["CONFIG_ONLY", "Deployment", "RouterConfigError", "load_model_list",
+           "parse_fallbacks", "resolve_env"]
+
+ENV_PREFIX = "os.environ/"
+_ROUTING_KEYS = ("rpm", "tpm", "weight")
+# Keys LiteLLM configs carry that describe the deployment rather than the request.
+CONFIG_ONLY = frozenset({
+    "model", "rpm", "tpm", "weight", "order", "max_retries", "num_retries",
+    "input_cost_per_token", "output_cost_per_token", "input_cost_per_second",
+    "output_cost_per_second", "max_parallel_requests", "region_name", "tags",
+    "use_in_pass_through", "use_litellm_proxy", "merge_reasoning_content_in_choices",
+    "litellm_credential_name", "configurable_clientside_auth_params", "max_budget",
+    "budget_duration", "stream_timeout",
+})
+
+
+class RouterConfigError(ValueError):
+    """A ``model_list`` or router setting that cannot work (raised when the router is built)."""
+
+
+@dataclass
+class Deployment:
+    """One configured deployment of a model group."""
+
+    id: str
+    model_name: str  # the model group callers ask for
+    model: str  # the configured model string, e.g. "openai/gpt-4o"
+    spec: ProviderSpec
+    provider_model: str  # the provider's own model name (no "provider/" prefix)
+    params: dict[str, Any] = field(repr=False)  # default call kwargs, secrets resolved
+    model_info: dict[str, Any]
+    rpm: int | None = None
+    tpm: int | None = None
+    weight: float | None = None
+    inner_retries: int = 0  # retries of the same request inside one attempt
+    config: dict[str, Any] = field(default_factory=dict, repr=False)  # the entry as given
+
+    @property
+    def provider(self) -> str:
+        return self.spec.name
+
+    @property
+    def api_base(self) -> str | None:
+        base = self.params.get("api_base") or self.params.get("base_url")
+        return str(base) if base else None
+
+    def describe(self) -> dict[str, Any]:
+        """The entry as configured (``os.environ/`` references unresolved) with its id."""
+        entry = json.loads(json.dumps(self.config, default=str))
+        entry.setdefault("model_info", {})["id"] = self.id
+        return dict(entry)
+
+
+def resolve_env(value: Any, where: str) -> Any:
+    """``"os.environ/NAME"`` -> the value of ``NAME`` (also inside dicts and lists)."""
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX):]
+        if not name:
+            raise RouterConfigError(f"{where}: {value!r} does not name an environment variable")
+        found = os.environ.get(name)
+        if found is None:
+            raise RouterConfigError(
+                f"{where} refers to environment variable {name} ({value!r}), which is not set")
+        return found
+    if isinstance(value, Mapping):
+        return {k: resolve_env(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _stable_id(entry: Mapping[str, Any]) -> str:
+    text = json.dumps({"model_name": entry.get("model_name"),
+                       "litellm_params": entry.get("litellm_params")},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def _number(value: Any, key: str, where: str, integer: bool) -> Any:
+    if value is None:
+        return None
+    try:
+        number = int(value) if integer else float(value)
+    except (TypeError, ValueError):
+        raise RouterConfigError(f"{where}: {key} must be a number, got {value!r}") from None
+    if number < 0:
+        raise RouterConfigError(f"{where}: {key} must not be negative, got {value!r}")
+    return number
+
+
+def _routing_value(key: str, entry: Mapping[str, Any], lp: Mapping[str, Any],
+                   info: Mapping[str, Any]) -> Any:
+    for source in (lp, entry, info):
+        if source.get(key) is not None:
+            return source[key]
+    return None
+
+
+def _deployment(index: int, entry: Any) -> Deployment:
+    where = f"model_list[{index}]"
+    if not isinstance(entry, Mapping):
+        raise RouterConfigError(f"{where} must be a dict with 'model_name' and "
+                                f"'litellm_params', got {type(entry).__name__}")
+    group = entry.get("model_name")
+    if not isinstance(group, str) or not group:
+        raise RouterConfigError(f"{where} has no 'model_name' (the group name callers use)")
+    where = f"{where} (model_name {group!r})"
+    raw_lp = entry.get("litellm_params")
+    if not isinstance(raw_lp, Mapping) or not raw_lp.get("model"):
+        raise RouterConfigError(f"{where} needs litellm_params with a 'model', e.g. "
+                                f"{{'model': 'openai/gpt-4o'}}")
+    lp = resolve_env(dict(raw_lp), f"{where} litellm_params")
+    info = dict(entry.get("model_info") or {})
+    model = str(lp["model"])
+    try:
+        spec, provider_model = resolve_model(model, lp.get("custom_llm_provider"))
+    except LLMRelayError as exc:
+        raise RouterConfigError(f"{where}: {exc.message}") from exc
+    retries = lp.get("max_retries", lp.get("num_retries"))
+    return Deployment(
+        id=str(info.get("id") or _stable_id(entry)),
+        model_name=group, model=model, spec=spec, provider_model=provider_model,
+        params={k: v for k, v in lp.items() if k not in CONFIG_ONLY},
+        model_info=info,
+        rpm=_number(_routing_value("rpm", entry, lp, info), "rpm", where, True),
+        tpm=_number(_routing_value("tpm", entry, lp, info), "tpm", where, True),
+        weight=_number(_routing_value("weight", entry, lp, info), "weight", where, False),
+        inner_retries=int(_number(retries, "max_retries", where, True) or 0),
+        config=dict(entry),
+    )
+
+
+def load_model_list(model_list: Iterable[Any]) -> dict[str, list[Deployment]]:
+    """Group the entries by ``model_name``, in configuration order.
+
+    Raises :class:`RouterConfigError` for a malformed entry, an unknown provider, an unset
+    ``os.environ/`` variable or two deployments given the same ``model_info.id``.
+    """
+    if isinstance(model_list, (str, bytes, Mapping)) or model_list is None:
+        raise RouterConfigError("model_list must be a list of deployment dicts")
+    groups: dict[str, list[Deployment]] = {}
+    ids: dict[str, int] = {}
+    for index, entry in enumerate(model_list):
+        dep = _deployment(index, entry)
+        if dep.id in ids:
+            if (entry.get("model_info") or {}).get("id"):
+                raise RouterConfigError(
+                    f"model_list[{index}] reuses model_info.id {dep.id!r} of "
+                    f"model_list[{ids[dep.id]}]; deployment ids must be unique")
+            dep.id = f"{dep.id}-{index}"  # the same deployment listed twice (double weight)
+        ids[dep.id] = index
+        dep.model_info["id"] = dep.id
+        groups.setdefault(dep.model_name, []).append(dep)
+    if not groups:
+        raise RouterConfigError("model_list is empty: a router needs at least one deployment")
+    return groups
+
+
+def parse_fallbacks(value: Any, name: str, groups: Sequence[str] | None = None
+                    ) -> dict[str, list[str]]:
+    """``[{"gpt-4o": ["claude"]}, ...]`` (or one dict) -> ``{"gpt-4o": ["claude"]}``.
+
+    With ``groups`` given, names that are not model groups raise :class:`RouterConfigError`
+    (the key ``"*"`` stands for every group).
+    """
+    if not value:
+        return {}
+    items = [value] if isinstance(value, Mapping) else value
+    if not isinstance(items, list):
+        raise RouterConfigError(f"{name} must be a list of {{group: [fallback groups]}} dicts")
+    out: dict[str, list[str]] = {}
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise RouterConfigError(f"{name} entries must be dicts like "
+                                    f"{{'gpt-4o': ['claude-3-5-sonnet']}}, got {item!r}")
+        for key, targets in item.items():
+            names = [targets] if isinstance(targets, str) else list(targets or [])
+            out.setdefault(str(key), []).extend(str(t) for t in names)
+    if groups is not None:
+        known = set(groups)
+        for key, targets in out.items():
+            unknown = [n for n in [key, *targets] if n not in known and n != "*"]
+            if unknown:
+                raise RouterConfigError(
+                    f"{name} names unknown model group(s) {', '.join(map(repr, unknown))}; "
+                    f"model groups: {', '.join(sorted(known))}")
+    return out

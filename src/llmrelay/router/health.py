@@ -1,0 +1,268 @@
+"""What the router knows about each deployment: load, usage, latency, cooldowns.
+
+All state lives in one :class:`Health` per router, guarded by one lock (held only for a few
+arithmetic operations, never across I/O), so sync threads and event loops may share it.
+
+Usage windows are sliding: "this minute" means the last 60 seconds. A deployment is
+*unavailable* while it cools down, or while the requests started in the last minute reach
+its ``rpm`` or the tokens used in the last minute reach its ``tpm``.
+
+Cooldown rule (:func:`cooldown_seconds`):
+
+* errors that are the caller's fault (400-class ``BadRequestError`` and its subclasses such
+  as ``ContextWindowExceededError``, ``422``) never count: any deployment would refuse them;
+* ``429 RateLimitError``, ``401 AuthenticationError``, ``403 PermissionDeniedError`` and
+  ``404 NotFoundError`` cool the deployment down at once: it is overloaded or misconfigured
+  and the next request would fail the same way. A 429's ``Retry-After`` extends the
+  cooldown when it is longer than ``cooldown_time`` (capped at 60 s);
+* any other failure (5xx, timeout, connection error) is counted; when a deployment has
+  failed *more than* ``allowed_fails`` times within a minute it cools down.
+
+A cooldown lasts ``cooldown_time`` seconds and clears the failure count.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .._retry import MAX_RETRY_AFTER, _retry_after
+from ..exceptions import (
+    AuthenticationError,
+    BadRequestError,
+    LLMRelayError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    Timeout,
+    UnprocessableEntityError,
+)
+from .config import Deployment
+
+__all__ = ["WINDOW", "Health", "Unavailable", "cooldown_seconds"]
+
+WINDOW = 60.0
+_IMMEDIATE = (RateLimitError, AuthenticationError, PermissionDeniedError, NotFoundError)
+_CALLERS_FAULT = (BadRequestError, UnprocessableEntityError)
+
+
+def counts_as_failure(exc: BaseException) -> bool:
+    """False for errors the caller caused (and for cancellation): they say nothing about
+    the deployment's health."""
+    if isinstance(exc, _CALLERS_FAULT):
+        return False
+    return isinstance(exc, Exception)
+
+
+def cooldown_seconds(exc: BaseException, recent_fails: int, allowed_fails: int,
+                     cooldown_time: float) -> float | None:
+    """How long to cool a deployment down after ``exc``, or None to keep it in rotation.
+
+    ``recent_fails`` counts the failures within the last minute, this one included.
+    """
+    if not counts_as_failure(exc):
+        return None
+    if isinstance(exc, _IMMEDIATE):
+        seconds = cooldown_time
+        if isinstance(exc, RateLimitError):
+            told = _retry_after(exc)
+            if told is not None:
+                seconds = max(seconds, min(told, MAX_RETRY_AFTER))
+        return seconds
+    if recent_fails > allowed_fails:
+        return cooldown_time
+    return None
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """Why a deployment cannot take a request now, and until when (monotonic seconds)."""
+
+    deployment: Deployment
+    reason: str
+    until: float
+    rate_limited: bool  # an rpm/tpm limit or a 429, rather than errors
+
+
+class _State:
+    __slots__ = ("cool_reason", "cool_until", "cooled_by_429", "fails", "in_flight", "latency",
+                 "requests", "samples", "token_sum", "tokens")
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.requests: deque[float] = deque()
+        self.tokens: deque[tuple[float, int]] = deque()
+        self.token_sum = 0
+        self.fails: deque[float] = deque()
+        self.cool_until = 0.0
+        self.cool_reason = ""
+        self.cooled_by_429 = False
+        self.latency: float | None = None
+        self.samples = 0
+
+    def prune(self, now: float) -> None:
+        edge = now - WINDOW
+        while self.requests and self.requests[0] <= edge:
+            self.requests.popleft()
+        while self.tokens and self.tokens[0][0] <= edge:
+            self.token_sum -= self.tokens.popleft()[1]
+        while self.fails and self.fails[0] <= edge:
+            self.fails.popleft()
+
+
+class Health:
+    """Per-deployment load, usage, latency (EWMA) and cooldowns of one router."""
+
+    def __init__(self, allowed_fails: int = 3, cooldown_time: float = 5.0, alpha: float = 0.3,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.allowed_fails = allowed_fails
+        self.cooldown_time = cooldown_time
+        self.alpha = alpha
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._states: dict[str, _State] = {}
+
+    def _state(self, dep_id: str) -> _State:
+        st = self._states.get(dep_id)
+        if st is None:
+            st = self._states[dep_id] = _State()
+        return st
+
+    # ---- availability ---------------------------------------------------------------------
+    def _check(self, dep: Deployment, now: float) -> Unavailable | None:
+        st = self._state(dep.id)
+        st.prune(now)
+        if st.cool_until > now:
+            return Unavailable(dep, st.cool_reason, st.cool_until, st.cooled_by_429)
+        if dep.rpm is not None and len(st.requests) >= dep.rpm:
+            return Unavailable(dep, f"rpm limit {dep.rpm} reached",
+                               st.requests[0] + WINDOW if st.requests else now + WINDOW, True)
+        if dep.tpm is not None and st.token_sum >= dep.tpm:
+            until = st.tokens[0][0] + WINDOW if st.tokens else now + WINDOW
+            return Unavailable(dep, f"tpm limit {dep.tpm} reached ({st.token_sum} tokens)",
+                               until, True)
+        return None
+
+    def partition(self, deps: Iterable[Deployment]
+                  ) -> tuple[list[Deployment], list[Unavailable]]:
+        """Split ``deps`` into those that can take a request now and those that cannot."""
+        ready: list[Deployment] = []
+        blocked: list[Unavailable] = []
+        with self._lock:
+            now = self.clock()
+            for dep in deps:
+                why = self._check(dep, now)
+                if why is None:
+                    ready.append(dep)
+                else:
+                    blocked.append(why)
+        return ready, blocked
+
+    # ---- bookkeeping ----------------------------------------------------------------------
+    def started(self, dep: Deployment) -> None:
+        """A request to ``dep`` starts: one more in flight, one more this minute."""
+        with self._lock:
+            st = self._state(dep.id)
+            st.in_flight += 1
+            st.requests.append(self.clock())
+
+    def try_start(self, dep: Deployment) -> bool:
+        """:meth:`started` if ``dep`` can still take a request (checked under the same lock,
+        so concurrent callers cannot overshoot its rpm); False otherwise."""
+        with self._lock:
+            now = self.clock()
+            if self._check(dep, now) is not None:
+                return False
+            st = self._state(dep.id)
+            st.in_flight += 1
+            st.requests.append(now)
+            return True
+
+    def finished(self, dep: Deployment) -> None:
+        """The request (or the stream) ended, successfully or not."""
+        with self._lock:
+            st = self._state(dep.id)
+            st.in_flight = max(0, st.in_flight - 1)
+
+    def add_tokens(self, dep: Deployment, tokens: int) -> None:
+        if tokens <= 0:
+            return
+        with self._lock:
+            st = self._state(dep.id)
+            st.tokens.append((self.clock(), tokens))
+            st.token_sum += tokens
+
+    def add_latency(self, dep: Deployment, seconds: float) -> None:
+        """Fold one response time into the deployment's moving average."""
+        with self._lock:
+            st = self._state(dep.id)
+            if st.latency is None:
+                st.latency = seconds
+            else:
+                st.latency = self.alpha * seconds + (1.0 - self.alpha) * st.latency
+            st.samples += 1
+
+    def failed(self, dep: Deployment, exc: BaseException, duration: float) -> float | None:
+        """Count a failure; returns the cooldown (seconds) it started, if any."""
+        if isinstance(exc, Timeout):
+            self.add_latency(dep, duration)  # a timed-out deployment must look slow
+        if not counts_as_failure(exc):
+            return None
+        with self._lock:
+            now = self.clock()
+            st = self._state(dep.id)
+            st.prune(now)
+            st.fails.append(now)
+            seconds = cooldown_seconds(exc, len(st.fails), self.allowed_fails,
+                                       self.cooldown_time)
+            if seconds is None or seconds <= 0:
+                return None
+            st.cool_until = max(st.cool_until, now + seconds)
+            st.cooled_by_429 = isinstance(exc, RateLimitError)
+            message = exc.message if isinstance(exc, LLMRelayError) else str(exc)
+            st.cool_reason = f"cooling down after {type(exc).__name__}: {message[:200]}"
+            st.fails.clear()
+            return seconds
+
+    # ---- read side ------------------------------------------------------------------------
+    def in_flight(self, dep_id: str) -> int:
+        st = self._states.get(dep_id)
+        return st.in_flight if st is not None else 0
+
+    def latency(self, dep_id: str) -> float | None:
+        st = self._states.get(dep_id)
+        return st.latency if st is not None else None
+
+    def tokens_used(self, dep_id: str) -> int:
+        with self._lock:
+            st = self._state(dep_id)
+            st.prune(self.clock())
+            return st.token_sum
+
+    def requests_used(self, dep_id: str) -> int:
+        with self._lock:
+            st = self._state(dep_id)
+            st.prune(self.clock())
+            return len(st.requests)
+
+    def cooldowns(self) -> dict[str, float]:
+        """Deployment id -> seconds of cooldown left, for deployments cooling down now."""
+        with self._lock:
+            now = self.clock()
+            return {i: st.cool_until - now for i, st in self._states.items()
+                    if st.cool_until > now}
+
+    def snapshot(self, dep_id: str) -> dict[str, Any]:
+        """One deployment's state, for debugging and health endpoints."""
+        with self._lock:
+            now = self.clock()
+            st = self._state(dep_id)
+            st.prune(now)
+            return {"in_flight": st.in_flight, "requests_last_minute": len(st.requests),
+                    "tokens_last_minute": st.token_sum, "fails_last_minute": len(st.fails),
+                    "latency_s": st.latency, "latency_samples": st.samples,
+                    "cooldown_left_s": max(0.0, st.cool_until - now)}

@@ -1,0 +1,385 @@
+"""One router call as a client layer: pick a deployment, retry, fall back.
+
+The router builds one :class:`RouterCall` per call and runs the client pipeline with it as
+the outermost layer, so the client emits exactly one terminal callback event for the whole
+call, however many attempts it took. For each attempt the layer re-points ``ctx.call`` at
+the chosen deployment and calls the rest of the pipeline; it records every attempt in
+``ctx.extra["attempts"]`` (which the client passes to callbacks as ``kwargs["attempts"]``)
+and describes the serving deployment in ``kwargs["litellm_params"]["metadata"]``
+(``model_group``, ``model_id``, ``deployment``).
+
+Order of work: the requested group gets ``1 + num_retries`` attempts (each preferring a
+deployment not yet tried in this call, ``retry_after`` seconds apart; errors the caller
+caused are not retried); then the fallback groups in order, each with the same budget.
+A stream is routed, retried and failed over until it opens; once chunks flow, a failure
+reaches the caller (and counts against the deployment's health).
+Sync and async twins share every decision; only sleeping and awaiting differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import inspect
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .._client import _UNSET, CallContext, Client
+from .._params import split_params
+from ..callbacks.dispatcher import Delivery, Job, dispatcher
+from ..callbacks.payload import mask_key
+from ..exceptions import (
+    ContentPolicyViolationError,
+    ContextWindowExceededError,
+    LLMRelayError,
+    RateLimitError,
+    ServiceUnavailableError,
+)
+from ..integrations.custom_logger import CustomLogger
+from ..providers.registry import get_provider
+from .config import Deployment
+from .health import _CALLERS_FAULT, counts_as_failure
+from .strategies import choose
+
+if TYPE_CHECKING:
+    from .router import Router
+
+__all__ = ["RouterCall"]
+
+_LISTS = ("callbacks", "input_callback", "success_callback", "failure_callback")
+_FALLBACK_HOOKS = ("log_success_fallback_event", "log_failure_fallback_event")
+
+
+class RouterCall:
+    """The layer for one router call (``handle``/``ahandle`` as the client expects)."""
+
+    def __init__(self, router: Router, client: Client, group: str, kwargs: dict[str, Any],
+                 retries: int, fallbacks: dict[str, dict[str, list[str]]]) -> None:
+        self.router = router
+        self.client = client
+        self.group = group
+        self.kwargs = kwargs
+        self.retries = retries
+        self.fallbacks = fallbacks  # "fallbacks" / "context_window" / "content_policy"
+        self.attempts: list[dict[str, Any]] = []
+
+    # ---- decisions (no I/O) ---------------------------------------------------------------
+    def pick(self, group: str, tried: list[str]) -> Deployment | None:
+        """A deployment of ``group`` that can take a request, preferring untried ones."""
+        ready, _ = self.router.health.partition(self.router.groups[group])
+        fresh = [d for d in ready if d.id not in tried]
+        pool = fresh or ready
+        if not pool:
+            return None
+        return choose(self.router.strategy, pool, self.router.health)
+
+    def claim(self, group: str, tried: list[str]) -> Deployment | None:
+        """:meth:`pick` and start a request on the pick, atomically per deployment: a
+        deployment another thread just filled up is passed over."""
+        for _ in range(3):
+            dep = self.pick(group, tried)
+            if dep is None or self.router.health.try_start(dep):
+                return dep
+        return None
+
+    def unavailable(self, group: str) -> LLMRelayError:
+        """The error for a group none of whose deployments can take a request now."""
+        deps = self.router.groups[group]
+        _, blocked = self.router.health.partition(deps)
+        now_mono, now_wall = self.router.health.clock(), time.time()
+
+        def at(until: float) -> str:
+            when = dt.datetime.fromtimestamp(now_wall + (until - now_mono))
+            return f"until {when:%H:%M:%S} (in {max(0.0, until - now_mono):.1f}s)"
+
+        cooling = [b for b in blocked if b.reason.startswith("cooling")]
+        limited = [b for b in blocked if not b.reason.startswith("cooling")]
+        parts = []
+        if cooling:
+            parts.append(f"{len(cooling)} cooling down ({at(min(b.until for b in cooling))})")
+        if limited:
+            parts.append(f"{len(limited)} at their rpm/tpm limit "
+                         f"({at(min(b.until for b in limited))})")
+        details = "; ".join(f"{b.deployment.id} ({b.deployment.model}): {b.reason}, "
+                            f"{at(b.until)}" for b in blocked)
+        message = (f"no deployments available for model group {group!r}: "
+                   f"{', '.join(parts) or 'none ready'} -- {details}")
+        wait = min((b.until for b in blocked), default=now_mono + 1.0) - now_mono
+        cls = RateLimitError if blocked and all(b.rate_limited for b in blocked) else (
+            ServiceUnavailableError)
+        return cls(message, model=group,
+                   response_headers={"retry-after": str(max(1, math.ceil(wait)))})
+
+    def retry_in_group(self, exc: BaseException) -> bool:
+        return isinstance(exc, LLMRelayError) and not isinstance(exc, _CALLERS_FAULT)
+
+    def fallback_groups(self, exc: LLMRelayError) -> list[str]:
+        """The groups to try after the requested one failed with ``exc``, in order."""
+        specific: dict[str, list[str]] | None = None
+        if isinstance(exc, ContextWindowExceededError):
+            specific = self.fallbacks["context_window"]
+        elif isinstance(exc, ContentPolicyViolationError):
+            specific = self.fallbacks["content_policy"]
+        elif isinstance(exc, _CALLERS_FAULT):
+            return []  # a bad request fails on any model
+        names: list[str] = []
+        if specific:
+            names = specific.get(self.group) or specific.get("*") or []
+        if not names:
+            generic = self.fallbacks["fallbacks"]
+            names = (generic.get(self.group) or generic.get("*")
+                     or self.router.default_fallbacks)
+        out: list[str] = []
+        for name in names:
+            if name != self.group and name not in out and name in self.router.groups:
+                out.append(name)
+        return out
+
+    # ---- per attempt ----------------------------------------------------------------------
+    def retarget(self, ctx: CallContext, dep: Deployment, group: str) -> None:
+        """Point ``ctx`` at ``dep``: the request, timeout, mock and callback kwargs."""
+        merged = {**dep.params, **self.kwargs}
+        get = self.client._get
+        provider = get_provider(dep.spec)
+        drop = merged.get("drop_params")
+        params = split_params(merged, provider.supported_params(ctx.call_type),  # type: ignore[attr-defined]
+                              bool(get("drop_params") if drop is None else drop),
+                              dep.spec.name, dep.provider_model)
+        stream = bool(params.pop("stream", False))
+        ctx.call = dataclasses.replace(
+            ctx.call, model=dep.provider_model, spec=dep.spec, params=params, stream=stream,
+            api_key=merged.get("api_key") or get("api_key") or dep.spec.env_key(),
+            api_base=merged.get("api_base") or merged.get("base_url") or get("api_base"),
+            api_version=merged.get("api_version"),
+            extra_headers=merged.get("extra_headers") or merged.get("headers"),
+            extra_body=merged.get("extra_body"))
+        ctx.provider = provider
+        timeout = merged.get("timeout") or merged.get("request_timeout")
+        if timeout is None:
+            timeout = self.router.timeout
+        ctx.timeout = timeout if timeout is not None else get("request_timeout")
+        ctx.num_retries = dep.inner_retries
+        ctx.mock = merged.get("mock_response", _UNSET)
+        ctx.extra["model_id"] = dep.id
+        if ctx.log is not None:
+            self._retarget_log(ctx, dep, group)
+
+    def _retarget_log(self, ctx: CallContext, dep: Deployment, group: str) -> None:
+        assert ctx.log is not None
+        call, kw = ctx.call, ctx.log.kwargs
+        masked = mask_key(call.api_key)
+        kw.update(model=call.model, custom_llm_provider=call.provider, api_key=masked,
+                  optional_params=call.params)
+        lp = kw["litellm_params"]
+        lp.update(api_base=call.api_base, custom_llm_provider=call.provider, api_key=masked,
+                  model_info=dep.model_info)
+        md = lp.setdefault("metadata", {})
+        md.update(model_group=group, model_id=dep.id, deployment=dep.model,
+                  model_info=dep.model_info, api_base=self._base(ctx, dep))
+        if group != self.group:
+            md["original_model_group"] = self.group
+
+    @staticmethod
+    def _base(ctx: CallContext, dep: Deployment) -> str | None:
+        return ctx.call.api_base or dep.spec.env_base() or dep.spec.base_url
+
+    def _record(self, ctx: CallContext, dep: Deployment, group: str, started: float,
+                exc: BaseException | None) -> float:
+        duration = time.perf_counter() - started
+        self.attempts.append({
+            "model_group": group, "model_id": dep.id, "deployment": dep.model,
+            "model": dep.provider_model, "provider": dep.provider,
+            "api_base": self._base(ctx, dep),
+            "error": None if exc is None else str(exc),
+            "error_type": None if exc is None else type(exc).__name__,
+            "status_code": getattr(exc, "status_code", None),
+            "duration_s": duration})
+        return duration
+
+    def failed(self, ctx: CallContext, dep: Deployment, group: str, started: float,
+               exc: BaseException) -> None:
+        """Bookkeeping for a failed attempt."""
+        duration = self._record(ctx, dep, group, started, exc)
+        self.router.health.finished(dep)
+        self.router.health.failed(dep, exc, duration)
+
+    def succeeded(self, ctx: CallContext, dep: Deployment, group: str, started: float,
+                  result: Any) -> Any:
+        """Bookkeeping for a served attempt; streams settle their usage when they end."""
+        health = self.router.health
+        duration = self._record(ctx, dep, group, started, None)
+        health.add_latency(dep, duration)
+        try:
+            hidden = result.__dict__.setdefault("_hidden_params", {})
+            hidden["model_group"] = group
+            hidden["model_id"] = dep.id
+        except AttributeError:
+            pass
+        state = getattr(result, "_state", None) if ctx.call.stream else None
+        if state is None or not hasattr(state, "on_end"):
+            health.finished(dep)
+            health.add_tokens(dep, _total_tokens(getattr(result, "usage", None)))
+            return result
+        inner: Callable[[Any, str, BaseException | None], None] = state.on_end
+
+        def on_end(st: Any, status: str, error: BaseException | None) -> None:
+            try:
+                health.finished(dep)
+                health.add_tokens(dep, _total_tokens(getattr(st, "usage", None)))
+                if error is not None and counts_as_failure(error):
+                    health.failed(dep, error, time.perf_counter() - started)
+            finally:
+                inner(st, status, error)
+
+        state.on_end = on_end
+        return result
+
+    # ---- fallback hooks -------------------------------------------------------------------
+    def _fallback_loggers(self, hook: str) -> list[CustomLogger]:
+        from ..integrations.registry import get_integration
+
+        found: list[CustomLogger] = []
+        seen: set[int] = set()
+        base = getattr(CustomLogger, hook)
+        for name in _LISTS:
+            for entry in [*(self.client._get(name) or ()), *(self.kwargs.get(name) or ())]:
+                obj = get_integration(entry) if isinstance(entry, str) else entry
+                if (isinstance(obj, CustomLogger) and id(obj) not in seen
+                        and getattr(type(obj), hook, base) is not base):
+                    seen.add(id(obj))
+                    found.append(obj)
+        return found
+
+    def fallback_event(self, ctx: CallContext, ok: bool, group: str,
+                       original: LLMRelayError) -> None:
+        """Deliver ``log_(success|failure)_fallback_event`` in the background."""
+        hook = _FALLBACK_HOOKS[0] if ok else _FALLBACK_HOOKS[1]
+        loggers = self._fallback_loggers(hook)
+        if not loggers:
+            return
+        kw = self._fallback_kwargs(ctx, group)
+        args = (self.group, kw, original)
+        deliveries = [Delivery(lg, hook, getattr(lg, hook), args,
+                               inspect.iscoroutinefunction(getattr(lg, hook)))
+                      for lg in loggers]
+        dispatcher.submit(Job(lambda: deliveries))
+
+    def _fallback_kwargs(self, ctx: CallContext, group: str) -> dict[str, Any]:
+        kw: dict[str, Any] = dict(ctx.log.kwargs) if ctx.log is not None else {
+            "call_type": ("a" if ctx.is_async else "") + ctx.call_type,
+            "litellm_call_id": ctx.call_id, "stream": ctx.call.stream,
+            "litellm_params": {"metadata": dict(ctx.metadata or {})}}
+        lp = dict(kw.get("litellm_params") or {})
+        md = dict(lp.get("metadata") or {})
+        last = self.attempts[-1] if self.attempts else {}
+        md.update(model_group=group, original_model_group=self.group,
+                  model_id=last.get("model_id"), deployment=last.get("deployment"))
+        lp["metadata"] = md
+        lp.setdefault("api_base", last.get("api_base"))
+        kw.update(model=group, litellm_params=lp, attempts=list(self.attempts),
+                  metadata=md)
+        return kw
+
+    # ---- the layer ------------------------------------------------------------------------
+    def begin(self, ctx: CallContext) -> None:
+        ctx.extra["attempts"] = self.attempts
+        if ctx.log is not None:
+            ctx.log.kwargs["litellm_params"].setdefault("metadata", {})["model_group"] = (
+                self.group)
+
+    def handle(self, ctx: CallContext, call_next: Callable[[CallContext], Any]) -> Any:
+        self.begin(ctx)
+        try:
+            return self._group(ctx, call_next, self.group)
+        except LLMRelayError as exc:
+            original = exc
+        for group in self.fallback_groups(original):
+            try:
+                result = self._group(ctx, call_next, group)
+            except LLMRelayError:
+                self.fallback_event(ctx, False, group, original)
+                continue
+            self.fallback_event(ctx, True, group, original)
+            return result
+        raise original
+
+    def _group(self, ctx: CallContext, call_next: Callable[[CallContext], Any],
+               group: str) -> Any:
+        tried: list[str] = []
+        last: LLMRelayError | None = None
+        for n in range(self.retries + 1):
+            if n and self.router.retry_after > 0:
+                time.sleep(self.router.retry_after)
+            dep = self.claim(group, tried)
+            if dep is None:
+                raise last if last is not None else self.unavailable(group)
+            tried.append(dep.id)
+            started = time.perf_counter()
+            try:
+                self.retarget(ctx, dep, group)
+                result = call_next(ctx)
+            except BaseException as exc:
+                self.failed(ctx, dep, group, started, exc)
+                if not self.retry_in_group(exc):
+                    raise
+                last = exc  # type: ignore[assignment]  # retry_in_group: an LLMRelayError
+                continue
+            return self.succeeded(ctx, dep, group, started, result)
+        assert last is not None
+        raise last
+
+    async def ahandle(self, ctx: CallContext, call_next: Callable[[CallContext], Any]) -> Any:
+        self.begin(ctx)
+        try:
+            return await self._agroup(ctx, call_next, self.group)
+        except LLMRelayError as exc:
+            original = exc
+        for group in self.fallback_groups(original):
+            try:
+                result = await self._agroup(ctx, call_next, group)
+            except LLMRelayError:
+                self.fallback_event(ctx, False, group, original)
+                continue
+            self.fallback_event(ctx, True, group, original)
+            return result
+        raise original
+
+    async def _agroup(self, ctx: CallContext, call_next: Callable[[CallContext], Any],
+                      group: str) -> Any:
+        tried: list[str] = []
+        last: LLMRelayError | None = None
+        for n in range(self.retries + 1):
+            if n and self.router.retry_after > 0:
+                await asyncio.sleep(self.router.retry_after)
+            dep = self.claim(group, tried)
+            if dep is None:
+                raise last if last is not None else self.unavailable(group)
+            tried.append(dep.id)
+            started = time.perf_counter()
+            try:
+                self.retarget(ctx, dep, group)
+                result = await call_next(ctx)
+            except BaseException as exc:
+                self.failed(ctx, dep, group, started, exc)
+                if not self.retry_in_group(exc):
+                    raise
+                last = exc  # type: ignore[assignment]  # retry_in_group: an LLMRelayError
+                continue
+            return self.succeeded(ctx, dep, group, started, result)
+        assert last is not None
+        raise last
+
+
+def _total_tokens(usage: Any) -> int:
+    if usage is None:
+        return 0
+    total = getattr(usage, "total_tokens", None)
+    if total is None and isinstance(usage, dict):
+        total = usage.get("total_tokens")
+    try:
+        return int(total or 0)
+    except (TypeError, ValueError):
+        return 0

@@ -1,0 +1,226 @@
+"""Router: load balancing, retries, cooldowns and fallbacks over a LiteLLM-style model list.
+
+::
+
+    router = llmrelay.Router(model_list=[
+        {"model_name": "gpt-4o", "litellm_params": {"model": "azure/gpt-4o-eu",
+            "api_key": "os.environ/AZURE_EU_KEY", "api_base": "https://eu.example", "rpm": 600}},
+        {"model_name": "gpt-4o", "litellm_params": {"model": "openai/gpt-4o", "rpm": 300}},
+        {"model_name": "claude", "litellm_params": {"model": "anthropic/claude-3-5-sonnet"}},
+    ], fallbacks=[{"gpt-4o": ["claude"]}], num_retries=2)
+    r = router.completion(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}])
+
+A router call goes through the llmrelay client pipeline with the router as its outermost
+layer (see :mod:`.layer`): callbacks configured on ``llmrelay`` (or on the ``client=``
+given) receive ONE terminal event per router call, with ``kwargs["attempts"]`` listing
+every attempt and ``kwargs["litellm_params"]["metadata"]`` naming the ``model_group``,
+``model_id`` and ``deployment`` that served it. CustomLoggers overriding
+``log_success_fallback_event`` / ``log_failure_fallback_event`` hear about fallbacks, in the
+background. Deployment health (cooldowns, rpm/tpm windows, latency) is described in
+:mod:`.health`, routing strategies in :mod:`.strategies`.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+from .._client import CallContext, Client
+from ..exceptions import BadRequestError
+from .config import Deployment, RouterConfigError, load_model_list, parse_fallbacks
+from .health import Health
+from .layer import RouterCall
+from .strategies import STRATEGIES, strategy_names
+
+__all__ = ["Router"]
+
+_PER_CALL = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
+_DEFAULT_RETRIES = 2
+
+
+class Router:
+    """Route calls for model groups to their deployments.
+
+    ``model_list``: LiteLLM-style entries (see :mod:`.config`); several entries may share
+    a ``model_name``. ``routing_strategy``: ``simple-shuffle`` (default), ``least-busy``,
+    ``latency-based-routing`` or ``usage-based-routing``. ``num_retries``: extra attempts
+    within a group after a failure (default: ``llmrelay.num_retries`` when set, else 2);
+    errors the caller caused (400/422) are not retried. ``retry_after``: seconds to wait
+    between attempts. ``timeout``: default request timeout (a deployment's
+    ``litellm_params.timeout`` and the call's ``timeout=`` win). ``fallbacks``,
+    ``context_window_fallbacks``, ``content_policy_fallbacks``: ``[{"group": ["other",
+    ...]}]`` (the key ``"*"`` matches any group); ``default_fallbacks``: groups tried when
+    a group has no fallbacks of its own. Context-window and content-policy errors use their
+    own lists when the group has one, else the generic ones; other 400-class errors never
+    fall back. ``allowed_fails`` / ``cooldown_time``: see :mod:`.health`. ``client``: a
+    :class:`~llmrelay.Client` whose settings (callbacks, cache, ...) the router uses instead
+    of the ``llmrelay.*`` module settings.
+
+    Raises :class:`RouterConfigError` (a ``ValueError``) for an unusable configuration,
+    e.g. an ``os.environ/NAME`` reference to an unset variable. Unknown keyword arguments
+    (LiteLLM router settings llmrelay does not implement) are ignored with a warning.
+    """
+
+    def __init__(self, model_list: Iterable[dict[str, Any]], *,
+                 routing_strategy: str = "simple-shuffle", num_retries: int | None = None,
+                 retry_after: float = 0.0, timeout: float | None = None,
+                 fallbacks: list[dict[str, list[str]]] | None = None,
+                 context_window_fallbacks: list[dict[str, list[str]]] | None = None,
+                 content_policy_fallbacks: list[dict[str, list[str]]] | None = None,
+                 default_fallbacks: list[str] | None = None, allowed_fails: int = 3,
+                 cooldown_time: float = 5.0, client: Client | None = None,
+                 **unsupported: Any) -> None:
+        if unsupported:
+            warnings.warn(f"llmrelay.Router ignores unsupported setting(s): "
+                          f"{', '.join(sorted(unsupported))}", UserWarning, stacklevel=2)
+        if routing_strategy not in STRATEGIES:
+            raise RouterConfigError(f"unknown routing_strategy {routing_strategy!r}; choose "
+                                    f"one of {', '.join(strategy_names())}")
+        self.groups: dict[str, list[Deployment]] = load_model_list(model_list)
+        self._by_id = {d.id: d for deps in self.groups.values() for d in deps}
+        self.routing_strategy = routing_strategy
+        self.strategy = STRATEGIES[routing_strategy]
+        self.num_retries = num_retries
+        self.retry_after = float(retry_after or 0.0)
+        self.timeout = timeout
+        names = list(self.groups)
+        self.fallbacks = parse_fallbacks(fallbacks, "fallbacks", names)
+        self.context_window_fallbacks = parse_fallbacks(
+            context_window_fallbacks, "context_window_fallbacks", names)
+        self.content_policy_fallbacks = parse_fallbacks(
+            content_policy_fallbacks, "content_policy_fallbacks", names)
+        self.default_fallbacks = list(default_fallbacks or [])
+        unknown = [g for g in self.default_fallbacks if g not in self.groups]
+        if unknown:
+            raise RouterConfigError(f"default_fallbacks names unknown model group(s) "
+                                    f"{', '.join(map(repr, unknown))}; model groups: "
+                                    f"{', '.join(sorted(names))}")
+        self.allowed_fails = int(allowed_fails)
+        self.cooldown_time = float(cooldown_time)
+        self.health = Health(self.allowed_fails, self.cooldown_time)
+        self._client = client
+
+    # ---- introspection --------------------------------------------------------------------
+    @property
+    def model_names(self) -> list[str]:
+        """The model groups, in configuration order."""
+        return list(self.groups)
+
+    def get_model_names(self) -> list[str]:
+        return self.model_names
+
+    def get_model_list(self, model_name: str | None = None) -> list[dict[str, Any]]:
+        """The configured entries (``os.environ/`` references left unresolved, so no
+        secret is exposed), each with its ``model_info.id``; optionally of one group."""
+        return [d.describe() for g, deps in self.groups.items() for d in deps
+                if model_name is None or g == model_name]
+
+    def get_deployment(self, model_id: str) -> Deployment | None:
+        return self._by_id.get(model_id)
+
+    def get_available_deployment(self, model: str) -> Deployment | None:
+        """The deployment the routing strategy would pick now (None if none can take a
+        request). Raises :class:`~llmrelay.BadRequestError` for an unknown group."""
+        self._check_group(model)
+        call = RouterCall(self, self._new_client(), model, {}, 0, {})
+        return call.pick(model, [])
+
+    def cooldowns(self) -> dict[str, float]:
+        """Deployment id -> seconds of cooldown left, for deployments cooling down now."""
+        return self.health.cooldowns()
+
+    def deployment_stats(self, model_id: str) -> dict[str, Any]:
+        """In-flight count, usage this minute, latency average and cooldown of one
+        deployment."""
+        return self.health.snapshot(model_id)
+
+    # ---- call plumbing --------------------------------------------------------------------
+    def _check_group(self, model: str) -> None:
+        if model not in self.groups:
+            raise BadRequestError(
+                f"unknown model group {model!r}; this router serves: "
+                f"{', '.join(self.groups) or '(none)'}", model=model, param="model")
+
+    def _new_client(self) -> Client:
+        settings = self._client._src if self._client is not None else sys.modules["llmrelay"]
+        return Client(_settings=settings)
+
+    def _retries(self, kwargs: dict[str, Any], client: Client) -> int:
+        per_call = kwargs.pop("num_retries", None)
+        alias = kwargs.pop("max_retries", None)
+        for value in (per_call, alias, self.num_retries):
+            if value is not None:
+                return max(0, int(value))
+        configured = client._get("num_retries")
+        return int(configured) if configured else _DEFAULT_RETRIES
+
+    def _fallbacks(self, kwargs: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+        lists = {"fallbacks": self.fallbacks, "context_window": self.context_window_fallbacks,
+                 "content_policy": self.content_policy_fallbacks}
+        for key, name in zip(("fallbacks", "context_window", "content_policy"), _PER_CALL,
+                             strict=True):
+            value = kwargs.pop(name, None)
+            if value is None:
+                continue
+            try:
+                lists[key] = parse_fallbacks(value, name, list(self.groups))
+            except RouterConfigError as exc:
+                raise BadRequestError(str(exc), param=name) from None
+        return lists
+
+    def _start(self, call_type: str, model: str, messages: Any, input: Any,
+               kwargs: dict[str, Any], is_async: bool) -> tuple[Client, CallContext]:
+        self._check_group(model)
+        client = self._new_client()
+        retries = self._retries(kwargs, client)
+        layer = RouterCall(self, client, model, kwargs, retries, self._fallbacks(kwargs))
+        client.layers = [layer]
+        first = self.groups[model][0]  # checks the arguments; each attempt re-targets
+        ctx = client._prepare(call_type, first.model, messages, input,
+                              {**first.params, **kwargs}, is_async)
+        return client, ctx
+
+    # ---- public API -----------------------------------------------------------------------
+    def completion(self, model: str, messages: list[Any] | None = None, **kwargs: Any) -> Any:
+        """A chat completion served by a deployment of group ``model``.
+
+        Raises :class:`~llmrelay.BadRequestError` for an unknown group (listing the groups)
+        or bad arguments; otherwise the error of the requested group's last attempt when
+        every attempt and fallback failed, or :class:`~llmrelay.RateLimitError` /
+        :class:`~llmrelay.ServiceUnavailableError` naming the cooldowns when no deployment
+        could take the request.
+        """
+        client, ctx = self._start("completion", model, messages, None, kwargs, False)
+        return client._run(ctx)
+
+    async def acompletion(self, model: str, messages: list[Any] | None = None,
+                          **kwargs: Any) -> Any:
+        """Async :meth:`completion`."""
+        client, ctx = self._start("completion", model, messages, None, kwargs, True)
+        return await client._arun(ctx)
+
+    def embedding(self, model: str, input: Any = None, **kwargs: Any) -> Any:
+        """Embeddings from a deployment of group ``model`` (errors as :meth:`completion`)."""
+        client, ctx = self._start("embedding", model, None, input, kwargs, False)
+        return client._run(ctx)
+
+    async def aembedding(self, model: str, input: Any = None, **kwargs: Any) -> Any:
+        """Async :meth:`embedding`."""
+        client, ctx = self._start("embedding", model, None, input, kwargs, True)
+        return await client._arun(ctx)
+
+    def text_completion(self, model: str, prompt: Any = None, **kwargs: Any) -> Any:
+        """A legacy completion from a deployment of group ``model``."""
+        client, ctx = self._start("text_completion", model, None, prompt, kwargs, False)
+        return client._run(ctx)
+
+    async def atext_completion(self, model: str, prompt: Any = None, **kwargs: Any) -> Any:
+        """Async :meth:`text_completion`."""
+        client, ctx = self._start("text_completion", model, None, prompt, kwargs, True)
+        return await client._arun(ctx)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{g}: {len(d)}" for g, d in self.groups.items())
+        return f"Router({self.routing_strategy}, groups={{{sizes}}})"

@@ -1,0 +1,88 @@
+"""Routing strategies: which of the available deployments takes the next request.
+
+Every strategy gets only deployments that can take a request now (not cooling down, under
+their rpm/tpm limits) and picks one; ties are broken at random. Randomness comes from the
+:mod:`random` module, so ``random.seed(...)`` makes routing reproducible in tests.
+
+* ``simple-shuffle`` (default): a weighted random pick. The weight is the deployment's
+  ``weight``; when no candidate sets one, its ``rpm``; else its ``tpm``; else all are equal.
+  A candidate missing the value the others set counts as their mean.
+* ``least-busy``: the fewest requests in flight.
+* ``latency-based-routing``: a deployment never measured first, else the lowest moving
+  average response time (time to the full reply; to the opened stream for streams).
+* ``usage-based-routing`` (also ``usage-based-routing-v2``): the fewest tokens used in the
+  last minute; deployments that reached their ``tpm`` were already left out.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+
+from .config import Deployment
+from .health import Health
+
+__all__ = ["STRATEGIES", "choose", "strategy_names"]
+
+Strategy = Callable[[Sequence[Deployment], Health], Deployment]
+
+
+def _weights(cands: Sequence[Deployment]) -> list[float] | None:
+    for key in ("weight", "rpm", "tpm"):
+        values: list[float | None] = [
+            None if getattr(d, key) is None else float(getattr(d, key)) for d in cands]
+        given = [v for v in values if v is not None]
+        if not given:
+            continue
+        mean = sum(given) / len(given)
+        weights = [mean if v is None else v for v in values]
+        return weights if sum(weights) > 0 else None
+    return None
+
+
+def simple_shuffle(cands: Sequence[Deployment], health: Health) -> Deployment:
+    weights = _weights(cands)
+    if weights is None:
+        return random.choice(cands)
+    return random.choices(cands, weights=weights, k=1)[0]
+
+
+def _lowest(cands: Sequence[Deployment], score: Callable[[Deployment], float]) -> Deployment:
+    scores = [score(d) for d in cands]
+    best = min(scores)
+    return random.choice([d for d, s in zip(cands, scores, strict=True) if s == best])
+
+
+def least_busy(cands: Sequence[Deployment], health: Health) -> Deployment:
+    return _lowest(cands, lambda d: float(health.in_flight(d.id)))
+
+
+def lowest_latency(cands: Sequence[Deployment], health: Health) -> Deployment:
+    untried = [d for d in cands if health.latency(d.id) is None]
+    if untried:
+        return random.choice(untried)
+    return _lowest(cands, lambda d: health.latency(d.id) or 0.0)
+
+
+def lowest_usage(cands: Sequence[Deployment], health: Health) -> Deployment:
+    return _lowest(cands, lambda d: float(health.tokens_used(d.id)))
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "simple-shuffle": simple_shuffle,
+    "least-busy": least_busy,
+    "latency-based-routing": lowest_latency,
+    "usage-based-routing": lowest_usage,
+    "usage-based-routing-v2": lowest_usage,
+}
+
+
+def strategy_names() -> list[str]:
+    return sorted(STRATEGIES)
+
+
+def choose(strategy: Strategy, cands: Sequence[Deployment], health: Health) -> Deployment:
+    """The deployment ``strategy`` picks among ``cands`` (one candidate needs no strategy)."""
+    if len(cands) == 1:
+        return cands[0]
+    return strategy(cands, health)
