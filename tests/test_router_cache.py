@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from fakes.openai_server import FakeOpenAI
-
 import llmrelay
+from fakes.openai_server import FakeOpenAI
 
 
 def test_cache_hit_skips_routing(fake: FakeOpenAI) -> None:
