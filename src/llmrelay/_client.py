@@ -144,7 +144,8 @@ class Client:
         api_base = kwargs.get("api_base") or kwargs.get("base_url") or self._get("api_base")
         headers = kwargs.get("extra_headers") or kwargs.get("headers")
         call = Call(call_type, model_name, spec, messages, input, params, stream, api_base,
-                    api_key, kwargs.get("api_version"), headers, kwargs.get("extra_body"))
+                    api_key, kwargs.get("api_version"), headers, kwargs.get("extra_body"),
+                    kwargs.get("azure_ad_token"))
         ctx = CallContext()
         ctx.client = self
         ctx.call = call

@@ -55,6 +55,7 @@ class Call:
     api_version: str | None = None
     extra_headers: dict[str, str] | None = None
     extra_body: dict[str, Any] | None = None
+    azure_ad_token: str | None = None  # a bearer token; kept out of params (callbacks see those)
 
     @property
     def provider(self) -> str:
