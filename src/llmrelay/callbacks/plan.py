@@ -178,6 +178,11 @@ _cache: dict[Any, Plan | None] = {}
 _EMPTY: tuple[Any, ...] = ()
 
 
+def clear_cache() -> None:
+    """Forget resolved plans (after an integration name is re-registered)."""
+    _cache.clear()
+
+
 def plan_for(callbacks: Sequence[Any] | None, inputs: Sequence[Any] | None,
              successes: Sequence[Any] | None, failures: Sequence[Any] | None,
              is_async: bool) -> Plan | None:

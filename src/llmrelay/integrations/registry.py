@@ -22,7 +22,14 @@ class IntegrationError(LLMRelayError, ValueError):
 
 
 # name -> ("module:factory", extra to install)
-BUILTIN: dict[str, tuple[str, str | None]] = {}
+BUILTIN: dict[str, tuple[str, str | None]] = {
+    "otel": ("llmrelay.integrations.otel:OTelLogger", "otel"),
+    "prometheus": ("llmrelay.integrations.prometheus:PrometheusLogger", "prometheus"),
+    "webhook": ("llmrelay.integrations.webhook:WebhookLogger", None),
+    "generic_api": ("llmrelay.integrations.webhook:WebhookLogger", None),
+    "jsonl": ("llmrelay.integrations.jsonl:JsonlLogger", None),
+    "langfuse": ("llmrelay.integrations.langfuse:LangfuseLogger", None),
+}
 
 _instances: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -33,6 +40,9 @@ def register(name: str, factory: Any) -> None:
     with _lock:
         _instances.pop(name, None)
         _extra[name] = factory
+    from ..callbacks.plan import clear_cache
+
+    clear_cache()  # plans resolved the old instance for this name
 
 
 _extra: dict[str, Any] = {}

@@ -1,0 +1,314 @@
+"""OpenTelemetry (name ``otel``): one GenAI CLIENT span and the GenAI client metrics per call.
+
+    llmrelay.callbacks = ["otel"]
+
+Follows the OpenTelemetry semantic conventions for generative AI clients:
+
+* a span named ``"{gen_ai.operation.name} {gen_ai.request.model}"`` (``chat``,
+  ``text_completion`` or ``embeddings``) with ``gen_ai.provider.name`` (and the older
+  ``gen_ai.system``), ``gen_ai.request.*``, ``gen_ai.response.id`` / ``.model`` /
+  ``.finish_reasons``, ``gen_ai.usage.input_tokens`` / ``.output_tokens``,
+  ``server.address`` / ``server.port``; on failure status ERROR and ``error.type``. Its start
+  and end are the call's own times, and it is a child of the span that was current when the
+  call was made (captured in ``log_pre_api_call``, so the logger must be in ``callbacks``;
+  cache hits send no request, so their span is a root);
+* histograms ``gen_ai.client.token.usage`` and ``gen_ai.client.operation.duration`` (and
+  ``gen_ai.client.operation.time_to_first_chunk`` for streams) with the conventions' bucket
+  boundaries;
+* prompts and completions (``gen_ai.input.messages`` / ``gen_ai.output.messages``) only when
+  opted in, with ``capture_message_content=True`` or
+  ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``, and never when message
+  logging is turned off.
+
+The application's tracer and meter providers are used when it has set them (checked at the
+first event); otherwise this logger configures its own, exporting OTLP over HTTP/protobuf as
+the standard ``OTEL_*`` variables say (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``..._HEADERS``,
+``OTEL_SERVICE_NAME``, ``OTEL_TRACES_EXPORTER=none`` ...), in batches off the caller's path.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import sys
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from ..callbacks.payload import REDACTED
+from ._genai import (
+    DURATION_BUCKETS,
+    TOKEN_BUCKETS,
+    input_messages,
+    operation_name,
+    output_messages,
+    provider_name,
+    request_attributes,
+    response_attributes,
+)
+from .custom_logger import CustomLogger
+
+__all__ = ["DURATION_BUCKETS", "TOKEN_BUCKETS", "OTelLogger"]
+
+log = logging.getLogger("llmrelay")
+
+CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+_CAPTURE_ON = frozenset({"true", "1", "yes", "on", "span_only", "span_and_event"})
+_MAX_PARENTS = 10_000
+
+
+def _ns(when: Any) -> int | None:
+    ts = getattr(when, "timestamp", None)
+    return int(ts() * 1e9) if callable(ts) else None
+
+
+def _default_provider(kind: str) -> bool:
+    """True when the application has not installed a real provider of this kind."""
+    provider = trace.get_tracer_provider() if kind == "trace" else metrics.get_meter_provider()
+    return type(provider).__name__ in {"ProxyTracerProvider", "_ProxyMeterProvider"}
+
+
+def _env_off(var: str) -> bool:
+    return "none" in os.environ.get(var, "otlp").lower()
+
+
+def _resource() -> Resource:
+    resource = Resource.create()
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": "llmrelay"}))
+    return resource
+
+
+def _check_protocol(signal: str) -> None:
+    protocol = (os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
+                or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf")
+    if protocol.strip().lower() != "http/protobuf":
+        log.warning("llmrelay: otel exports %s over OTLP http/protobuf only; %r is not "
+                    "supported (install your own provider to use it)", signal.lower(), protocol)
+
+
+def _own_tracer_provider() -> Any:
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true" or _env_off(
+            "OTEL_TRACES_EXPORTER"):
+        return trace.NoOpTracerProvider()
+    _check_protocol("TRACES")
+    provider = TracerProvider(resource=_resource(), shutdown_on_exit=False)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider
+
+
+def _own_meter_provider() -> Any:
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true" or _env_off(
+            "OTEL_METRICS_EXPORTER"):
+        return metrics.NoOpMeterProvider()
+    _check_protocol("METRICS")
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+    return MeterProvider(metric_readers=[reader], resource=_resource(), shutdown_on_exit=False)
+
+
+class OTelLogger(CustomLogger):
+    """Emits a GenAI span and GenAI metrics for every call (see the module doc).
+
+    ``tracer_provider`` / ``meter_provider`` override the application's or the
+    environment-configured ones (given one, the other is the global provider, maybe a
+    no-op); ``capture_message_content`` overrides
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``. Raises nothing at call time; a
+    missing ``opentelemetry`` package fails at registration (``llmrelay[otel]``).
+    """
+
+    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None, *,
+                 capture_message_content: bool | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
+        if capture_message_content is None:
+            capture_message_content = os.environ.get(CAPTURE_ENV, "").lower() in _CAPTURE_ON
+        self.capture_message_content = capture_message_content
+        self._owned: list[Any] = []
+        self._parents: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._ready = False
+
+    # ---- providers and instruments, resolved at the first event ----------------------------
+    def _setup(self) -> None:
+        with self._lock:
+            if self._ready:
+                return
+            # Passing either provider means "configured by hand": the other one is then the
+            # global one (perhaps a no-op), never an exporter of our own.
+            explicit = self._tracer_provider is not None or self._meter_provider is not None
+            tp = self._tracer_provider
+            if tp is None:
+                tp = (self._own(_own_tracer_provider())
+                      if not explicit and _default_provider("trace")
+                      else trace.get_tracer_provider())
+            mp = self._meter_provider
+            if mp is None:
+                mp = (self._own(_own_meter_provider())
+                      if not explicit and _default_provider("metrics")
+                      else metrics.get_meter_provider())
+            from .. import __version__
+
+            self._tracer = tp.get_tracer("llmrelay", __version__)
+            meter = mp.get_meter("llmrelay", __version__)
+            self._tokens = meter.create_histogram(
+                "gen_ai.client.token.usage", unit="{token}",
+                description="Number of input and output tokens used.",
+                explicit_bucket_boundaries_advisory=TOKEN_BUCKETS)
+            self._duration = meter.create_histogram(
+                "gen_ai.client.operation.duration", unit="s",
+                description="GenAI operation duration.",
+                explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
+            self._first_chunk = meter.create_histogram(
+                "gen_ai.client.operation.time_to_first_chunk", unit="s",
+                description="Time to receive the first chunk of a streamed response.",
+                explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
+            self._ready = True
+
+    def _own(self, provider: Any) -> Any:
+        if hasattr(provider, "shutdown"):
+            self._owned.append(provider)
+            _owning.add(self)
+        return provider
+
+    # ---- in-band: remember the caller's span (the span itself is made later, elsewhere) -----
+    def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
+        ctx = otel_context.get_current()
+        if not trace.get_current_span(ctx).get_span_context().is_valid:
+            return
+        call_id = kwargs.get("litellm_call_id")
+        if call_id:
+            parents = self._parents
+            parents[call_id] = ctx
+            if len(parents) > _MAX_PARENTS:  # outcomes that never reach us (input_callback)
+                with self._lock:
+                    while len(parents) > _MAX_PARENTS:
+                        parents.popitem(last=False)
+
+    # ---- outcomes (sync hooks: on this logger's own worker thread, so a blocking span
+    # processor configured by the application never stalls the dispatcher's loop) -----------
+    def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                          end_time: Any) -> None:
+        self._emit(kwargs, response_obj, None)
+
+    def log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                          end_time: Any) -> None:
+        self._emit(kwargs, None, kwargs.get("exception"))
+
+    def _emit(self, kwargs: dict[str, Any], response: Any, exc: BaseException | None) -> None:
+        if not self._ready:
+            self._setup()
+        op = operation_name(kwargs.get("call_type"))
+        provider = provider_name(kwargs.get("custom_llm_provider"))
+        attrs = request_attributes(kwargs, op, provider)
+        payload = kwargs.get("standard_logging_object") or {}
+        if response is not None:
+            attrs.update(response_attributes(response, payload))
+        if kwargs.get("cache_hit"):
+            attrs["llmrelay.cache_hit"] = True
+        cost = kwargs.get("response_cost")
+        if isinstance(cost, (int, float)):
+            attrs["llmrelay.response_cost"] = float(cost)
+        start, end = kwargs.get("start_time"), kwargs.get("end_time")
+        first = kwargs.get("completion_start_time")
+        if kwargs.get("stream") and first is not None and start is not None:
+            attrs["gen_ai.response.time_to_first_chunk"] = (first - start).total_seconds()
+        if exc is not None:
+            attrs["error.type"] = type(exc).__name__
+        if self.capture_message_content:
+            attrs.update(self._content(kwargs, response, op))
+        parent = self._parents.pop(kwargs.get("litellm_call_id") or "", None)
+        span = self._tracer.start_span(
+            f"{op} {kwargs.get('model') or ''}".strip(), context=parent if parent is not None else otel_context.Context(),
+            kind=SpanKind.CLIENT, attributes=attrs, start_time=_ns(start))
+        if exc is not None:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:1000]))
+        span.end(end_time=_ns(end))
+        self._record_metrics(attrs, start, end, first, exc)
+
+    def _record_metrics(self, attrs: dict[str, Any], start: Any, end: Any, first: Any,
+                        exc: BaseException | None) -> None:
+        keys = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model",
+                "gen_ai.response.model", "server.address", "server.port", "error.type")
+        common = {k: attrs[k] for k in keys if k in attrs}
+        if start is not None and end is not None:
+            self._duration.record(max(0.0, (end - start).total_seconds()), common)
+        if "gen_ai.response.time_to_first_chunk" in attrs:
+            self._first_chunk.record(max(0.0, attrs["gen_ai.response.time_to_first_chunk"]),
+                                     common)
+        if exc is None and "gen_ai.usage.input_tokens" in attrs:
+            self._tokens.record(attrs["gen_ai.usage.input_tokens"],
+                                {**common, "gen_ai.token.type": "input"})
+            if attrs["gen_ai.operation.name"] != "embeddings":
+                self._tokens.record(attrs["gen_ai.usage.output_tokens"],
+                                    {**common, "gen_ai.token.type": "output"})
+
+    def _content(self, kwargs: dict[str, Any], response: Any, op: str) -> dict[str, str]:
+        """Opt-in prompt/completion attributes; nothing when message logging is off."""
+        settings = sys.modules.get("llmrelay")
+        if self.turn_off_message_logging or getattr(settings, "turn_off_message_logging", False):
+            return {}
+        out = {"gen_ai.input.messages": json.dumps(input_messages(kwargs, op), default=str)}
+        if response is not None and op != "embeddings":
+            out["gen_ai.output.messages"] = json.dumps(output_messages(response), default=str)
+        if any(REDACTED in value for value in out.values()):  # redacted for this call
+            return {}
+        return out
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def flush(self, timeout: float | None = None) -> bool:
+        """Export what the providers buffer now (call ``llmrelay.flush()`` first)."""
+        if not self._ready:
+            return True
+        millis = int((timeout if timeout is not None else 30.0) * 1000)
+        done = True
+        for provider in (self._tracer_provider, self._meter_provider, *self._owned):
+            force = getattr(provider, "force_flush", None)
+            if callable(force):
+                done = bool(force(millis)) and done
+        return done
+
+    def close(self, timeout: float | None = 5.0) -> bool:
+        """Flush, then shut down the providers this logger created (not the application's)."""
+        done = self.flush(timeout)
+        owned, self._owned = self._owned, []
+        for provider in owned:
+            try:
+                provider.shutdown()
+            except Exception:  # exporting at shutdown must not break the caller
+                log.debug("llmrelay: otel provider shutdown failed", exc_info=True)
+        _owning.discard(self)
+        return done
+
+
+_owning: set[OTelLogger] = set()
+
+
+def _close_at_exit() -> None:
+    """Deliver pending events first, then export and stop the providers we created."""
+    if not _owning:
+        return
+    from ..callbacks.dispatcher import dispatcher
+
+    module = sys.modules.get("llmrelay")
+    deadline = getattr(module, "callback_exit_timeout", 10.0)
+    dispatcher.flush(float(deadline))
+    for logger in list(_owning):
+        logger.close(float(deadline))
+
+
+atexit.register(_close_at_exit)
