@@ -174,8 +174,9 @@ def test_failure_event_and_exception_reaches_caller(fake: FakeOpenAI,
     with pytest.raises(llmrelay.RateLimitError):
         llmrelay.completion(model="gpt-4o", messages=MSGS, **openai_args)
     assert llmrelay.flush(5)
-    assert rec.hooks() == ["pre", "failure"]
-    kw = rec.events[1][2]
+    assert rec.hooks() == ["pre", "post", "failure"]  # the error reply arrived: post fires
+    kw = rec.events[2][2]
+    assert "slow down" in kw["original_response"]
     assert isinstance(kw["exception"], llmrelay.RateLimitError)
     assert "RateLimitError" in kw["traceback_exception"]
     assert kw["standard_logging_object"]["status"] == "failure"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import time
 import types as _pytypes
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -23,7 +24,7 @@ from ._streaming import AsyncStreamWrapper, CustomStreamWrapper, StreamState, st
 from .callbacks.calllog import CallLog
 from .callbacks.plan import plan_for
 from .cost import usage_cost
-from .exceptions import APIConnectionError, BadRequestError, LLMRelayError
+from .exceptions import APIConnectionError, BadRequestError, LLMRelayError, Timeout
 from .providers.base import Call, HTTPRequest, Provider
 from .providers.registry import get_provider, resolve_model
 from .types import new_call_id
@@ -127,6 +128,53 @@ class Client:
     # ---- preparation (no I/O) -----------------------------------------------------------
     def _prepare(self, call_type: str, model: str, messages: Any, input: Any,
                  kwargs: dict[str, Any], is_async: bool) -> CallContext:
+        """Check arguments and build the call's context. A bad argument raises before any
+        I/O, after its failure event is handed to the callbacks (one terminal event per
+        call, even for calls that never reached a provider)."""
+        try:
+            return self._build_ctx(call_type, model, messages, input, kwargs, is_async)
+        except LLMRelayError as exc:
+            self._fail_early(call_type, model, messages, input, kwargs, is_async, exc)
+            raise
+
+    def _lists(self, kwargs: dict[str, Any]) -> list[Any]:
+        lists = []
+        for name in ("callbacks", "input_callback", "success_callback", "failure_callback"):
+            base = self._get(name)
+            extra = kwargs.get(name)
+            lists.append(list(base) + list(extra) if extra else base)
+        return lists
+
+    def _redact(self, kwargs: dict[str, Any]) -> bool:
+        redact = kwargs.get("turn_off_message_logging")
+        return bool(self._get("turn_off_message_logging") if redact is None else redact)
+
+    def _fail_early(self, call_type: str, model: Any, messages: Any, input: Any,
+                    kwargs: dict[str, Any], is_async: bool, exc: LLMRelayError) -> None:
+        try:
+            lists = self._lists(kwargs)
+            plan = plan_for(lists[0], lists[1], lists[2], lists[3], is_async)
+            if plan is None or not plan.failure:
+                return
+            name = model if isinstance(model, str) else repr(model)
+            provider = kwargs.get("custom_llm_provider") or (
+                name.partition("/")[0] if "/" in name else None)
+            log = CallLog(plan, call_type=("a" if is_async else "") + call_type, model=name,
+                          provider=provider,
+                          messages=messages if isinstance(messages, list) else None,
+                          input=input, optional_params={}, metadata=kwargs.get("metadata"),
+                          api_base=None, api_key=None,
+                          call_id=kwargs.get("litellm_call_id") or new_call_id(),
+                          trace_id=kwargs.get("litellm_trace_id"),
+                          stream=bool(kwargs.get("stream")), is_async=is_async,
+                          redact=self._redact(kwargs))
+            log.failure(exc)
+        except Exception:  # reporting a bad call must never hide its real error
+            logging.getLogger("llmrelay").debug("failure event for a bad call failed",
+                                                exc_info=True)
+
+    def _build_ctx(self, call_type: str, model: str, messages: Any, input: Any,
+                   kwargs: dict[str, Any], is_async: bool) -> CallContext:
         spec, model_name = resolve_model(model, kwargs.get("custom_llm_provider"))
         provider = get_provider(spec)
         if call_type == "completion":
@@ -166,24 +214,18 @@ class Client:
         return ctx
 
     def _make_log(self, ctx: CallContext, kwargs: dict[str, Any], is_async: bool) -> CallLog | None:
-        lists = []
-        for name in ("callbacks", "input_callback", "success_callback", "failure_callback"):
-            base = self._get(name)
-            extra = kwargs.get(name)
-            lists.append(list(base) + list(extra) if extra else base)
+        lists = self._lists(kwargs)
         plan = plan_for(lists[0], lists[1], lists[2], lists[3], is_async)
         if plan is None:
             return None
-        redact = kwargs.get("turn_off_message_logging")
-        if redact is None:
-            redact = self._get("turn_off_message_logging")
         call = ctx.call
         prefix = "a" if is_async else ""
         return CallLog(plan, call_type=prefix + ctx.call_type, model=call.model,
                        provider=call.provider, messages=call.messages, input=call.input,
                        optional_params=call.params, metadata=ctx.metadata,
                        api_base=call.api_base, api_key=call.api_key, call_id=ctx.call_id,
-                       stream=call.stream, is_async=is_async, redact=bool(redact))
+                       trace_id=kwargs.get("litellm_trace_id"), stream=call.stream,
+                       is_async=is_async, redact=self._redact(kwargs))
 
     def _layers(self, ctx: CallContext) -> list[Any]:
         """Outermost first: the cache (a hit skips routing entirely), then ``self.layers``
@@ -289,6 +331,8 @@ class Client:
                 reply = attempt_fn()
                 if reply.status >= 400:
                     body = reply.read() if hasattr(reply, "read") else reply.body
+                    if ctx.log is not None:
+                        ctx.log.post_api_call(body.decode("utf-8", "replace"), reply.headers)
                     raise provider.map_error(ctx.call, reply.status, reply.headers, body)
                 return reply
             except LLMRelayError as exc:
@@ -319,12 +363,16 @@ class Client:
 
         mock = None if ctx.mock is _UNSET else ctx.mock
         log = ctx.log
+        if ctx.kwargs.get("mock_timeout"):
+            raise Timeout(f"mock timeout: no reply within {ctx.timeout}s",
+                          llm_provider=ctx.call.provider, model=ctx.call.model)
+        tool_calls = ctx.kwargs.get("mock_tool_calls")
         if not ctx.call.stream:
-            result = mock_result(ctx.call, mock)
+            result = mock_result(ctx.call, mock, tool_calls)
             if log is not None:  # the simulated raw reply
                 log.post_api_call(mock if isinstance(mock, str) else None, {})
             return result
-        items = mock_chunks(ctx.call, mock)
+        items = mock_chunks(ctx.call, mock, tool_calls)
         if log is not None:
             log.post_api_call(None, {})
         return ctx.replay_stream(items)
@@ -370,6 +418,8 @@ class Client:
                 reply = await attempt_fn()
                 if reply.status >= 400:
                     body = await reply.read() if hasattr(reply, "read") else reply.body
+                    if ctx.log is not None:
+                        ctx.log.post_api_call(body.decode("utf-8", "replace"), reply.headers)
                     raise provider.map_error(ctx.call, reply.status, reply.headers, body)
                 return reply
             except LLMRelayError as exc:

@@ -155,9 +155,10 @@ class StreamState:
             self.usage = usage
         if self.collect:
             self.chunks.append(chunk)
-        if log is not None and log.plan.stream:
-            log.stream_chunk(chunk)
-        return usage is None or bool(chunk.choices) or self.want_usage
+        visible = usage is None or bool(chunk.choices) or self.want_usage
+        if visible and log is not None and log.plan.stream:
+            log.stream_chunk(chunk)  # hooks see exactly the chunks the caller sees
+        return visible
 
     def end(self, status: str, error: BaseException | None = None) -> None:
         if self.ended:

@@ -154,6 +154,7 @@ class ChatCompletionDeltaToolCall(ToolCall):
 
 class Message(OpenAIObject):
     _fields = {"content": None, "role": "assistant", "tool_calls": None, "function_call": None}
+    provider_specific_fields: Any = None  # read by code ported from LiteLLM; not dumped
     _children = {"tool_calls": ToolCall, "function_call": Function}
     content: str | None
     role: str
@@ -163,6 +164,7 @@ class Message(OpenAIObject):
 
 class Delta(OpenAIObject):
     _fields = {"content": None, "role": None, "tool_calls": None, "function_call": None}
+    provider_specific_fields: Any = None
     _children = {"tool_calls": ChatCompletionDeltaToolCall, "function_call": Function}
     content: str | None
     role: str | None
@@ -171,6 +173,7 @@ class Delta(OpenAIObject):
 
 class Choices(OpenAIObject):
     _fields = {"finish_reason": "stop", "index": 0, "message": None, "logprobs": None}
+    provider_specific_fields: Any = None
     _children = {"message": Message}
     finish_reason: str | None
     index: int
@@ -184,6 +187,7 @@ class Choices(OpenAIObject):
 
 class StreamingChoices(OpenAIObject):
     _fields = {"finish_reason": None, "index": 0, "delta": None, "logprobs": None}
+    provider_specific_fields: Any = None
     _children = {"delta": Delta}
     finish_reason: str | None
     index: int
@@ -358,12 +362,11 @@ class TextCompletionResponse(OpenAIObject):
         "created": None,
         "model": None,
         "choices": None,
-        "usage": None,
     }
     _children = {"choices": TextChoices, "usage": Usage}
     id: str
     choices: list[TextChoices]
-    usage: Usage
+    usage: Usage | None  # a streamed chunk carries None (given explicitly) unless counted
 
     def _post(self) -> None:
         d = self.__dict__
@@ -373,7 +376,7 @@ class TextCompletionResponse(OpenAIObject):
             d["created"] = int(time.time())
         if d["choices"] is None:
             d["choices"] = []
-        if d["usage"] is None:
+        if "usage" not in d:
             d["usage"] = Usage()
         d.setdefault("_hidden_params", {})
 

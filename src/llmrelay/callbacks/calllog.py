@@ -4,6 +4,10 @@ A :class:`CallLog` exists only when someone listens (a :class:`~.plan.Plan` was 
 It runs the in-band pre-call hooks itself and hands every observer event to the
 dispatcher. It guarantees one terminal event: whichever of :meth:`success` and
 :meth:`failure` comes first wins, later calls are ignored.
+
+Redaction: with ``turn_off_message_logging`` on for the call, ``kwargs`` is redacted at the
+source. A logger created with ``CustomLogger(turn_off_message_logging=True)`` gets its own
+redacted copy of each event (built once per event, shared by such loggers).
 """
 
 from __future__ import annotations
@@ -35,6 +39,47 @@ def _now() -> dt.datetime:
     return dt.datetime.now()
 
 
+def _as_messages(input: Any) -> list[dict[str, Any]] | None:
+    """Embedding/text inputs as user messages, so ``kwargs["messages"]`` is always a list."""
+    if input is None:
+        return None
+    items = input if isinstance(input, list) and (not input or not isinstance(input[0], int)) \
+        else [input]
+    return [{"role": "user", "content": x if isinstance(x, str) else str(x)} for x in items]
+
+
+def _redacted_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``kw`` as a redacting logger may see it."""
+    out = dict(kw)
+    out["messages"] = redact_messages(kw.get("messages"))
+    inp = kw.get("input")
+    out["input"] = redact_messages(inp) if isinstance(inp, list) else (
+        REDACTED if inp is not None else None)
+    args = kw.get("additional_args")
+    if args:
+        out["additional_args"] = {**args,
+                                  "complete_input_dict": redact_body(args.get(
+                                      "complete_input_dict"))}
+    if kw.get("original_response") is not None:
+        out["original_response"] = REDACTED
+    return out
+
+
+def _deliveries(sinks: tuple[Sink, ...], args: tuple[Any, ...],
+                redacted: Any = None) -> list[Delivery]:
+    """One delivery per sink; sinks that redact get ``redacted()`` args (built once)."""
+    out = []
+    other: tuple[Any, ...] | None = None
+    for s in sinks:
+        if s.redact and redacted is not None:
+            if other is None:
+                other = redacted()
+            out.append(Delivery(s.target, s.hook, s.fn, other, s.is_async))
+        else:
+            out.append(Delivery(s.target, s.hook, s.fn, args, s.is_async))
+    return out
+
+
 class CallLog:
     __slots__ = ("done", "is_async", "kwargs", "plan", "redact")
 
@@ -44,7 +89,7 @@ class CallLog:
         *,
         call_type: str,
         model: str,
-        provider: str,
+        provider: str | None,
         messages: Any,
         input: Any,
         optional_params: dict[str, Any],
@@ -52,40 +97,43 @@ class CallLog:
         api_base: str | None,
         api_key: str | None,
         call_id: str,
+        trace_id: str | None,
         stream: bool,
         is_async: bool,
         redact: bool,
-        extra: dict[str, Any] | None = None,
     ) -> None:
         self.plan = plan
         self.is_async = is_async
         self.redact = redact
         self.done = False
+        if messages is None:
+            messages = _as_messages(input)
         if redact:
             messages = redact_messages(messages)
             input = redact_messages(input) if isinstance(input, list) else (
                 REDACTED if input is not None else None)
-        litellm_params: dict[str, Any] = {
-            "metadata": dict(metadata) if metadata else {},
-            "api_base": api_base,
-            "custom_llm_provider": provider,
-            "api_key": mask_key(api_key),
-            "litellm_call_id": call_id,
-            "stream": stream,
-        }
-        if extra:
-            litellm_params.update(extra)
+        trace_id = trace_id or call_id
+        masked = mask_key(api_key)
         self.kwargs: dict[str, Any] = {
             "model": model,
             "messages": messages,
-            "input": messages if messages is not None else input,
+            "input": input if input is not None else messages,
             "optional_params": optional_params,
-            "litellm_params": litellm_params,
+            "litellm_params": {
+                "metadata": dict(metadata) if metadata else {},
+                "api_base": api_base,
+                "custom_llm_provider": provider,
+                "api_key": masked,
+                "litellm_call_id": call_id,
+                "litellm_trace_id": trace_id,
+                "stream": stream,
+            },
             "litellm_call_id": call_id,
+            "litellm_trace_id": trace_id,
             "call_type": call_type,
             "stream": stream,
             "custom_llm_provider": provider,
-            "api_key": mask_key(api_key),
+            "api_key": masked,
             "start_time": _now(),
             "end_time": None,
             "completion_start_time": None,
@@ -110,9 +158,11 @@ class CallLog:
 
     def _pre_args(self, sink: Sink) -> tuple[Any, ...]:
         kw = self.kwargs
+        if sink.redact and not self.redact:
+            kw = _redacted_kwargs(kw)
         if sink.style == "input":
             return (kw,)
-        return (kw["model"], kw["messages"] if kw["messages"] is not None else kw["input"], kw)
+        return (kw["model"], kw["messages"], kw)
 
     def pre_api_call(self, body: Any, headers: dict[str, str] | None, api_base: str | None) -> None:
         """Run input callbacks and ``log_pre_api_call`` on the caller's thread."""
@@ -146,12 +196,23 @@ class CallLog:
 
     # ---- observer events -------------------------------------------------------------------
     def _submit(self, sinks: tuple[Sink, ...], args: tuple[Any, ...]) -> None:
+        redact = not self.redact
+
         def expand() -> list[Delivery]:
-            return [Delivery(s.target, s.hook, s.fn, args, s.is_async) for s in sinks]
+            def redacted() -> tuple[Any, ...]:
+                if len(args) == 4 and isinstance(args[0], dict):
+                    kw = _redacted_kwargs(args[0])
+                    obj = args[1]
+                    obj = REDACTED if isinstance(obj, str) else redact_response(obj)
+                    return (kw, obj, args[2], args[3])
+                return args  # pre-call args were redacted when built (see _pre_args)
+
+            return _deliveries(sinks, args, redacted if redact else None)
 
         dispatcher.submit(Job(expand))
 
     def post_api_call(self, original_response: Any, headers: dict[str, str] | None) -> None:
+        """The raw reply arrived (an error reply too); kept for later events."""
         kw = self.kwargs
         kw["original_response"] = REDACTED if self.redact else original_response
         kw["response_headers"] = dict(headers or {})
@@ -166,12 +227,48 @@ class CallLog:
             self.kwargs["completion_start_time"] = _now()
 
     def stream_chunk(self, chunk: Any) -> None:
-        if not self.plan.stream:
-            return
         kw = dict(self.kwargs)
         kw["log_event_type"] = "stream_event"
         obj = redact_response(chunk) if self.redact else chunk
         self._submit(self.plan.stream, (kw, obj, kw["start_time"], _now()))
+
+    def _terminal(self, sinks: tuple[Sink, ...], status: str, response: Any,
+                  error: BaseException | None) -> None:
+        kw = self.kwargs
+        redact_all = self.redact
+
+        def expand() -> list[Delivery]:
+            if error is not None:
+                kw["traceback_exception"] = traceback_text(error)
+            obj = redact_response(response) if redact_all and response is not None else response
+            if kw["stream"] and status == "success":
+                kw["complete_streaming_response"] = obj
+                kw["async_complete_streaming_response"] = obj
+            kw["standard_logging_object"] = standard_payload(kw, obj, status)
+            args = (kw, obj, kw["start_time"], kw["end_time"])
+
+            def redacted() -> tuple[Any, ...]:
+                rkw = _redacted_kwargs(kw)
+                robj = redact_response(response) if response is not None else None
+                if "complete_streaming_response" in rkw:
+                    rkw["complete_streaming_response"] = robj
+                    rkw["async_complete_streaming_response"] = robj
+                rkw["standard_logging_object"] = standard_payload(rkw, robj, status)
+                return (rkw, robj, kw["start_time"], kw["end_time"])
+
+            return _deliveries(sinks, args, None if redact_all else redacted)
+
+        dispatcher.submit(Job(expand))
+
+    def _end(self, extra: dict[str, Any]) -> dict[str, Any]:
+        kw = self.kwargs
+        end = _now()
+        kw["end_time"] = end
+        if kw["completion_start_time"] is None:
+            kw["completion_start_time"] = end
+        if extra:
+            kw.update(extra)
+        return kw
 
     def success(self, response: Any, *, cost: float | None, cache_hit: bool = False,
                 **extra: Any) -> None:
@@ -179,54 +276,21 @@ class CallLog:
         if self.done:
             return
         self.done = True
-        kw = self.kwargs
-        end = _now()
-        kw["end_time"] = end
-        if kw["completion_start_time"] is None:
-            kw["completion_start_time"] = end
+        kw = self._end(extra)
         kw["response_cost"] = cost
         kw["cache_hit"] = cache_hit
         kw["log_event_type"] = "successful_api_call"
-        if extra:
-            kw.update(extra)
-        sinks = self.plan.success
-        if not sinks:
-            return
-        redact = self.redact
-
-        def expand() -> list[Delivery]:
-            obj = redact_response(response) if redact else response
-            if kw["stream"]:
-                kw["complete_streaming_response"] = obj
-                kw["async_complete_streaming_response"] = obj
-            kw["standard_logging_object"] = standard_payload(kw, obj, "success")
-            args = (kw, obj, kw["start_time"], kw["end_time"])
-            return [Delivery(s.target, s.hook, s.fn, args, s.is_async) for s in sinks]
-
-        dispatcher.submit(Job(expand))
+        if self.plan.success:
+            self._terminal(self.plan.success, "success", response, None)
 
     def failure(self, exc: BaseException, **extra: Any) -> None:
         """The one failure event; never delays the exception reaching the caller."""
         if self.done:
             return
         self.done = True
-        kw = self.kwargs
-        end = _now()
-        kw["end_time"] = end
-        if kw["completion_start_time"] is None:
-            kw["completion_start_time"] = end
+        kw = self._end(extra)
         kw["exception"] = exc
+        kw["response_cost"] = 0.0
         kw["log_event_type"] = "failed_api_call"
-        if extra:
-            kw.update(extra)
-        sinks = self.plan.failure
-        if not sinks:
-            return
-
-        def expand() -> list[Delivery]:
-            kw["traceback_exception"] = traceback_text(exc)
-            kw["standard_logging_object"] = standard_payload(kw, None, "failure")
-            args = (kw, None, kw["start_time"], kw["end_time"])
-            return [Delivery(s.target, s.hook, s.fn, args, s.is_async) for s in sinks]
-
-        dispatcher.submit(Job(expand))
+        if self.plan.failure:
+            self._terminal(self.plan.failure, "failure", None, exc)

@@ -31,15 +31,16 @@ class Sink:
     ``"observer"`` (kwargs, response, start, end), ``"pre"`` (model, messages, kwargs),
     ``"input"`` (kwargs)."""
 
-    __slots__ = ("fn", "hook", "is_async", "style", "target")
+    __slots__ = ("fn", "hook", "is_async", "redact", "style", "target")
 
     def __init__(self, target: Any, hook: str, fn: Callable[..., Any], is_async: bool,
-                 style: str) -> None:
+                 style: str, redact: bool = False) -> None:
         self.target = target
         self.hook = hook
         self.fn = fn
         self.is_async = is_async
         self.style = style
+        self.redact = redact  # the logger asked for turn_off_message_logging
 
 
 class Plan:
@@ -124,7 +125,7 @@ def _logger_sinks(obj: CustomLogger, event: str, is_async: bool) -> Sink | None:
         if fn is not None:
             style = "pre" if event == "pre_api" else "observer"
             return Sink(obj, name or event, fn, name is not None and name.startswith("async_"),
-                        style)
+                        style, bool(getattr(obj, "turn_off_message_logging", False)))
     return None
 
 

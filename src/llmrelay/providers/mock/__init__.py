@@ -23,6 +23,7 @@ from ...types import (
     StreamingChoices,
     TextChoices,
     TextCompletionResponse,
+    ToolCall,
     Usage,
     new_id,
 )
@@ -42,6 +43,13 @@ def _tokens(messages: Any = None, text: Any = None) -> int:
 
 
 def _raise_if_error(call: Call, mock: Any) -> None:
+    if isinstance(mock, str) and mock.startswith(("llmrelay.", "litellm.")):
+        from ... import exceptions
+
+        cls = getattr(exceptions, mock.partition(".")[2], None)
+        if isinstance(cls, type) and issubclass(cls, LLMRelayError):
+            raise cls(f"mock {cls.__name__} (mock_response={mock!r})",
+                      llm_provider=call.provider, model=call.model)
     if isinstance(mock, BaseException):
         if isinstance(mock, LLMRelayError):
             mock.llm_provider = mock.llm_provider or call.provider
@@ -49,46 +57,87 @@ def _raise_if_error(call: Call, mock: Any) -> None:
         raise mock
 
 
-def _message(mock: Any) -> tuple[Message, str]:
+def _message(mock: Any, tool_calls: list[Any] | None) -> tuple[Message, str]:
     if isinstance(mock, dict):
         msg = Message(**{"role": "assistant", **mock})
-        return msg, "tool_calls" if msg.tool_calls else "stop"
-    text = DEFAULT_TEXT if mock is None else str(mock)
-    return Message(content=text, role="assistant"), "stop"
+    else:
+        msg = Message(content=DEFAULT_TEXT if mock is None else str(mock), role="assistant")
+    if tool_calls:
+        msg.tool_calls = [ToolCall(**tc) if isinstance(tc, dict) else tc for tc in tool_calls]
+    return msg, "tool_calls" if msg.tool_calls else "stop"
 
 
-def mock_result(call: Call, mock: Any) -> Any:
-    """A complete response for ``call`` (chat, text completion or embedding)."""
+def _embedding(call: Call) -> EmbeddingResponse:
+    items = call.input if isinstance(call.input, list) else [call.input]
+    dim = int(call.params.get("dimensions") or 8)
+    data = [Embedding(index=i, embedding=[zlib.crc32(f"{x}:{j}".encode()) % 1000 / 1000.0
+                                          for j in range(dim)])
+            for i, x in enumerate(items)]
+    n = _tokens(text=[str(x) for x in items])
+    return EmbeddingResponse(model=call.model, data=data,
+                             usage=Usage(prompt_tokens=n, total_tokens=n))
+
+
+def mock_result(call: Call, mock: Any, tool_calls: list[Any] | None = None) -> Any:
+    """A complete response for ``call`` (chat, text completion or embedding); ``n`` copies
+    of the choice when ``n`` is set."""
     _raise_if_error(call, mock)
     if call.call_type == "embedding":
-        items = call.input if isinstance(call.input, list) else [call.input]
-        dim = int(call.params.get("dimensions") or 8)
-        data = [Embedding(index=i, embedding=[zlib.crc32(f"{x}:{j}".encode()) % 1000 / 1000.0
-                                              for j in range(dim)])
-                for i, x in enumerate(items)]
-        n = _tokens(text=[str(x) for x in items])
-        return EmbeddingResponse(model=call.model, data=data,
-                                 usage=Usage(prompt_tokens=n, total_tokens=n))
+        return _embedding(call)
+    if isinstance(mock, ModelResponse):
+        if mock.model is None:
+            mock.model = call.model
+        return mock
     if isinstance(mock, dict) and "choices" in mock:
         return ModelResponse(**{"model": call.model, **mock})
+    n = max(1, int(call.params.get("n") or 1))
     if call.call_type == "text_completion":
         text = DEFAULT_TEXT if mock is None else str(mock)
         return TextCompletionResponse(
-            model=call.model, choices=[TextChoices(text=text, index=0, finish_reason="stop")],
+            model=call.model,
+            choices=[TextChoices(text=text, index=i, finish_reason="stop") for i in range(n)],
             usage=Usage(prompt_tokens=_tokens(text=str(call.input)),
-                        completion_tokens=_tokens(text=text)))
-    msg, finish = _message(mock)
+                        completion_tokens=_tokens(text=text) * n))
+    msg, finish = _message(mock, tool_calls)
     out_text = msg.content or "".join(tc.function.arguments for tc in msg.tool_calls or [])
     usage = Usage(prompt_tokens=_tokens(messages=call.messages),
-                  completion_tokens=_tokens(text=out_text))
-    return ModelResponse(model=call.model, choices=[Choices(index=0, message=msg,
-                                                            finish_reason=finish)], usage=usage)
+                  completion_tokens=_tokens(text=out_text) * n)
+    choices = [Choices(index=i, message=msg if i == 0 else Message(**msg.model_dump()),
+                       finish_reason=finish) for i in range(n)]
+    return ModelResponse(model=call.model, choices=choices, usage=usage)
 
 
-def mock_chunks(call: Call, mock: Any) -> list[ModelResponseStream]:
+def _words(text: str) -> list[str]:
+    """``"Hi there"`` -> ``["Hi", " there"]``: words keep their leading space."""
+    out, start = [], 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or (text[i] == " " and text[i - 1] != " "):
+            out.append(text[start:i])
+            start = i
+    return out
+
+
+def _text_chunks(call: Call, full: TextCompletionResponse) -> list[Any]:
+    cid = full.id
+
+    def chunk(text: str, finish: str | None = None) -> TextCompletionResponse:
+        c = TextCompletionResponse(id=cid, model=call.model, choices=[
+            TextChoices(text=text, index=0, finish_reason=finish)])
+        c.__dict__["usage"] = None
+        return c
+
+    chunks = [chunk(w) for w in _words(full.choices[0].text)]
+    last = chunk("", "stop")
+    last.__dict__["usage"] = full.usage
+    return [*chunks, last]
+
+
+def mock_chunks(call: Call, mock: Any, tool_calls: list[Any] | None = None) -> list[Any]:
     """The chunks a streamed call yields: role, one chunk per word, finish, usage."""
     _raise_if_error(call, mock)
-    full = mock_result(call, mock)
+    full = mock_result(call, mock, tool_calls)
+    if call.call_type == "text_completion":
+        return _text_chunks(call, full)
     cid = new_id()
     msg = full.choices[0].message
 
@@ -97,12 +146,7 @@ def mock_chunks(call: Call, mock: Any) -> list[ModelResponseStream]:
             StreamingChoices(index=0, delta=Delta(**delta), finish_reason=finish)])
 
     chunks = [chunk({"role": "assistant", "content": ""})]
-    text = msg.content or ""
-    start = 0
-    for i in range(1, len(text) + 1):  # words keep their leading space: "Hi", " there"
-        if i == len(text) or (text[i] == " " and text[i - 1] != " "):
-            chunks.append(chunk({"content": text[start:i]}))
-            start = i
+    chunks += [chunk({"content": w}) for w in _words(msg.content or "")]
     for idx, tc in enumerate(msg.tool_calls or []):
         chunks.append(chunk({"tool_calls": [{"index": idx, "id": tc.id, "type": "function",
                                              "function": {"name": tc.function.name,

@@ -90,7 +90,10 @@ class OpenAIStreamDecoder:
             for c in choices:
                 if c.get("finish_reason"):
                     self._finished = True
-        return [self._kind.from_dict(obj)]
+        chunk = self._kind.from_dict(obj)
+        if self._kind is TextCompletionResponse and not obj.get("usage"):
+            chunk.__dict__["usage"] = None  # text chunks: no zero-filled usage
+        return [chunk]
 
     def feed(self, line: bytes) -> list[Any]:
         ev = self._sse.feed(line)
