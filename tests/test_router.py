@@ -18,7 +18,6 @@ from llmrelay.exceptions import (
     ContextWindowExceededError,
     InternalServerError,
     RateLimitError,
-    ServiceUnavailableError,
 )
 from llmrelay.integrations.custom_logger import CustomLogger
 from llmrelay.router import Router, RouterConfigError
@@ -358,19 +357,28 @@ def test_content_policy_fallbacks_and_per_call_fallbacks(up: list[FakeOpenAI]) -
 
 # ---- cooldowns ----------------------------------------------------------------------------
 def test_cooldown_after_allowed_fails_then_recovery(up: list[FakeOpenAI]) -> None:
-    router = Router([dep("g", up[0])], allowed_fails=1, cooldown_time=0.3, num_retries=0)
+    random.seed(5)
+    router = Router([dep("g", up[0], weight=100000), dep("g", up[1], weight=1)],
+                    allowed_fails=1, cooldown_time=0.3, num_retries=0)
     up[0].enqueue(*errors(2))
     for _ in range(2):
         with pytest.raises(InternalServerError):
             router.completion("g", MSG)
-    with pytest.raises(ServiceUnavailableError,
-                       match=r"model group 'g': 1 cooling down \(until .*InternalServerError"):
-        router.completion("g", MSG)
-    assert up[0].request_count == 2
     assert list(router.cooldowns()) == [router.groups["g"][0].id]
+    assert router.completion("g", MSG).choices[0].message.content  # served by the other
+    assert (up[0].request_count, up[1].request_count) == (2, 1)
     time.sleep(0.35)
     assert router.completion("g", MSG).choices[0].message.content
     assert up[0].request_count == 3
+
+
+def test_single_deployment_failures_keep_the_upstream_error(up: list[FakeOpenAI]) -> None:
+    router = Router([dep("g", up[0])], allowed_fails=0, cooldown_time=30, num_retries=0)
+    up[0].enqueue(*errors(3))
+    for _ in range(3):
+        with pytest.raises(InternalServerError, match="upstream broke"):
+            router.completion("g", MSG)
+    assert router.cooldowns() == {}
 
 
 def test_rate_limited_deployment_cools_down_at_once(up: list[FakeOpenAI]) -> None:

@@ -21,3 +21,19 @@ def test_cache_hit_skips_routing(fake: FakeOpenAI) -> None:
     llmrelay.flush(5)
     assert fake.request_count == 1
     assert hits == [False, True, True, True]
+
+
+def test_single_deployment_group_never_cools_down(fake: FakeOpenAI) -> None:
+    from fakes.openai_server import Reply
+
+    router = llmrelay.Router(model_list=[{"model_name": "solo", "litellm_params": {
+        "model": "openai/gpt-4o", "api_base": fake.url, "api_key": "sk-test-solo-00000000"}}],
+        num_retries=0, allowed_fails=0, cooldown_time=60)
+    msgs = [{"role": "user", "content": "hi"}]
+    for _ in range(3):
+        fake.enqueue(Reply.error(429, "upstream says slow down"))
+        try:
+            router.completion(model="solo", messages=msgs)
+        except llmrelay.RateLimitError as exc:
+            assert "upstream says slow down" in str(exc)  # the upstream's error, not ours
+    assert router.completion(model="solo", messages=msgs).choices[0].message.content

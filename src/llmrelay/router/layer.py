@@ -204,7 +204,13 @@ class RouterCall:
         """Bookkeeping for a failed attempt."""
         duration = self._record(ctx, dep, group, started, exc)
         self.router.health.finished(dep)
-        self.router.health.failed(dep, exc, duration)
+        if self._may_cool(dep):
+            self.router.health.failed(dep, exc, duration)
+
+    def _may_cool(self, dep: Deployment) -> bool:
+        """A group's only deployment never cools down: there is nowhere else to send the
+        request, so callers should see the upstream's own error, not "no deployments"."""
+        return len(self.router.groups.get(dep.model_name, ())) > 1
 
     def succeeded(self, ctx: CallContext, dep: Deployment, group: str, started: float,
                   result: Any) -> Any:
@@ -229,7 +235,7 @@ class RouterCall:
             try:
                 health.finished(dep)
                 health.add_tokens(dep, _total_tokens(getattr(st, "usage", None)))
-                if error is not None and counts_as_failure(error):
+                if error is not None and counts_as_failure(error) and self._may_cool(dep):
                     health.failed(dep, error, time.perf_counter() - started)
             finally:
                 inner(st, status, error)
