@@ -1,10 +1,11 @@
-# Two entry points (see README): `make run` and `make test`. Both create .venv on first use.
+# Two entry points (see README): `make run` (the proxy on its embedded defaults) and
+# `make test`. Both create .venv on first use. `make run ARGS="--config f.yaml --port 8000"`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run example test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +14,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(VENV)/bin/llmrelay serve $(ARGS)
+
+example: $(STAMP)
 	$(PY) examples/quickstart.py
 
 lint: $(STAMP)

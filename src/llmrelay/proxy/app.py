@@ -1,0 +1,104 @@
+"""The proxy's ASGI application: :func:`create_app` builds it from a checked config.
+
+Built on Starlette rather than FastAPI: the proxy needs routing, requests and responses,
+not request models, dependency injection or generated OpenAPI docs, and Starlette's
+shorter per-request path keeps the proxy's own CPU time per request low (FastAPI is
+Starlette plus those layers). Run it with uvicorn (uvloop + httptools when installed),
+which ``llmrelay serve`` does.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .config import ProxyConfig, load_config
+from .errors import error_body, type_for_status
+from .routes import routes
+from .sse import json_response
+from .state import ProxyState, apply_settings
+
+__all__ = ["app_from_env", "create_app"]
+
+log = logging.getLogger("llmrelay.proxy")
+
+CONFIG_ENV = "LLMRELAY_CONFIG"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", None) or "error"
+    if status == 404:
+        detail = f"Invalid URL ({request.method} {request.url.path})"
+    elif status == 405:
+        detail = f"Method {request.method} not allowed for {request.url.path}"
+    return json_response(error_body(str(detail), type_for_status(status), None, str(status)),
+                         status)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("llmrelay proxy: unhandled %s on %s", type(exc).__name__, request.url.path,
+              exc_info=exc)
+    return json_response(error_body(f"internal error: {type(exc).__name__}", "api_error",
+                                    None, "500"), 500)
+
+
+def create_app(cfg: ProxyConfig | None = None) -> Starlette:
+    """The proxy app for ``cfg`` (None: the embedded defaults).
+
+    Applies ``litellm_settings`` to the ``llmrelay`` module and builds the model table now
+    (raising :class:`~llmrelay.proxy.config.ConfigError` for a bad config); the key store
+    opens when the app starts (ASGI lifespan) and closes, after a final spend flush, when
+    it stops.
+    """
+    cfg = cfg if cfg is not None else load_config(None)
+    apply_settings(cfg)
+    state = ProxyState(cfg)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            await state.start()
+        except Exception as exc:
+            where = cfg.database_url or f"sqlite:///{cfg.sqlite_path}"
+            log.error("llmrelay proxy: cannot open the key store at %s: %s: %s",
+                      _redact(where), type(exc).__name__, exc)
+            raise
+        # Objects alive after start (modules, config, tables) never become garbage: moving
+        # them out of the collector's view makes every later collection cheaper.
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    app = Starlette(routes=routes(), lifespan=lifespan,
+                    exception_handlers={HTTPException: _http_error, Exception: _server_error})
+    app.state.proxy = state
+    return app
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password."""
+    head, sep, tail = url.partition("://")
+    if not sep or "@" not in tail:
+        return url
+    creds, _, host = tail.rpartition("@")
+    user, sep, _ = creds.partition(":")
+    return f"{head}://{user}:***@{host}" if sep else url
+
+
+def app_from_env() -> Starlette:
+    """App factory for uvicorn worker processes (``--workers N``): the config path comes
+    from ``$LLMRELAY_CONFIG`` (empty: the embedded defaults)."""
+    path = os.environ.get(CONFIG_ENV) or None
+    return create_app(load_config(path))

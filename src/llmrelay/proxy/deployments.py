@@ -1,0 +1,100 @@
+"""Model groups: what a client's ``model`` names, and how the proxy calls it.
+
+A config's ``model_list`` entries sharing a ``model_name`` form one group; calls go through
+:class:`llmrelay.router.Router` (load balancing, retries, cooldowns and fallbacks per
+``router_settings``), so the library's callbacks fire once per request with the serving
+deployment in their metadata. Per-deployment prices (``input_cost_per_token`` /
+``output_cost_per_token`` in ``litellm_params`` or ``model_info``) are registered with
+:func:`llmrelay.register_model` so that spend is tracked for models the price table lacks.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import llmrelay
+
+__all__ = ["Deployment", "ModelTable"]
+
+_PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token")
+
+
+class Deployment:
+    """One deployment as the proxy needs it: ids and names for spend records, and pricing."""
+
+    __slots__ = ("api_base", "group", "id", "model", "model_name", "provider")
+
+    def __init__(self, dep: Any) -> None:
+        self.group: str = dep.model_name
+        self.id: str = dep.id
+        self.model: str = dep.model  # as configured, e.g. "openai/gpt-4o-mini"
+        self.model_name: str = dep.provider_model  # the provider's own name
+        self.provider: str = dep.provider
+        self.api_base: str | None = dep.api_base
+
+    def cost(self, usage: Any) -> float | None:
+        """USD cost of ``usage`` on this deployment (None when unpriced)."""
+        from ..cost import usage_cost
+
+        return usage_cost(self.model_name, self.provider, usage)
+
+
+def _register_prices(model_list: list[dict[str, Any]]) -> None:
+    rows: dict[str, dict[str, Any]] = {}
+    for entry in model_list:
+        params, info = entry["litellm_params"], entry.get("model_info") or {}
+        price = {k: params.get(k, info.get(k)) for k in _PRICE_KEYS}
+        if any(v is not None for v in price.values()):
+            rows[params["model"]] = {k: float(v or 0.0) for k, v in price.items()}
+    if rows:
+        llmrelay.register_model(rows)
+
+
+class ModelTable:
+    """The model groups of a config and the router that serves them.
+
+    Raises ``ValueError`` (the router's ``RouterConfigError``) for an unusable model list
+    or router setting; router warnings are collected in ``warnings``.
+    """
+
+    def __init__(self, model_list: list[dict[str, Any]],
+                 router_settings: dict[str, Any] | None = None) -> None:
+        from ..router import Router
+
+        _register_prices(model_list)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.router = Router(model_list=model_list, **(router_settings or {}))
+        self.warnings = [f"router_settings: {w.message}" for w in caught]
+        self.groups: dict[str, list[Deployment]] = {
+            group: [Deployment(d) for d in deps] for group, deps in self.router.groups.items()}
+        self.by_id = {d.id: d for deps in self.groups.values() for d in deps}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.groups
+
+    def names(self) -> list[str]:
+        return list(self.groups)
+
+    def deployment_for(self, group: str | None, hidden: dict[str, Any] | None) -> Deployment:
+        """The deployment that served a response (by ``model_id``), else the group's first."""
+        if hidden:
+            dep = self.by_id.get(hidden.get("model_id"))  # type: ignore[arg-type]
+            if dep is not None:
+                return dep
+        return self.groups[group][0] if group in self.groups else next(
+            iter(self.by_id.values()))
+
+    async def call(self, call_type: str, group: str, kwargs: dict[str, Any]) -> Any:
+        """Call ``group`` with ``kwargs`` (``messages``/``prompt``/``input`` included).
+
+        Returns the SDK's response (a stream wrapper when ``stream=True``); raises
+        :class:`~llmrelay.exceptions.LLMRelayError` subclasses for upstream failures.
+        """
+        router = self.router
+        if call_type == "completion":
+            return await router.acompletion(group, **kwargs)
+        if call_type == "embeddings":
+            return await router.aembedding(group, **kwargs)
+        return await router.atext_completion(group, **kwargs)

@@ -1,0 +1,154 @@
+"""Virtual key management (master key only): ``POST /key/generate``, ``/key/update``,
+``/key/delete``, ``GET /key/info?key=``, ``GET /key/list?user_id=&team_id=``.
+
+Request fields (LiteLLM's names): ``key`` (a custom key; default generated), ``key_alias``,
+``user_id``, ``team_id``, ``models`` (allowed model groups; empty = all), ``max_budget``
+(USD), ``budget_duration`` (``"30d"``, ``"1h"``: spend resets every period), ``rpm_limit``,
+``tpm_limit``, ``max_parallel_requests``, ``duration`` (``"30d"``: sets ``expires``) or
+``expires`` (ISO 8601), ``metadata``, ``blocked``; the store checks the values (HTTP 400
+naming the field). Keys are stored hashed; ``/key/generate``
+returns the plaintext ``key`` once, with ``token`` (its hash) that identifies it after.
+Updates and deletes take either. Unknown fields are ignored and listed in ``warnings``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import ProxyError, from_exception
+from ..request import read_json
+from ..sse import json_response
+
+__all__ = ["delete", "generate", "info", "list_keys", "record_dict", "update"]
+
+# What a request may set; the store checks the values (KeyFieldError -> HTTP 400).
+_FIELDS = frozenset({"key_alias", "user_id", "team_id", "models", "max_budget",
+                     "budget_duration", "rpm_limit", "tpm_limit", "max_parallel_requests",
+                     "duration", "expires", "metadata", "blocked", "spend", "budget_reset_at"})
+
+
+def record_dict(rec: Any) -> dict[str, Any]:
+    """A store record as JSON-ready data (datetimes in ISO 8601)."""
+    to_dict = getattr(rec, "to_dict", None)
+    if callable(to_dict):
+        return dict(to_dict())
+    data = (dataclasses.asdict(rec) if dataclasses.is_dataclass(rec)
+            and not isinstance(rec, type) else dict(vars(rec)))
+    for name, value in data.items():
+        if isinstance(value, datetime):
+            data[name] = value.isoformat()
+    return data
+
+
+def _bad(field: str, problem: str) -> ProxyError:
+    return ProxyError(400, f"`{field}` {problem}", param=field, code="invalid_value")
+
+
+def _fields(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The store fields of a request body, and a warning naming unknown ones."""
+    fields = {k: v for k, v in body.items() if k in _FIELDS}
+    unknown = sorted(k for k in body if k not in _FIELDS and k != "key")
+    return fields, [f"unknown field(s) ignored: {', '.join(unknown)}"] if unknown else []
+
+
+async def _admin(request: Request) -> tuple[Any, dict[str, Any] | None]:
+    state = request.app.state.proxy
+    state.auth.require_master(request.headers)
+    body = None
+    if request.method == "POST":
+        body = await read_json(request, state.cfg.max_request_size)
+    return state, body
+
+
+def _token(value: Any, field: str = "key") -> str:
+    if not isinstance(value, str) or not value:
+        raise _bad(field, "is required: the key (sk-...) or its token (hash)")
+    from ..keys.models import hash_key, is_token
+
+    return value if is_token(value) else hash_key(value)
+
+
+def _error(exc: Exception) -> Response:
+    err = from_exception(exc)
+    return json_response(err.body(), err.status_code)
+
+
+async def generate(request: Request) -> Response:
+    try:
+        state, body = await _admin(request)
+        assert body is not None
+        fields, warnings = _fields(body)
+        key = body.get("key")
+        if key is not None and (not isinstance(key, str) or len(key) < 8):
+            raise _bad("key", "must be a string of at least 8 characters")
+        plaintext, rec = await state.store.create(key=key, **fields)
+        state.key_cache.invalidate(rec.token)
+    except Exception as exc:
+        return _error(exc)
+    out = {"key": plaintext, **record_dict(rec)}
+    if warnings:
+        out["warnings"] = warnings
+    return json_response(out)
+
+
+async def update(request: Request) -> Response:
+    try:
+        state, body = await _admin(request)
+        assert body is not None
+        token = _token(body.get("key"))
+        fields, warnings = _fields(body)
+        try:
+            rec = await state.store.update(token, **fields)
+        except KeyError:
+            raise ProxyError(404, "no such key", param="key", code="key_not_found") from None
+        state.key_cache.invalidate(token)
+    except Exception as exc:
+        return _error(exc)
+    out = record_dict(rec)
+    if warnings:
+        out["warnings"] = warnings
+    return json_response(out)
+
+
+async def delete(request: Request) -> Response:
+    try:
+        state, body = await _admin(request)
+        assert body is not None
+        keys = body.get("keys")
+        if not isinstance(keys, list) or not keys:
+            raise _bad("keys", "must be a non-empty list of keys or tokens")
+        tokens = [_token(k, "keys") for k in keys]
+        deleted = await state.store.delete(tokens)
+        for token in tokens:
+            state.key_cache.invalidate(token)
+    except Exception as exc:
+        return _error(exc)
+    return json_response({"deleted_keys": tokens, "deleted": deleted})
+
+
+async def info(request: Request) -> Response:
+    try:
+        state, _ = await _admin(request)
+        token = _token(request.query_params.get("key"))
+        rec = await state.store.get(token)
+        if rec is None:
+            raise ProxyError(404, "no such key", param="key", code="key_not_found")
+    except Exception as exc:
+        return _error(exc)
+    return json_response({"key": token, "info": record_dict(rec)})
+
+
+async def list_keys(request: Request) -> Response:
+    try:
+        state, _ = await _admin(request)
+        q = request.query_params
+        recs = await state.store.list(user_id=q.get("user_id"), team_id=q.get("team_id"))
+    except Exception as exc:
+        return _error(exc)
+    keys = [record_dict(r) for r in recs]
+    return json_response({"keys": keys, "total_count": len(keys)})

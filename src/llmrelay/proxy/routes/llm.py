@@ -1,0 +1,284 @@
+"""``POST /v1/chat/completions``, ``/v1/completions`` and ``/v1/embeddings``.
+
+One request: authenticate (master key or virtual key, from the in-process key cache) ->
+read and check the body (once) -> key limits and budget (429 / 400 ``budget_exceeded``,
+before any upstream call) -> ``async_pre_call_hook`` -> the upstream call through the model
+table (``async_moderation_hook`` concurrently) -> ``async_post_call_success_hook`` ->
+response, plus one usage record for the spend writer (never a database write on the request
+path). Failures go through ``async_post_call_failure_hook`` and come back as OpenAI error
+bodies with the upstream status class kept.
+
+Every response carries ``x-llmrelay-call-id`` (also the SDK's ``litellm_call_id``, so
+callbacks and spend logs share it), ``x-llmrelay-response-cost`` (USD, or ``unknown`` when
+the model is unpriced or the response is a stream, whose cost is sent in the final usage
+chunk as ``usage.cost`` when the client asks for usage) and
+``x-llmrelay-overhead-duration-ms`` (the proxy's own time, upstream excluded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import ProxyError, from_exception
+from ..request import build_kwargs, check_body, read_json
+from ..sse import SSEResponse, json_response
+from ..streaming import StreamRun
+
+__all__ = ["LLMRequest", "chat_completions", "completions", "embeddings"]
+
+log = logging.getLogger("llmrelay.proxy")
+
+ROUTES = {"completion": "/v1/chat/completions", "text_completion": "/v1/completions",
+          "embeddings": "/v1/embeddings"}
+
+
+async def chat_completions(request: Request) -> Response:
+    return await LLMRequest(request, "completion").run()
+
+
+async def completions(request: Request) -> Response:
+    return await LLMRequest(request, "text_completion").run()
+
+
+async def embeddings(request: Request) -> Response:
+    return await LLMRequest(request, "embeddings").run()
+
+
+def _tokens(usage: Any) -> tuple[int, int, int]:
+    if usage is None:
+        return 0, 0, 0
+    if isinstance(usage, dict):
+        prompt = int(usage.get("prompt_tokens") or 0)
+        completion = int(usage.get("completion_tokens") or 0)
+        return prompt, completion, int(usage.get("total_tokens") or prompt + completion)
+    prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+    completion = int(getattr(usage, "completion_tokens", 0) or 0)
+    return prompt, completion, int(getattr(usage, "total_tokens", 0) or prompt + completion)
+
+
+def new_call_id() -> str:
+    """A random version-4 UUID string, without the ``os.urandom`` system call per request
+    that ``uuid.uuid4()`` makes (call ids need uniqueness, not secrecy)."""
+    h = "%032x" % (_random_bits(128) & _UUID_MASK | _UUID_V4)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_random_bits = random.getrandbits
+_UUID_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID_V4 = (0x4000 << 64) | (0x8000 << 48)
+
+
+def format_cost(cost: float | None) -> str:
+    return "unknown" if cost is None else repr(float(cost))
+
+
+class LLMRequest:
+    """One LLM request through the proxy (see the module docstring for the steps)."""
+
+    __slots__ = ("accounted", "auth", "call_id", "call_type", "data", "group", "hooks",
+                 "lease", "request", "served", "start_time", "state", "t0", "upstream")
+
+    def __init__(self, request: Request, call_type: str) -> None:
+        self.request = request
+        self.state = request.app.state.proxy
+        self.call_type = call_type
+        self.call_id = new_call_id()
+        self.t0 = time.perf_counter()
+        self.start_time = datetime.now(timezone.utc)
+        self.upstream = 0.0
+        self.auth: Any = None
+        self.data: dict[str, Any] | None = None
+        self.group: str | None = None
+        self.lease: Any = None
+        self.hooks: Any = None
+        self.accounted = False
+        self.served: Any = None  # the upstream response, once there is one
+
+    async def run(self) -> Response:
+        metrics = self.state.metrics
+        metrics.in_flight += 1
+        streaming = False
+        try:
+            response = await self._serve()
+            streaming = isinstance(response, SSEResponse)
+            return response
+        except Exception as exc:
+            return await self._fail(exc)
+        finally:
+            if not streaming:
+                metrics.in_flight -= 1
+                if not self.accounted:  # cancelled: still hand the limiter lease back
+                    self.account("failure", 499, None, 0.0, None)
+
+    async def _serve(self) -> Response:
+        state = self.state
+        self.auth = auth = await state.auth.authenticate(self.request.headers)
+        self.data = data = await read_json(self.request, state.cfg.max_request_size)
+        self.group = group = self._model_group(data)
+        rec = auth.record
+        if rec is not None:
+            state.limiter.check(rec, group, state.spend_now(rec))
+            self.lease = state.limiter.acquire(rec)
+        hooks = self.hooks = state.hooks.current()
+        if hooks.pre_call:
+            data = await state.hooks.pre_call(hooks, auth, data, self.call_type)
+            self.data = data
+            self.group = group = self._model_group(data)
+        kwargs = build_kwargs(data, auth, self.call_id, group)
+        if data.get("stream") and self.call_type != "embeddings":
+            return await self._stream(kwargs)
+        response = self.served = await self._upstream(kwargs)
+        if hooks.success:
+            response = await state.hooks.post_success(hooks, data, auth, response)
+        hidden = getattr(response, "_hidden_params", None) or {}
+        cost = hidden.get("response_cost")
+        headers = self.headers(cost, hidden)
+        self.account("success", 200, getattr(response, "usage", None), cost, hidden)
+        return json_response(response, headers=headers)
+
+    def _model_group(self, data: dict[str, Any]) -> str:
+        group = check_body(data, self.call_type)
+        if group not in self.state.models:
+            raise ProxyError(404, f"The model `{group}` does not exist on this proxy; "
+                             f"GET /v1/models lists the available models", param="model",
+                             type="invalid_request_error", code="model_not_found")
+        return group
+
+    async def _upstream(self, kwargs: dict[str, Any]) -> Any:
+        start = time.perf_counter()
+        try:
+            call = self.state.models.call(self.call_type, self.group, kwargs)
+            if self.hooks.moderation:
+                return await self._with_moderation(call)
+            return await call
+        finally:
+            self.upstream += time.perf_counter() - start
+
+    async def _with_moderation(self, call: Any) -> Any:
+        """The upstream call with the moderation hooks alongside; a hook raising cancels
+        the call (or closes the stream it opened) and fails the request."""
+        state = self.state
+        up = asyncio.ensure_future(call)
+        mod = asyncio.ensure_future(state.hooks.moderation(self.hooks, self.data, self.auth,
+                                                           self.call_type))
+        try:
+            await asyncio.wait((up, mod), return_when=asyncio.FIRST_EXCEPTION)
+            if mod.done() and mod.exception() is not None:
+                if up.done() and up.exception() is None:
+                    _close(up.result())
+                raise mod.exception()  # type: ignore[misc]
+            if up.done() and up.exception() is not None:
+                raise up.exception()  # type: ignore[misc]
+            return up.result()
+        finally:
+            for task in (up, mod):
+                if not task.done():
+                    task.cancel()
+                elif not task.cancelled():
+                    task.exception()  # retrieved: no "never retrieved" warning
+
+    async def _stream(self, kwargs: dict[str, Any]) -> Response:
+        opts = self.data.get("stream_options") if self.data else None
+        opts = opts if isinstance(opts, dict) else {}
+        kwargs["stream"] = True
+        # Usage is always requested upstream to price the stream; the usage chunk is passed
+        # on only when the client asked for it.
+        kwargs["stream_options"] = {**opts, "include_usage": True}
+        stream = await self._upstream(kwargs)
+        run = StreamRun(self, stream, bool(opts.get("include_usage")))
+        hidden = getattr(stream, "_hidden_params", None) or {}
+        return SSEResponse(run.events(), self.headers(None, hidden), on_close=run.finish,
+                           on_disconnect=run.abandon)
+
+    def headers(self, cost: float | None, hidden: dict[str, Any] | None) -> dict[str, str]:
+        out: dict[str, str] = {}
+        extra = hidden.get("additional_headers") if hidden else None
+        if extra:
+            for name, value in extra.items():
+                if value is not None:
+                    out[str(name)] = str(value)
+        overhead = (time.perf_counter() - self.t0 - self.upstream) * 1000.0
+        out["x-llmrelay-call-id"] = self.call_id
+        out["x-llmrelay-response-cost"] = format_cost(cost)
+        out["x-llmrelay-overhead-duration-ms"] = f"{max(overhead, 0.0):.3f}"
+        return out
+
+    def account(self, status: str, http_status: int, usage: Any, cost: float | None,
+                hidden: dict[str, Any] | None) -> None:
+        """Once per request: metrics, the limiter lease back, and the usage record.
+        Never raises: bookkeeping must not fail a request that was served."""
+        if self.accounted:
+            return
+        self.accounted = True
+        state = self.state
+        prompt, completion, total = _tokens(usage)
+        seconds = time.perf_counter() - self.t0
+        try:
+            state.metrics.observe(ROUTES[self.call_type], self.group or "unknown", http_status,
+                                  prompt, completion, cost, seconds)
+            if self.lease is not None:
+                state.limiter.release(self.lease, total)
+            if self.group is not None and state.spend is not None:
+                state.spend.record(self._spend_record(status, prompt, completion, total, cost,
+                                                      seconds, hidden))
+        except Exception:
+            log.exception("llmrelay proxy: accounting for call %s failed", self.call_id)
+
+    def _spend_record(self, status: str, prompt: int, completion: int, total: int,
+                      cost: float | None, seconds: float, hidden: dict[str, Any] | None) -> Any:
+        from ..keys.models import SpendRecord
+
+        dep = self.state.models.deployment_for(self.group, hidden)
+        auth, data, hidden = self.auth, self.data or {}, hidden or {}
+        meta = data.get("metadata")
+        tags = (meta.get("tags") if isinstance(meta, dict) else None) or data.get("tags")
+        return SpendRecord(
+            call_id=self.call_id, key_hash=auth.token, key_alias=auth.key_alias,
+            user_id=auth.user_id, team_id=auth.team_id, model=dep.model,
+            model_group=self.group, deployment=dep.id,
+            api_base=dep.api_base or hidden.get("api_base"), prompt_tokens=prompt,
+            completion_tokens=completion, total_tokens=total, cost=float(cost or 0.0),
+            latency_ms=seconds * 1000.0, status=status, start_time=self.start_time,
+            end_time=datetime.now(timezone.utc), cache_hit=bool(hidden.get("cache_hit")),
+            request_tags=[str(t) for t in tags] if isinstance(tags, list) else [])
+
+    async def fail_hooks(self, exc: BaseException) -> BaseException:
+        """Run ``async_post_call_failure_hook`` (once the body is known)."""
+        if self.data is None or self.auth is None:
+            return exc
+        hooks = self.hooks or self.state.hooks.current()
+        if not hooks.failure:
+            return exc
+        reported: BaseException = await self.state.hooks.post_failure(hooks, self.data, exc,
+                                                                       self.auth)
+        return reported
+
+    async def _fail(self, exc: BaseException) -> Response:
+        exc = await self.fail_hooks(exc)
+        err = from_exception(exc)
+        # A request failing after the upstream answered (a post-call hook raised) still
+        # costs what the upstream charged.
+        served = self.served
+        hidden = getattr(served, "_hidden_params", None) if served is not None else None
+        cost = (hidden or {}).get("response_cost") or 0.0
+        headers = self.headers(cost, None)
+        headers.update(err.headers)
+        self.account("failure", err.status_code, getattr(served, "usage", None), cost, hidden)
+        return json_response(err.body(), err.status_code, headers)
+
+
+def _close(stream: Any) -> None:
+    close = getattr(stream, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:
+            pass

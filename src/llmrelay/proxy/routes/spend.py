@@ -1,0 +1,76 @@
+"""Spend reports (master key only).
+
+* ``GET /spend/logs?api_key=&user_id=&team_id=&start_date=&end_date=&limit=``: usage
+  records, newest first (``api_key`` takes a key or its token; dates in ISO 8601).
+* ``GET /spend/keys``: per key: total spend, requests and tokens.
+
+Records reach the database through the batched spend writer; a report first asks the
+writer to flush (best effort, so with the database down the last records may be missing).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import ProxyError, from_exception
+from ..sse import json_response
+from .keys import _token, record_dict
+
+__all__ = ["keys", "logs"]
+
+
+def _date(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ProxyError(400, f"`{name}` must be an ISO 8601 date or date-time", param=name,
+                         code="invalid_value") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return 1000
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n <= 0:
+        raise ProxyError(400, "`limit` must be a positive integer", param="limit",
+                         code="invalid_value")
+    return min(n, 100000)
+
+
+async def logs(request: Request) -> Response:
+    try:
+        state = request.app.state.proxy
+        state.auth.require_master(request.headers)
+        q = request.query_params
+        key = q.get("api_key") or q.get("key")
+        await state.flush_spend()
+        rows = await state.store.spend_logs(
+            key_hash=_token(key) if key else None, user_id=q.get("user_id"),
+            team_id=q.get("team_id"), start=_date(q.get("start_date"), "start_date"),
+            end=_date(q.get("end_date"), "end_date"), limit=_limit(q.get("limit")))
+    except Exception as exc:
+        err = from_exception(exc)
+        return json_response(err.body(), err.status_code)
+    return json_response([record_dict(r) for r in rows])
+
+
+async def keys(request: Request) -> Response:
+    try:
+        state = request.app.state.proxy
+        state.auth.require_master(request.headers)
+        await state.flush_spend()
+        rows: list[dict[str, Any]] = await state.store.spend_by_key()
+    except Exception as exc:
+        err = from_exception(exc)
+        return json_response(err.body(), err.status_code)
+    return json_response(rows)

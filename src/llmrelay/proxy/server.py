@@ -1,0 +1,106 @@
+"""``llmrelay serve``: check the config, print how to call the proxy, run uvicorn.
+
+uvicorn runs with uvloop and httptools when they are installed (the ``proxy`` extra has
+them) and without its access log (the proxy's spend logs and metrics cover requests).
+``workers > 1`` starts that many processes sharing the port; each loads the config
+(``$LLMRELAY_CONFIG``) and keeps its own key cache and metrics, and all share the
+database.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from typing import Any, TextIO
+
+from .app import CONFIG_ENV, create_app
+from .config import ProxyConfig
+
+__all__ = ["banner", "serve"]
+
+
+def _display_host(host: str) -> str:
+    if host in ("0.0.0.0", "", "::", "[::]"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def banner(cfg: ProxyConfig, host: str, port: int, workers: int) -> str:
+    """What ``llmrelay serve`` prints at start: where, what, and two ready-to-paste calls."""
+    import llmrelay
+
+    url = f"http://{_display_host(host)}:{port}"
+    models = cfg.model_names()
+    chat = next((m for m in models if "embedding" not in m), models[0])
+    if cfg.database_url:
+        from .app import _redact
+
+        store = _redact(cfg.database_url)
+    else:
+        store = f"SQLite file {os.path.abspath(cfg.sqlite_path)}"
+    key = "$LLMRELAY_MASTER_KEY" if cfg.master_key else "sk-anything"
+    sdk_key = ('os.environ["LLMRELAY_MASTER_KEY"]' if cfg.master_key else '"sk-anything"')
+    fast = "uvloop+httptools" if _has("uvloop") and _has("httptools") else "asyncio+h11"
+    lines = [
+        f"llmrelay {llmrelay.__version__} proxy on {url}  "
+        f"({workers} worker{'s' if workers != 1 else ''}, {fast})",
+        f"  config : {cfg.path or 'embedded defaults'}",
+        f"  models : {', '.join(models)}",
+        f"  keys   : {store}",
+        f"  cache  : {'on' if cfg.cache else 'off'}",
+    ]
+    if cfg.master_key:
+        lines.append("  auth   : master key or virtual keys required "
+                     "(Authorization: Bearer <key>)")
+    else:
+        lines += ["", "  WARNING: no master key is set, so AUTHENTICATION IS OFF: anyone who "
+                  "can reach", f"  {url} can use every model. Set general_settings.master_key "
+                  "or LLMRELAY_MASTER_KEY", "  (16+ characters) to require keys."]
+    body = (f'{{"model": "{chat}", "messages": [{{"role": "user", "content": "Hello"}}]}}')
+    lines += [
+        "",
+        "Try it:",
+        f"  curl {url}/v1/chat/completions \\",
+        f'    -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\',
+        f"    -d '{body}'",
+        "",
+        *(["  import os"] if cfg.master_key else []),
+        "  from openai import OpenAI",
+        f'  client = OpenAI(base_url="{url}/v1", api_key={sdk_key})',
+        f'  r = client.chat.completions.create(model="{chat}", '
+        'messages=[{"role": "user", "content": "Hello"}])',
+        "  print(r.choices[0].message.content)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def serve(cfg: ProxyConfig, host: str = "127.0.0.1", port: int = 4000, workers: int = 1,
+          out: TextIO | None = None, log_level: str = "warning") -> None:
+    """Run the proxy until interrupted. Raises ConfigError before binding when the config
+    cannot be used (the app is built once here to check it)."""
+    import uvicorn
+
+    out = out or sys.stdout
+    app = create_app(cfg)  # checks everything that can be checked before binding
+    for warning in cfg.warnings:
+        print(f"llmrelay: warning: {warning}", file=sys.stderr, flush=True)
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level,
+                               "access_log": False, "loop": "auto", "http": "auto",
+                               "lifespan": "on", "server_header": False,
+                               "timeout_graceful_shutdown": 10}
+    print(banner(cfg, host, port, workers), file=out, flush=True)
+    if not cfg.master_key:
+        print("llmrelay: WARNING: authentication is OFF (no master key configured)",
+              file=sys.stderr, flush=True)
+    if workers > 1:
+        os.environ[CONFIG_ENV] = os.path.abspath(cfg.path) if cfg.path else ""
+        uvicorn.run("llmrelay.proxy.app:app_from_env", factory=True, workers=workers,
+                    **options)
+    else:
+        uvicorn.run(app, **options)

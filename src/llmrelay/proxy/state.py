@@ -1,0 +1,112 @@
+"""Everything one proxy process holds: config, model groups, hooks, metrics, and the key
+store half (store, key cache, spend writer, limiter), opened at start and closed at stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import llmrelay
+
+from ..callbacks.plan import proxy_mode
+from .auth import Authenticator
+from .config import ConfigError, ProxyConfig
+from .deployments import ModelTable
+from .hooks import HookRunner
+from .metrics import Metrics
+
+__all__ = ["ProxyState", "apply_settings"]
+
+log = logging.getLogger("llmrelay.proxy")
+
+
+def apply_settings(cfg: ProxyConfig) -> None:
+    """Set ``litellm_settings`` on the ``llmrelay`` module and enter proxy mode.
+
+    Raises :class:`ConfigError` when a callback list or the cache cannot be set up.
+    """
+    proxy_mode(True)
+    for name in ("callbacks", "success_callback", "failure_callback", "input_callback"):
+        try:
+            setattr(llmrelay, name, list(getattr(cfg, name)))
+        except (TypeError, ValueError, ImportError) as exc:
+            raise ConfigError(f"litellm_settings.{name}: {exc}") from exc
+    for name, value in cfg.settings.items():
+        setattr(llmrelay, name, value)
+    if cfg.cache:
+        try:
+            from ..caching import Cache
+
+            llmrelay.cache = Cache(**cfg.cache_params)
+        except ImportError as exc:
+            raise ConfigError(f"litellm_settings.cache: caching is not available: {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"litellm_settings.cache_params: {exc}") from exc
+    else:
+        llmrelay.cache = None
+
+
+class ProxyState:
+    """Per-process state shared by the routes (``request.app.state.proxy``)."""
+
+    def __init__(self, cfg: ProxyConfig) -> None:
+        self.cfg = cfg
+        try:
+            self.models = ModelTable(cfg.model_list, cfg.router_settings)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"model_list / router_settings: {exc}") from exc
+        cfg.warnings.extend(self.models.warnings)
+        self.hooks = HookRunner()
+        self.metrics = Metrics()
+        self.auth = Authenticator(cfg.master_key, None)
+        self.store: Any = None
+        self.key_cache: Any = None
+        self.spend: Any = None
+        self.limiter: Any = None
+        self.started_at = time.time()
+
+    async def start(self) -> None:
+        """Open the key store (migrations run there) and start the spend writer."""
+        from .keys.cache import KeyCache
+        from .keys.limits import Limiter
+        from .keys.spend import SpendWriter
+        from .keys.store import open_store
+
+        self.store = await open_store(self.cfg.database_url, self.cfg.sqlite_path)
+        self.key_cache = KeyCache(self.store)
+        self.spend = SpendWriter(self.store)
+        await self.spend.start()
+        self.limiter = Limiter()
+        self.auth.key_cache = self.key_cache
+
+    async def stop(self) -> None:
+        """Flush usage records and callback events, close the store."""
+        if self.spend is not None:
+            try:
+                await self.spend.close()
+            except Exception:
+                log.warning("llmrelay proxy: final spend flush failed", exc_info=True)
+        if self.store is not None:
+            try:
+                await self.store.close()
+            except Exception:
+                log.warning("llmrelay proxy: closing the key store failed", exc_info=True)
+        await llmrelay.aflush(timeout=5.0)
+
+    def spend_now(self, rec: Any) -> float:
+        """The key's spend including usage not yet written to the database."""
+        if self.spend is None:
+            return float(rec.spend or 0.0)
+        return float(self.spend.spend_of(rec.token, rec.spend))
+
+    async def flush_spend(self, timeout: float = 2.0) -> None:
+        """Write buffered usage records now (best effort), so reports include them."""
+        if self.spend is None:
+            return
+        try:
+            await asyncio.wait_for(self.spend.flush(), timeout)
+        except Exception:
+            log.debug("llmrelay proxy: spend flush before a report failed", exc_info=True)

@@ -1,0 +1,184 @@
+"""Helpers shared by the key store tests: the PostgreSQL test server (skip or fail when it is
+missing), a schema per test, stores that fail on demand, and a TCP forwarder that lets a
+test take the database away and bring it back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from llmrelay.proxy.keys import KeyStore, StoreUnavailable, open_store
+
+PG_URL = os.environ.get("LLMRELAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+RUN_ID = f"llmrelay_t{os.getpid()}_{uuid.uuid4().hex[:6]}"
+_pg_problem: list[str | None] = []
+
+
+def with_schema(url: str, schema: str) -> str:
+    return url + ("&" if "?" in url else "?") + "schema=" + schema
+
+
+def pg_url() -> str:
+    """The test server's URL; skips (or fails with LLMRELAY_REQUIRE_SERVICES=1) when it
+    cannot be reached or psycopg is missing."""
+    if not _pg_problem:
+        _pg_problem.append(_probe())
+    problem = _pg_problem[0]
+    if problem is not None:
+        reason = f"PostgreSQL at {PG_URL} unusable ({problem}); set LLMRELAY_TEST_POSTGRES_URL"
+        if os.environ.get("LLMRELAY_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason + " (LLMRELAY_REQUIRE_SERVICES=1)")
+        pytest.skip(reason)
+    return PG_URL
+
+
+def _probe() -> str | None:
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed"
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}".strip()
+    return None
+
+
+def drop_schema(schema: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(PG_URL, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def new_schema() -> str:
+    return f"{RUN_ID}_{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.asynccontextmanager
+async def backend_store(kind: str, tmp_path: Any, **options: Any) -> AsyncIterator[KeyStore]:
+    """A fresh store of ``kind`` ("sqlite" or "postgres"), closed (and its schema dropped)
+    afterwards."""
+    if kind == "sqlite":
+        store = await open_store(None, str(tmp_path / "keys.db"), **options)
+        try:
+            yield store
+        finally:
+            await store.close()
+        return
+    schema = new_schema()
+    url = with_schema(pg_url(), schema)
+    try:
+        store = await open_store(url, "", **options)
+        try:
+            yield store
+        finally:
+            await store.close()
+    finally:
+        drop_schema(schema)
+
+
+class FlakyStore:
+    """Wraps a store; while ``down`` every method raises StoreUnavailable. With
+    ``lose_answer`` set, ``add_spend`` writes and then raises (the commit happened but the
+    answer was lost)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.down = False
+        self.lose_answer = False
+        self.calls: dict[str, int] = {}
+        self.batches: list[int] = []
+
+    def _count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+        if self.down:
+            raise StoreUnavailable("database is down (test)")
+
+    def subscribe(self, listener: Any) -> None:
+        self.inner.subscribe(listener)
+
+    async def get(self, token: str) -> Any:
+        self._count("get")
+        return await self.inner.get(token)
+
+    async def add_spend(self, records: list[Any]) -> None:
+        self._count("add_spend")
+        self.batches.append(len(records))
+        await self.inner.add_spend(records)
+        if self.lose_answer:
+            self.lose_answer = False
+            raise StoreUnavailable("connection lost after commit (test)")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class Forwarder:
+    """A TCP forwarder on 127.0.0.1 to ``target``; ``stop()`` closes the listener and every
+    connection (the database "goes away"), ``start()`` listens again on the same port."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+        if server is not None:
+            await server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.CancelledError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers.difference_update((writer, up_writer))
+
+
+async def eventually(predicate: Any, timeout: float = 10.0) -> None:
+    """Wait until ``predicate()`` (sync or async) is true; fail after ``timeout`` s (a
+    safety net, not a timing assertion)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        if loop.time() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.02)

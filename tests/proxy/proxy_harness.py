@@ -1,0 +1,176 @@
+"""Harness for proxy tests: the proxy runs as a subprocess (``llmrelay serve``) on a free
+port, with the fake OpenAI upstream behind it and the official ``openai`` SDK in front.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SRC = ROOT / "src"
+MASTER_KEY = "sk-master-0123456789abcdef"
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def proxy_command(*args: str) -> list[str]:
+    """``python -m llmrelay.cli <args>`` with the test interpreter."""
+    return [sys.executable, "-m", "llmrelay.cli", *args]
+
+
+def proxy_env(tmp: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.endswith("_API_KEY") and not k.startswith("LLMRELAY_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
+    env["LLMRELAY_DATA_DIR"] = str(tmp)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+class Proxy:
+    """A running ``llmrelay serve`` subprocess."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, tmp: Path,
+                 master_key: str | None) -> None:
+        self.proc = proc
+        self.port = port
+        self.tmp = tmp
+        self.master_key = master_key
+        self.url = f"http://127.0.0.1:{port}"
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        key = key or self.master_key
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def client(self, key: str | None = None, **kw: Any) -> Any:
+        import openai
+
+        return openai.OpenAI(base_url=self.base_url, api_key=key or self.master_key or "none",
+                             max_retries=0, **kw)
+
+    def aclient(self, key: str | None = None, **kw: Any) -> Any:
+        import openai
+
+        return openai.AsyncOpenAI(base_url=self.base_url,
+                                  api_key=key or self.master_key or "none", max_retries=0, **kw)
+
+    def output(self) -> str:
+        return (self.tmp / "proxy.out").read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"proxy exited with {self.proc.returncode}:\n"
+                                   f"{self.output()}")
+            try:
+                if self.http.get("/health/liveliness").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"proxy not ready after {timeout}s:\n{self.output()}")
+
+    def stop(self) -> None:
+        self.http.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def create_key(self, **fields: Any) -> dict[str, Any]:
+        r = self.http.post("/key/generate", json=fields, headers=self.headers())
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def spend_logs(self, n: int, timeout: float = 10.0, **params: str) -> list[dict[str, Any]]:
+        """Wait until at least ``n`` usage records (matching ``params``) are stored."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.http.get("/spend/logs", params=params, headers=self.headers())
+            assert r.status_code == 200, r.text
+            rows = list(r.json())
+            if len(rows) >= n or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.05)
+
+
+def start_proxy(tmp: Path, config: dict[str, Any] | None, *, master_key: str | None = None,
+                files: dict[str, str] | None = None, env: dict[str, str] | None = None,
+                args: list[str] | None = None, timeout: float = 20.0) -> Proxy:
+    """Write ``config`` (and ``files``) into ``tmp`` and start ``llmrelay serve`` there."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    for name, text in (files or {}).items():
+        (tmp / name).write_text(text)
+    cli = ["serve", "--port", str(port := free_port()), *(args or [])]
+    if config is not None:
+        if master_key:
+            config.setdefault("general_settings", {}).setdefault("master_key", master_key)
+        config.setdefault("general_settings", {}).setdefault(
+            "database_url", f"sqlite:///{tmp / 'proxy.db'}")
+        (tmp / "config.yaml").write_text(yaml.safe_dump(config))
+        cli += ["--config", str(tmp / "config.yaml")]
+    with open(tmp / "proxy.out", "wb") as out:
+        proc = subprocess.Popen(proxy_command(*cli), cwd=tmp, env=proxy_env(tmp, env),
+                                stdout=out, stderr=subprocess.STDOUT)
+    proxy = Proxy(proc, port, tmp, master_key)
+    try:
+        proxy.wait_ready(timeout)
+    except BaseException:
+        proxy.stop()
+        raise
+    return proxy
+
+
+def run_cli(tmp: Path, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run ``llmrelay <args>`` to completion (for config errors and ``keys`` commands)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(proxy_command(*args), cwd=tmp, env=proxy_env(tmp, env),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wait_events(path: Path, pred: Any, n: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in read_events(path) if pred(e)]
+        if len(found) >= n or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def upstream_model(fake: Any, name: str = "gpt-4o-mini", **params: Any) -> dict[str, Any]:
+    """A model_list entry pointing at the fake upstream."""
+    return {"model_name": name, "litellm_params": {
+        "model": f"openai/{name}", "api_base": fake.url, "api_key": "sk-upstream-key",
+        **params}}

@@ -1,0 +1,226 @@
+"""Config loading and checking (in-process), and `llmrelay serve` refusing bad configs,
+starting on the embedded defaults, with several workers, and `--help` (subprocesses)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+import yaml
+from proxy_harness import MASTER_KEY, ROOT, free_port, run_cli, start_proxy
+
+from llmrelay.proxy.config import ConfigError, load_config
+
+
+def write(tmp_path: Path, config: Any, name: str = "config.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
+    return str(path)
+
+
+MOCK = [{"model_name": "m", "litellm_params": {"model": "mock/mock"}}]
+
+
+@pytest.fixture(autouse=True)
+def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LLMRELAY_MASTER_KEY", "LLMRELAY_DATABASE_URL", "LLMRELAY_DATA_DIR",
+                 "OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_full_config_resolves_env_and_settings(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UPSTREAM_KEY", "sk-from-env")
+    monkeypatch.setenv("MK", MASTER_KEY)
+    (tmp_path / "cfg_cb_one.py").write_text("handler = object()\n")
+    cfg = load_config(write(tmp_path, {
+        "model_list": [{"model_name": "g", "litellm_params": {
+            "model": "openai/gpt-4o-mini", "api_key": "os.environ/UPSTREAM_KEY"},
+            "model_info": {"id": "dep-1"}}],
+        "litellm_settings": {"callbacks": "cfg_cb_one.handler", "num_retries": 3,
+                             "drop_params": True, "turn_off_message_logging": True,
+                             "cache": True, "cache_params": {"type": "local"}},
+        "router_settings": {"routing_strategy": "least-busy"},
+        "general_settings": {"master_key": "os.environ/MK", "max_request_size_mb": 2,
+                             "database_url": "sqlite:///x.db"},
+    }))
+    assert cfg.model_list[0]["litellm_params"]["api_key"] == "sk-from-env"
+    import cfg_cb_one  # type: ignore[import-not-found]
+
+    assert cfg.callbacks == [cfg_cb_one.handler]
+    assert cfg.settings == {"num_retries": 3, "drop_params": True,
+                            "turn_off_message_logging": True}
+    assert cfg.cache and cfg.cache_params == {"type": "local"}
+    assert cfg.router_settings == {"routing_strategy": "least-busy"}
+    assert cfg.master_key == MASTER_KEY and cfg.database_url == "sqlite:///x.db"
+    assert cfg.max_request_size == 2 * 1024 * 1024
+    assert cfg.warnings == [] and not cfg.defaults
+
+
+def test_unknown_keys_and_unset_env_warn(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, {
+        "model_list": [{"model_name": "g", "litellm_params": {
+            "model": "openai/x", "api_key": "os.environ/NOT_SET_ANYWHERE"}, "extra": 1}],
+        "litellm_settings": {"set_verbose": True},
+        "general_settings": {"alerting": ["slack"]},
+        "surprise": 1,
+    }))
+    text = "\n".join(cfg.warnings)
+    for name in ("surprise", "litellm_settings.set_verbose", "general_settings.alerting",
+                 "model_list[0].extra", "NOT_SET_ANYWHERE"):
+        assert name in text
+    assert cfg.model_list[0]["litellm_params"]["api_key"] is None
+
+
+@pytest.mark.parametrize(("config", "named"), [
+    ({"model_list": "gpt-4o"}, "model_list"),
+    ({"model_list": []}, "model_list"),
+    ({"model_list": [{"litellm_params": {"model": "a/b"}}]}, "model_list[0].model_name"),
+    ({"model_list": [{"model_name": "x"}]}, "model_list[0].litellm_params"),
+    ({"model_list": [{"model_name": "x", "litellm_params": {"api_key": "k"}}]},
+     "model_list[0].litellm_params.model"),
+    ({"model_list": MOCK, "litellm_settings": {"num_retries": "two"}},
+     "litellm_settings.num_retries"),
+    ({"model_list": MOCK, "litellm_settings": {"num_retries": -1}},
+     "litellm_settings.num_retries"),
+    ({"model_list": MOCK, "litellm_settings": {"drop_params": "yes"}},
+     "litellm_settings.drop_params"),
+    ({"model_list": MOCK, "litellm_settings": {"cache_params": ["local"]}},
+     "litellm_settings.cache_params"),
+    ({"model_list": MOCK, "litellm_settings": {"callbacks": ["no_such_module_xyz.h"]}},
+     "litellm_settings.callbacks[0]"),
+    ({"model_list": MOCK, "litellm_settings": {"callbacks": "definitely-not-an-integration"}},
+     "litellm_settings.callbacks"),
+    ({"model_list": MOCK, "general_settings": {"master_key": "sk-short"}},
+     "general_settings.master_key"),
+    ({"model_list": MOCK, "general_settings": {"master_key": "os.environ/UNSET_MK_XYZ"}},
+     "general_settings.master_key"),
+    ({"model_list": MOCK, "general_settings": {"database_url": "mysql://x"}},
+     "general_settings.database_url"),
+    ({"model_list": MOCK, "general_settings": {"max_request_size_mb": 0}},
+     "general_settings.max_request_size_mb"),
+    ({"model_list": MOCK, "router_settings": "fast"}, "router_settings"),
+    ("model_list: [unclosed", "not valid YAML"),
+    ("- just\n- a list\n", "top level"),
+])
+def test_invalid_values_name_the_key(tmp_path: Path, config: Any, named: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, config))
+    assert named in str(info.value)
+
+
+def test_short_master_key_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMRELAY_MASTER_KEY", "tooshort")
+    with pytest.raises(ConfigError, match="LLMRELAY_MASTER_KEY"):
+        load_config(None)
+
+
+def test_embedded_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cfg = load_config(None)
+    assert cfg.defaults and cfg.model_names() == ["mock"] and cfg.cache
+    assert cfg.master_key is None and cfg.database_url is None
+    assert cfg.sqlite_path == "./llmrelay.db"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant")
+    monkeypatch.setenv("LLMRELAY_DATA_DIR", str(tmp_path))
+    cfg = load_config(None)
+    names = cfg.model_names()
+    assert names[0] == "mock" and "gpt-4o-mini" in names and "claude-3-5-haiku" in names
+    gpt = next(m for m in cfg.model_list if m["model_name"] == "gpt-4o-mini")
+    assert gpt["litellm_params"]["api_key"] == "sk-openai"
+    assert cfg.sqlite_path == str(tmp_path / "llmrelay.db")
+
+
+# ---- the command line --------------------------------------------------------------------
+@pytest.mark.parametrize(("config", "named"), [
+    ({"model_list": MOCK, "general_settings": {"master_key": "short-key"}},
+     "general_settings.master_key"),
+    ({"model_list": MOCK, "litellm_settings": {"num_retries": "many"}},
+     "litellm_settings.num_retries"),
+    ({"model_list": MOCK, "litellm_settings": {"callbacks": "missing_cb_mod.handler"}},
+     "litellm_settings.callbacks"),
+    ({"model_list": MOCK, "router_settings": {"routing_strategy": "random-guess"}},
+     "routing_strategy"),
+])
+def test_serve_refuses_bad_config(tmp_path: Path, config: Any, named: str) -> None:
+    path = write(tmp_path, config)
+    done = run_cli(tmp_path, "serve", "--config", path, "--port", str(free_port()))
+    assert done.returncode == 2
+    assert named in done.stderr and "refusing to start" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_missing_config_file(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, "serve", "--config", str(tmp_path / "nope.yaml"))
+    assert done.returncode == 2 and "nope.yaml" in done.stderr
+
+
+def test_serve_defaults_banner_and_warnings(tmp_path: Path) -> None:
+    proxy = start_proxy(tmp_path / "defaults", None)
+    try:
+        r = proxy.client().chat.completions.create(
+            model="mock", messages=[{"role": "user", "content": "hi"}])
+        assert r.choices[0].message.content
+        out = proxy.output()
+        assert f"http://127.0.0.1:{proxy.port}" in out
+        assert f"curl http://127.0.0.1:{proxy.port}/v1/chat/completions" in out
+        assert "from openai import OpenAI" in out and 'model="mock"' in out
+        assert "AUTHENTICATION IS OFF" in out
+        assert (tmp_path / "defaults" / "llmrelay.db").exists()  # $LLMRELAY_DATA_DIR
+    finally:
+        proxy.stop()
+
+
+def test_serve_unknown_key_warns_but_starts(tmp_path: Path) -> None:
+    proxy = start_proxy(tmp_path, {"model_list": MOCK, "litellm_settings": {"mystery": 1}},
+                        master_key=MASTER_KEY)
+    try:
+        assert "litellm_settings.mystery" in proxy.output()
+        assert "AUTHENTICATION IS OFF" not in proxy.output()
+        assert proxy.client().models.list().data[0].id == "m"
+    finally:
+        proxy.stop()
+
+
+def test_example_config_runs(tmp_path: Path) -> None:
+    examples = ROOT / "examples"
+    (tmp_path / "custom_callbacks.py").write_text((examples / "custom_callbacks.py").read_text())
+    config = yaml.safe_load((examples / "proxy_config.yaml").read_text())
+    proxy = start_proxy(tmp_path, config, master_key=MASTER_KEY,
+                        env={"LLMRELAY_MASTER_KEY": MASTER_KEY})
+    try:
+        client = proxy.client()
+        raw = client.chat.completions.with_raw_response.create(
+            model="mock", messages=[{"role": "user", "content": "Hello"}])
+        assert raw.headers["x-litellm-custom-header"] == "my-value"
+        assert float(raw.headers["x-llmrelay-response-cost"]) > 0  # model_info prices
+        assert raw.parse().choices[0].message.content
+        with pytest.raises(openai.BadRequestError) as info:
+            client.chat.completions.create(model="mock", messages=[{"role": "user",
+                                                                    "content": " "}])
+        assert info.value.body["message"] == "empty prompts are not allowed"
+    finally:
+        proxy.stop()
+
+
+def test_serve_workers(tmp_path: Path) -> None:
+    proxy = start_proxy(tmp_path, {"model_list": MOCK}, master_key=MASTER_KEY,
+                        args=["--workers", "2"], timeout=30)
+    try:
+        client = proxy.client()
+        for _ in range(4):
+            assert client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "hi"}]).choices
+        assert "2 workers" in proxy.output()
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.parametrize("args", [["--help"], ["serve", "--help"], ["keys", "--help"],
+                                  ["keys", "create", "--help"], ["keys", "list", "--help"],
+                                  ["keys", "revoke", "--help"]])
+def test_help_everywhere(tmp_path: Path, args: list[str]) -> None:
+    done = run_cli(tmp_path, *args)
+    assert done.returncode == 0 and "usage: llmrelay" in done.stdout

@@ -1,0 +1,193 @@
+"""The proxy on PostgreSQL (``LLMRELAY_TEST_POSTGRES_URL``, default
+``postgresql://postgres@127.0.0.1:5432/test``), reached through a TCP relay the test can cut:
+keys and spend end to end, then the database going away and coming back -- cached keys keep
+working, usage records wait in the spend writer's buffer, ``/health/readiness`` says so, and
+the records are written once the database is back.
+
+Skipped when the server is unreachable, unless ``LLMRELAY_REQUIRE_SERVICES=1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import openai
+import pytest
+from proxy_harness import MASTER_KEY, Proxy, start_proxy
+
+PG_URL = os.environ.get("LLMRELAY_TEST_POSTGRES_URL",
+                        "postgresql://postgres@127.0.0.1:5432/test")
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+class Relay:
+    """A TCP relay to the database on its own loop and thread; :meth:`cut` drops every
+    connection and refuses new ones until :meth:`restore`."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.open = True
+        self.pipes: set[asyncio.StreamWriter] = set()
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self._main, args=(ready,), daemon=True)
+        self.thread.start()
+        ready.wait(10)
+
+    def _main(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.server = self.loop.run_until_complete(
+            asyncio.start_server(self._client, "127.0.0.1", 0))
+        self.port = self.server.sockets[0].getsockname()[1]
+        ready.set()
+        self.loop.run_forever()
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.open:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self.pipes.update((writer, up_writer))
+        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+        self.pipes.difference_update((writer, up_writer))
+
+    def _set(self, value: bool) -> None:
+        self.open = value
+        if not value:
+            for w in list(self.pipes):
+                w.close()
+
+    def cut(self) -> None:
+        self.loop.call_soon_threadsafe(self._set, False)
+
+    def restore(self) -> None:
+        self.loop.call_soon_threadsafe(self._set, True)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def _reachable() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[str]:
+    problem = _reachable()
+    if problem is not None:
+        if os.environ.get("LLMRELAY_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"PostgreSQL at {PG_URL} is required but unreachable: {problem}")
+        pytest.skip(f"PostgreSQL at {PG_URL} is unreachable: {problem}")
+    schema = f"llmrelay_proxy_{uuid.uuid4().hex[:10]}"
+    yield schema
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="module")
+def relay() -> Iterator[Relay]:
+    parts = urlsplit(PG_URL)
+    r = Relay(parts.hostname or "127.0.0.1", parts.port or 5432)
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="module")
+def proxy(module_tmp: Path, pg: str, relay: Relay) -> Iterator[Proxy]:
+    parts = urlsplit(PG_URL)
+    netloc = parts.netloc.rsplit("@", 1)
+    host = f"127.0.0.1:{relay.port}"
+    netloc_new = f"{netloc[0]}@{host}" if len(netloc) == 2 else host
+    url = urlunsplit(parts._replace(netloc=netloc_new, query=f"schema={pg}"))
+    config = {"model_list": [{"model_name": "m", "litellm_params": {"model": "mock/mock"},
+                              "model_info": {"input_cost_per_token": 0.001,
+                                             "output_cost_per_token": 0.001}}],
+              "general_settings": {"database_url": url}}
+    p = start_proxy(module_tmp, config, master_key=MASTER_KEY)
+    yield p
+    p.stop()
+
+
+def readiness(proxy: Proxy) -> dict[str, Any]:
+    r = proxy.http.get("/health/readiness")
+    assert r.status_code == 200
+    return dict(r.json())
+
+
+def wait_until(pred: Any, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def test_keys_and_spend_on_postgres(proxy: Proxy) -> None:
+    ready = readiness(proxy)
+    assert ready["database"] == "postgresql" and ready["status"] == "healthy"
+    made = proxy.create_key(key_alias="pg-key", max_budget=10)
+    r = proxy.client(made["key"]).chat.completions.with_raw_response.create(
+        model="m", messages=MESSAGES)
+    rows = proxy.spend_logs(1, api_key=made["key"])
+    assert [row["call_id"] for row in rows] == [r.headers["x-llmrelay-call-id"]]
+    assert rows[0]["cost"] > 0 and rows[0]["key_alias"] == "pg-key"
+
+
+def test_database_outage(proxy: Proxy, relay: Relay) -> None:
+    made = proxy.create_key(key_alias="survivor")
+    client = proxy.client(made["key"])
+    client.chat.completions.create(model="m", messages=MESSAGES)  # the key is now cached
+    proxy.spend_logs(1, api_key=made["key"])
+    relay.cut()
+    try:
+        down = wait_until(lambda: readiness(proxy)["db"] == "disconnected" and
+                          readiness(proxy))
+        assert down["status"] == "degraded"
+        ids = [client.chat.completions.with_raw_response.create(
+            model="m", messages=MESSAGES).headers["x-llmrelay-call-id"] for _ in range(3)]
+        backlog = wait_until(lambda: readiness(proxy)["spend_writer"]["pending"] >= 3
+                             and readiness(proxy))
+        assert backlog["spend_writer"]["pending"] >= 3
+        with pytest.raises(openai.APIStatusError) as info:  # a key never seen: no answer
+            proxy.client("sk-never-seen-0123456789").chat.completions.create(
+                model="m", messages=MESSAGES)
+        assert info.value.status_code == 503
+    finally:
+        relay.restore()
+    assert wait_until(lambda: readiness(proxy)["status"] == "healthy"
+                      and readiness(proxy)["spend_writer"]["pending"] == 0)
+    logged = {row["call_id"] for row in proxy.spend_logs(4, api_key=made["key"])}
+    assert set(ids) <= logged
