@@ -32,6 +32,8 @@ from typing import Any
 
 import httpx
 
+from .custom_logger import CustomLogger
+
 log = logging.getLogger("llmrelay")
 
 __all__ = ["BatchSender", "json_array", "parse_header_list", "parse_retry_after"]
@@ -302,3 +304,39 @@ def _after_fork_in_child() -> None:
 atexit.register(_flush_all_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class BatchingLogger(CustomLogger):
+    """A logger whose events are standard payloads queued on a :class:`BatchSender`.
+
+    Subclasses set ``self.sender``. The async hooks receive both sync and async calls'
+    events (bridged by the dispatcher); queueing costs a deque append, and the HTTP work
+    happens on the sender's own thread.
+    """
+
+    sender: BatchSender
+
+    def _add(self, kwargs: Any) -> None:
+        payload = kwargs.get("standard_logging_object") if isinstance(kwargs, dict) else None
+        if payload is not None:
+            self.sender.add(payload)
+
+    async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                                      end_time: Any) -> None:
+        self._add(kwargs)
+
+    async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                                      end_time: Any) -> None:
+        self._add(kwargs)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Send queued payloads now; False if ``timeout`` passed first. Call
+        ``llmrelay.flush()`` before it so that every finished call has been queued."""
+        return self.sender.flush(timeout)
+
+    def close(self, timeout: float | None = 5.0) -> bool:
+        """Flush and stop the sender thread."""
+        return self.sender.close(timeout)
+
+    def stats(self) -> dict[str, int]:
+        return self.sender.stats()

@@ -31,8 +31,7 @@ from typing import Any
 
 import httpx
 
-from .batching import BatchSender
-from .custom_logger import CustomLogger
+from .batching import BatchingLogger, BatchSender
 from .registry import IntegrationError
 
 __all__ = ["LangfuseLogger"]
@@ -143,7 +142,7 @@ def build_events(payload: dict[str, Any], release: str | None = None) -> list[di
     return [trace, generation]
 
 
-class LangfuseLogger(CustomLogger):
+class LangfuseLogger(BatchingLogger):
     """Sends every finished call to Langfuse as a trace and a generation.
 
     Keys and host come from the arguments, else ``LANGFUSE_PUBLIC_KEY`` /
@@ -207,29 +206,6 @@ class LangfuseLogger(CustomLogger):
                 self._warned_rejection = True
                 log.error("llmrelay: Langfuse refused %d event(s), e.g. %s", len(errors),
                           str(errors[0])[:300])
-
-    def _add(self, kwargs: Any) -> None:
-        payload = kwargs.get("standard_logging_object") if isinstance(kwargs, dict) else None
-        if payload is not None:
-            self.sender.add(payload)  # events are built on the sender's thread
-
-    # Async hooks: a deque append on the dispatcher's loop; the sender's thread does the rest.
-    async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
-                                      end_time: Any) -> None:
-        self._add(kwargs)
-
-    async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any,
-                                      end_time: Any) -> None:
-        self._add(kwargs)
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Send queued events now; False if ``timeout`` passed first. Call
-        ``llmrelay.flush()`` before it so that every finished call has been queued."""
-        return self.sender.flush(timeout)
-
-    def close(self, timeout: float | None = 5.0) -> bool:
-        """Flush and stop the sender thread."""
-        return self.sender.close(timeout)
 
     def stats(self) -> dict[str, int]:
         return {**self.sender.stats(), "rejected": self.rejected}

@@ -21,8 +21,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .batching import BatchSender, parse_header_list
-from .custom_logger import CustomLogger
+from .batching import BatchingLogger, BatchSender, parse_header_list
 from .registry import IntegrationError
 
 __all__ = ["WebhookLogger"]
@@ -39,7 +38,7 @@ def _first_env(names: tuple[str, ...]) -> str | None:
     return None
 
 
-class WebhookLogger(CustomLogger):
+class WebhookLogger(BatchingLogger):
     """POSTs standard logging payloads in batches to ``url``.
 
     Raises :class:`~llmrelay.integrations.registry.IntegrationError` when no URL is given
@@ -68,29 +67,3 @@ class WebhookLogger(CustomLogger):
     def url(self) -> str:
         return self.sender.url
 
-    def _add(self, kwargs: Any) -> None:
-        payload = kwargs.get("standard_logging_object") if isinstance(kwargs, dict) else None
-        if payload is not None:
-            self.sender.add(payload)
-
-    # Async hooks: both sync and async calls deliver them on the dispatcher's loop, where
-    # queueing a payload costs a deque append; the HTTP work is on the sender's thread.
-    async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
-                                      end_time: Any) -> None:
-        self._add(kwargs)
-
-    async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any,
-                                      end_time: Any) -> None:
-        self._add(kwargs)
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Send queued payloads now; False if ``timeout`` passed first. Call
-        ``llmrelay.flush()`` before it so that every finished call has been queued."""
-        return self.sender.flush(timeout)
-
-    def close(self, timeout: float | None = 5.0) -> bool:
-        """Flush and stop the sender thread."""
-        return self.sender.close(timeout)
-
-    def stats(self) -> dict[str, int]:
-        return self.sender.stats()
