@@ -53,6 +53,10 @@ MASTER_KEY = "sk-bench-master-key-0123456789"
 MODEL = "gpt-4o-mini"
 CHAT = "/v1/chat/completions"
 HEALTH = "/health/liveliness"
+# LiteLLM's proxy without a master key: recent releases refuse to start unless told this;
+# the bundled price map instead of a download at start (there is no network here)
+LITELLM_ENV = {"LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",
+               "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 # scenario name -> (stream, connections; 0 = the --connections option)
 SCENARIOS = {"ns": (False, 0), "s": (True, 0), "ns1": (False, 1), "s1": (True, 1)}
 
@@ -177,7 +181,8 @@ class Bench:
         try:
             target.startup_s = srv.wait_ready(HEALTH)
         except RuntimeError as exc:
-            target.notes.append(f"did not start: {str(exc)[:800]}")
+            last = [ln.strip() for ln in str(exc).splitlines() if ln.strip()][-4:]
+            target.notes.append("did not start: " + " | ".join(last)[:600])
             print(f"  {target.name} did not start:\n{exc}", file=sys.stderr, flush=True)
             self.stop(srv)
             return None
@@ -234,7 +239,8 @@ def _litellm_ready(log: list[str]) -> Path | None:
         subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
         subprocess.run([*pip, "litellm"], check=True)
     probe = "import fastapi, uvicorn, backoff, orjson, apscheduler, litellm.proxy.proxy_server"
-    if subprocess.run([str(py), "-c", probe], capture_output=True).returncode == 0:
+    env = {**os.environ, **LITELLM_ENV}
+    if subprocess.run([str(py), "-c", probe], capture_output=True, env=env).returncode == 0:
         return exe
     version = subprocess.run([str(py), "-c", "import importlib.metadata as m; "
                               "print(m.version('litellm'))"], capture_output=True,
@@ -253,7 +259,7 @@ def _litellm_ready(log: list[str]) -> Path | None:
         if subprocess.run([*pip, *reqs]).returncode != 0:
             log.append("installing LiteLLM's proxy requirements failed")
             return None
-    if subprocess.run([str(py), "-c", probe], capture_output=True).returncode != 0:
+    if subprocess.run([str(py), "-c", probe], capture_output=True, env=env).returncode != 0:
         log.append("LiteLLM's proxy still does not import after the install")
         return None
     return exe
@@ -301,12 +307,11 @@ def run_all(args: argparse.Namespace, tmp: Path, bench: Bench) -> dict[str, Any]
         t.notes += litellm_notes
         if exe is not None:
             p = free_port()
-            # no database_url, no master key: LiteLLM's proxy runs without a DB then.
-            # LITELLM_LOCAL_MODEL_COST_MAP: use the bundled price map, no fetch at start.
+            # no database_url and no master key: LiteLLM's proxy runs without a DB then
             bench.run_target(t, "litellm", [str(exe), "--config", str(plain), "--host",
                                             "127.0.0.1", "--port", str(p), "--num_workers",
                                             "1"], p,
-                             {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}, all4)
+                             LITELLM_ENV, all4)
     return {k: v.as_dict() for k, v in targets.items()}
 
 
@@ -336,8 +341,17 @@ def _machine() -> dict[str, Any]:
         "dirty": bool(out(["git", "status", "--porcelain", "--untracked-files=no"])),
         "litellm": out([str(lit), "-c", "import importlib.metadata as m; "
                         "print(m.version('litellm'))"]) if lit.exists() else "",
+        "litellm_extras": out([str(lit), "-c", LITELLM_EXTRAS_PROBE]) if lit.exists() else "",
         "wrk": out(["wrk", "--version"]).splitlines()[0] if shutil.which("wrk") else "",
     }
+
+
+LITELLM_EXTRAS_PROBE = (
+    "import importlib.metadata as m\n"
+    "for n in ('litellm-proxy', 'litellm-proxy-extras', 'litellm-enterprise', 'fastapi', "
+    "'uvicorn'):\n"
+    "    try: print(f'{n} {m.version(n)}', end='; ')\n"
+    "    except m.PackageNotFoundError: print(f'{n} not installed', end='; ')\n")
 
 
 def main() -> None:
