@@ -1,7 +1,7 @@
 """Proxy benchmark: llmrelay's proxy beside LiteLLM's proxy and the bare upstream, in one run.
 
     python bench/proxy_bench.py [--duration 10] [--warmup 2] [--connections 50]
-                                [--no-litellm] [--out bench/PROXY.md]
+                                [--no-litellm] [--out bench/PROXY.md] [--from-json F]
 
 Everything runs on 127.0.0.1 and stops by itself (about 4-5 minutes with the defaults):
 
@@ -363,7 +363,14 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "PROXY.md"), help="markdown report")
     ap.add_argument("--json", default=str(HERE / "results" / "proxy_latest.json"),
                     help="raw figures as JSON")
+    ap.add_argument("--from-json", metavar="JSON",
+                    help="only re-render --out from a saved JSON (no measurement)")
     args = ap.parse_args()
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        Path(args.out).write_text(render(saved["meta"], saved["targets"]))
+        print(f"wrote {args.out}")
+        return
     if not shutil.which("wrk"):
         print(f"wrk is not installed; install it with:  {WRK_INSTALL}\n"
               "falling back to the (slower, labelled) Python load generator", flush=True)

@@ -43,8 +43,10 @@ def _absolute(meta: dict[str, Any], ts: dict[str, Any]) -> list[str]:
         return f"| {label} | " + " | ".join(cell(ts[k], k) for k in cols) + " |"
 
     def lat(s: str) -> Any:
-        return lambda t, k: _pair(*(_run(t, s)[f] if _run(t, s) else None  # type: ignore[index]
-                                     for f in ("p50_ms", "p99_ms")))
+        def cell(t: dict[str, Any], k: str) -> str:
+            r = _run(t, s)
+            return _pair(r["p50_ms"], r["p99_ms"]) if r else "-"
+        return cell
 
     def added(s: str) -> Any:
         def cell(t: dict[str, Any], k: str) -> str:
@@ -55,8 +57,10 @@ def _absolute(meta: dict[str, Any], ts: dict[str, Any]) -> list[str]:
         return cell
 
     def cpu(s: str) -> Any:
-        return lambda t, k: _num(_run(t, s)["cpu_ms_per_req"] if _run(t, s) else None,
-                                 ".3f")
+        def cell(t: dict[str, Any], k: str) -> str:
+            r = _run(t, s)
+            return _num(r["cpu_ms_per_req"], ".3f") if r else "-"
+        return cell
 
     def errors(t: dict[str, Any], k: str) -> str:
         return str(sum(r["errors"] for r in t["runs"].values())) if t["runs"] else "-"
@@ -97,8 +101,9 @@ def _ratios(ts: dict[str, Any]) -> list[str]:
         add(f"llmrelay ÷ LiteLLM requests/s, {kind}", _ratio(a, b), ">= 20x",
             None if a is None or not b else a / b >= 20)
     for s, kind in (("ns", "non-stream"), ("s", "stream")):
-        add(f"llmrelay ÷ upstream (ceiling) requests/s, {kind}",
-            _ratio(_rps(us, s), _rps(up, s), ".2f"), "-", None)
+        a, b = _rps(us, s), _rps(up, s)
+        add(f"llmrelay requests/s as a share of the upstream's (ceiling), {kind}",
+            "-" if a is None or not b else f"{a / b:.1%}", "-", None)
     ns = _run(us, "ns")
     cpu = ns["cpu_ms_per_req"] if ns else None
     add("llmrelay CPU per non-stream request", _num(cpu, ".3f", " ms"), "< 0.5 ms",
@@ -106,9 +111,9 @@ def _ratios(ts: dict[str, Any]) -> list[str]:
     lns = _run(lit, "ns")
     add("LiteLLM CPU ÷ llmrelay CPU per request, non-stream",
         _ratio(lns["cpu_ms_per_req"] if lns else None, cpu), "-", None)
-    r, base = _run(us, "ns1"), _run(up, "ns1")
-    if r and base:
-        p50, p99 = r["p50_ms"] - base["p50_ms"], r["p99_ms"] - base["p99_ms"]
+    via, direct = _run(us, "ns1"), _run(up, "ns1")
+    if via and direct:
+        p50, p99 = via["p50_ms"] - direct["p50_ms"], via["p99_ms"] - direct["p99_ms"]
         add("latency added at 1 conn, non-stream, p50", f"{p50:.2f} ms", "< 1 ms", p50 < 1)
         add("latency added at 1 conn, non-stream, p99", f"{p99:.2f} ms", "< 3 ms", p99 < 3)
     if us:
@@ -129,10 +134,10 @@ def _ratios(ts: dict[str, Any]) -> list[str]:
     for s, kind in (("ns", "non-stream"), ("s", "stream")):
         add(f"with a virtual key ÷ without, requests/s, {kind}",
             _ratio(_rps(auth, s), _rps(us, s), ".2f"), "-", None)
-    a, b = _run(auth, "ns"), _run(us, "ns")
-    if a and b:
+    with_key, without = _run(auth, "ns"), _run(us, "ns")
+    if with_key and without:
         add("CPU added by auth + key cache + spend record, non-stream",
-            f"{a['cpu_ms_per_req'] - b['cpu_ms_per_req']:+.3f} ms", "-", None)
+            f"{with_key['cpu_ms_per_req'] - without['cpu_ms_per_req']:+.3f} ms", "-", None)
     return out
 
 
@@ -151,6 +156,11 @@ def _cores_used(ts: dict[str, Any], meta: dict[str, Any]) -> list[str]:
     return out
 
 
+def _short_version(banner: str) -> str:
+    """``wrk debian/4.1.0-3+b2 [epoll] Copyright ...`` -> ``wrk debian/4.1.0-3+b2``."""
+    return " ".join(banner.split()[:2]) or "version unknown"
+
+
 def render(meta: dict[str, Any], ts: dict[str, Any]) -> str:
     """The PROXY.md text for one run (``ts``: targets as saved in the JSON)."""
     dirty = " + uncommitted changes" if meta.get("dirty") else ""
@@ -160,7 +170,7 @@ def render(meta: dict[str, Any], ts: dict[str, Any]) -> str:
         f"Run {meta['date']} by `python bench/proxy_bench.py` on {meta['cpu']}, "
         f"{meta['cores']} cores, Linux {meta['kernel']}, Python {meta['python']}, llmrelay at "
         f"{meta['commit']}{dirty}; LiteLLM {meta.get('litellm') or 'not installed'}. "
-        f"Load: {lg}{' (' + meta['wrk'] + ')' if meta.get('wrk') and lg == 'wrk' else ''}, "
+        f"Load: {lg}{' (' + _short_version(meta.get('wrk', '')) + ')' if lg == 'wrk' else ''}, "
         f"one thread, {meta['connections']} keep-alive connections (1 for latency), "
         f"{meta['warmup_s']:.0f} s warm-up then {meta['duration_s']:.0f} s measured per "
         f"figure; whole run {meta['wall_s']} s.", "",
