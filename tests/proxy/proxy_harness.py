@@ -157,7 +157,11 @@ def run_cli(tmp: Path, *args: str, env: dict[str, str] | None = None,
 def read_events(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # The proxy's hook threads append while we read: a last line without its newline is
+    # still being written, so only whole lines count.
+    text = path.read_text()
+    whole = text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in whole.splitlines() if line.strip()]
 
 
 def wait_events(path: Path, pred: Any, n: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
