@@ -1,0 +1,195 @@
+"""The innermost step of a call: build the provider request, run the in-band pre-call
+hooks, send it with retries (or answer from a mock), and parse the reply or open the
+stream. Sync and async twins; every step without I/O is shared."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from . import transport
+from ._context import UNSET, CallContext, hidden_params, stream_state
+from ._retry import backoff_delay, is_retryable
+from ._streaming import AsyncStreamWrapper, CustomStreamWrapper
+from .exceptions import APIConnectionError, LLMRelayError, Timeout
+from .providers.base import Call, HTTPRequest, Provider
+
+__all__ = ["asend", "send"]
+
+
+# ---- sync -----------------------------------------------------------------------------------
+def send(ctx: CallContext) -> Any:
+    call, provider, log = ctx.call, ctx.provider, ctx.log
+    mocked = ctx.mock is not UNSET or call.spec.wire == "mock"
+    req = _mock_request(ctx) if mocked else provider.build_request(call)
+    if log is not None:
+        log.pre_api_call(req.body, req.headers, None if mocked else _api_base(call))
+    if mocked:
+        return _mock(ctx)
+    if call.stream:
+        return _open_stream(ctx, req)
+    reply = _with_retries(ctx, lambda: transport.send(req, ctx.timeout), provider)
+    if log is not None:
+        log.post_api_call(reply.body.decode("utf-8", "replace"), reply.headers)
+    resp = _parse(ctx, reply)
+    resp._hidden_params["response_headers"] = reply.headers
+    return resp
+
+
+def _with_retries(ctx: CallContext, attempt_fn: Callable[[], Any], provider: Provider) -> Any:
+    attempt = 0
+    while True:
+        try:
+            reply = attempt_fn()
+            if reply.status >= 400:
+                body = reply.read() if hasattr(reply, "read") else reply.body
+                if ctx.log is not None:
+                    ctx.log.post_api_call(body.decode("utf-8", "replace"), reply.headers)
+                raise provider.map_error(ctx.call, reply.status, reply.headers, body)
+            return reply
+        except LLMRelayError as exc:
+            if attempt >= ctx.num_retries or not is_retryable(exc):
+                exc.num_retries = attempt
+                raise
+            time.sleep(backoff_delay(attempt, exc, ctx.retry_delay))
+            attempt += 1
+
+
+def _open_stream(ctx: CallContext, req: HTTPRequest) -> CustomStreamWrapper:
+    s = _with_retries(ctx, lambda: transport.stream(req, ctx.timeout), ctx.provider)
+    decoder = ctx.provider.stream_decoder(ctx.call)
+
+    def chunks() -> Iterator[Any]:
+        feed = decoder.feed
+        with _reading(ctx):
+            for line in s.lines():
+                yield from feed(line)
+            yield from decoder.finish()
+
+    if ctx.log is not None:
+        ctx.log.post_api_call(None, s.headers)
+    return CustomStreamWrapper(chunks(), s.close, stream_state(ctx), hidden_params(ctx, s.headers))
+
+
+# ---- async ----------------------------------------------------------------------------------
+async def asend(ctx: CallContext) -> Any:
+    call, provider, log = ctx.call, ctx.provider, ctx.log
+    mocked = ctx.mock is not UNSET or call.spec.wire == "mock"
+    req = _mock_request(ctx) if mocked else provider.build_request(call)
+    if log is not None:
+        await log.apre_api_call(req.body, req.headers, None if mocked else _api_base(call))
+    if mocked:
+        return _mock(ctx)
+    if call.stream:
+        return await _aopen_stream(ctx, req)
+    reply = await _awith_retries(ctx, lambda: transport.asend(req, ctx.timeout), provider)
+    if log is not None:
+        log.post_api_call(reply.body.decode("utf-8", "replace"), reply.headers)
+    resp = _parse(ctx, reply)
+    resp._hidden_params["response_headers"] = reply.headers
+    return resp
+
+
+async def _awith_retries(ctx: CallContext, attempt_fn: Callable[[], Any],
+                         provider: Provider) -> Any:
+    attempt = 0
+    while True:
+        try:
+            reply = await attempt_fn()
+            if reply.status >= 400:
+                body = await reply.read() if hasattr(reply, "read") else reply.body
+                if ctx.log is not None:
+                    ctx.log.post_api_call(body.decode("utf-8", "replace"), reply.headers)
+                raise provider.map_error(ctx.call, reply.status, reply.headers, body)
+            return reply
+        except LLMRelayError as exc:
+            if attempt >= ctx.num_retries or not is_retryable(exc):
+                exc.num_retries = attempt
+                raise
+            await asyncio.sleep(backoff_delay(attempt, exc, ctx.retry_delay))
+            attempt += 1
+
+
+async def _aopen_stream(ctx: CallContext, req: HTTPRequest) -> AsyncStreamWrapper:
+    s = await _awith_retries(ctx, lambda: transport.astream(req, ctx.timeout), ctx.provider)
+    decoder = ctx.provider.stream_decoder(ctx.call)
+
+    async def chunks() -> AsyncIterator[Any]:
+        feed = decoder.feed
+        with _reading(ctx):
+            async for line in s.lines():
+                for c in feed(line):
+                    yield c
+            for c in decoder.finish():
+                yield c
+
+    if ctx.log is not None:
+        ctx.log.post_api_call(None, s.headers)
+    return AsyncStreamWrapper(chunks(), s.close, stream_state(ctx), hidden_params(ctx, s.headers))
+
+
+# ---- shared ---------------------------------------------------------------------------------
+def _mock(ctx: CallContext) -> Any:
+    from .providers.mock import mock_chunks, mock_result
+
+    mock = None if ctx.mock is UNSET else ctx.mock
+    log = ctx.log
+    if ctx.kwargs.get("mock_timeout"):
+        raise Timeout(f"mock timeout: no reply within {ctx.timeout}s",
+                      llm_provider=ctx.call.provider, model=ctx.call.model)
+    tool_calls = ctx.kwargs.get("mock_tool_calls")
+    if not ctx.call.stream:
+        result = mock_result(ctx.call, mock, tool_calls)
+        if log is not None:  # the simulated raw reply
+            log.post_api_call(mock if isinstance(mock, str) else None, {})
+        return result
+    items = mock_chunks(ctx.call, mock, tool_calls)
+    if log is not None:
+        log.post_api_call(None, {})
+    return ctx.replay_stream(items)
+
+
+def _mock_request(ctx: CallContext) -> HTTPRequest:
+    """The request the provider would get, for callbacks of a mocked call: built with a
+    stand-in key and URL when none is configured (no network I/O happens)."""
+    call = ctx.call
+    stand_in = dataclasses.replace(call, api_key=call.api_key or "mock-key",
+                                   api_base=call.api_base or "http://mock.invalid")
+    try:
+        req: HTTPRequest = ctx.provider.build_request(stand_in)
+        return req
+    except LLMRelayError:
+        from .providers.mock import MockProvider
+
+        return MockProvider(call.spec).build_request(call)
+
+
+_READ_ERRORS = (KeyError, ValueError, TypeError, AttributeError, IndexError)
+
+
+@contextlib.contextmanager
+def _reading(ctx: CallContext) -> Iterator[None]:
+    """Turn a translation bug on an odd upstream reply into a mapped error, never a bare
+    KeyError/ValueError."""
+    try:
+        yield
+    except LLMRelayError:
+        raise
+    except _READ_ERRORS as exc:
+        raise APIConnectionError(
+            f"could not read the upstream reply: {type(exc).__name__}: {exc}",
+            llm_provider=ctx.call.provider, model=ctx.call.model) from exc
+
+
+def _parse(ctx: CallContext, reply: transport.Reply) -> Any:
+    with _reading(ctx):
+        return ctx.provider.parse_response(ctx.call, reply.status, reply.headers, reply.body)
+
+
+def _api_base(call: Call) -> str | None:
+    """The base URL a call goes to, as callbacks report it (not the full endpoint URL)."""
+    return call.api_base or call.spec.env_base() or call.spec.base_url
