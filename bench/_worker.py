@@ -127,8 +127,13 @@ def callbacks(target: str, url: str, n: int) -> dict[str, Any]:
     return out
 
 
-def sync_call(target: str, url: str, n: int, stream: bool = False) -> dict[str, Any]:
-    body = {"model": "gpt-4o-mini", "messages": MSGS}
+LONG = 200  # words in a long stream (``max_tokens`` tells the bench upstream)
+
+
+def sync_call(target: str, url: str, n: int, stream: bool = False,
+              long: bool = False) -> dict[str, Any]:
+    extra = {"max_tokens": LONG} if long else {}
+    body = {"model": "gpt-4o-mini", "messages": MSGS, **extra}
     if target == "bare":
         import httpx
 
@@ -149,7 +154,7 @@ def sync_call(target: str, url: str, n: int, stream: bool = False) -> dict[str, 
 
     def lcall() -> None:
         r = lib.completion(model="openai/gpt-4o-mini", messages=MSGS, api_base=url,
-                           api_key=KEY, stream=stream)
+                           api_key=KEY, stream=stream, **extra)
         if stream:
             for _ in r:
                 pass
@@ -157,8 +162,10 @@ def sync_call(target: str, url: str, n: int, stream: bool = False) -> dict[str, 
     return {"s": _rounds(lcall, n)}
 
 
-def async_call(target: str, url: str, n: int, stream: bool = False) -> dict[str, Any]:
-    body = {"model": "gpt-4o-mini", "messages": MSGS}
+def async_call(target: str, url: str, n: int, stream: bool = False,
+               long: bool = False) -> dict[str, Any]:
+    extra = {"max_tokens": LONG} if long else {}
+    body = {"model": "gpt-4o-mini", "messages": MSGS, **extra}
     if target == "bare":
         import aiohttp
 
@@ -185,7 +192,7 @@ def async_call(target: str, url: str, n: int, stream: bool = False) -> dict[str,
 
     async def lcall() -> None:
         r = await lib.acompletion(model="openai/gpt-4o-mini", messages=MSGS, api_base=url,
-                                  api_key=KEY, stream=stream)
+                                  api_key=KEY, stream=stream, **extra)
         if stream:
             async for _ in r:
                 pass
@@ -202,6 +209,8 @@ def main() -> None:
         "sync_stream": lambda: sync_call(target, url, n, stream=True),
         "async": lambda: async_call(target, url, n),
         "async_stream": lambda: async_call(target, url, n, stream=True),
+        "sync_stream_long": lambda: sync_call(target, url, n, stream=True, long=True),
+        "async_stream_long": lambda: async_call(target, url, n, stream=True, long=True),
     }
     print(json.dumps(fns[scenario]()))
 

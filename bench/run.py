@@ -123,22 +123,39 @@ def main() -> None:
 
         lines += ["## calls over HTTP to the fake upstream", "",
                   "Added = time per call minus the bare client's (httpx for sync, aiohttp for "
-                  "async) in the same run. Streams are 7 chunks.", "",
+                  "async) in the same run. Streams are 7 chunks; `_long` streams 200 words.", "",
                   "| call | bare client | llmrelay | llmrelay added | LiteLLM | LiteLLM added |",
                   "|---|---|---|---|---|---|"]
-        for scen, n in (("sync", 2000), ("sync_stream", 1000), ("async", 2000),
-                        ("async_stream", 1000)):
-            k = max(50, int(n * scale))
+        added: dict[str, tuple[float, float | None]] = {}
+        for scen, n in (("sync", 2000), ("sync_stream", 1000), ("sync_stream_long", 200),
+                        ("async", 2000), ("async_stream", 1000), ("async_stream_long", 200)):
+            k = max(30, int(n * scale))
             bare = run_worker(ours, scen, "bare", url, k)["s"]
             mine = run_worker(ours, scen, "llmrelay", url, k)["s"]
             row = f"| {scen} | {us(bare)} | {us(mine)} | {us(mine - bare)} |"
+            lit_added = None
             if theirs:
-                lit_s = run_worker(theirs, scen, "litellm", url, max(30, k // 4))["s"]
-                row += f" {us(lit_s)} | {us(lit_s - bare)} |"
+                lit_s = run_worker(theirs, scen, "litellm", url, max(20, k // 4))["s"]
+                lit_added = lit_s - bare
+                row += f" {us(lit_s)} | {us(lit_added)} |"
             else:
                 row += " - | - |"
+            added[scen] = (mine - bare, lit_added)
             lines.append(row)
             print(row, flush=True)
+        # Per streamed chunk: the slope between a 7-chunk and a LONG-chunk stream, so the
+        # fixed per-call cost cancels out (the long stream has LONG - 5 more chunks).
+        extra_chunks = 200 - 5
+        lines += ["", "Per streamed chunk (slope between the short and the long stream, "
+                  f"{extra_chunks} more chunks):", "",
+                  "| mode | llmrelay added per chunk | LiteLLM added per chunk |",
+                  "|---|---|---|"]
+        for mode in ("sync", "async"):
+            short, long_ = added[f"{mode}_stream"], added[f"{mode}_stream_long"]
+            mine_c = (long_[0] - short[0]) / extra_chunks
+            lit_c = ("-" if short[1] is None or long_[1] is None
+                     else us((long_[1] - short[1]) / extra_chunks))
+            lines.append(f"| {mode} | {us(mine_c)} | {lit_c} |")
     finally:
         assert up.stdin is not None
         up.stdin.close()

@@ -325,6 +325,48 @@ class ModelResponseStream(OpenAIObject):
             d["id"] = new_id()
         d.setdefault("_hidden_params", {})
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        """The per-chunk hot path: the common shape (text deltas, no usage, no tool calls)
+        is built inline; anything else takes the general path."""
+        if cls is not ModelResponseStream or "usage" in data:
+            return super().from_dict(data)
+        d = dict(_CHUNK_FIELDS)
+        d.update(data)
+        choices = d["choices"]
+        if type(choices) is not list or d["id"] is None or d["created"] is None:
+            return super().from_dict(data)
+        built = []
+        for c in choices:
+            if type(c) is not dict:
+                return super().from_dict(data)
+            cd = dict(_CHOICE_FIELDS)
+            cd.update(c)
+            delta = cd["delta"]
+            if type(delta) is not dict:
+                return super().from_dict(data)
+            dd = dict(_DELTA_FIELDS)
+            dd.update(delta)
+            if dd["tool_calls"] is not None or dd["function_call"] is not None:
+                return super().from_dict(data)
+            dobj = _new(Delta)
+            dobj.__dict__ = dd
+            cd["delta"] = dobj
+            cobj = _new(StreamingChoices)
+            cobj.__dict__ = cd
+            built.append(cobj)
+        d["choices"] = built
+        d["_hidden_params"] = {}
+        obj = _new(cls)
+        obj.__dict__ = d
+        return obj
+
+
+_new = object.__new__
+_CHUNK_FIELDS = ModelResponseStream._fields
+_CHOICE_FIELDS = StreamingChoices._fields
+_DELTA_FIELDS = Delta._fields
+
 
 class Embedding(OpenAIObject):
     _fields = {"object": "embedding", "index": 0, "embedding": None}
