@@ -48,7 +48,7 @@ def clean_llmrelay() -> Iterator[None]:
     for name in _LISTS:
         setattr(llmrelay, name, [])
     llmrelay.cache = None
-    llmrelay.num_retries = 0
+    llmrelay.num_retries = None
     llmrelay.drop_params = False
     llmrelay.turn_off_message_logging = False
     llmrelay.callback_timeout = 30.0

@@ -276,6 +276,21 @@ def test_retries_sync(up: list[FakeOpenAI]) -> None:
     assert up[0].request_count == 5
 
 
+def test_module_num_retries_zero_turns_router_retries_off(up: list[FakeOpenAI]) -> None:
+    import llmrelay
+
+    router = Router([dep("g", up[0])])  # no num_retries: the module setting decides
+    up[0].enqueue(*errors(1))
+    llmrelay.num_retries = 0
+    with pytest.raises(InternalServerError):
+        router.completion("g", MSG)
+    assert up[0].request_count == 1
+    llmrelay.num_retries = None  # unset again: the router's default of two retries
+    up[0].enqueue(*errors(2))
+    assert router.completion("g", MSG).choices[0].message.content
+    assert up[0].request_count == 4
+
+
 async def test_retries_async_move_to_another_deployment(up: list[FakeOpenAI]) -> None:
     random.seed(3)
     up[0].enqueue(*errors(1))
@@ -353,6 +368,40 @@ def test_content_policy_fallbacks_and_per_call_fallbacks(up: list[FakeOpenAI]) -
     assert resp._hidden_params["model_group"] == "lenient"
     assert up[0].last is not None and up[0].last.body is not None
     assert "fallbacks" not in up[0].last.body  # router options never reach the upstream
+
+
+def test_generic_fallbacks_cover_bad_requests_and_context_errors(up: list[FakeOpenAI]) -> None:
+    # as LiteLLM's router: another model may accept what this one rejected
+    router = Router([dep("old", up[0]), dep("new", up[1])], fallbacks=[{"old": ["new"]}],
+                    num_retries=2)
+    up[0].enqueue(*errors(1, 400, "image input is not supported"))
+    assert router.completion("old", MSG)._hidden_params["model_group"] == "new"
+    up[0].enqueue(Reply.error(400, "This model's maximum context length is 8192 tokens",
+                              code="context_length_exceeded"))
+    assert router.completion("old", MSG)._hidden_params["model_group"] == "new"
+    assert (up[0].request_count, up[1].request_count) == (2, 2)  # neither retried
+    up[0].enqueue(Reply.error(400, "bad field"))
+    up[1].enqueue(Reply.error(400, "bad field too"))
+    with pytest.raises(BadRequestError, match="bad field"):
+        router.completion("old", MSG)
+
+
+def test_a_refusing_deployment_is_not_asked_again(up: list[FakeOpenAI]) -> None:
+    random.seed(2)
+    router = Router([dep("g", up[0], weight=1000, model_info={"id": "bad-key"}),
+                     dep("g", up[1], weight=1, model_info={"id": "good"}),
+                     dep("h", up[2])], fallbacks=[{"g": ["h"]}], num_retries=3)
+    up[0].enqueue(*errors(4, 401, "invalid api key", type="invalid_request_error"))
+    up[1].enqueue(*errors(4, 500))
+    resp = router.completion("g", MSG)
+    assert resp._hidden_params["model_group"] == "h"
+    # four attempts in "g": one to the refusing deployment, the rest to the other
+    assert (up[0].request_count, up[1].request_count, up[2].request_count) == (1, 3, 1)
+    single = Router([dep("s", up[2])], num_retries=3)
+    up[2].enqueue(*errors(4, 404, "model not found"))
+    with pytest.raises(llmrelay.NotFoundError):
+        single.completion("s", MSG)
+    assert up[2].request_count == 2
 
 
 # ---- cooldowns ----------------------------------------------------------------------------

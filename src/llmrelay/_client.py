@@ -29,7 +29,7 @@ __all__ = ["CallContext", "Client"]
 _UNSET: Any = UNSET  # the name layers imported before the split
 _SETTINGS: dict[str, Any] = {
     "callbacks": [], "input_callback": [], "success_callback": [], "failure_callback": [],
-    "cache": None, "num_retries": 0, "request_timeout": None, "drop_params": False,
+    "cache": None, "num_retries": None, "request_timeout": None, "drop_params": False,
     "turn_off_message_logging": False, "api_key": None, "api_base": None,
     "retry_initial_delay": 0.5,
 }
@@ -48,7 +48,8 @@ class Client:
                  input_callback: list[Any] | None = None,
                  success_callback: list[Any] | None = None,
                  failure_callback: list[Any] | None = None, cache: Any = None,
-                 num_retries: int = 0, timeout: float | None = None, drop_params: bool = False,
+                 num_retries: int | None = None, timeout: float | None = None,
+                 drop_params: bool = False,
                  turn_off_message_logging: bool = False, api_key: str | None = None,
                  api_base: str | None = None, _settings: Any = None) -> None:
         if _settings is not None:

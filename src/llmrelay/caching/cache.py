@@ -123,7 +123,7 @@ class Cache:
         self.backend: Backend = backend
         self._lock = threading.Lock()
         self._stats = dict.fromkeys(_STATS, 0)
-        self._failing = False
+        self._failing: set[str] = set()  # operations failing now: "read", "write"
         self._down_until = 0.0
         from .layer import CacheLayer
 
@@ -196,30 +196,33 @@ class Cache:
     def _fault(self, exc: BaseException, op: str) -> None:
         with self._lock:
             self._stats["errors"] += 1
-            first = not self._failing
-            self._failing = True
+            first = not self._failing  # one warning per outage, whichever operation fails
+            self._failing.add(op)
             self._down_until = time.monotonic() + self.retry_after
         if first:
             _log.warning("llmrelay cache (%s) failed to %s: %s: %s; calls go upstream until "
                          "it works again (retrying after %.0f s)", self.type, op,
                          type(exc).__name__, exc, self.retry_after)
 
-    def _works(self) -> None:
-        if self._failing:
+    def _works(self, op: str) -> None:
+        """``op`` succeeded; the outage is over once every failing operation worked again
+        (a backend whose writes work but whose reads keep failing is still warned once)."""
+        if op in self._failing:
             with self._lock:
-                was, self._failing = self._failing, False
-            if was:
+                self._failing.discard(op)
+                over = not self._failing
+            if over:
                 _log.info("llmrelay cache (%s) works again", self.type)
 
     def read(self, keys: list[str]) -> list[str | bytes | None]:
         """Stored values for ``keys`` (None for each on a backend fault)."""
         if self._usable():
             try:
-                values = list(self.backend.get_many(keys))
+                values = _as_values(self.backend.get_many(keys), len(keys))
             except Exception as exc:
                 self._fault(exc, "read")
             else:
-                self._works()
+                self._works("read")
                 return values
         return [None] * len(keys)
 
@@ -227,11 +230,11 @@ class Cache:
         """Async :meth:`read`."""
         if self._usable():
             try:
-                values = list(await self.backend.aget_many(keys))
+                values = _as_values(await self.backend.aget_many(keys), len(keys))
             except Exception as exc:
                 self._fault(exc, "read")
             else:
-                self._works()
+                self._works("read")
                 return values
         return [None] * len(keys)
 
@@ -244,7 +247,7 @@ class Cache:
         except Exception as exc:
             self._fault(exc, "write")
             return
-        self._works()
+        self._works("write")
         self.count("writes", len(items))
 
     async def awrite(self, items: list[tuple[str, str]], ttl: float | None) -> None:
@@ -256,7 +259,7 @@ class Cache:
         except Exception as exc:
             self._fault(exc, "write")
             return
-        self._works()
+        self._works("write")
         self.count("writes", len(items))
 
     # ---- maintenance ------------------------------------------------------------------------
@@ -288,6 +291,15 @@ class Cache:
     async def aclose(self) -> None:
         """Release the running event loop's connections."""
         await self.backend.aclose()
+
+
+def _as_values(found: Any, count: int) -> list[str | bytes | None]:
+    """A backend's answer to a read of ``count`` keys; an answer of another length is a
+    backend fault (raises ValueError). Values that are not text are decoded as corrupt."""
+    values = list(found)
+    if len(values) != count:
+        raise ValueError(f"the backend returned {len(values)} values for {count} keys")
+    return values
 
 
 def _call_types(names: Iterable[str] | None) -> frozenset[str]:

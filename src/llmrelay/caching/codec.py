@@ -57,7 +57,7 @@ def decode(raw: str | bytes, kind: str, call_type: str, now: float,
     ``max_age`` seconds. Raises :class:`CorruptEntry` for anything unreadable."""
     try:
         env = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError) as exc:  # TypeError: a stored value that is not text
         raise CorruptEntry(f"not JSON: {exc}") from exc
     if not isinstance(env, dict) or env.get("v") != _VERSION:
         raise CorruptEntry("not a cache envelope")

@@ -130,12 +130,12 @@ class CacheLayer:
         if all(e is not None for e in found):
             return self._embed_hit(ctx, plan, keys, found)
         todo = _Missing(items, keys, found)
-        original = ctx.call
-        ctx.call = todo.upstream_call(original)
+        original_input = ctx.call.input
+        ctx.call = todo.upstream_call(ctx.call)
         try:
             resp = call_next(ctx)
         finally:
-            ctx.call = original
+            todo.restore(ctx, original_input)
         merged, writes = self._embed_merge(ctx, todo, found, resp)
         if plan.write:
             self.cache.write(writes, plan.ttl)
@@ -149,12 +149,12 @@ class CacheLayer:
         if all(e is not None for e in found):
             return self._embed_hit(ctx, plan, keys, found)
         todo = _Missing(items, keys, found)
-        original = ctx.call
-        ctx.call = todo.upstream_call(original)
+        original_input = ctx.call.input
+        ctx.call = todo.upstream_call(ctx.call)
         try:
             resp = await call_next(ctx)
         finally:
-            ctx.call = original
+            todo.restore(ctx, original_input)
         merged, writes = self._embed_merge(ctx, todo, found, resp)
         if plan.write:
             await self.cache.awrite(writes, plan.ttl)
@@ -238,6 +238,12 @@ class _Missing:
         if not self.rewritten:
             return call
         return dataclasses.replace(call, input=list(self.items))
+
+    def restore(self, ctx: Any, original_input: Any) -> None:
+        """Give ``ctx.call`` the caller's input back, keeping whatever inner layers changed
+        (a router points it at the deployment that served, which prices the call)."""
+        if self.rewritten:
+            ctx.call = dataclasses.replace(ctx.call, input=original_input)
 
 
 def _shares(total: int, weights: list[int]) -> list[int]:

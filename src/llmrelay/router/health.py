@@ -7,6 +7,13 @@ Usage windows are sliding: "this minute" means the last 60 seconds. A deployment
 *unavailable* while it cools down, or while the requests started in the last minute reach
 its ``rpm`` or the tokens used in the last minute reach its ``tpm``.
 
+Usage is counted only where something reads it: requests for a deployment with an ``rpm``,
+tokens for one with a ``tpm`` or when the routing strategy ranks by usage
+(``track_tokens``). Otherwise a request only updates the in-flight counter and the
+latency average: nothing per request is kept. Counted usage lives in one-second buckets (:class:`_Window`), so memory stays
+bounded (at most 61 buckets per counter) however many requests a minute brings; an event
+counts for between 60 and 61 seconds, never less, so a limit is never overshot.
+
 Cooldown rule (:func:`cooldown_seconds`):
 
 * errors that are the caller's fault (400-class ``BadRequestError`` and its subclasses such
@@ -23,6 +30,7 @@ A cooldown lasts ``cooldown_time`` seconds and clears the failure count.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -88,16 +96,43 @@ class Unavailable:
     rate_limited: bool  # an rpm/tpm limit or a 429, rather than errors
 
 
-class _State:
-    __slots__ = ("cool_reason", "cool_until", "cooled_by_429", "fails", "in_flight", "latency",
-                 "requests", "samples", "token_sum", "tokens")
+class _Window:
+    """Event counts over the last :data:`WINDOW` seconds, in one-second buckets."""
+
+    __slots__ = ("buckets", "total")
 
     def __init__(self) -> None:
+        self.buckets: deque[list[int]] = deque()  # [second, count], oldest first
+        self.total = 0
+
+    def add(self, now: float, n: int = 1) -> None:
+        second = math.floor(now)
+        if self.buckets and self.buckets[-1][0] >= second:
+            self.buckets[-1][1] += n  # same second (or a clock that stepped back)
+        else:
+            self.buckets.append([second, n])
+        self.total += n
+
+    def prune(self, now: float) -> None:
+        # bucket s holds events of [s, s + 1): drop it once its newest is WINDOW old
+        edge = now - WINDOW - 1
+        while self.buckets and self.buckets[0][0] <= edge:
+            self.total -= self.buckets.popleft()[1]
+
+    def frees_at(self, now: float) -> float:
+        """When the oldest counted events stop counting (monotonic seconds)."""
+        return self.buckets[0][0] + 1 + WINDOW if self.buckets else now + WINDOW
+
+
+class _State:
+    __slots__ = ("cool_reason", "cool_until", "cooled_by_429", "fails", "in_flight", "latency",
+                 "requests", "samples", "tokens")
+
+    def __init__(self, requests: bool, tokens: bool) -> None:
         self.in_flight = 0
-        self.requests: deque[float] = deque()
-        self.tokens: deque[tuple[float, int]] = deque()
-        self.token_sum = 0
-        self.fails: deque[float] = deque()
+        self.requests: _Window | None = _Window() if requests else None
+        self.tokens: _Window | None = _Window() if tokens else None
+        self.fails: deque[float] = deque()  # at most allowed_fails + 1: a cooldown clears it
         self.cool_until = 0.0
         self.cool_reason = ""
         self.cooled_by_429 = False
@@ -105,11 +140,11 @@ class _State:
         self.samples = 0
 
     def prune(self, now: float) -> None:
+        if self.requests is not None:
+            self.requests.prune(now)
+        if self.tokens is not None:
+            self.tokens.prune(now)
         edge = now - WINDOW
-        while self.requests and self.requests[0] <= edge:
-            self.requests.popleft()
-        while self.tokens and self.tokens[0][0] <= edge:
-            self.token_sum -= self.tokens.popleft()[1]
         while self.fails and self.fails[0] <= edge:
             self.fails.popleft()
 
@@ -118,33 +153,39 @@ class Health:
     """Per-deployment load, usage, latency (EWMA) and cooldowns of one router."""
 
     def __init__(self, allowed_fails: int = 3, cooldown_time: float = 5.0, alpha: float = 0.3,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *,
+                 track_tokens: bool = False) -> None:
         self.allowed_fails = allowed_fails
         self.cooldown_time = cooldown_time
         self.alpha = alpha
         self.clock = clock
+        self.track_tokens = track_tokens
         self._lock = threading.Lock()
         self._states: dict[str, _State] = {}
 
-    def _state(self, dep_id: str) -> _State:
-        st = self._states.get(dep_id)
+    def _fresh(self, dep: Deployment | None) -> _State:
+        if dep is None:
+            return _State(False, False)
+        return _State(dep.rpm is not None, self.counts_tokens(dep))
+
+    def _state(self, dep: Deployment) -> _State:
+        st = self._states.get(dep.id)
         if st is None:
-            st = self._states[dep_id] = _State()
+            st = self._states[dep.id] = self._fresh(dep)
         return st
 
     # ---- availability ---------------------------------------------------------------------
     def _check(self, dep: Deployment, now: float) -> Unavailable | None:
-        st = self._state(dep.id)
+        st = self._state(dep)
         st.prune(now)
         if st.cool_until > now:
             return Unavailable(dep, st.cool_reason, st.cool_until, st.cooled_by_429)
-        if dep.rpm is not None and len(st.requests) >= dep.rpm:
-            return Unavailable(dep, f"rpm limit {dep.rpm} reached",
-                               st.requests[0] + WINDOW if st.requests else now + WINDOW, True)
-        if dep.tpm is not None and st.token_sum >= dep.tpm:
-            until = st.tokens[0][0] + WINDOW if st.tokens else now + WINDOW
-            return Unavailable(dep, f"tpm limit {dep.tpm} reached ({st.token_sum} tokens)",
-                               until, True)
+        reqs, toks = st.requests, st.tokens
+        if dep.rpm is not None and reqs is not None and reqs.total >= dep.rpm:
+            return Unavailable(dep, f"rpm limit {dep.rpm} reached", reqs.frees_at(now), True)
+        if dep.tpm is not None and toks is not None and toks.total >= dep.tpm:
+            return Unavailable(dep, f"tpm limit {dep.tpm} reached ({toks.total} tokens)",
+                               toks.frees_at(now), True)
         return None
 
     def partition(self, deps: Iterable[Deployment]
@@ -164,11 +205,16 @@ class Health:
 
     # ---- bookkeeping ----------------------------------------------------------------------
     def started(self, dep: Deployment) -> None:
-        """A request to ``dep`` starts: one more in flight, one more this minute."""
+        """A request to ``dep`` starts: one more in flight (and, when ``dep`` has an
+        ``rpm``, one more this minute)."""
         with self._lock:
-            st = self._state(dep.id)
-            st.in_flight += 1
-            st.requests.append(self.clock())
+            self._start(dep, self.clock())
+
+    def _start(self, dep: Deployment, now: float) -> None:
+        st = self._state(dep)
+        st.in_flight += 1
+        if st.requests is not None:
+            st.requests.add(now)
 
     def try_start(self, dep: Deployment) -> bool:
         """:meth:`started` if ``dep`` can still take a request (checked under the same lock,
@@ -177,29 +223,31 @@ class Health:
             now = self.clock()
             if self._check(dep, now) is not None:
                 return False
-            st = self._state(dep.id)
-            st.in_flight += 1
-            st.requests.append(now)
+            self._start(dep, now)
             return True
 
     def finished(self, dep: Deployment) -> None:
         """The request (or the stream) ended, successfully or not."""
         with self._lock:
-            st = self._state(dep.id)
+            st = self._state(dep)
             st.in_flight = max(0, st.in_flight - 1)
 
+    def counts_tokens(self, dep: Deployment) -> bool:
+        """Whether :meth:`add_tokens` keeps anything for ``dep``."""
+        return dep.tpm is not None or self.track_tokens
+
     def add_tokens(self, dep: Deployment, tokens: int) -> None:
-        if tokens <= 0:
+        if tokens <= 0 or not self.counts_tokens(dep):
             return
         with self._lock:
-            st = self._state(dep.id)
-            st.tokens.append((self.clock(), tokens))
-            st.token_sum += tokens
+            st = self._state(dep)
+            if st.tokens is not None:
+                st.tokens.add(self.clock(), tokens)
 
     def add_latency(self, dep: Deployment, seconds: float) -> None:
         """Fold one response time into the deployment's moving average."""
         with self._lock:
-            st = self._state(dep.id)
+            st = self._state(dep)
             if st.latency is None:
                 st.latency = seconds
             else:
@@ -214,7 +262,7 @@ class Health:
             return None
         with self._lock:
             now = self.clock()
-            st = self._state(dep.id)
+            st = self._state(dep)
             st.prune(now)
             st.fails.append(now)
             seconds = cooldown_seconds(exc, len(st.fails), self.allowed_fails,
@@ -238,16 +286,22 @@ class Health:
         return st.latency if st is not None else None
 
     def tokens_used(self, dep_id: str) -> int:
-        with self._lock:
-            st = self._state(dep_id)
-            st.prune(self.clock())
-            return st.token_sum
+        """Tokens counted in the last minute (0 when tokens are not counted for it)."""
+        return self._used(dep_id, "tokens")
 
     def requests_used(self, dep_id: str) -> int:
+        """Requests started in the last minute (0 when requests are not counted for it:
+        a deployment without an ``rpm``)."""
+        return self._used(dep_id, "requests")
+
+    def _used(self, dep_id: str, what: str) -> int:
         with self._lock:
-            st = self._state(dep_id)
-            st.prune(self.clock())
-            return len(st.requests)
+            st = self._states.get(dep_id)
+            window: _Window | None = getattr(st, what) if st is not None else None
+            if window is None:
+                return 0
+            window.prune(self.clock())
+            return window.total
 
     def cooldowns(self) -> dict[str, float]:
         """Deployment id -> seconds of cooldown left, for deployments cooling down now."""
@@ -256,13 +310,18 @@ class Health:
             return {i: st.cool_until - now for i, st in self._states.items()
                     if st.cool_until > now}
 
-    def snapshot(self, dep_id: str) -> dict[str, Any]:
-        """One deployment's state, for debugging and health endpoints."""
+    def snapshot(self, dep_id: str, dep: Deployment | None = None) -> dict[str, Any]:
+        """One deployment's state, for debugging and health endpoints.
+
+        ``requests_last_minute`` / ``tokens_last_minute`` are None where they are not
+        counted (see the module docstring)."""
         with self._lock:
             now = self.clock()
-            st = self._state(dep_id)
+            st = self._states.get(dep_id) or self._fresh(dep)
             st.prune(now)
-            return {"in_flight": st.in_flight, "requests_last_minute": len(st.requests),
-                    "tokens_last_minute": st.token_sum, "fails_last_minute": len(st.fails),
-                    "latency_s": st.latency, "latency_samples": st.samples,
+            return {"in_flight": st.in_flight,
+                    "requests_last_minute": None if st.requests is None else st.requests.total,
+                    "tokens_last_minute": None if st.tokens is None else st.tokens.total,
+                    "fails_last_minute": len(st.fails), "latency_s": st.latency,
+                    "latency_samples": st.samples,
                     "cooldown_left_s": max(0.0, st.cool_until - now)}

@@ -10,7 +10,8 @@ and describes the serving deployment in ``kwargs["litellm_params"]["metadata"]``
 
 Order of work: the requested group gets ``1 + num_retries`` attempts (each preferring a
 deployment not yet tried in this call, ``retry_after`` seconds apart; errors the caller
-caused are not retried); then the fallback groups in order, each with the same budget.
+caused are not retried, and a deployment refusing with 401/403/404 is not asked again);
+then the fallback groups in order, each with the same budget.
 A stream is routed, retried and failed over until it opens; once chunks flow, a failure
 reaches the caller (and counts against the deployment's health).
 Sync and async twins share every decision; only sleeping and awaiting differ.
@@ -32,9 +33,12 @@ from .._params import split_params
 from ..callbacks.dispatcher import Delivery, Job, dispatcher
 from ..callbacks.payload import mask_key
 from ..exceptions import (
+    AuthenticationError,
     ContentPolicyViolationError,
     ContextWindowExceededError,
     LLMRelayError,
+    NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
     ServiceUnavailableError,
 )
@@ -51,6 +55,8 @@ __all__ = ["RouterCall"]
 
 _LISTS = ("callbacks", "input_callback", "success_callback", "failure_callback")
 _FALLBACK_HOOKS = ("log_success_fallback_event", "log_failure_fallback_event")
+# Refusals that the same deployment would repeat: wrong key, no access, no such model.
+_REFUSED = (AuthenticationError, PermissionDeniedError, NotFoundError)
 
 
 class RouterCall:
@@ -67,20 +73,24 @@ class RouterCall:
         self.attempts: list[dict[str, Any]] = []
 
     # ---- decisions (no I/O) ---------------------------------------------------------------
-    def pick(self, group: str, tried: list[str]) -> Deployment | None:
-        """A deployment of ``group`` that can take a request, preferring untried ones."""
+    def pick(self, group: str, tried: list[str], refused: frozenset[str] | set[str] = frozenset()
+             ) -> Deployment | None:
+        """A deployment of ``group`` that can take a request, preferring untried ones and
+        never one in ``refused``."""
         ready, _ = self.router.health.partition(self.router.groups[group])
+        if refused:
+            ready = [d for d in ready if d.id not in refused]
         fresh = [d for d in ready if d.id not in tried]
         pool = fresh or ready
         if not pool:
             return None
         return choose(self.router.strategy, pool, self.router.health)
 
-    def claim(self, group: str, tried: list[str]) -> Deployment | None:
+    def claim(self, group: str, tried: list[str], refused: set[str]) -> Deployment | None:
         """:meth:`pick` and start a request on the pick, atomically per deployment: a
         deployment another thread just filled up is passed over."""
         for _ in range(3):
-            dep = self.pick(group, tried)
+            dep = self.pick(group, tried, refused)
             if dep is None or self.router.health.try_start(dep):
                 return dep
         return None
@@ -113,18 +123,23 @@ class RouterCall:
         return cls(message, model=group,
                    response_headers={"retry-after": str(max(1, math.ceil(wait)))})
 
-    def retry_in_group(self, exc: BaseException) -> bool:
+    def retry_in_group(self, exc: BaseException, dep: Deployment, refused: set[str]) -> bool:
+        """Whether another attempt in the group may help after ``dep`` failed with ``exc``;
+        a deployment that refused the credentials or the model joins ``refused``."""
+        if isinstance(exc, _REFUSED):
+            refused.add(dep.id)  # the same request to it would be refused the same way
         return isinstance(exc, LLMRelayError) and not isinstance(exc, _CALLERS_FAULT)
 
     def fallback_groups(self, exc: LLMRelayError) -> list[str]:
-        """The groups to try after the requested one failed with ``exc``, in order."""
+        """The groups to try after the requested one failed with ``exc``, in order: the
+        context-window or content-policy list for those errors when the group has one,
+        else the generic list (for every error: another model may accept a request this
+        one rejected), else ``default_fallbacks``."""
         specific: dict[str, list[str]] | None = None
         if isinstance(exc, ContextWindowExceededError):
             specific = self.fallbacks["context_window"]
         elif isinstance(exc, ContentPolicyViolationError):
             specific = self.fallbacks["content_policy"]
-        elif isinstance(exc, _CALLERS_FAULT):
-            return []  # a bad request fails on any model
         names: list[str] = []
         if specific:
             names = specific.get(self.group) or specific.get("*") or []
@@ -291,13 +306,14 @@ class RouterCall:
 
     # ---- the layer ------------------------------------------------------------------------
     def begin(self, ctx: CallContext) -> None:
+        """Give the call's terminal event this call's attempts and group (the router calls
+        it once the call is prepared)."""
         ctx.extra["attempts"] = self.attempts
         if ctx.log is not None:
             ctx.log.kwargs["litellm_params"].setdefault("metadata", {})["model_group"] = (
                 self.group)
 
     def handle(self, ctx: CallContext, call_next: Callable[[CallContext], Any]) -> Any:
-        self.begin(ctx)
         try:
             return self._group(ctx, call_next, self.group)
         except LLMRelayError as exc:
@@ -315,11 +331,12 @@ class RouterCall:
     def _group(self, ctx: CallContext, call_next: Callable[[CallContext], Any],
                group: str) -> Any:
         tried: list[str] = []
+        refused: set[str] = set()
         last: LLMRelayError | None = None
         for n in range(self.retries + 1):
             if n and self.router.retry_after > 0:
                 time.sleep(self.router.retry_after)
-            dep = self.claim(group, tried)
+            dep = self.claim(group, tried, refused)
             if dep is None:
                 raise last if last is not None else self.unavailable(group)
             tried.append(dep.id)
@@ -329,7 +346,7 @@ class RouterCall:
                 result = call_next(ctx)
             except BaseException as exc:
                 self.failed(ctx, dep, group, started, exc)
-                if not self.retry_in_group(exc):
+                if not self.retry_in_group(exc, dep, refused):
                     raise
                 last = exc  # type: ignore[assignment]  # retry_in_group: an LLMRelayError
                 continue
@@ -338,7 +355,6 @@ class RouterCall:
         raise last
 
     async def ahandle(self, ctx: CallContext, call_next: Callable[[CallContext], Any]) -> Any:
-        self.begin(ctx)
         try:
             return await self._agroup(ctx, call_next, self.group)
         except LLMRelayError as exc:
@@ -356,11 +372,12 @@ class RouterCall:
     async def _agroup(self, ctx: CallContext, call_next: Callable[[CallContext], Any],
                       group: str) -> Any:
         tried: list[str] = []
+        refused: set[str] = set()
         last: LLMRelayError | None = None
         for n in range(self.retries + 1):
             if n and self.router.retry_after > 0:
                 await asyncio.sleep(self.router.retry_after)
-            dep = self.claim(group, tried)
+            dep = self.claim(group, tried, refused)
             if dep is None:
                 raise last if last is not None else self.unavailable(group)
             tried.append(dep.id)
@@ -370,7 +387,7 @@ class RouterCall:
                 result = await call_next(ctx)
             except BaseException as exc:
                 self.failed(ctx, dep, group, started, exc)
-                if not self.retry_in_group(exc):
+                if not self.retry_in_group(exc, dep, refused):
                     raise
                 last = exc  # type: ignore[assignment]  # retry_in_group: an LLMRelayError
                 continue

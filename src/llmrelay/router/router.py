@@ -32,7 +32,7 @@ from ..exceptions import BadRequestError
 from .config import Deployment, RouterConfigError, load_model_list, parse_fallbacks
 from .health import Health
 from .layer import RouterCall
-from .strategies import STRATEGIES, strategy_names
+from .strategies import STRATEGIES, USES_TOKENS, strategy_names
 
 __all__ = ["Router"]
 
@@ -47,14 +47,16 @@ class Router:
     a ``model_name``. ``routing_strategy``: ``simple-shuffle`` (default), ``least-busy``,
     ``latency-based-routing`` or ``usage-based-routing``. ``num_retries``: extra attempts
     within a group after a failure (default: ``llmrelay.num_retries`` when set, else 2);
-    errors the caller caused (400/422) are not retried. ``retry_after``: seconds to wait
+    errors the caller caused (400/422) are not retried, and a deployment that answered
+    401/403/404 is not tried again within the call. ``retry_after``: seconds to wait
     between attempts. ``timeout``: default request timeout (a deployment's
     ``litellm_params.timeout`` and the call's ``timeout=`` win). ``fallbacks``,
     ``context_window_fallbacks``, ``content_policy_fallbacks``: ``[{"group": ["other",
     ...]}]`` (the key ``"*"`` matches any group); ``default_fallbacks``: groups tried when
     a group has no fallbacks of its own. Context-window and content-policy errors use their
-    own lists when the group has one, else the generic ones; other 400-class errors never
-    fall back. ``allowed_fails`` / ``cooldown_time``: see :mod:`.health`. ``client``: a
+    own lists when the group has one, else the generic ones; every other error, a 400
+    included (another model may accept the request), uses the generic ones, as LiteLLM's
+    router does. ``allowed_fails`` / ``cooldown_time``: see :mod:`.health`. ``client``: a
     :class:`~llmrelay.Client` whose settings (callbacks, cache, ...) the router uses instead
     of the ``llmrelay.*`` module settings.
 
@@ -99,7 +101,8 @@ class Router:
                                     f"{', '.join(sorted(names))}")
         self.allowed_fails = int(allowed_fails)
         self.cooldown_time = float(cooldown_time)
-        self.health = Health(self.allowed_fails, self.cooldown_time)
+        self.health = Health(self.allowed_fails, self.cooldown_time,
+                             track_tokens=routing_strategy in USES_TOKENS)
         self._client = client
 
     # ---- introspection --------------------------------------------------------------------
@@ -133,8 +136,9 @@ class Router:
 
     def deployment_stats(self, model_id: str) -> dict[str, Any]:
         """In-flight count, usage this minute, latency average and cooldown of one
-        deployment."""
-        return self.health.snapshot(model_id)
+        deployment. Requests are counted only for a deployment with an ``rpm``, tokens only
+        for one with a ``tpm`` or under usage-based routing; uncounted usage is None."""
+        return self.health.snapshot(model_id, self._by_id.get(model_id))
 
     # ---- call plumbing --------------------------------------------------------------------
     def _check_group(self, model: str) -> None:
@@ -154,7 +158,7 @@ class Router:
             if value is not None:
                 return max(0, int(value))
         configured = client._get("num_retries")
-        return int(configured) if configured else _DEFAULT_RETRIES
+        return _DEFAULT_RETRIES if configured is None else max(0, int(configured))
 
     def _fallbacks(self, kwargs: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
         lists = {"fallbacks": self.fallbacks, "context_window": self.context_window_fallbacks,
@@ -180,6 +184,7 @@ class Router:
         first = self.groups[model][0]  # checks the arguments; each attempt re-targets
         ctx = client._prepare(call_type, first.model, messages, input,
                               {**first.params, **kwargs}, is_async)
+        layer.begin(ctx)  # before the cache: a hit reports the group and no attempts too
         return client, ctx
 
     # ---- public API -----------------------------------------------------------------------

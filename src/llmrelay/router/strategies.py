@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from .config import Deployment
 from .health import Health
 
-__all__ = ["STRATEGIES", "choose", "strategy_names"]
+__all__ = ["STRATEGIES", "USES_TOKENS", "choose", "strategy_names"]
 
 Strategy = Callable[[Sequence[Deployment], Health], Deployment]
 
@@ -75,6 +75,11 @@ STRATEGIES: dict[str, Strategy] = {
     "usage-based-routing": lowest_usage,
     "usage-based-routing-v2": lowest_usage,
 }
+
+
+# Strategies that rank by tokens used this minute: only for these does the router count
+# the tokens of deployments that have no tpm limit.
+USES_TOKENS = frozenset({"usage-based-routing", "usage-based-routing-v2"})
 
 
 def strategy_names() -> list[str]:
