@@ -12,6 +12,7 @@ redacted copy of each event (built once per event, shared by such loggers).
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import inspect
 import logging
@@ -81,7 +82,7 @@ def _deliveries(sinks: tuple[Sink, ...], args: tuple[Any, ...],
 
 
 class CallLog:
-    __slots__ = ("done", "is_async", "kwargs", "plan", "redact")
+    __slots__ = ("context", "done", "is_async", "kwargs", "plan", "redact")
 
     def __init__(
         self,
@@ -103,6 +104,7 @@ class CallLog:
         redact: bool,
     ) -> None:
         self.plan = plan
+        self.context = contextvars.copy_context()  # observer hooks run in (a copy of) it
         self.is_async = is_async
         self.redact = redact
         self.done = False
@@ -209,7 +211,7 @@ class CallLog:
 
             return _deliveries(sinks, args, redacted if redact else None)
 
-        dispatcher.submit(Job(expand))
+        dispatcher.submit(Job(expand, self.context))
 
     def post_api_call(self, original_response: Any, headers: dict[str, str] | None) -> None:
         """The raw reply arrived (an error reply too); kept for later events."""
@@ -258,7 +260,7 @@ class CallLog:
 
             return _deliveries(sinks, args, None if redact_all else redacted)
 
-        dispatcher.submit(Job(expand))
+        dispatcher.submit(Job(expand, self.context))
 
     def _end(self, extra: dict[str, Any]) -> dict[str, Any]:
         kw = self.kwargs

@@ -9,6 +9,9 @@ dispatcher loop when it is idle); everything else happens off the caller's path:
   runner thread, which delivers in order: sync hooks run on that thread, async hooks on the
   dispatcher's event loop (the runner waits for them). A slow or broken target therefore
   never delays another, and never the caller;
+* a hook runs in a copy of the caller's ``contextvars`` context as it was when the call
+  began (a job carries it), so context-based state such as the caller's current
+  OpenTelemetry span or a request id is what the hook sees;
 * every hook runs under a timeout (``llmrelay.callback_timeout``); a sync hook that overruns
   is abandoned to its thread and the target gets a fresh runner;
 * overflow (``llmrelay.callback_queue_size``) drops the target's oldest event and counts it;
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextvars
 import logging
 import os
 import sys
@@ -51,12 +55,15 @@ class Delivery:
 
 
 class Job:
-    """Work handed over by a caller; ``expand`` runs on the dispatcher thread."""
+    """Work handed over by a caller; ``expand`` runs on the dispatcher thread and each of
+    its deliveries in a copy of ``context`` (the caller's, when given)."""
 
-    __slots__ = ("expand", "remaining")
+    __slots__ = ("context", "expand", "remaining")
 
-    def __init__(self, expand: Callable[[], list[Delivery]]) -> None:
+    def __init__(self, expand: Callable[[], list[Delivery]],
+                 context: contextvars.Context | None = None) -> None:
         self.expand = expand
+        self.context = context
         self.remaining = 0
 
 
@@ -120,6 +127,18 @@ class _Target:
                                        name=f"llmrelay-cb-{self.name}", daemon=True)
         self.thread.start()
 
+    def _call(self, d: Delivery, timeout: float) -> None:
+        if d.is_async:
+            loop = self.owner._loop
+            if loop is None:
+                raise RuntimeError("dispatcher loop is gone")
+            # the task is created in the context current here, so it inherits the caller's
+            fut = asyncio.run_coroutine_threadsafe(asyncio.wait_for(d.fn(*d.args), timeout),
+                                                   loop)
+            fut.result()
+        else:
+            d.fn(*d.args)
+
     def check_overrun(self, timeout: float) -> None:
         """Abandon a sync hook stuck past the timeout: count it, move on with a new thread."""
         with self.wake:
@@ -161,15 +180,10 @@ class _Target:
         timeout = _setting("callback_timeout", 30.0)
         started = time.perf_counter()
         try:
-            if d.is_async:
-                loop = self.owner._loop
-                if loop is None:
-                    raise RuntimeError("dispatcher loop is gone")
-                fut = asyncio.run_coroutine_threadsafe(
-                    asyncio.wait_for(d.fn(*d.args), timeout), loop)
-                fut.result()
-            else:
-                d.fn(*d.args)
+            if job.context is None:
+                self._call(d, timeout)
+            else:  # a copy per delivery: one context cannot be entered twice at once
+                job.context.copy().run(self._call, d, timeout)
         except (asyncio.TimeoutError, concurrent.futures.TimeoutError):
             self.timed_out += 1
             log.warning("llmrelay: callback %s.%s timed out after %.1fs", self.name, d.hook,
@@ -328,7 +342,10 @@ class Dispatcher:
             try:
                 for d in job.expand():
                     if not d.is_async:
-                        d.fn(*d.args)
+                        if job.context is None:
+                            d.fn(*d.args)
+                        else:
+                            job.context.copy().run(d.fn, *d.args)
             except Exception:
                 log.debug("llmrelay: callback failed during shutdown", exc_info=True)
             self._job_done()

@@ -20,6 +20,7 @@ Sync and async twins share every decision; only sleeping and awaiting differ.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import datetime as dt
 import inspect
@@ -286,7 +287,8 @@ class RouterCall:
         deliveries = [Delivery(lg, hook, getattr(lg, hook), args,
                                inspect.iscoroutinefunction(getattr(lg, hook)))
                       for lg in loggers]
-        dispatcher.submit(Job(lambda: deliveries))
+        context = ctx.log.context if ctx.log is not None else contextvars.copy_context()
+        dispatcher.submit(Job(lambda: deliveries, context))
 
     def _fallback_kwargs(self, ctx: CallContext, group: str) -> dict[str, Any]:
         kw: dict[str, Any] = dict(ctx.log.kwargs) if ctx.log is not None else {
