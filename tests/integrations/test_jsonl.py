@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,8 @@ from integration_helpers import finish, start_python
 import llmrelay
 from llmrelay.integrations.jsonl import JsonlLogger
 from llmrelay.integrations.registry import IntegrationError, get_integration
+
+fcntl = pytest.importorskip("fcntl")
 
 SECRET = "the secret prompt 4410"
 MSGS = [{"role": "user", "content": SECRET}]
@@ -97,15 +101,41 @@ def test_several_processes_append_and_rotate_safely(tmp_path: Path) -> None:
     assert len(per_pid) == 3 and all(sorted(v) == list(range(40)) for v in per_pid.values())
 
 
-def test_redaction_holds(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["global", "per_call", "per_logger"])
+def test_redaction_holds(tmp_path: Path, how: str) -> None:
     path = tmp_path / "events.jsonl"
-    llmrelay.callbacks = [JsonlLogger(path)]
-    llmrelay.turn_off_message_logging = True
-    llmrelay.completion(model="gpt-4o-mini", messages=MSGS, mock_response="secret answer 9")
+    llmrelay.callbacks = [JsonlLogger(path, turn_off_message_logging=how == "per_logger")]
+    extra: dict[str, Any] = {}
+    if how == "global":
+        llmrelay.turn_off_message_logging = True
+    elif how == "per_call":
+        extra["turn_off_message_logging"] = True
+    r = llmrelay.completion(model="gpt-4o-mini", messages=MSGS, mock_response="secret answer 9",
+                            **extra)
     assert llmrelay.flush(5)
     text = path.read_text()
-    assert text.count("\n") == 1
+    assert text.count("\n") == 1 and r._hidden_params["litellm_call_id"] in text
     assert SECRET not in text and "secret answer 9" not in text
+
+
+def test_no_line_is_written_while_another_process_rotates(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    logger = JsonlLogger(path, max_bytes=10_000, backup_count=3)
+    logger.write({"n": 0})
+    lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)  # another process is rotating
+        writer = threading.Thread(target=logger.write, args=({"n": 1},))
+        writer.start()
+        writer.join(0.3)
+        assert writer.is_alive()  # waiting for the rotation to finish
+        os.replace(path, f"{path}.1")  # the other process's rotation
+        fcntl.flock(lock_fd, fcntl.LOCK_UN)
+        writer.join(10)
+    finally:
+        os.close(lock_fd)
+    # The line went to the new file, not to the one that was being rotated away.
+    assert _lines(Path(f"{path}.1")) == [{"n": 0}] and _lines(path) == [{"n": 1}]
 
 
 def test_by_name_with_path_from_environment(tmp_path: Path, builtin: Callable[..., None],

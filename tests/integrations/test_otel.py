@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from integration_helpers import finish, start_python
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -22,12 +23,16 @@ from opentelemetry.trace import SpanKind, StatusCode
 import llmrelay
 from fakes.openai_server import FakeOpenAI, Reply
 from fakes.otlp_receiver import OTLPReceiver
+from llmrelay.caching import Cache
 from llmrelay.integrations._genai import (
     input_messages,
     operation_name,
+    output_messages,
     provider_name,
     request_attributes,
+    response_attributes,
 )
+from llmrelay.integrations.custom_logger import CustomLogger
 from llmrelay.integrations.otel import DURATION_BUCKETS, TOKEN_BUCKETS, OTelLogger
 from llmrelay.integrations.registry import IntegrationError, get_integration
 
@@ -140,6 +145,13 @@ def test_metrics_use_the_conventions_buckets(tel: Telemetry) -> None:
     assert "error.type" not in duration.attributes
 
 
+def test_bucket_boundaries_are_the_conventions_ones() -> None:
+    # The conventions: token usage in powers of 4 from 1 to 4**13, durations doubling from
+    # 10 ms to 81.92 s (also used for time to first chunk).
+    assert list(TOKEN_BUCKETS) == [4 ** i for i in range(14)]
+    assert list(DURATION_BUCKETS) == pytest.approx([0.01 * 2 ** i for i in range(14)])
+
+
 def test_spans_nest_under_the_callers_current_span(tel: Telemetry) -> None:
     llmrelay.callbacks = [tel.logger()]
     app = tel.tracer_provider.get_tracer("app")
@@ -152,6 +164,65 @@ def test_spans_nest_under_the_callers_current_span(tel: Telemetry) -> None:
     assert inner.parent is not None and inner.parent.span_id == ctx.span_id
     assert inner.context is not None and inner.context.trace_id == ctx.trace_id
     assert outer.parent is None
+
+
+def test_outcome_in_the_callers_context_nests_without_the_pre_call_hook(
+        tel: Telemetry) -> None:
+    # The outcome hook running in the caller's context (a dispatcher that carries contextvars
+    # over) is enough: no log_pre_api_call capture is needed.
+    got: list[tuple[dict[str, Any], Any]] = []
+
+    class Capture(CustomLogger):
+        def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                              end_time: Any) -> None:
+            got.append((kwargs, response_obj))
+
+    llmrelay.success_callback = [Capture()]
+    llmrelay.completion(model="gpt-4o-mini", messages=MSGS, mock_response="ok")
+    assert llmrelay.flush(5)
+    [(kwargs, response)] = got
+    logger = tel.logger()
+    app = tel.tracer_provider.get_tracer("app")
+    with app.start_as_current_span("handler") as parent:
+        logger.log_success_event(kwargs, response, kwargs["start_time"], kwargs["end_time"])
+    logger.log_success_event(kwargs, response, kwargs["start_time"], kwargs["end_time"])
+    inner, outer = tel.spans()
+    assert inner.parent is not None
+    assert inner.parent.span_id == parent.get_span_context().span_id
+    assert outer.parent is None
+
+
+@pytest.mark.parametrize("where", ["callbacks", "success_callback"])
+def test_cache_hits_nest_under_the_callers_current_span(tel: Telemetry, where: str) -> None:
+    # A cache hit sends no request (no log_pre_api_call): the dispatcher's carrying the
+    # caller's context over is what nests it, wherever the logger is registered.
+    llmrelay.cache = Cache()
+    setattr(llmrelay, where, [tel.logger()])
+    app = tel.tracer_provider.get_tracer("app")
+    llmrelay.completion(model="gpt-4o-mini", messages=MSGS, mock_response="cached")
+    with app.start_as_current_span("handler") as parent:
+        r = llmrelay.completion(model="gpt-4o-mini", messages=MSGS, mock_response="cached")
+    assert r._hidden_params.get("cache_hit")
+    assert llmrelay.flush(5)
+    _, hit = tel.spans()
+    assert hit.attributes and hit.attributes["llmrelay.cache_hit"] is True
+    assert hit.parent is not None and hit.parent.span_id == parent.get_span_context().span_id
+
+
+def test_cache_hits_record_no_token_usage(tel: Telemetry) -> None:
+    llmrelay.cache = Cache()
+    llmrelay.callbacks = [tel.logger()]
+    rs = [llmrelay.completion(model="gpt-4o-mini", messages=MSGS, mock_response="cached")
+          for _ in range(2)]
+    assert llmrelay.flush(5)
+    assert [bool(r._hidden_params.get("cache_hit")) for r in rs] == [False, True]
+    tokens = {p.attributes["gen_ai.token.type"]: p
+              for p in tel.points("gen_ai.client.token.usage")}
+    assert tokens["input"].count == 1 and tokens["input"].sum == rs[0].usage.prompt_tokens
+    [duration] = tel.points("gen_ai.client.operation.duration")
+    assert duration.count == 2  # the operation still happened, and took time
+    assert [bool((s.attributes or {}).get("llmrelay.cache_hit")) for s in tel.spans()] == [
+        False, True]
 
 
 async def test_async_calls_nest_per_task(tel: Telemetry) -> None:
@@ -214,13 +285,14 @@ def test_content_opt_in_from_environment(tel: Telemetry, monkeypatch: pytest.Mon
     assert span.attributes and SECRET in str(span.attributes["gen_ai.input.messages"])
 
 
-@pytest.mark.parametrize("per_call", [False, True])
-def test_redaction_wins_over_the_opt_in(tel: Telemetry, per_call: bool) -> None:
-    llmrelay.callbacks = [tel.logger(capture_message_content=True)]
+@pytest.mark.parametrize("how", ["global", "per_call", "per_logger"])
+def test_redaction_wins_over_the_opt_in(tel: Telemetry, how: str) -> None:
+    llmrelay.callbacks = [tel.logger(capture_message_content=True,
+                                     turn_off_message_logging=how == "per_logger")]
     extra: dict[str, Any] = {}
-    if per_call:
+    if how == "per_call":
         extra["turn_off_message_logging"] = True
-    else:
+    elif how == "global":
         llmrelay.turn_off_message_logging = True
     llmrelay.completion(model="gpt-4o-mini", messages=MSGS, mock_response="answer 77",
                         **extra)
@@ -272,6 +344,38 @@ def test_exports_over_otlp_http_when_the_app_set_no_provider(
             logger.close(5)
 
 
+def test_a_script_that_exits_right_after_its_call_still_exports() -> None:
+    # The only event is delivered by the exit flush: the exporters must exist by then.
+    with OTLPReceiver() as rx:
+        proc = start_python("""
+            import llmrelay
+            llmrelay.callbacks = ["otel"]
+            llmrelay.completion(model="gpt-4o-mini", messages=[{"role": "user",
+                                "content": "hi"}], mock_response="ok")
+        """, OTEL_EXPORTER_OTLP_ENDPOINT=rx.endpoint)
+        finish(proc)
+        assert [s["name"] for s in rx.spans()] == ["chat gpt-4o-mini"]
+        points = rx.metric_points("gen_ai.client.operation.duration")
+        assert points and points[-1]["count"] == 1  # cumulative: exported at flush and stop
+
+
+def test_providers_the_app_installs_after_registration_win(
+        tel: Telemetry, monkeypatch: pytest.MonkeyPatch) -> None:
+    with OTLPReceiver() as rx:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rx.endpoint)
+        logger = OTelLogger()  # no application provider yet: builds its own exporters
+        assert len(logger._owned) == 2
+        monkeypatch.setattr(trace, "get_tracer_provider", lambda: tel.tracer_provider)
+        monkeypatch.setattr(otel_metrics, "get_meter_provider", lambda: tel.meter_provider)
+        llmrelay.callbacks = [logger]
+        llmrelay.completion(model="gpt-4o-mini", messages=MSGS, mock_response="ok")
+        assert llmrelay.flush(5)
+        assert [s.name for s in tel.spans()] == ["chat gpt-4o-mini"]
+        assert logger._owned == []  # ours were shut down, unused
+        logger.close(5)
+        assert rx.spans() == []
+
+
 def test_missing_dependency_names_the_extra(builtin: Callable[..., None],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     builtin("otel")
@@ -304,6 +408,35 @@ def test_semantic_convention_mapping() -> None:
     assert "gen_ai.request.temperature" not in a and "gen_ai.request.stream" not in a
     assert input_messages(kwargs, op) == [
         {"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "f",
-                                         "arguments": "{}"}]},
+                                         "arguments": {}}]},
         {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1",
                                     "response": "42"}]}]
+
+
+def test_content_parts_usage_details_and_conversation() -> None:
+    kwargs = {"model": "m", "call_type": "completion",
+              "litellm_params": {"metadata": {"session_id": "conv-7"}},
+              "messages": [{"role": "user", "content": [
+                  {"type": "text", "text": "what is this?"},
+                  {"type": "image_url", "image_url": {"url": "https://x.test/cat.png"}},
+                  {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}},
+                  {"type": "input_audio", "input_audio": {"data": "UklG", "format": "wav"}},
+              ]}]}
+    assert request_attributes(kwargs, "chat", "openai")["gen_ai.conversation.id"] == "conv-7"
+    [msg] = input_messages(kwargs, "chat")
+    assert msg["parts"] == [
+        {"type": "text", "content": "what is this?"},
+        {"type": "uri", "modality": "image", "uri": "https://x.test/cat.png"},
+        {"type": "blob", "modality": "image", "mime_type": "image/png", "content": "iVBO"},
+        {"type": "blob", "modality": "audio", "mime_type": "audio/wav", "content": "UklG"}]
+    r = llmrelay.completion(model="gpt-4o-mini", messages=MSGS, mock_response="ok")
+    r.choices[0].message.tool_calls = [{"id": "c9", "type": "function", "function": {
+        "name": "lookup", "arguments": '{"city": "Paris"}'}}]
+    [out] = output_messages(r)
+    assert out["parts"][-1] == {"type": "tool_call", "id": "c9", "name": "lookup",
+                                "arguments": {"city": "Paris"}}
+    a = response_attributes(r, {"cache_read_input_tokens": 5, "cache_creation_input_tokens": 7,
+                                "reasoning_tokens": 3})
+    assert a["gen_ai.usage.cache_read.input_tokens"] == 5
+    assert a["gen_ai.usage.cache_creation.input_tokens"] == 7
+    assert a["gen_ai.usage.reasoning.output_tokens"] == 3

@@ -159,6 +159,42 @@ def test_gives_up_after_max_retries_and_counts_the_loss(
     assert logger.stats()["dropped"] == 3 and logger.stats()["queued"] == 0
 
 
+class _SmallBodies(WebhookServer):
+    """Answers 413 to any batch of more than two items."""
+
+    def handle(self, rec: Any) -> Scripted:
+        if len(json.loads(rec.body)) > 2:
+            return Scripted(413, b'{"error":"too large"}')
+        return super().handle(rec)
+
+
+def test_too_large_batches_are_split_not_lost() -> None:
+    with _SmallBodies() as server:
+        sender = BatchSender("test", server.url, batch_size=5, flush_interval=60,
+                             backoff_base=0.01)
+        try:
+            for i in range(5):
+                sender.add({"n": i})
+            assert sender.flush(5)
+            # 5 -> 2 + 3 -> 2 + (1 + 2)
+            assert [r.status for r in server.received] == [413, 200, 413, 200, 200]
+            delivered = [item["n"] for batch in server.json_bodies() for item in batch]
+            assert delivered == [0, 1, 2, 3, 4]  # every item once, in order
+            stats = sender.stats()
+            assert stats["sent_items"] == 5 and stats["dropped"] == stats["failed"] == 0
+        finally:
+            sender.close(1)
+
+
+def test_sender_thread_runs_before_the_first_item(server: WebhookServer) -> None:
+    # Items may first arrive during interpreter exit, when Python 3.12 refuses new threads.
+    sender = BatchSender("test", server.url, flush_interval=60)
+    try:
+        assert sender._thread is not None and sender._thread.is_alive()
+    finally:
+        sender.close(1)
+
+
 def test_memory_is_bounded_and_drops_are_counted(server: WebhookServer) -> None:
     sender = BatchSender("test", server.url, batch_size=100, flush_interval=60, max_queue=3)
     try:
@@ -184,13 +220,18 @@ async def test_async_calls(server: WebhookServer,
         r._hidden_params["litellm_call_id"] for r in rs)
 
 
-def test_redaction_holds(server: WebhookServer,
-                         make_logger: Callable[..., WebhookLogger]) -> None:
-    logger = make_logger(flush_interval=60)
+@pytest.mark.parametrize("how", ["global", "per_call", "per_logger"])
+def test_redaction_holds(server: WebhookServer, make_logger: Callable[..., WebhookLogger],
+                         how: str) -> None:
+    logger = make_logger(flush_interval=60, turn_off_message_logging=how == "per_logger")
     llmrelay.callbacks = [logger]
-    llmrelay.turn_off_message_logging = True
+    extra: dict[str, Any] = {}
+    if how == "global":
+        llmrelay.turn_off_message_logging = True
+    elif how == "per_call":
+        extra["turn_off_message_logging"] = True
     r = llmrelay.completion(model="gpt-4o-mini", messages=MSGS,
-                            mock_response="the confidential answer 5521")
+                            mock_response="the confidential answer 5521", **extra)
     assert r.choices[0].message.content == "the confidential answer 5521"  # caller unaffected
     assert llmrelay.flush(5) and logger.flush(5)
     raw = server.received[0].body.decode()

@@ -67,6 +67,10 @@ def request_attributes(kwargs: dict[str, Any], op: str, provider: str) -> dict[s
         attrs["gen_ai.output.type"] = "json" if "json" in str(fmt["type"]) else "text"
     if kwargs.get("stream"):
         attrs["gen_ai.request.stream"] = True
+    md = (kwargs.get("litellm_params") or {}).get("metadata") or {}
+    conversation = md.get("conversation_id") or md.get("session_id")
+    if conversation:
+        attrs["gen_ai.conversation.id"] = str(conversation)
     api_base = (kwargs.get("litellm_params") or {}).get("api_base")
     if api_base:
         parts = urlsplit(str(api_base))
@@ -92,10 +96,38 @@ def response_attributes(response: Any, payload: dict[str, Any]) -> dict[str, Any
     if usage is not None:
         attrs["gen_ai.usage.input_tokens"] = int(getattr(usage, "prompt_tokens", 0) or 0)
         attrs["gen_ai.usage.output_tokens"] = int(getattr(usage, "completion_tokens", 0) or 0)
-    cached = payload.get("cache_read_input_tokens") or 0
-    if cached:
-        attrs["gen_ai.usage.cache_read.input_tokens"] = int(cached)
+    for key, attr in (("cache_read_input_tokens", "gen_ai.usage.cache_read.input_tokens"),
+                      ("cache_creation_input_tokens",
+                       "gen_ai.usage.cache_creation.input_tokens"),
+                      ("reasoning_tokens", "gen_ai.usage.reasoning.output_tokens")):
+        n = payload.get(key) or 0
+        if n:
+            attrs[attr] = int(n)
     return attrs
+
+
+def _media_part(part: dict[str, Any]) -> dict[str, Any]:
+    """An image/audio/file content part in the conventions' uri/blob/file part shapes."""
+    kind = part.get("type")
+    if kind == "image_url":
+        ref = part.get("image_url")
+        url = str(ref.get("url") if isinstance(ref, dict) else ref or "")
+        if url.startswith("data:") and ";base64," in url:
+            head, _, data = url[5:].partition(";base64,")
+            return {"type": "blob", "modality": "image", "mime_type": head or None,
+                    "content": data}
+        return {"type": "uri", "modality": "image", "uri": url}
+    if kind == "input_audio":
+        audio = part.get("input_audio") or {}
+        fmt = audio.get("format") if isinstance(audio, dict) else None
+        return {"type": "blob", "modality": "audio",
+                "mime_type": f"audio/{fmt}" if fmt else None,
+                "content": audio.get("data") if isinstance(audio, dict) else None}
+    if kind == "file":
+        ref = part.get("file") or {}
+        if isinstance(ref, dict) and ref.get("file_id"):
+            return {"type": "file", "modality": "document", "file_id": ref["file_id"]}
+    return {"type": str(kind or "unknown")}
 
 
 def _text_parts(content: Any) -> list[dict[str, Any]]:
@@ -107,7 +139,7 @@ def _text_parts(content: Any) -> list[dict[str, Any]]:
             if isinstance(part, dict) and part.get("type") == "text":
                 parts.append({"type": "text", "content": part.get("text")})
             elif isinstance(part, dict):
-                parts.append({"type": str(part.get("type") or "unknown")})
+                parts.append(_media_part(part))
         return parts
     return [{"type": "text", "content": str(content)}]
 
@@ -116,12 +148,24 @@ def _field(obj: Any, key: str) -> Any:
     return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
 
 
+def _arguments(raw: Any) -> Any:
+    """Tool-call arguments as an object when they are JSON text (the conventions ask for
+    the deserialised form), else as given."""
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
 def _tool_parts(calls: Any) -> list[dict[str, Any]]:
     if not isinstance(calls, list):
         return []
     return [{"type": "tool_call", "id": _field(c, "id"),
              "name": _field(_field(c, "function"), "name"),
-             "arguments": _field(_field(c, "function"), "arguments")} for c in calls]
+             "arguments": _arguments(_field(_field(c, "function"), "arguments"))}
+            for c in calls]
 
 
 def input_messages(kwargs: dict[str, Any], op: str) -> list[dict[str, Any]]:
@@ -152,14 +196,15 @@ def output_messages(response: Any) -> list[dict[str, Any]]:
     for choice in getattr(response, "choices", None) or []:
         msg = getattr(choice, "message", None)
         if msg is not None:
-            parts = _text_parts(getattr(msg, "content", None))
+            reasoning = getattr(msg, "reasoning_content", None)
+            parts = [{"type": "reasoning", "content": str(reasoning)}] if reasoning else []
+            parts.extend(_text_parts(getattr(msg, "content", None)))
             parts.extend(_tool_parts(getattr(msg, "tool_calls", None)))
         else:
             parts = _text_parts(getattr(choice, "text", None))
         out.append({"role": "assistant", "parts": parts,
                     "finish_reason": getattr(choice, "finish_reason", None) or "stop"})
     return out
-
 
 
 def provider_name(provider: str | None) -> str:

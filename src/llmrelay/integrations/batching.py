@@ -7,7 +7,8 @@ notify: safe to call from a callback hook) and POSTs them from its own daemon th
   ``flush_interval`` seconds, or at once while someone is in :meth:`~BatchSender.flush`;
 * 429, 5xx and connection errors are retried with exponential backoff and jitter, honouring
   ``Retry-After``; every attempt of one batch sends the same body and ``Idempotency-Key``;
-  a batch that got a 2xx is never sent again; other 4xx replies drop the batch (counted);
+  a batch that got a 2xx is never sent again; a 413 (too large) splits the batch in halves
+  that are sent one after the other; other 4xx replies drop the batch (counted);
 * memory is bounded: past ``max_queue`` waiting items the oldest is dropped and counted;
 * at interpreter exit, callback delivery is flushed first, then every sender, within
   ``llmrelay.callback_exit_timeout`` seconds; after ``os.fork()`` the child starts empty.
@@ -105,6 +106,10 @@ class BatchSender:
                         "failed": 0}
         self._reset()
         _senders.add(self)
+        # Start now: items may first arrive while the interpreter exits (the callback exit
+        # flush), when Python 3.12 no longer lets a thread start.
+        with self._cond:
+            self._start()
 
     def _reset(self) -> None:
         self._cond = threading.Condition()
@@ -243,6 +248,11 @@ class BatchSender:
                         self._count("sent_batches", 1)
                     if self.on_success is not None:
                         self.on_success(resp, batch)
+                    return
+                if status == 413 and len(batch) > 1:  # too big for the server: halve it
+                    half = len(batch) // 2
+                    self._deliver(client, batch[:half])
+                    self._deliver(client, batch[half:])
                     return
                 if status not in RETRY_STATUSES and status < 500:
                     with self._cond:

@@ -4,10 +4,14 @@
     llmrelay.callbacks = [JsonlLogger("/var/log/llm.jsonl", max_bytes=50_000_000)]
 
 Safe with several processes writing the same file: the file is opened with ``O_APPEND`` and
-each line goes out in a single ``write``, so lines never interleave; rotation happens under an
-exclusive ``flock`` on ``<path>.lock``, and a process whose file was rotated by another one
-reopens the new file before its next line. Rotation renames ``path`` -> ``path.1`` ->
-``path.2`` ... keeping ``backup_count`` old files (``backup_count=0`` never rotates).
+each line goes out in a single ``write``, so lines never interleave. Each line is written
+under a shared ``flock`` on ``<path>.lock`` and rotation takes it exclusively, so no process
+writes while another rotates: a process whose file was rotated away reopens ``path`` before
+its next line and no line lands in a file that rotation is about to delete. A file can pass
+``max_bytes`` by the lines that processes were appending at the same moment (and a single
+line bigger than ``max_bytes`` gets a file of its own). Rotation renames ``path`` -> ``path.1`` ->
+``path.2`` ... keeping ``backup_count`` old files (``backup_count=0`` never rotates). (Without
+``fcntl``, on Windows, rotation is only safe within one process.)
 
 Lines are written by the dispatcher on this logger's own worker thread, never on the caller's
 path. Prompts and completions are already redacted when ``turn_off_message_logging`` is on.
@@ -53,6 +57,8 @@ class JsonlLogger(CustomLogger):
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._ino: int | None = None
+        self._lock_fd: int | None = None
+        self._pid = os.getpid()
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             self._open()
@@ -79,17 +85,27 @@ class JsonlLogger(CustomLogger):
         """Append one JSON line (rotating first when it would pass ``max_bytes``)."""
         data = (json.dumps(record, separators=(",", ":"), default=str, ensure_ascii=False)
                 + "\n").encode("utf-8")
+        rotating = self.backup_count > 0 and self.max_bytes > 0
         with self._lock:
-            fd = self._current_fd()
-            if self.backup_count > 0 and self.max_bytes > 0:
-                size = os.fstat(fd).st_size
-                if size and size + len(data) > self.max_bytes:
-                    self._rotate(len(data))
-                    fd = self._current_fd()
-            view = memoryview(data)
-            while view:  # one write for a line unless the disk refuses part of it
-                written = os.write(fd, view)
-                view = view[written:]
+            if os.getpid() != self._pid:  # forked: our own lock (flock follows the fd)
+                self._after_fork()
+            lock_fd = self._flock(fcntl.LOCK_SH) if rotating and fcntl is not None else None
+            try:
+                fd = self._current_fd()
+                if rotating and self._too_big(fd, len(data)):
+                    if lock_fd is not None:
+                        fcntl.flock(lock_fd, fcntl.LOCK_EX)  # wait for the other writers
+                    fd = self._current_fd()  # someone may have rotated meanwhile
+                    if self._too_big(fd, len(data)):
+                        self._rotate()
+                        fd = self._current_fd()
+                view = memoryview(data)
+                while view:  # one write for a line unless the disk refuses part of it
+                    written = os.write(fd, view)
+                    view = view[written:]
+            finally:
+                if lock_fd is not None:
+                    fcntl.flock(lock_fd, fcntl.LOCK_UN)
 
     def _open(self) -> None:
         fd = os.open(self.path, _FLAGS, 0o644)
@@ -108,34 +124,40 @@ class JsonlLogger(CustomLogger):
         assert self._fd is not None
         return self._fd
 
-    def _rotate(self, incoming: int) -> None:
-        lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            if fcntl is not None:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX)
-            try:
-                size = os.stat(self.path).st_size
-            except FileNotFoundError:
-                size = 0
-            # Another process may have rotated while we waited for the lock: check again.
-            if size and size + incoming > self.max_bytes:
-                for i in range(self.backup_count - 1, 0, -1):
-                    src = f"{self.path}.{i}"
-                    if os.path.exists(src):
-                        os.replace(src, f"{self.path}.{i + 1}")
-                os.replace(self.path, f"{self.path}.1")
-            self._open()
-        finally:
-            if fcntl is not None:
-                fcntl.flock(lock_fd, fcntl.LOCK_UN)
-            os.close(lock_fd)
+    def _too_big(self, fd: int, incoming: int) -> bool:
+        size = os.fstat(fd).st_size
+        return bool(size) and size + incoming > self.max_bytes
+
+    def _flock(self, mode: int) -> int:
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT
+                                    | getattr(os, "O_CLOEXEC", 0), 0o644)
+        fcntl.flock(self._lock_fd, mode)
+        return self._lock_fd
+
+    def _after_fork(self) -> None:
+        self._pid = os.getpid()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # shared with the parent: its lock would be ours too
+            self._lock_fd = None
+
+    def _rotate(self) -> None:
+        """Shift the backups and move ``path`` to ``path.1`` (the exclusive lock is held)."""
+        for i in range(self.backup_count - 1, 0, -1):
+            src = f"{self.path}.{i}"
+            if os.path.exists(src):
+                os.replace(src, f"{self.path}.{i + 1}")
+        os.replace(self.path, f"{self.path}.1")
+        self._open()
 
     def close(self, timeout: float | None = None) -> bool:
         """Close the file; a later event reopens it."""
         with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            for attr in ("_fd", "_lock_fd"):
+                fd = getattr(self, attr)
+                if fd is not None:
+                    os.close(fd)
+                    setattr(self, attr, None)
         return True
 
     def flush(self, timeout: float | None = None) -> bool:

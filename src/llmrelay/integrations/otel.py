@@ -10,20 +10,24 @@ Follows the OpenTelemetry semantic conventions for generative AI clients:
   ``.finish_reasons``, ``gen_ai.usage.input_tokens`` / ``.output_tokens``,
   ``server.address`` / ``server.port``; on failure status ERROR and ``error.type``. Its start
   and end are the call's own times, and it is a child of the span that was current when the
-  call was made (captured in ``log_pre_api_call``, so the logger must be in ``callbacks``;
-  cache hits send no request, so their span is a root);
+  call was made: the callback dispatcher runs the outcome hook in (a copy of) the caller's
+  ``contextvars`` context, which holds it, for every call including cache hits; the context
+  seen by ``log_pre_api_call`` is kept too, as a fallback when the logger is in ``callbacks``;
+  with no current span the span is a root;
 * histograms ``gen_ai.client.token.usage`` and ``gen_ai.client.operation.duration`` (and
   ``gen_ai.client.operation.time_to_first_chunk`` for streams) with the conventions' bucket
-  boundaries;
+  boundaries; answers from llmrelay's own cache spent no tokens, so they record no token
+  usage (their span says ``llmrelay.cache_hit``);
 * prompts and completions (``gen_ai.input.messages`` / ``gen_ai.output.messages``) only when
   opted in, with ``capture_message_content=True`` or
   ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``, and never when message
   logging is turned off.
 
 The application's tracer and meter providers are used when it has set them (checked at the
-first event); otherwise this logger configures its own, exporting OTLP over HTTP/protobuf as
-the standard ``OTEL_*`` variables say (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``..._HEADERS``,
-``OTEL_SERVICE_NAME``, ``OTEL_TRACES_EXPORTER=none`` ...), in batches off the caller's path.
+first event); otherwise this logger uses its own, built when it is created and exporting
+OTLP over HTTP/protobuf as the standard ``OTEL_*`` variables say
+(``OTEL_EXPORTER_OTLP_ENDPOINT``, ``..._HEADERS``, ``OTEL_SERVICE_NAME``,
+``OTEL_TRACES_EXPORTER=none`` ...), in batches off the caller's path.
 """
 
 from __future__ import annotations
@@ -141,6 +145,16 @@ class OTelLogger(CustomLogger):
         self._parents: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._ready = False
+        # Our own exporters are built now, at registration: the first event may come too
+        # late to start their threads (a script's only call, delivered at interpreter exit).
+        # If the application installs its providers before that event, they win (below).
+        self._own_tp: Any = None
+        self._own_mp: Any = None
+        if tracer_provider is None and meter_provider is None:
+            if _default_provider("trace"):
+                self._own_tp = self._own(_own_tracer_provider())
+            if _default_provider("metrics"):
+                self._own_mp = self._own(_own_meter_provider())
 
     # ---- providers and instruments, resolved at the first event ----------------------------
     def _setup(self) -> None:
@@ -152,14 +166,24 @@ class OTelLogger(CustomLogger):
             explicit = self._tracer_provider is not None or self._meter_provider is not None
             tp = self._tracer_provider
             if tp is None:
-                tp = (self._own(_own_tracer_provider())
-                      if not explicit and _default_provider("trace")
-                      else trace.get_tracer_provider())
+                if not explicit and _default_provider("trace"):
+                    if self._own_tp is None:
+                        self._own_tp = self._own(_own_tracer_provider())
+                    tp = self._own_tp
+                else:
+                    tp = trace.get_tracer_provider()
+                    self._disown(self._own_tp)
+                    self._own_tp = None
             mp = self._meter_provider
             if mp is None:
-                mp = (self._own(_own_meter_provider())
-                      if not explicit and _default_provider("metrics")
-                      else metrics.get_meter_provider())
+                if not explicit and _default_provider("metrics"):
+                    if self._own_mp is None:
+                        self._own_mp = self._own(_own_meter_provider())
+                    mp = self._own_mp
+                else:
+                    mp = metrics.get_meter_provider()
+                    self._disown(self._own_mp)
+                    self._own_mp = None
             from .. import __version__
 
             self._tracer = tp.get_tracer("llmrelay", __version__)
@@ -183,6 +207,15 @@ class OTelLogger(CustomLogger):
             self._owned.append(provider)
             _owning.add(self)
         return provider
+
+    def _disown(self, provider: Any) -> None:
+        """Shut down an exporter of ours that the application's provider replaced."""
+        if provider is not None and provider in self._owned:
+            self._owned.remove(provider)
+            try:
+                provider.shutdown()
+            except Exception:  # it exported nothing yet; failing to stop it is harmless
+                log.debug("llmrelay: otel provider shutdown failed", exc_info=True)
 
     # ---- in-band: remember the caller's span (the span itself is made later, elsewhere) -----
     def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
@@ -230,18 +263,28 @@ class OTelLogger(CustomLogger):
             attrs["error.type"] = type(exc).__name__
         if self.capture_message_content:
             attrs.update(self._content(kwargs, response, op))
-        parent = self._parents.pop(kwargs.get("litellm_call_id") or "", None)
         span = self._tracer.start_span(
-            f"{op} {kwargs.get('model') or ''}".strip(), context=parent if parent is not None else otel_context.Context(),
+            f"{op} {kwargs.get('model') or ''}".strip(), context=self._parent(kwargs),
             kind=SpanKind.CLIENT, attributes=attrs, start_time=_ns(start))
         if exc is not None:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:1000]))
         span.end(end_time=_ns(end))
-        self._record_metrics(attrs, start, end, first, exc)
+        self._record_metrics(attrs, start, end, first, exc, bool(kwargs.get("cache_hit")))
+
+    def _parent(self, kwargs: dict[str, Any]) -> Any:
+        """The caller's context: captured before the request, else the one this hook runs
+        in if it holds a span (the caller's, carried over by the dispatcher); else none."""
+        parent = self._parents.pop(kwargs.get("litellm_call_id") or "", None)
+        if parent is not None:
+            return parent
+        current = otel_context.get_current()
+        if trace.get_current_span(current).get_span_context().is_valid:
+            return current
+        return otel_context.Context()
 
     def _record_metrics(self, attrs: dict[str, Any], start: Any, end: Any, first: Any,
-                        exc: BaseException | None) -> None:
+                        exc: BaseException | None, cache_hit: bool) -> None:
         keys = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model",
                 "gen_ai.response.model", "server.address", "server.port", "error.type")
         common = {k: attrs[k] for k in keys if k in attrs}
@@ -250,7 +293,7 @@ class OTelLogger(CustomLogger):
         if "gen_ai.response.time_to_first_chunk" in attrs:
             self._first_chunk.record(max(0.0, attrs["gen_ai.response.time_to_first_chunk"]),
                                      common)
-        if exc is None and "gen_ai.usage.input_tokens" in attrs:
+        if exc is None and not cache_hit and "gen_ai.usage.input_tokens" in attrs:
             self._tokens.record(attrs["gen_ai.usage.input_tokens"],
                                 {**common, "gen_ai.token.type": "input"})
             if attrs["gen_ai.operation.name"] != "embeddings":

@@ -61,11 +61,17 @@ def known_integrations() -> list[str]:
     return sorted(set(BUILTIN) | set(_extra) | set(_entry_points()))
 
 
+def _instantiate(target: Any) -> Any:
+    """A ready logger is used as it is; a class or a factory function is called."""
+    if isinstance(target, type) or (callable(target) and not hasattr(target,
+                                                                      "log_success_event")):
+        return target()
+    return target
+
+
 def _build(name: str) -> Any:
     if name in _extra:
-        factory = _extra[name]
-        return factory() if isinstance(factory, type) or (callable(factory) and not hasattr(
-            factory, "log_success_event")) else factory
+        return _instantiate(_extra[name])
     if name in BUILTIN:
         target, extra = BUILTIN[name]
         module_name, _, attr = target.partition(":")
@@ -79,8 +85,16 @@ def _build(name: str) -> Any:
         return getattr(module, attr)()
     eps = _entry_points()
     if name in eps:
-        loaded = eps[name].load()
-        return loaded() if callable(loaded) else loaded
+        ep = eps[name]
+        dist = getattr(getattr(ep, "dist", None), "name", None) or "the package providing it"
+        try:
+            loaded = ep.load()
+        except ImportError as exc:
+            raise IntegrationError(
+                f"integration {name!r} (entry point {ep.value!r} of {dist}) cannot be "
+                f"imported: {exc}; check that {dist} and its dependencies are installed"
+            ) from exc
+        return _instantiate(loaded)
     raise IntegrationError(
         f"unknown integration {name!r}; known integrations: "
         f"{', '.join(known_integrations()) or '(none)'}")
