@@ -181,3 +181,55 @@ def test_aflush_waits_without_blocking_loop() -> None:
         return await llmrelay.aflush(5)
 
     assert asyncio.run(main()) and got == [1]
+
+
+def test_events_delivered_when_no_thread_can_start(tmp_path: Path) -> None:
+    """At interpreter shutdown Python 3.12+ refuses new threads; a logger whose runner
+    thread cannot start still gets its events (sync and async hooks), exit flush included.
+    Simulated on any version by making runner threads fail to start."""
+    out_file = tmp_path / "events.txt"
+    script = f"""
+        import asyncio, threading
+        import llmrelay
+        from llmrelay.integrations.custom_logger import CustomLogger
+
+        real_start = threading.Thread.start
+        def start(self):
+            if self.name.startswith("llmrelay-cb-"):
+                raise RuntimeError("can't create new thread at interpreter shutdown")
+            real_start(self)
+        threading.Thread.start = start
+
+        def write(line):
+            with open({str(out_file)!r}, "a") as f:
+                f.write(line + "\\n")
+
+        class Both(CustomLogger):
+            def log_success_event(self, kwargs, response_obj, start_time, end_time):
+                write("sync " + response_obj.choices[0].message.content)
+            async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+                await asyncio.sleep(0.01)
+                write("async " + response_obj.choices[0].message.content)
+
+        def broken(kwargs, response_obj, start_time, end_time):
+            raise ValueError("counted, not raised")
+
+        llmrelay.callbacks = [Both()]
+        llmrelay.success_callback = [broken]
+        llmrelay.completion("gpt-4o-mini", [{{"role": "user", "content": "x"}}],
+                            mock_response="one")
+        assert llmrelay.flush(10)
+        async def main():
+            await llmrelay.acompletion("gpt-4o-mini", [{{"role": "user", "content": "x"}}],
+                                       mock_response="two")
+        asyncio.run(main())
+        stats = llmrelay.callback_stats()
+        assert stats["broken"]["failed"] >= 1, stats
+        llmrelay.completion("gpt-4o-mini", [{{"role": "user", "content": "x"}}],
+                            mock_response="three")  # left to the exit flush
+    """
+    proc = _run(script, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "undelivered" not in proc.stderr
+    lines = out_file.read_text().splitlines()
+    assert sorted(lines) == ["async two", "sync one", "sync three"]

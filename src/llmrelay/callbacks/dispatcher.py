@@ -116,16 +116,56 @@ class _Target:
                 self.dropped += 1
                 self.owner._delivery_done(old_job)
             self.pending.append((delivery, job))
-            if self.thread is None:
-                self._spawn()
-            else:
+            if self.thread is not None:
                 self.wake.notify()
+                return
+            started = self._spawn()
+        if not started:
+            self._deliver_here()
 
-    def _spawn(self) -> None:
+    def _spawn(self) -> bool:
+        """Start a runner thread (with ``wake`` held); False when none can start."""
         self.generation += 1
-        self.thread = threading.Thread(target=self._run, args=(self.generation,),
-                                       name=f"llmrelay-cb-{self.name}", daemon=True)
-        self.thread.start()
+        thread = threading.Thread(target=self._run, args=(self.generation,),
+                                  name=f"llmrelay-cb-{self.name}", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # Python 3.12+ refuses new threads at interpreter shutdown
+            self.thread = None
+            return False
+        self.thread = thread
+        return True
+
+    def _deliver_here(self) -> None:
+        """No runner thread could start (the exit flush on Python 3.12+): deliver the
+        queue here, on the dispatcher's loop thread; async hooks become tasks of the loop."""
+        while True:
+            with self.wake:
+                if not self.pending or self.thread is not None:
+                    return
+                d, job = self.pending.popleft()
+            if d.is_async:
+                self._start_task(d, job)
+            else:
+                self._deliver(d, job)
+                self.owner._delivery_done(job)
+
+    def _start_task(self, d: Delivery, job: Job) -> None:
+        timeout = _setting("callback_timeout", 30.0)
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+
+        def make() -> asyncio.Task[Any]:
+            return loop.create_task(asyncio.wait_for(d.fn(*d.args), timeout))
+
+        task = job.context.copy().run(make) if job.context is not None else make()
+
+        def done(t: asyncio.Task[Any]) -> None:
+            exc = asyncio.CancelledError() if t.cancelled() else t.exception()
+            self._record(d, exc, started, timeout)
+            self.owner._delivery_done(job)
+
+        task.add_done_callback(done)
 
     def _call(self, d: Delivery, timeout: float) -> None:
         if d.is_async:
@@ -153,7 +193,10 @@ class _Target:
             log.warning("llmrelay: callback %s.%s timed out after %.1fs", self.name,
                         current[0].hook, timeout)
             self.owner._delivery_done(current[1])
-            self._spawn()  # the stuck thread sees a newer generation and exits when freed
+            # the stuck thread sees a newer generation and exits when freed
+            started = self._spawn()
+        if not started:
+            self._deliver_here()
 
     # ---- the runner thread ---------------------------------------------------------------
     def _run(self, generation: int) -> None:
@@ -179,29 +222,36 @@ class _Target:
     def _deliver(self, d: Delivery, job: Job) -> None:
         timeout = _setting("callback_timeout", 30.0)
         started = time.perf_counter()
+        error: BaseException | None = None
         try:
             if job.context is None:
                 self._call(d, timeout)
             else:  # a copy per delivery: one context cannot be entered twice at once
                 job.context.copy().run(self._call, d, timeout)
-        except (asyncio.TimeoutError, concurrent.futures.TimeoutError):
+        except Exception as exc:
+            error = exc
+        self._record(d, error, started, timeout)
+
+    def _record(self, d: Delivery, exc: BaseException | None, started: float,
+                timeout: float) -> None:
+        """Count one delivery's outcome and time; the first failure is logged in full."""
+        spent = time.perf_counter() - started
+        self.total_s += spent
+        if spent > self.max_s:
+            self.max_s = spent
+        if exc is None:
+            self.delivered += 1
+        elif isinstance(exc, (asyncio.TimeoutError, concurrent.futures.TimeoutError)):
             self.timed_out += 1
             log.warning("llmrelay: callback %s.%s timed out after %.1fs", self.name, d.hook,
                         timeout)
-        except Exception as exc:
+        else:
             self.failed += 1
             if not self.warned:
                 self.warned = True
                 log.error("llmrelay: callback %s.%s raised %s: %s (further failures of this "
                           "callback are counted in llmrelay.callback_stats())",
                           self.name, d.hook, type(exc).__name__, exc, exc_info=exc)
-        else:
-            self.delivered += 1
-        finally:
-            spent = time.perf_counter() - started
-            self.total_s += spent
-            if spent > self.max_s:
-                self.max_s = spent
 
 
 class Dispatcher:
