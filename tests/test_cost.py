@@ -41,6 +41,8 @@ REQUIRED = [
     # Mistral
     "mistral-large-latest", "mistral-small-latest", "codestral-latest", "open-mistral-nemo",
     "mistral-embed",
+    # DeepSeek
+    "deepseek-chat", "deepseek-reasoner", "deepseek-v4-flash", "deepseek-v4-pro",
 ]
 
 
@@ -73,6 +75,14 @@ def test_price_file_meta_and_rows() -> None:
         if cached is not None:
             assert cached < r["input_cost_per_token"], name
             assert r["supports_prompt_caching"] is True, name
+        hour = r.get("cache_creation_input_token_cost_above_1hr")
+        if hour is not None:  # Anthropic: 1h writes cost 2x input, more than 5m writes
+            assert hour == pytest.approx(2 * r["input_cost_per_token"]), name
+            assert r["cache_creation_input_token_cost"] < hour, name
+        for field, value in r.items():  # long-context tiers cost more than their base
+            base, sep, _ = field.partition("_above_")
+            if sep and field.endswith("k_tokens"):
+                assert base in r and r[base] < value, (name, field)
 
 
 @pytest.mark.parametrize("name", REQUIRED)
@@ -184,6 +194,114 @@ def test_gemini_and_mistral() -> None:
     assert cost.lookup("mistral/mistral-large-latest") == m
 
 
+def test_one_hour_cache_writes() -> None:
+    name = "claude-haiku-4-5"
+    r = row(name)
+    usage = {"prompt_tokens": 1000, "completion_tokens": 10, "cache_read_input_tokens": 300,
+             "cache_creation_input_tokens": 500,
+             "prompt_tokens_details": {"cached_tokens": 300, "cache_creation_token_details": {
+                 "ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 400}}}
+    expected = (200 * r["input_cost_per_token"] + 300 * r["cache_read_input_token_cost"]
+                + 100 * r["cache_creation_input_token_cost"]
+                + 400 * r["cache_creation_input_token_cost_above_1hr"]
+                + 10 * r["output_cost_per_token"])
+    assert cost.usage_cost(name, "anthropic", usage) == pytest.approx(expected)
+    prompt, completion = cost.cost_per_token(
+        name, 1000, 10, cache_read_input_tokens=300, cache_creation_input_tokens=500,
+        cache_creation_1h_input_tokens=400)
+    assert prompt + completion == pytest.approx(expected)
+    # a row without a 1h price charges those writes at the 5-minute price
+    assert cost.cost_per_token("claude-2", 1000, 0, cache_creation_input_tokens=500,
+                               cache_creation_1h_input_tokens=400)[0] == pytest.approx(
+        1000 * row("claude-2")["input_cost_per_token"])
+
+
+@pytest.mark.parametrize(("name", "limit"), [
+    ("gemini-2.5-pro", 200_000), ("gemini-3-pro-preview", 200_000),
+    ("gemini-1.5-pro", 128_000), ("gemini-1.5-flash", 128_000),
+])
+def test_gemini_long_context_tier(name: str, limit: int) -> None:
+    r = row(name)
+    tier = f"_above_{limit // 1000}k_tokens"
+
+    def usage(prompt: int) -> dict[str, Any]:
+        return {"prompt_tokens": prompt, "completion_tokens": 1000,
+                "prompt_tokens_details": {"cached_tokens": 20_000}}
+
+    at_limit = ((limit - 20_000) * r["input_cost_per_token"]
+                + 20_000 * r["cache_read_input_token_cost"] + 1000 * r["output_cost_per_token"])
+    assert cost.usage_cost(name, "gemini", usage(limit)) == pytest.approx(at_limit)
+    above = ((limit + 1 - 20_000) * r["input_cost_per_token" + tier]
+             + 20_000 * r["cache_read_input_token_cost" + tier]
+             + 1000 * r["output_cost_per_token" + tier])
+    assert cost.usage_cost(name, "gemini", usage(limit + 1)) == pytest.approx(above)
+    assert cost.cost_per_token(f"gemini/{name}", limit + 1, 1000,
+                               cache_read_input_tokens=20_000) == pytest.approx(
+        ((limit + 1 - 20_000) * r["input_cost_per_token" + tier]
+         + 20_000 * r["cache_read_input_token_cost" + tier],
+         1000 * r["output_cost_per_token" + tier]))
+
+
+def test_claude_sonnet_long_context_counts_cache_tokens() -> None:
+    """Anthropic's 200k threshold counts cache reads and writes; every price doubles (or 1.5x
+    for output) once it is crossed."""
+    name = "claude-sonnet-4-5-20250929"
+    r = row(name)
+    tier = "_above_200k_tokens"
+    usage = {"prompt_tokens": 210_000, "completion_tokens": 500,
+             "cache_read_input_tokens": 150_000, "cache_creation_input_tokens": 50_000,
+             "prompt_tokens_details": {"cache_creation_token_details": {
+                 "ephemeral_5m_input_tokens": 20_000, "ephemeral_1h_input_tokens": 30_000}}}
+    expected = (10_000 * r["input_cost_per_token" + tier]
+                + 150_000 * r["cache_read_input_token_cost" + tier]
+                + 20_000 * r["cache_creation_input_token_cost" + tier]
+                + 30_000 * r["cache_creation_input_token_cost_above_1hr" + tier]
+                + 500 * r["output_cost_per_token" + tier])
+    assert cost.usage_cost(name, "anthropic", usage) == pytest.approx(expected)
+    assert r["input_cost_per_token" + tier] == pytest.approx(2 * r["input_cost_per_token"])
+    assert r["output_cost_per_token" + tier] == pytest.approx(1.5 * r["output_cost_per_token"])
+    # Haiku has no long-context price: the same counts cost the base prices
+    h = row("claude-haiku-4-5")
+    assert cost.usage_cost("claude-haiku-4-5", "anthropic", usage) == pytest.approx(
+        10_000 * h["input_cost_per_token"] + 150_000 * h["cache_read_input_token_cost"]
+        + 20_000 * h["cache_creation_input_token_cost"]
+        + 30_000 * h["cache_creation_input_token_cost_above_1hr"]
+        + 500 * h["output_cost_per_token"])
+
+
+def test_deepseek_cache_hits() -> None:
+    """DeepSeek reports cache hits as ``prompt_cache_hit_tokens`` (and may also send
+    ``prompt_tokens_details.cached_tokens``); either way hits cost the hit price."""
+    r = row("deepseek-chat")
+    prices = ("input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost")
+    for alias in ("deepseek-chat", "deepseek/deepseek-reasoner"):  # aliases of V4 Flash
+        found = cost.lookup(alias)
+        assert found is not None
+        assert [found[f] for f in prices] == [row("deepseek-v4-flash")[f] for f in prices]
+    own = {"prompt_tokens": 5000, "completion_tokens": 800, "prompt_cache_hit_tokens": 4096,
+           "prompt_cache_miss_tokens": 904, "completion_tokens_details": {
+               "reasoning_tokens": 500}}
+    expected = (904 * r["input_cost_per_token"] + 4096 * r["cache_read_input_token_cost"]
+                + 800 * r["output_cost_per_token"])
+    assert cost.usage_cost("deepseek-chat", "deepseek", own) == pytest.approx(expected)
+    both = {**own, "prompt_tokens_details": {"cached_tokens": 4096}}
+    assert cost.usage_cost("deepseek/deepseek-chat", None, both) == pytest.approx(expected)
+    pro = row("deepseek-v4-pro")
+    assert cost.usage_cost("deepseek-v4-pro", "deepseek", own) == pytest.approx(
+        904 * pro["input_cost_per_token"] + 4096 * pro["cache_read_input_token_cost"]
+        + 800 * pro["output_cost_per_token"])
+
+
+def test_mistral_aliases_and_dated_releases() -> None:
+    latest, old = row("mistral-large-latest"), row("mistral-large-2411")
+    assert latest == row("mistral-large-2512") and latest != old
+    usage = {"prompt_tokens": 10_000, "completion_tokens": 1000}
+    assert cost.usage_cost("mistral/mistral-large-2411", None, usage) == pytest.approx(
+        10_000 * old["input_cost_per_token"] + 1000 * old["output_cost_per_token"])
+    assert cost.usage_cost("mistral/mistral-large-latest", None, usage) == pytest.approx(
+        10_000 * latest["input_cost_per_token"] + 1000 * latest["output_cost_per_token"])
+
+
 def test_embedding_costs_input_only() -> None:
     r = row("text-embedding-3-small")
     assert r["mode"] == "embedding"
@@ -239,7 +357,8 @@ def test_usage_cost_never_raises_on_odd_usage() -> None:
     ("claude-3-7-sonnet-latest", None, "claude-3-7-sonnet-latest"),
     ("claude-3-haiku", None, "claude-3-haiku-20240307"),   # newest dated key of the family
     ("gpt-4o-latest", None, "gpt-4o"),                      # "-latest" removed
-    ("mistral-large-2411", None, "mistral-large-latest"),
+    ("mistral-large-2411", None, "mistral-large-2411"),     # an older release keeps its row
+    ("mistral-large-2609", None, "mistral-large-latest"),   # unknown release: the alias
     ("gemini-1.5-flash-002", None, "gemini-1.5-flash-002"),
     ("gemini-2.0-flash-lite-002", None, "gemini-2.0-flash-lite"),
     ("gpt-4o", "azure", "gpt-4o"),                          # Azure falls back to the bare name
@@ -311,6 +430,21 @@ def test_register_new_litellm_style_model() -> None:
     info = cost.get_model_info(name)
     assert info["max_tokens"] == info["max_output_tokens"] == 4096
     assert info["litellm_provider"] == "hosted_vllm"
+
+
+@pytest.mark.usefixtures("restore_table")
+def test_register_model_with_long_context_prices() -> None:
+    cost.register_model({"my-long-model": {
+        "litellm_provider": "openai_like", "input_cost_per_token": "1e-6",
+        "output_cost_per_token": 2e-6, "input_cost_per_token_above_128k_tokens": "3e-6",
+        "input_cost_per_token_above_256k_tokens": 5e-6}})
+    assert row("my-long-model")["input_cost_per_token_above_128k_tokens"] == 3e-6
+    assert cost.cost_per_token("my-long-model", 128_000, 10) == pytest.approx(
+        (128_000 * 1e-6, 10 * 2e-6))
+    assert cost.cost_per_token("my-long-model", 200_000, 10)[0] == pytest.approx(
+        200_000 * 3e-6)
+    assert cost.cost_per_token("my-long-model", 300_000, 10) == pytest.approx(
+        (300_000 * 5e-6, 10 * 2e-6))  # the highest tier crossed; output has no tier
 
 
 @pytest.mark.usefixtures("restore_table")

@@ -380,6 +380,12 @@ def test_parse_rejects_non_messages() -> None:
     (500, "api_error", "Internal server error", llmrelay.InternalServerError),
     (400, "invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum",
      llmrelay.ContextWindowExceededError),
+    (400, "invalid_request_error", "input length and `max_tokens` exceed context limit: "
+     "173342 + 64000 > 200000, decrease input length or `max_tokens` and try again",
+     llmrelay.ContextWindowExceededError),
+    (413, "request_too_large", "Request exceeds the maximum allowed number of bytes.",
+     llmrelay.BadRequestError),
+    (402, "billing_error", "Your credit balance is too low", llmrelay.BadRequestError),
     (400, "invalid_request_error", "Output blocked by content filtering policy",
      llmrelay.ContentPolicyViolationError),
     (400, "invalid_request_error", "temperature: too big", llmrelay.BadRequestError),
@@ -391,6 +397,20 @@ def test_error_mapping(status: int, kind: str, msg: str, cls: type[Exception]) -
     assert err.status_code == status and err.message == msg and err.code == kind
     assert err.llm_provider == "anthropic" and err.model == MODEL
     assert err.response_headers == {"retry-after": "3"}
+
+
+@pytest.mark.parametrize(("kind", "status", "cls"), [
+    ("overloaded_error", 529, llmrelay.ServiceUnavailableError),
+    ("rate_limit_error", 429, llmrelay.RateLimitError),
+    ("billing_error", 402, llmrelay.BadRequestError),
+    ("conflict_error", 409, llmrelay.BadRequestError),
+    ("something_new", 500, llmrelay.InternalServerError),
+])
+def test_mid_stream_error_types_get_their_status(kind: str, status: int,
+                                                 cls: type[Exception]) -> None:
+    """An ``error`` event after the 200 has no HTTP status of its own: the type gives it."""
+    err = provider().map_error(make_call(), 0, {}, json.dumps(error_event(kind, "x")).encode())
+    assert type(err) is cls and err.status_code == status and err.code == kind
 
 
 # ---- stream decoding --------------------------------------------------------------------------
@@ -541,6 +561,29 @@ def test_stream_sync_and_async_match_unstreamed_cost(ant: FakeAnthropic,
     usages = [obj.usage.model_dump() for _, obj in rec.success]
     assert usages[0] == usages[1] == usages[2]
     assert rec.success[1][0]["additional_args"]["complete_input_dict"]["stream"] is True
+
+
+def test_one_hour_cache_writes_cost_their_own_price(ant: FakeAnthropic,
+                                                    args: dict[str, str]) -> None:
+    split = {"ephemeral_5m_input_tokens": 20, "ephemeral_1h_input_tokens": 30}
+    ant.default_usage = {**USAGE, "cache_creation": split}
+    rec = Recorder()
+    llmrelay.success_callback = [rec]
+    plain = llmrelay.completion(model=MODEL, messages=MSGS, **args)
+    streamed = list(llmrelay.completion(model=MODEL, messages=MSGS, stream=True,
+                                        stream_options={"include_usage": True}, **args))
+    assert plain.usage.prompt_tokens_details.cache_creation_token_details == split
+    assert streamed[-1].usage.prompt_tokens_details.cache_creation_token_details == split
+    assert llmrelay.flush(5)
+    row = llmrelay.cost.lookup(MODEL)
+    assert row is not None
+    expected = (USAGE["input_tokens"] * row["input_cost_per_token"]
+                + USAGE["cache_read_input_tokens"] * row["cache_read_input_token_cost"]
+                + 20 * row["cache_creation_input_token_cost"]
+                + 30 * row["cache_creation_input_token_cost_above_1hr"]
+                + USAGE["output_tokens"] * row["output_cost_per_token"])
+    assert [kw["response_cost"] for kw, _ in rec.success] == [pytest.approx(expected)] * 2
+    assert expected > hand_cost(USAGE)  # the same 50 writes, all with the 5-minute TTL
 
 
 def test_stream_thinking_end_to_end(ant: FakeAnthropic, args: dict[str, str]) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +21,7 @@ from llmrelay.exceptions import (
     ContextWindowExceededError,
     InternalServerError,
     NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
     ServiceUnavailableError,
     UnsupportedParamsError,
@@ -424,7 +427,13 @@ def err(code: int, message: str, status: str, reason: str | None = None) -> byte
               "allowed (1048576).", "INVALID_ARGUMENT"), ContextWindowExceededError, 400),
     (400, err(400, "Invalid value at 'contents[0].role'", "INVALID_ARGUMENT"),
      BadRequestError, 400),
-    (403, err(403, "Permission denied", "PERMISSION_DENIED"), AuthenticationError, 403),
+    (403, err(403, "The caller does not have permission", "PERMISSION_DENIED"),
+     PermissionDeniedError, 403),
+    (403, err(403, "Your API key was reported as leaked. Please use another API key.",
+              "PERMISSION_DENIED"), AuthenticationError, 401),
+    (403, err(403, "Method doesn't allow unregistered callers (callers without established "
+              "identity). Please use API Key or other form of API consumer identity to call "
+              "this API.", "PERMISSION_DENIED"), AuthenticationError, 401),
     (404, err(404, "models/nope is not found", "NOT_FOUND"), NotFoundError, 404),
     (429, err(429, "Resource has been exhausted", "RESOURCE_EXHAUSTED"), RateLimitError, 429),
     (500, err(500, "Internal error", "INTERNAL"), InternalServerError, 500),
@@ -443,13 +452,38 @@ def test_stream_error_list_body() -> None:
     assert isinstance(PROVIDER.map_error(make_call(MSGS), 429, {}, body), RateLimitError)
 
 
+def quota_error(delay: Any) -> bytes:
+    return json.dumps({"error": {"code": 429, "message": "You exceeded your current quota",
+                                 "status": "RESOURCE_EXHAUSTED", "details": [
+                                     {"@type": "type.googleapis.com/google.rpc.Help",
+                                      "links": []},
+                                     {"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                                      "retryDelay": delay}]}}).encode()
+
+
+@pytest.mark.parametrize(("delay", "header"), [
+    ("23s", "23"), ("12.5s", "12.5"), ({"seconds": 4, "nanos": 500000000}, "4.5"),
+    ("soon", None), (None, None),
+])
+def test_retry_info_becomes_retry_after(delay: Any, header: str | None) -> None:
+    exc = PROVIDER.map_error(make_call(MSGS), 429, {"x": "y"}, quota_error(delay))
+    assert type(exc) is RateLimitError and exc.message == "You exceeded your current quota"
+    assert exc.response_headers.get("retry-after") == header
+    assert exc.response_headers["x"] == "y"
+    # a Retry-After header the server sent wins over the body's delay
+    exc = PROVIDER.map_error(make_call(MSGS), 429, {"Retry-After": "2"}, quota_error(delay))
+    assert exc.response_headers == {"Retry-After": "2"}
+
+
 def test_unsupported_params_need_drop_params(gem: FakeGemini, args: dict[str, str]) -> None:
     with pytest.raises(UnsupportedParamsError, match="logit_bias"):
         llmrelay.completion(model=f"gemini/{MODEL}", messages=MSGS, logit_bias={"1": 2},
                             parallel_tool_calls=True, **args)
-    with pytest.raises(UnsupportedParamsError, match="encoding_format"):
+    with pytest.raises(UnsupportedParamsError, match="user"):
+        llmrelay.embedding(model="gemini/text-embedding-004", input="x", user="u1", **args)
+    with pytest.raises(BadRequestError, match="encoding_format"):
         llmrelay.embedding(model="gemini/text-embedding-004", input="x",
-                           encoding_format="float", **args)
+                           encoding_format="int8", **args)
     assert gem.request_count == 0
     r = llmrelay.completion(model=f"gemini/{MODEL}", messages=MSGS, logit_bias={"1": 2},
                             temperature=0.5, drop_params=True, **args)
@@ -493,6 +527,33 @@ def test_acompletion_with_thoughts_and_cache(gem: FakeGemini, args: dict[str, st
     kw, _ = seen[0]
     assert kw["additional_args"]["complete_input_dict"] == gem.last.body  # type: ignore[union-attr]
     assert kw["response_cost"] == pytest.approx(price(MODEL, 100, 30, cached=40))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_long_prompts_cost_the_long_context_prices(gem: FakeGemini, args: dict[str, str],
+                                                   stream: bool) -> None:
+    seen = capture()
+    row = llmrelay.cost.lookup("gemini-2.5-pro")
+    assert row is not None
+    for prompt in (150_000, 250_000):  # under and over the 200k threshold
+        gem.usage = {"promptTokenCount": prompt, "cachedContentTokenCount": 50_000,
+                     "candidatesTokenCount": 100, "thoughtsTokenCount": 40,
+                     "totalTokenCount": prompt + 140}
+        r = llmrelay.completion(model="gemini/gemini-2.5-pro", messages=MSGS, stream=stream,
+                                stream_options={"include_usage": True} if stream else None,
+                                **args)
+        if stream:
+            r = llmrelay.stream_chunk_builder(list(r))
+        assert (r.usage.prompt_tokens, r.usage.completion_tokens) == (prompt, 140)
+        assert r.usage.completion_tokens_details.reasoning_tokens == 40
+    assert llmrelay.flush(5)
+    short, long = seen[0][0]["response_cost"], seen[1][0]["response_cost"]
+    assert short == pytest.approx(100_000 * row["input_cost_per_token"]
+                                  + 50_000 * row["cache_read_input_token_cost"]
+                                  + 140 * row["output_cost_per_token"])
+    assert long == pytest.approx(200_000 * row["input_cost_per_token_above_200k_tokens"]
+                                 + 50_000 * row["cache_read_input_token_cost_above_200k_tokens"]
+                                 + 140 * row["output_cost_per_token_above_200k_tokens"])
 
 
 def test_stream_sync_end_to_end(gem: FakeGemini, args: dict[str, str]) -> None:
@@ -585,6 +646,25 @@ def test_embedding_end_to_end(gem: FakeGemini, args: dict[str, str]) -> None:
         token_counter(text=["solo"]) * row["input_cost_per_token"])
 
 
+def test_embedding_encoding_formats(gem: FakeGemini, args: dict[str, str]) -> None:
+    seen = capture()
+    texts = ["alpha", "beta gamma"]
+    floats = llmrelay.embedding(model="gemini/gemini-embedding-001", input=texts,
+                                encoding_format="float", **args)
+    packed = llmrelay.embedding(model="gemini/gemini-embedding-001", input=texts,
+                                encoding_format="base64", **args)
+    assert gem.last is not None and gem.last.body is not None
+    assert "encoding_format" not in json.dumps(gem.last.body)  # Gemini has no such field
+    for f, b in zip(floats.data, packed.data, strict=True):
+        assert isinstance(f.embedding, list) and isinstance(b.embedding, str)
+        raw = base64.b64decode(b.embedding)
+        values = struct.unpack(f"<{len(raw) // 4}f", raw)
+        assert values == pytest.approx(f.embedding, rel=1e-6)
+    assert packed.usage.prompt_tokens == floats.usage.prompt_tokens
+    assert llmrelay.flush(5)
+    assert seen[1][0]["response_cost"] == pytest.approx(seen[0][0]["response_cost"])
+
+
 def test_env_configuration(gem: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GEMINI_API_BASE", gem.url)
     monkeypatch.setenv("GOOGLE_API_KEY", "AIza-from-env-000000")
@@ -612,6 +692,20 @@ def test_http_errors_are_mapped(gem: FakeGemini, args: dict[str, str]) -> None:
         llmrelay.completion(model=f"gemini/{MODEL}", messages=MSGS, **args)
     with pytest.raises(AuthenticationError):
         list(llmrelay.completion(model=f"gemini/{MODEL}", messages=MSGS, stream=True, **args))
+
+
+def test_missing_key_and_quota_errors_over_http(gem: FakeGemini, args: dict[str, str]) -> None:
+    gem.require_api_key = KEY
+    with pytest.raises(AuthenticationError, match="unregistered callers") as info:
+        llmrelay.completion(model=f"gemini/{MODEL}", messages=MSGS, api_base=gem.url)
+    assert info.value.status_code == 401
+    gem.enqueue(gemini_error(429, "You exceeded your current quota.", retry_delay="0s"))
+    r = llmrelay.completion(model=f"gemini/{MODEL}", messages=MSGS, num_retries=1, **args)
+    assert r.choices[0].message.content == "Hello from Gemini"
+    gem.enqueue(gemini_error(429, "You exceeded your current quota.", retry_delay="37s"))
+    with pytest.raises(RateLimitError, match="quota") as rate:
+        llmrelay.completion(model=f"gemini/{MODEL}", messages=MSGS, **args)
+    assert rate.value.response_headers["retry-after"] == "37"
 
 
 def test_retry_after_unavailable(gem: FakeGemini, args: dict[str, str]) -> None:

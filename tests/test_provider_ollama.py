@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -194,6 +196,20 @@ def test_parse_embed_reply() -> None:
                                 json.dumps(data).encode())
     assert [e.embedding for e in r.data] == [[0.1, 0.2], [0.3, 0.4]]
     assert r.usage.prompt_tokens == 4 == r.usage.total_tokens
+    call = make_call(call_type="embedding", inp=["a", "b"], encoding_format="base64")
+    packed = PROVIDER.parse_response(call, 200, {}, json.dumps(data).encode())
+    for got, want in zip(packed.data, data["embeddings"], strict=True):
+        raw = base64.b64decode(got.embedding)
+        assert struct.unpack("<2f", raw) == pytest.approx(want, rel=1e-6)
+
+
+def test_embed_encoding_format_is_ours_not_the_body() -> None:
+    req = PROVIDER.build_request(make_call(call_type="embedding", inp="a",
+                                           encoding_format="base64"))
+    assert req.body == {"model": MODEL, "input": "a"}
+    with pytest.raises(BadRequestError, match="encoding_format"):
+        PROVIDER.build_request(make_call(call_type="embedding", inp="a",
+                                         encoding_format="binary"))
 
 
 # ---- stream decoding -------------------------------------------------------------------------
@@ -359,6 +375,43 @@ def test_embedding_end_to_end(oll: FakeOllama) -> None:
     assert llmrelay.flush(5)
     assert seen[1][0]["additional_args"]["complete_input_dict"] == oll.last.body
     assert [s[0]["response_cost"] for s in seen] == [None, None]
+
+
+def test_registered_price_for_a_local_model(oll: FakeOllama) -> None:
+    """Local models are unpriced until the user gives a price; then it is used exactly."""
+    saved = {k: dict(v) for k, v in llmrelay.model_cost.items()}
+    llmrelay.register_model({f"ollama/{MODEL}": {"input_cost_per_token": 2e-8,
+                                                 "output_cost_per_token": 5e-8},
+                             "ollama/nomic-embed-text": {"input_cost_per_token": 1e-9,
+                                                         "output_cost_per_token": 0.0,
+                                                         "mode": "embedding"}})
+    try:
+        seen = capture()
+        oll.counts = {"prompt_eval_count": 1200, "eval_count": 340}
+        llmrelay.completion(model=f"ollama/{MODEL}", messages=MSGS, api_base=oll.url)
+        list(llmrelay.completion(model=f"ollama/{MODEL}", messages=MSGS, stream=True,
+                                 api_base=oll.url))
+        emb = llmrelay.embedding(model="ollama/nomic-embed-text", input=["one two", "three"],
+                                 api_base=oll.url)
+        assert llmrelay.flush(5)
+        assert [kw["response_cost"] for kw, _ in seen] == [
+            pytest.approx(1200 * 2e-8 + 340 * 5e-8), pytest.approx(1200 * 2e-8 + 340 * 5e-8),
+            pytest.approx(emb.usage.prompt_tokens * 1e-9)]
+    finally:
+        llmrelay.model_cost.clear()
+        llmrelay.model_cost.update(saved)
+
+
+def test_embedding_base64_end_to_end(oll: FakeOllama) -> None:
+    floats = llmrelay.embedding(model="ollama/nomic-embed-text", input=["one two", "three"],
+                                dimensions=5, api_base=oll.url)
+    packed = llmrelay.embedding(model="ollama/nomic-embed-text", input=["one two", "three"],
+                                dimensions=5, encoding_format="base64", api_base=oll.url)
+    assert oll.last is not None and oll.last.body == {
+        "model": "nomic-embed-text", "input": ["one two", "three"], "dimensions": 5}
+    for f, b in zip(floats.data, packed.data, strict=True):
+        assert struct.unpack("<5f", base64.b64decode(b.embedding)) == pytest.approx(
+            f.embedding, rel=1e-6)
 
 
 def test_env_base_and_key(oll: FakeOllama, monkeypatch: pytest.MonkeyPatch) -> None:

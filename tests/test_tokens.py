@@ -1,13 +1,18 @@
-"""Tests of llmrelay.tokens.token_counter (a documented estimate, no tokenizer)."""
+"""Tests of llmrelay.tokens.token_counter: the documented estimate, and the offline-only use
+of tiktoken (faked here: the test environment must not download encodings either)."""
 
 from __future__ import annotations
 
+import hashlib
 import sys
+import types
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from llmrelay.tokens import token_counter
+from llmrelay import tokens
+from llmrelay.tokens import encoding_for, token_counter
 
 
 @pytest.mark.parametrize(("text", "tokens"), [
@@ -76,7 +81,85 @@ def test_message_objects_work_like_dicts() -> None:
     assert token_counter(messages=as_obj) == token_counter(messages=as_dict) == 4 + 3 + 3
 
 
-def test_model_does_not_change_the_estimate_and_no_tokenizer_is_loaded() -> None:
+def test_without_tiktoken_every_model_gets_the_estimate(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tokens, "_encoders", {})
+    monkeypatch.setitem(sys.modules, "tiktoken", None)  # "not installed"
     messages = [{"role": "user", "content": "count me please"}]
-    assert token_counter("gpt-4o", messages) == token_counter("claude-3-haiku-20240307", messages)
-    assert "tiktoken" not in sys.modules
+    assert token_counter("gpt-4o", messages) == token_counter("claude-3-haiku-20240307",
+                                                              messages) == 4 + 3 + 3
+
+
+@pytest.mark.parametrize(("model", "encoding"), [
+    ("gpt-4o-mini", "o200k_base"), ("openai/gpt-4.1", "o200k_base"), ("gpt-5-nano", "o200k_base"),
+    ("o3-mini", "o200k_base"), ("azure/gpt-4o", "o200k_base"), ("gpt-4", "cl100k_base"),
+    ("gpt-4-turbo", "cl100k_base"), ("gpt-3.5-turbo", "cl100k_base"),
+    ("azure/gpt-35-turbo", "cl100k_base"), ("text-embedding-3-small", "cl100k_base"),
+    ("claude-3-5-sonnet-latest", None), ("gemini/gemini-2.0-flash", None),
+    ("groq/gpt-4o-lookalike", None), ("", None),
+])
+def test_encoding_for(model: str, encoding: str | None) -> None:
+    assert encoding_for(model) == encoding
+
+
+class FakeEncoding:
+    """Stands in for a tiktoken Encoding: one token per whitespace-separated word."""
+
+    def encode(self, text: str, disallowed_special: Any = "all") -> list[int]:
+        assert disallowed_special == ()  # user text may contain "<|endoftext|>"
+        return list(range(len(text.split())))
+
+
+@pytest.fixture
+def fake_tiktoken(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
+    """A fake ``tiktoken`` module; returns the names ``get_encoding`` was called with. The
+    cache dir is empty until a test writes an encoding file into it."""
+    calls: list[str] = []
+    module = types.ModuleType("tiktoken")
+
+    def get_encoding(name: str) -> FakeEncoding:
+        calls.append(name)
+        return FakeEncoding()
+
+    module.get_encoding = get_encoding  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tiktoken", module)
+    monkeypatch.setattr(tokens, "_encoders", {})
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    return calls
+
+
+def cache_file(tmp_path: Path, encoding: str, data: bytes, monkeypatch: pytest.MonkeyPatch,
+               digest: str | None = None) -> None:
+    """Put ``data`` where tiktoken caches ``encoding``; its published digest becomes that of
+    ``data`` unless ``digest`` says otherwise (a damaged file)."""
+    url, _ = tokens.ENCODING_FILES[encoding]
+    (tmp_path / hashlib.sha1(url.encode()).hexdigest()).write_bytes(data)
+    files = dict(tokens.ENCODING_FILES)
+    files[encoding] = (url, digest or hashlib.sha256(data).hexdigest())
+    monkeypatch.setattr(tokens, "ENCODING_FILES", files)
+
+
+def test_cached_encoding_file_is_used(fake_tiktoken: list[str], tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    cache_file(tmp_path, "o200k_base", b"fake ranks", monkeypatch)
+    text = "a rather long sentence of nine words in it"
+    assert token_counter("gpt-4o", text=text) == 9  # the estimate would say 11
+    messages = [{"role": "user", "name": "ann", "content": text}]
+    assert token_counter("openai/gpt-4o-mini", messages) == 9 + 1 + 1 + 3 + 3
+    assert fake_tiktoken == ["o200k_base"]  # loaded once, then reused
+    # other vendors' models, and OpenAI models whose file is not cached, are estimated
+    assert token_counter("claude-3-haiku-20240307", text=text) == 11
+    assert token_counter("gpt-4", text=text) == 11
+    assert fake_tiktoken == ["o200k_base"]
+
+
+def test_missing_or_damaged_file_is_never_fetched(fake_tiktoken: list[str], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    assert token_counter("gpt-4o", text="abcdefgh") == 2  # nothing cached: the estimate
+    monkeypatch.setattr(tokens, "_encoders", {})
+    cache_file(tmp_path, "cl100k_base", b"truncated download", monkeypatch, digest="0" * 64)
+    assert token_counter("gpt-4", text="abcdefgh") == 2
+    monkeypatch.setattr(tokens, "_encoders", {})
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "")  # tiktoken would read straight from the URL
+    assert token_counter("gpt-4o", text="abcdefgh") == 2
+    assert fake_tiktoken == []  # tiktoken never got the chance to download anything

@@ -41,7 +41,11 @@ _LIMITS = ("max_input_tokens", "max_output_tokens", "input_cost_per_token",
 _FLAGS = ("supports_function_calling", "supports_vision", "supports_response_schema",
           "supports_prompt_caching", "supports_reasoning")
 _COST_FIELDS = ("input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
-                "cache_creation_input_token_cost", "output_cost_per_reasoning_token")
+                "cache_creation_input_token_cost", "cache_creation_input_token_cost_above_1hr",
+                "output_cost_per_reasoning_token")
+# A long-context price: ``<cost field>_above_<N>k_tokens`` applies when the prompt has more
+# than N*1000 tokens (Gemini Pro above 200k/128k, Claude Sonnet 4/4.5 above 200k).
+_TIER = re.compile(r"^(.+)_above_(\d+)k_tokens$")
 
 _resolved: dict[tuple[str, str | None], tuple[str, Row] | None] = {}
 _providers: dict[str, str | None] = {}
@@ -193,19 +197,45 @@ def provider_of(model: str) -> str | None:
     return result
 
 
+def _tiered(row: Row, prompt: int) -> Row:
+    """``row`` with each price replaced by its highest ``*_above_<N>k_tokens`` tier that
+    ``prompt`` exceeds (the vendors charge the whole call at the long-context rate)."""
+    best: dict[str, tuple[int, Any]] = {}
+    for key, value in row.items():
+        if "_above_" not in key or value is None:
+            continue
+        m = _TIER.match(key)
+        if m is None:
+            continue
+        limit = int(m.group(2)) * 1000
+        if prompt > limit and limit >= best.get(m.group(1), (-1, None))[0]:
+            best[m.group(1)] = (limit, value)
+    if not best:
+        return row
+    return {**row, **{field: value for field, (_, value) in best.items()}}
+
+
 def _price(row: Row, prompt: int, completion: int, cache_read: int, cache_write: int,
-           reasoning: int) -> tuple[float, float] | None:
-    """(prompt USD, completion USD) for counts under ``row``; None if the row has no price."""
+           reasoning: int, write_1h: int = 0) -> tuple[float, float] | None:
+    """(prompt USD, completion USD) for counts under ``row``; None if the row has no price.
+
+    ``write_1h`` is the part of ``cache_write`` written with Anthropic's one-hour TTL."""
+    if prompt > 1000:
+        row = _tiered(row, prompt)
     inp, out = row.get("input_cost_per_token"), row.get("output_cost_per_token")
     if inp is None and out is None:
         return None
     inp, out = float(inp or 0.0), float(out or 0.0)
     read_price = row.get("cache_read_input_token_cost")
     write_price = row.get("cache_creation_input_token_cost")
+    write_price = inp if write_price is None else float(write_price)
     cache_read, cache_write = max(cache_read, 0), max(cache_write, 0)
+    write_1h = min(max(write_1h, 0), cache_write)
+    hour_price = row.get("cache_creation_input_token_cost_above_1hr")
     prompt_cost = (max(prompt - cache_read - cache_write, 0) * inp
                    + cache_read * (inp if read_price is None else float(read_price))
-                   + cache_write * (inp if write_price is None else float(write_price)))
+                   + (cache_write - write_1h) * write_price
+                   + write_1h * (write_price if hour_price is None else float(hour_price)))
     completion = max(completion, 0)
     reasoning_price = row.get("output_cost_per_reasoning_token")
     if reasoning_price is None or reasoning <= 0:
@@ -228,20 +258,23 @@ def _priced(model: str, provider: str | None, counts: tuple[int, ...]) -> tuple[
 
 def cost_per_token(model: str, prompt_tokens: int = 0, completion_tokens: int = 0, *,
                    cache_read_input_tokens: int = 0, cache_creation_input_tokens: int = 0,
-                   reasoning_tokens: int = 0,
+                   reasoning_tokens: int = 0, cache_creation_1h_input_tokens: int = 0,
                    custom_llm_provider: str | None = None) -> tuple[float, float]:
     """(prompt cost, completion cost) in USD for the given token counts.
 
     ``prompt_tokens`` includes the cache reads and writes: ``prompt_tokens - cache_read -
     cache_creation`` (never below 0) is charged at ``input_cost_per_token``, cache reads at
     ``cache_read_input_token_cost`` and writes at ``cache_creation_input_token_cost`` (each
-    falling back to the input price). ``completion_tokens`` includes ``reasoning_tokens``,
-    which cost ``output_cost_per_reasoning_token`` where the row has one. Raises
+    falling back to the input price); ``cache_creation_1h_input_tokens``, the part of the
+    writes made with a one-hour TTL, at ``cache_creation_input_token_cost_above_1hr``.
+    ``completion_tokens`` includes ``reasoning_tokens``, which cost
+    ``output_cost_per_reasoning_token`` where the row has one. A prompt longer than a row's
+    long-context threshold is priced at the ``*_above_<N>k_tokens`` prices. Raises
     :class:`~llmrelay.exceptions.NotFoundError` when the model has no priced row.
     """
     return _priced(model, custom_llm_provider, (
         prompt_tokens, completion_tokens, cache_read_input_tokens, cache_creation_input_tokens,
-        reasoning_tokens))
+        reasoning_tokens, cache_creation_1h_input_tokens))
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -250,18 +283,24 @@ def _get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
-def _counts(usage: Any) -> tuple[int, int, int, int, int]:
-    """(prompt, completion, cache read, cache write, reasoning) from a usage object or dict."""
+def _counts(usage: Any) -> tuple[int, int, int, int, int, int]:
+    """(prompt, completion, cache read, cache write, reasoning, one-hour cache write) from a
+    usage object or dict."""
     if usage is None:
-        return 0, 0, 0, 0, 0
+        return 0, 0, 0, 0, 0, 0
     prompt = int(_get(usage, "prompt_tokens") or 0)
     completion = int(_get(usage, "completion_tokens") or 0)
+    details = _get(usage, "prompt_tokens_details")
     read = _get(usage, "cache_read_input_tokens")
     if read is None:  # Anthropic-style counts are authoritative when present
-        read = _get(_get(usage, "prompt_tokens_details"), "cached_tokens")
+        read = _get(details, "cached_tokens")
+    if not read:  # DeepSeek reports its cache hits on their own
+        read = _get(usage, "prompt_cache_hit_tokens")
     write = _get(usage, "cache_creation_input_tokens")
+    write_1h = _get(_get(details, "cache_creation_token_details"), "ephemeral_1h_input_tokens")
     reasoning = _get(_get(usage, "completion_tokens_details"), "reasoning_tokens")
-    return prompt, completion, int(read or 0), int(write or 0), int(reasoning or 0)
+    return (prompt, completion, int(read or 0), int(write or 0), int(reasoning or 0),
+            int(write_1h or 0))
 
 
 def usage_cost(model: str, provider: str | None, usage: Any) -> float | None:
@@ -270,8 +309,10 @@ def usage_cost(model: str, provider: str | None, usage: Any) -> float | None:
     ``usage`` is an object or dict with ``prompt_tokens``/``completion_tokens`` and optionally
     ``prompt_tokens_details.cached_tokens``, ``completion_tokens_details.reasoning_tokens``,
     ``cache_read_input_tokens`` and ``cache_creation_input_tokens`` (the last two, when
-    present, take precedence over ``cached_tokens``). Never raises; logs one warning per
-    unpriced model name on the ``llmrelay`` logger.
+    present, take precedence over ``cached_tokens``), DeepSeek's ``prompt_cache_hit_tokens``
+    and Anthropic's one-hour cache writes in
+    ``prompt_tokens_details.cache_creation_token_details.ephemeral_1h_input_tokens``. Never
+    raises; logs one warning per unpriced model name on the ``llmrelay`` logger.
     """
     try:
         found = _cached(model, provider)
@@ -330,7 +371,7 @@ def completion_cost(completion_response: Any = None, model: str | None = None, p
 
         completion = completion or _response_text(completion_response)
         counts = (token_counter(model, messages=messages, text=prompt or None),
-                  token_counter(model, text=completion), 0, 0, 0)
+                  token_counter(model, text=completion), 0, 0, 0, 0)
     return sum(_priced(model, custom_llm_provider, counts))
 
 
@@ -343,9 +384,9 @@ def _normalise(key: str, row: Row) -> Row:
         out["provider"] = provider
     if "max_output_tokens" not in out and isinstance(out.get("max_tokens"), int):
         out["max_output_tokens"] = out["max_tokens"]
-    for field in _COST_FIELDS:
-        if isinstance(out.get(field), str):
-            out[field] = float(out[field])
+    for field, value in out.items():
+        if isinstance(value, str) and (field in _COST_FIELDS or _TIER.match(field)):
+            out[field] = float(value)
     return out
 
 

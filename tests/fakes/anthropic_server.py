@@ -51,8 +51,16 @@ def error_event(type: str, message: str) -> dict[str, Any]:
 
 def message(content: list[dict[str, Any]], *, model: str = "claude-3-5-sonnet-20241022",
             stop_reason: str = "end_turn", stop_sequence: str | None = None,
-            usage: dict[str, int] | None = None, id: str | None = None) -> dict[str, Any]:
-    """A complete ``/v1/messages`` reply body."""
+            usage: dict[str, Any] | None = None, id: str | None = None) -> dict[str, Any]:
+    """A complete ``/v1/messages`` reply body. Like the real API, its usage splits the cache
+    writes by TTL in ``cache_creation`` (all 5-minute unless ``usage`` gives the split)."""
+    counts: dict[str, Any] = {"input_tokens": 10, "output_tokens": 5,
+                              "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                              **(usage or {})}
+    counts.setdefault("cache_creation", {
+        "ephemeral_5m_input_tokens": counts["cache_creation_input_tokens"],
+        "ephemeral_1h_input_tokens": 0})
+    counts.setdefault("service_tier", "standard")
     return {
         "id": id or f"msg_fake{uuid.uuid4().hex[:20]}",
         "type": "message",
@@ -61,8 +69,7 @@ def message(content: list[dict[str, Any]], *, model: str = "claude-3-5-sonnet-20
         "content": content,
         "stop_reason": stop_reason,
         "stop_sequence": stop_sequence,
-        "usage": {"input_tokens": 10, "output_tokens": 5, "cache_creation_input_tokens": 0,
-                  "cache_read_input_tokens": 0, **(usage or {})},
+        "usage": counts,
     }
 
 
@@ -209,8 +216,9 @@ class FakeAnthropic(FakeOpenAI):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> None:
         super().__init__(host, port, **kwargs)
         self.default_content = "Hello from fake Claude"
-        self.default_usage = {"input_tokens": 10, "output_tokens": 5,
-                              "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+        self.default_usage: dict[str, Any] = {
+            "input_tokens": 10, "output_tokens": 5, "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0}
         self.tool_use: dict[str, Any] | list[dict[str, Any]] | None = None
         self.thinking: str | None = None
 

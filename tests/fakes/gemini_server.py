@@ -52,20 +52,40 @@ def _dumps(obj: Any) -> str:
 
 
 def error_body(status: int, message: str, status_name: str | None = None,
-               reason: str | None = None) -> dict[str, Any]:
+               reason: str | None = None, retry_delay: str | None = None) -> dict[str, Any]:
+    """Google's error JSON; ``reason`` adds an ``ErrorInfo`` detail, ``retry_delay`` (like
+    ``"23s"``) the ``QuotaFailure``/``Help``/``RetryInfo`` details of a quota 429."""
     err: dict[str, Any] = {"code": status, "message": message,
                            "status": status_name or _STATUS_NAMES.get(status, "UNKNOWN")}
+    details: list[dict[str, Any]] = []
     if reason:
-        err["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                           "reason": reason, "domain": "googleapis.com",
-                           "metadata": {"service": "generativelanguage.googleapis.com"}}]
+        details.append({"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": reason, "domain": "googleapis.com",
+                        "metadata": {"service": "generativelanguage.googleapis.com"}})
+    if retry_delay is not None:
+        details += [
+            {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
+                "quotaMetric": "generativelanguage.googleapis.com/"
+                               "generate_content_free_tier_requests",
+                "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                "quotaDimensions": {"location": "global", "model": "gemini-2.0-flash"},
+                "quotaValue": "15"}]},
+            {"@type": "type.googleapis.com/google.rpc.Help", "links": [{
+                "description": "Learn more about Gemini API quotas",
+                "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay},
+        ]
+    if details:
+        err["details"] = details
     return {"error": err}
 
 
 def gemini_error(status: int, message: str, status_name: str | None = None,
-                 reason: str | None = None, headers: dict[str, str] | None = None) -> Reply:
+                 reason: str | None = None, headers: dict[str, str] | None = None,
+                 retry_delay: str | None = None) -> Reply:
     """A scripted Google-style error: ``{"error": {"code", "message", "status"}}``."""
-    return Reply(status=status, json=error_body(status, message, status_name, reason),
+    return Reply(status=status, json=error_body(status, message, status_name, reason,
+                                                retry_delay),
                  headers=dict(headers or {}))
 
 

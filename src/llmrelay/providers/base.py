@@ -8,12 +8,15 @@ to parse (or to map to an exception). Streams are decoded line by line by a
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..exceptions import (
     APIConnectionError,
+    BadRequestError,
     ContentPolicyViolationError,
     ContextWindowExceededError,
     LLMRelayError,
@@ -31,6 +34,8 @@ __all__ = [
     "StreamDecoder",
     "body_excerpt",
     "decode_json",
+    "embedding_format",
+    "encode_vector",
     "error_from_reply",
 ]
 
@@ -100,6 +105,27 @@ class Provider(Protocol):
     ) -> LLMRelayError: ...
 
 
+def embedding_format(call: Call) -> str:
+    """The ``encoding_format`` an embedding call asked for: ``"float"`` (the default) or
+    ``"base64"``. Raises :class:`BadRequestError` for anything else, before any I/O."""
+    fmt = call.params.get("encoding_format")
+    if fmt is None or fmt == "float":
+        return "float"
+    if fmt == "base64":
+        return "base64"
+    raise BadRequestError(f"encoding_format must be 'float' or 'base64', got {fmt!r}",
+                          llm_provider=call.provider, model=call.model,
+                          param="encoding_format")
+
+
+def encode_vector(vector: list[float], fmt: str) -> list[float] | str:
+    """``vector`` as OpenAI returns it for ``encoding_format=fmt``: the list itself, or for
+    ``"base64"`` the base64 text of its little-endian float32 bytes."""
+    if fmt != "base64":
+        return vector
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
 def body_excerpt(body: bytes, limit: int = 500) -> str:
     text = body[:limit].decode("utf-8", "replace")
     return text + ("..." if len(body) > limit else "")
@@ -129,6 +155,7 @@ _CONTEXT_MARKERS = (
     "too many tokens",
     "input is too long",
     "exceeds the context window",
+    "exceed context limit",  # Anthropic: input length and `max_tokens` exceed context limit
 )
 _POLICY_MARKERS = ("content_policy", "content_filter", "content management policy", "safety")
 

@@ -47,6 +47,8 @@ _ERRORS: dict[str, tuple[int, type[LLMRelayError] | None]] = {
     "invalid_request_error": (400, None),  # None: pick by status and message
     "request_too_large": (413, None),
     "authentication_error": (401, AuthenticationError),
+    "billing_error": (402, None),
+    "conflict_error": (409, None),
     "permission_error": (403, PermissionDeniedError),
     "not_found_error": (404, NotFoundError),
     "rate_limit_error": (429, RateLimitError),
@@ -74,14 +76,24 @@ def finish_reason(stop_reason: Any, json_answer: bool = False) -> str:
 
 
 def usage_from(raw: Any) -> Usage:
-    """OpenAI :class:`Usage` from Anthropic's ``usage`` object (see the module docstring)."""
+    """OpenAI :class:`Usage` from Anthropic's ``usage`` object (see the module docstring).
+
+    When the reply splits its cache writes by TTL (``usage.cache_creation``), the split is
+    kept in ``prompt_tokens_details.cache_creation_token_details``: one-hour writes cost more.
+    """
     raw = raw if isinstance(raw, dict) else {}
     fresh = int(raw.get("input_tokens") or 0)
     read = int(raw.get("cache_read_input_tokens") or 0)
     write = int(raw.get("cache_creation_input_tokens") or 0)
     output = int(raw.get("output_tokens") or 0)
+    details: dict[str, Any] = {"cached_tokens": read}
+    split = raw.get("cache_creation")
+    if isinstance(split, dict) and split:
+        details["cache_creation_token_details"] = {
+            "ephemeral_5m_input_tokens": int(split.get("ephemeral_5m_input_tokens") or 0),
+            "ephemeral_1h_input_tokens": int(split.get("ephemeral_1h_input_tokens") or 0)}
     return Usage(prompt_tokens=fresh + read + write, completion_tokens=output,
-                 prompt_tokens_details={"cached_tokens": read},
+                 prompt_tokens_details=details,
                  cache_read_input_tokens=read, cache_creation_input_tokens=write)
 
 

@@ -60,7 +60,7 @@ class AnthropicStreamDecoder:
         self._id: str | None = None
         self._model = call.model
         self._created = int(time.time())
-        self._usage: dict[str, int] = {}
+        self._usage: dict[str, Any] = {}
         self._blocks: dict[int, _Block] = {}
         self._tools = 0
         self._saw_tool = False
@@ -101,6 +101,8 @@ class AnthropicStreamDecoder:
                 value = raw.get(key)
                 if isinstance(value, int):
                     self._usage[key] = value
+            if isinstance(raw.get("cache_creation"), dict):
+                self._usage["cache_creation"] = raw["cache_creation"]
 
     # ---- event handlers ---------------------------------------------------------------------
     def _message_start(self, event: dict[str, Any]) -> list[Any]:

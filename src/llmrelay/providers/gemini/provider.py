@@ -2,7 +2,8 @@
 
 ``gemini/<model>`` chats with ``POST {base}/v1beta/models/<model>:generateContent`` (and
 ``:streamGenerateContent?alt=sse`` when streaming); embeddings use
-``:batchEmbedContents``. The key goes in the ``x-goog-api-key`` header (``api_key=``,
+``:batchEmbedContents`` (``encoding_format="base64"`` is applied to the vectors here, as
+Gemini only returns floats). The key goes in the ``x-goog-api-key`` header (``api_key=``,
 ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``). ``api_version=`` picks ``v1`` over ``v1beta``.
 """
 
@@ -13,7 +14,14 @@ from typing import Any
 
 from ...exceptions import APIConnectionError, AuthenticationError, BadRequestError, LLMRelayError
 from ...types import Embedding, EmbeddingResponse, Usage
-from ..base import Call, HTTPRequest, body_excerpt, decode_json
+from ..base import (
+    Call,
+    HTTPRequest,
+    body_excerpt,
+    decode_json,
+    embedding_format,
+    encode_vector,
+)
 from ..registry import ProviderSpec
 from .response import gemini_error, parse_generate
 from .stream import GeminiStreamDecoder
@@ -26,7 +34,7 @@ CHAT_PARAMS = frozenset({
     "presence_penalty", "frequency_penalty", "response_format", "tools", "tool_choice",
     "stream_options",
 })
-EMBEDDING_PARAMS = frozenset({"dimensions"})
+EMBEDDING_PARAMS = frozenset({"dimensions", "encoding_format"})
 _VERSIONED = re.compile(r"/v1(?:alpha|beta\d*)?$")
 
 
@@ -84,6 +92,7 @@ class GeminiProvider:
             headers.update(call.extra_headers)
         path = self.model_path(call)
         if call.call_type == "embedding":
+            embedding_format(call)  # a bad value fails here, before any I/O
             return HTTPRequest("POST", f"{root}/{path}:batchEmbedContents", headers,
                                embed_body(call, path))
         if call.stream:
@@ -115,7 +124,9 @@ def _embeddings(call: Call, data: Any, body: bytes) -> EmbeddingResponse:
         raise APIConnectionError(f"gemini embedding reply has no 'embeddings': "
                                  f"{body_excerpt(body)}", llm_provider=call.provider,
                                  model=call.model, response_body=body_excerpt(body))
-    vectors = [Embedding(index=i, embedding=list((e or {}).get("values") or []))
+    fmt = embedding_format(call)
+    vectors = [Embedding(index=i, embedding=encode_vector(list((e or {}).get("values") or []),
+                                                          fmt))
                for i, e in enumerate(items)]
     meta = data.get("usageMetadata") if isinstance(data, dict) else None
     if isinstance(meta, dict) and meta.get("promptTokenCount") is not None:

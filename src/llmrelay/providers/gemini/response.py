@@ -21,6 +21,7 @@ from ...exceptions import (
     InternalServerError,
     LLMRelayError,
     NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
     ServiceUnavailableError,
     Timeout,
@@ -38,7 +39,7 @@ FILTER_REASONS = frozenset({"SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCK
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}
 _BY_STATUS_NAME: dict[str, type[LLMRelayError]] = {
     "UNAUTHENTICATED": AuthenticationError,
-    "PERMISSION_DENIED": AuthenticationError,
+    "PERMISSION_DENIED": PermissionDeniedError,
     "RESOURCE_EXHAUSTED": RateLimitError,
     "UNAVAILABLE": ServiceUnavailableError,
     "DEADLINE_EXCEEDED": Timeout,
@@ -50,7 +51,9 @@ _BY_STATUS_NAME: dict[str, type[LLMRelayError]] = {
 }
 _CONTEXT_MARKERS = ("exceeds the maximum number of tokens", "input token count",
                     "context window", "too many tokens")
-_KEY_MARKERS = ("API_KEY_INVALID", "API key not valid", "API key expired", "API_KEY_EXPIRED")
+# A bad, expired, leaked or missing key: Google answers 400 or 403, we say 401.
+_KEY_MARKERS = ("API_KEY_INVALID", "API key not valid", "API key expired", "API_KEY_EXPIRED",
+                "API key was reported as leaked", "unregistered callers")
 
 
 def finish_reason(reason: str | None, has_tool_calls: bool) -> str | None:
@@ -168,14 +171,39 @@ def parse_generate(call: Call, data: Any, body: bytes) -> ModelResponse:
                          usage=to_usage(data.get("usageMetadata")))
 
 
+def _retry_delay(details: Any) -> str | None:
+    """Seconds from a ``google.rpc.RetryInfo`` detail (``"retryDelay": "23.5s"``), as text."""
+    for detail in details if isinstance(details, list) else ():
+        if not isinstance(detail, dict) or not str(detail.get("@type", "")).endswith(
+                "RetryInfo"):
+            continue
+        delay = detail.get("retryDelay")
+        if isinstance(delay, dict):  # the proto form {"seconds": 23, "nanos": 0}
+            seconds = float(delay.get("seconds") or 0) + float(delay.get("nanos") or 0) / 1e9
+        elif isinstance(delay, str) and delay.endswith("s"):
+            try:
+                seconds = float(delay[:-1])
+            except ValueError:
+                return None
+        else:
+            return None
+        return f"{max(seconds, 0.0):g}"
+    return None
+
+
 def error_from_body(call: Call, status: int, headers: dict[str, str], body: bytes,
                     err: Any) -> LLMRelayError:
-    """The exception for a decoded Gemini ``error`` object (or anything else)."""
+    """The exception for a decoded Gemini ``error`` object (or anything else).
+
+    A ``RetryInfo`` detail's delay becomes a ``retry-after`` response header (when the reply
+    has none), so that retries wait as long as Google asks."""
     message = code_name = reason = None
+    details: Any = None
     if isinstance(err, dict):
         message = err.get("message")
         code_name = err.get("status")
-        for detail in err.get("details") or ():
+        details = err.get("details")
+        for detail in details if isinstance(details, list) else ():
             if isinstance(detail, dict) and detail.get("reason"):
                 reason = str(detail["reason"])
                 break
@@ -186,6 +214,9 @@ def error_from_body(call: Call, status: int, headers: dict[str, str], body: byte
         cls, status_code = AuthenticationError, 401  # Gemini answers a bad key with a 400
     elif issubclass(cls, BadRequestError) and any(m in text.lower() for m in _CONTEXT_MARKERS):
         cls = ContextWindowExceededError
+    delay = _retry_delay(details)
+    if delay is not None and "retry-after" not in {k.lower() for k in headers}:
+        headers = {**headers, "retry-after": delay}
     return cls(text, status_code=status_code, llm_provider=call.provider, model=call.model,
                response_body=body_excerpt(body), response_headers=headers,
                code=reason or (str(code_name) if code_name else None))

@@ -17,7 +17,15 @@ from typing import Any
 
 from ...exceptions import APIConnectionError, BadRequestError, LLMRelayError
 from ...types import Choices, Embedding, EmbeddingResponse, Message, ModelResponse, Usage, new_id
-from ..base import Call, HTTPRequest, body_excerpt, decode_json, error_from_reply
+from ..base import (
+    Call,
+    HTTPRequest,
+    body_excerpt,
+    decode_json,
+    embedding_format,
+    encode_vector,
+    error_from_reply,
+)
 from ..registry import ProviderSpec
 
 __all__ = ["CHAT_PARAMS", "EMBEDDING_PARAMS", "OllamaProvider", "ollama_error", "parse_chat",
@@ -27,7 +35,7 @@ CHAT_PARAMS = frozenset({
     "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed",
     "presence_penalty", "frequency_penalty", "response_format", "tools", "stream_options",
 })
-EMBEDDING_PARAMS = frozenset({"dimensions"})
+EMBEDDING_PARAMS = frozenset({"dimensions", "encoding_format"})
 DEFAULT_BASE = "http://localhost:11434"
 _OPTION_NAMES = {"temperature": "temperature", "top_p": "top_p", "seed": "seed",
                  "presence_penalty": "presence_penalty",
@@ -156,9 +164,11 @@ def chat_body(call: Call) -> dict[str, Any]:
 
 
 def embed_body(call: Call) -> dict[str, Any]:
+    embedding_format(call)  # a bad value fails here, before any I/O
     body: dict[str, Any] = {"model": call.model, "input": call.input}
     for key, value in call.params.items():
-        body[key] = value  # dimensions, truncate, keep_alive, options
+        if key != "encoding_format":  # applied to the reply: Ollama returns floats
+            body[key] = value  # dimensions, truncate, keep_alive, options
     if call.extra_body:
         body.update(call.extra_body)
     return body
@@ -233,8 +243,10 @@ def parse_embed(call: Call, data: Any, body: bytes) -> EmbeddingResponse:
                                  llm_provider=call.provider, model=call.model,
                                  response_body=body_excerpt(body))
     tokens = int(data.get("prompt_eval_count") or 0)
+    fmt = embedding_format(call)
     return EmbeddingResponse(model=data.get("model") or call.model,
-                             data=[Embedding(index=i, embedding=v) for i, v in enumerate(vectors)],
+                             data=[Embedding(index=i, embedding=encode_vector(v, fmt))
+                                   for i, v in enumerate(vectors)],
                              usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
 
 
