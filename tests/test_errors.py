@@ -107,6 +107,16 @@ def test_retries_happen_and_stop(fake: FakeOpenAI, openai_args: dict[str, str]) 
     assert fake.request_count == 1  # a 400 is not retried
 
 
+def test_exhausted_quota_is_not_retried(fake: FakeOpenAI, openai_args: dict[str, str]) -> None:
+    fake.enqueue(Reply.error(429, "You exceeded your current quota, please check your plan "
+                             "and billing details.", type="insufficient_quota",
+                             code="insufficient_quota", headers={"Retry-After": "0"}))
+    with pytest.raises(llmrelay.RateLimitError) as info:
+        llmrelay.completion(model="gpt-4o", messages=MSGS, num_retries=3, **openai_args)
+    assert fake.request_count == 1 and info.value.num_retries == 0
+    assert info.value.code == "insufficient_quota"
+
+
 def test_async_retries(fake: FakeOpenAI, openai_args: dict[str, str]) -> None:
     fake.enqueue(Reply.error(502, "a"))
     r = asyncio.run(llmrelay.acompletion(model="gpt-4o", messages=MSGS, num_retries=1,

@@ -14,6 +14,7 @@ import llmrelay
 from fakes.anthropic_server import (
     FakeAnthropic,
     Reply,
+    error_body,
     error_event,
     message,
     stream_events,
@@ -673,6 +674,15 @@ def test_rate_limit_retry_after_then_success(ant: FakeAnthropic, args: dict[str,
     with pytest.raises(llmrelay.RateLimitError) as info:
         llmrelay.completion(model=MODEL, messages=MSGS, **args)
     assert info.value.response_headers["retry-after"] == "7"
+
+
+def test_spend_limit_429_is_not_retried(ant: FakeAnthropic, args: dict[str, str]) -> None:
+    body = error_body("rate_limit_error", "You have reached your specified API usage limits.")
+    body["error"]["details"] = {"error_code": "enforced_spend_limit_reached"}
+    ant.enqueue(Reply(status=429, json=body, headers={"retry-after": "0"}))
+    with pytest.raises(llmrelay.RateLimitError):
+        llmrelay.completion(model=MODEL, messages=MSGS, num_retries=2, **args)
+    assert ant.request_count == 1
 
 
 def test_stream_errors_end_to_end(ant: FakeAnthropic, args: dict[str, str]) -> None:

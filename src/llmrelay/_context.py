@@ -142,8 +142,9 @@ def _estimate_usage(ctx: CallContext, response: Any) -> None:
     from .types import Usage
 
     call = ctx.call
-    prompt = (token_counter(messages=call.messages) if call.messages is not None
-              else token_counter(text=[str(x) for x in call.input]
+    model = call.model
+    prompt = (token_counter(model, messages=call.messages) if call.messages is not None
+              else token_counter(model, text=[str(x) for x in call.input]
                                  if isinstance(call.input, list) else str(call.input)))
     texts = []
     for c in getattr(response, "choices", None) or []:
@@ -151,7 +152,7 @@ def _estimate_usage(ctx: CallContext, response: Any) -> None:
         texts.append(getattr(msg, "content", None) or getattr(c, "text", None) or "")
     out = "".join(t for t in texts if isinstance(t, str))
     response.usage = Usage(prompt_tokens=prompt,
-                           completion_tokens=token_counter(text=out) if out else 0)
+                           completion_tokens=token_counter(model, text=out) if out else 0)
     response._hidden_params["usage_estimated"] = True
 
 

@@ -22,11 +22,26 @@ MAX_RETRY_AFTER = 60.0
 _RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
+# 429s that mean "out of money or quota", not "slow down": another attempt gets the same.
+_NO_RETRY_MARKERS = ("insufficient_quota", "enforced_spend_limit_reached",
+                     "billing_hard_limit_reached")
+
+
 def is_retryable(exc: BaseException) -> bool:
-    """408/409/429/5xx replies and connection failures are worth another attempt."""
+    """408/409/429/5xx replies and connection failures are worth another attempt, except a
+    429 that reports an exhausted quota or spend limit."""
+    if isinstance(exc, RateLimitError) and _out_of_quota(exc):
+        return False
     if isinstance(exc, (APIConnectionError, Timeout, RateLimitError, InternalServerError)):
         return True
     return isinstance(exc, LLMRelayError) and exc.status_code in _RETRY_STATUS
+
+
+def _out_of_quota(exc: LLMRelayError) -> bool:
+    if exc.code in _NO_RETRY_MARKERS:
+        return True
+    body = (exc.response_body or "")[:8000]
+    return any(marker in body for marker in _NO_RETRY_MARKERS)
 
 
 def _retry_after(exc: BaseException) -> float | None:

@@ -85,7 +85,7 @@ def stream_chunk_builder(chunks: list[Any], messages: list[dict[str, Any]] | Non
             msg.__dict__["reasoning_content"] = "".join(reasoning[i])
         choices.append(Choices(index=i, message=msg, finish_reason=finish.get(i) or "stop"))
     if usage is None:
-        usage = _estimate(messages, choices)
+        usage = _estimate(messages, choices, getattr(first, "model", None) or "")
     elif not isinstance(usage, Usage):
         usage = Usage(**usage) if isinstance(usage, dict) else usage
     resp = ModelResponse(id=first.id, created=first.created, model=first.model,
@@ -94,13 +94,15 @@ def stream_chunk_builder(chunks: list[Any], messages: list[dict[str, Any]] | Non
     return resp
 
 
-def _estimate(messages: list[dict[str, Any]] | None, choices: list[Choices]) -> Usage:
+def _estimate(messages: list[dict[str, Any]] | None, choices: list[Choices],
+              model: str) -> Usage:
     from .tokens import token_counter
 
     out = "".join((c.message.content or "") + "".join(
         t.function.arguments for t in c.message.tool_calls or []) for c in choices)
-    prompt = token_counter(messages=messages) if messages else 0
-    return Usage(prompt_tokens=prompt, completion_tokens=token_counter(text=out) if out else 0)
+    prompt = token_counter(model, messages=messages) if messages else 0
+    return Usage(prompt_tokens=prompt,
+                 completion_tokens=token_counter(model, text=out) if out else 0)
 
 
 def _build_text(chunks: list[Any]) -> TextCompletionResponse:
