@@ -4,12 +4,14 @@ port, with the fake OpenAI upstream behind it and the official ``openai`` SDK in
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,12 +23,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SRC = ROOT / "src"
 MASTER_KEY = "sk-master-0123456789abcdef"
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
+BANNER_URL = re.compile(r"proxy on (http://[0-9.]+:[0-9]+)")
 
 def proxy_command(*args: str) -> list[str]:
     """``python -m llmrelay.cli <args>`` with the test interpreter."""
@@ -44,16 +41,20 @@ def proxy_env(tmp: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class Proxy:
-    """A running ``llmrelay serve`` subprocess."""
+    """A running ``llmrelay serve`` subprocess.
 
-    def __init__(self, proc: subprocess.Popen[bytes], port: int, tmp: Path,
+    The proxy is started with ``--port 0``: it binds a free port itself and names it in its
+    banner, which :meth:`wait_ready` reads (no window in which another process could take
+    a port chosen in advance)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], tmp: Path,
                  master_key: str | None) -> None:
         self.proc = proc
-        self.port = port
         self.tmp = tmp
         self.master_key = master_key
-        self.url = f"http://127.0.0.1:{port}"
-        self.http = httpx.Client(base_url=self.url, timeout=30)
+        self.port = 0
+        self.url = ""
+        self.http = httpx.Client(timeout=30)
 
     @property
     def base_url(self) -> str:
@@ -78,6 +79,17 @@ class Proxy:
     def output(self) -> str:
         return (self.tmp / "proxy.out").read_text(errors="replace")
 
+    def _find_url(self) -> bool:
+        """Read the URL from the banner (complete lines only: the file is being written)."""
+        text = self.output()
+        match = BANNER_URL.search(text[: text.rfind("\n") + 1])
+        if match is None:
+            return False
+        self.url = match.group(1)
+        self.port = int(self.url.rsplit(":", 1)[1])
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+        return True
+
     def wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -85,7 +97,8 @@ class Proxy:
                 raise RuntimeError(f"proxy exited with {self.proc.returncode}:\n"
                                    f"{self.output()}")
             try:
-                if self.http.get("/health/liveliness").status_code == 200:
+                if (self.url or self._find_url()) and self.http.get(
+                        "/health/liveliness").status_code == 200:
                     return
             except httpx.TransportError:
                 pass
@@ -126,7 +139,7 @@ def start_proxy(tmp: Path, config: dict[str, Any] | None, *, master_key: str | N
     tmp.mkdir(parents=True, exist_ok=True)
     for name, text in (files or {}).items():
         (tmp / name).write_text(text)
-    cli = ["serve", "--port", str(port := free_port()), *(args or [])]
+    cli = ["serve", "--port", "0", *(args or [])]
     if config is not None:
         if master_key:
             config.setdefault("general_settings", {}).setdefault("master_key", master_key)
@@ -137,7 +150,7 @@ def start_proxy(tmp: Path, config: dict[str, Any] | None, *, master_key: str | N
     with open(tmp / "proxy.out", "wb") as out:
         proc = subprocess.Popen(proxy_command(*cli), cwd=tmp, env=proxy_env(tmp, env),
                                 stdout=out, stderr=subprocess.STDOUT)
-    proxy = Proxy(proc, port, tmp, master_key)
+    proxy = Proxy(proc, tmp, master_key)
     try:
         proxy.wait_ready(timeout)
     except BaseException:
@@ -178,3 +191,66 @@ def upstream_model(fake: Any, name: str = "gpt-4o-mini", **params: Any) -> dict[
     return {"model_name": name, "litellm_params": {
         "model": f"openai/{name}", "api_base": fake.url, "api_key": "sk-upstream-key",
         **params}}
+
+
+class Relay:
+    """A TCP relay to a server (a database, Redis) on its own loop and thread; :meth:`cut`
+    drops every connection and refuses new ones until :meth:`restore`. Both return once
+    done. The listening socket stays open, so the port stays the relay's."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.open = True
+        self.pipes: set[asyncio.StreamWriter] = set()
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self._main, args=(ready,), daemon=True)
+        self.thread.start()
+        ready.wait(10)
+
+    def _main(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.server = self.loop.run_until_complete(
+            asyncio.start_server(self._client, "127.0.0.1", 0))
+        self.port = self.server.sockets[0].getsockname()[1]
+        ready.set()
+        self.loop.run_forever()
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.open:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self.pipes.update((writer, up_writer))
+        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+        self.pipes.difference_update((writer, up_writer))
+
+    async def _set(self, value: bool) -> None:
+        self.open = value
+        if not value:
+            for w in list(self.pipes):
+                w.close()
+
+    def cut(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._set(False), self.loop).result(10)
+
+    def restore(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._set(True), self.loop).result(10)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)

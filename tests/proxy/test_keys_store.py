@@ -241,19 +241,22 @@ async def test_add_spend_appends_rows_and_increments_keys(store: KeyStore) -> No
         spend(None, 9.0, call_id="c4", start_time=t0 + timedelta(minutes=3)),
         spend("f" * 64, 2.0, call_id="c5", start_time=t0 + timedelta(minutes=4)),
     ]
-    await store.add_spend(records)
+    assert await store.add_spend(records, batch_id="batch-1") is True
     got_a, got_b = await store.get(a.token), await store.get(b.token)
     assert got_a is not None and got_a.spend == pytest.approx(0.75)
     assert got_b is not None and got_b.spend == pytest.approx(1.0)
     logs = await store.spend_logs()
     assert [r.call_id for r in logs] == ["c5", "c4", "c3", "c2", "c1"]
     assert logs[-1] == records[0]
-    # The same call_id again (a retried batch) is not counted twice.
-    await store.add_spend([spend(a.token, 0.5, call_id="c1"), spend(a.token, 0.125)])
+    # The same batch again (a retry after a lost answer) is not counted twice ...
+    assert await store.add_spend(records, batch_id="batch-1") is False
+    # ... while a new batch is, and a batch without an id gets a fresh one.
+    assert await store.add_spend([spend(a.token, 0.125)], batch_id="batch-2") is True
+    assert await store.add_spend([spend(a.token, 0.125)]) is True
     got_a = await store.get(a.token)
-    assert got_a is not None and got_a.spend == pytest.approx(0.875)
-    assert len(await store.spend_logs()) == 6
-    await store.add_spend([])
+    assert got_a is not None and got_a.spend == pytest.approx(1.0)
+    assert len(await store.spend_logs()) == 7
+    assert await store.add_spend([]) is True
 
 
 async def test_spend_logs_filters(store: KeyStore) -> None:
@@ -391,6 +394,77 @@ async def test_sqlite_two_stores_share_one_file(tmp_path: Any) -> None:
     await two.close()
 
 
+def test_sqlite_failed_commit_is_rolled_back(tmp_path: Any) -> None:
+    """A COMMIT that fails (here: a deferred foreign key) must not leave the transaction
+    open, or every later write on the connection would fail."""
+    from llmrelay.proxy.keys.sqlite import _write_tx
+
+    conn = sqlite3.connect(tmp_path / "tx.db", isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TABLE child (pid INTEGER REFERENCES parent (id) "
+                 "DEFERRABLE INITIALLY DEFERRED)")
+    with pytest.raises(sqlite3.IntegrityError), _write_tx(conn):
+        conn.execute("INSERT INTO child VALUES (42)")
+    assert not conn.in_transaction
+    with _write_tx(conn):
+        conn.execute("INSERT INTO parent VALUES (1)")
+    assert conn.execute("SELECT COUNT(*) FROM parent").fetchone()[0] == 1
+    assert conn.execute("SELECT COUNT(*) FROM child").fetchone()[0] == 0
+    conn.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_version_1_database_is_migrated(kind: str, tmp_path: Any) -> None:
+    """A database made by schema version 1 (unique call_id index) opens at the latest
+    version with its rows kept, the index gone and batches remembered instead."""
+    from llmrelay.proxy.keys.migrations import MIGRATIONS
+
+    v1 = MIGRATIONS[0]
+    row = "INSERT INTO spend_logs (call_id, status, start_time, end_time) VALUES ('c1', 'success', {t}, {t})"
+    if kind == "sqlite":
+        path = tmp_path / "v1.db"
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+                     "name TEXT NOT NULL, applied_at REAL NOT NULL)")
+        for sql in v1.statements("sqlite"):
+            conn.execute(sql)
+        conn.execute("INSERT INTO schema_version VALUES (1, 'v1', 0)")
+        conn.execute(row.format(t="0"))
+        conn.commit()
+        conn.close()
+        url, schema = f"sqlite:///{path}", None
+    else:
+        import psycopg
+        from psycopg import sql as pg_sql
+
+        schema = new_schema()
+        with psycopg.connect(pg_url(), autocommit=True) as conn:
+            conn.execute(pg_sql.SQL("CREATE SCHEMA {}").format(pg_sql.Identifier(schema)))
+            conn.execute(pg_sql.SQL("SET search_path TO {}").format(pg_sql.Identifier(schema)))
+            conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+                         "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            for statement in v1.statements("postgres"):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version, name) VALUES (1, 'v1')")
+            conn.execute(row.format(t="now()"))
+        url = with_schema(pg_url(), schema)
+    try:
+        store = await open_store(url, "unused.db")
+        try:
+            assert await _versions(store) == list(range(1, LATEST + 1))
+            assert [r.call_id for r in await store.spend_logs()] == ["c1"]
+            # call_id is no longer unique; batch ids are what make retries safe
+            assert await store.add_spend([spend(None, 1.0, call_id="c1")], batch_id="b") is True
+            assert await store.add_spend([spend(None, 1.0, call_id="c2")], batch_id="b") is False
+            assert sorted(r.call_id for r in await store.spend_logs()) == ["c1", "c1"]
+        finally:
+            await store.close()
+    finally:
+        if schema:
+            drop_schema(schema)
+
+
 # -- PostgreSQL specifics --------------------------------------------------------------
 
 async def test_postgres_reconnects_after_connections_are_killed(tmp_path: Any) -> None:
@@ -414,11 +488,13 @@ async def test_postgres_unreachable_raises_store_unavailable() -> None:
     pg_url()  # the message names the URL; skip like the others without the driver
     import socket
 
+    # A bound socket that does not listen refuses connections, and holding it keeps any
+    # other process from starting a server on the port during the test.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(StoreUnavailable) as info:
-        await open_store(f"postgresql://postgres:s3cret@127.0.0.1:{port}/test", "x.db")
+        with pytest.raises(StoreUnavailable) as info:
+            await open_store(f"postgresql://postgres:s3cret@127.0.0.1:{port}/test", "x.db")
     assert "s3cret" not in str(info.value) and str(port) in str(info.value)
 
 
@@ -533,6 +609,66 @@ async def test_cache_concurrent_misses_share_one_read(store: KeyStore) -> None:
     results = await asyncio.gather(*(cache.get(rec.token) for _ in range(20)))
     assert all(r == rec for r in results)
     assert flaky.calls["get"] == 1
+
+
+async def _second_store(store: KeyStore) -> KeyStore:
+    """Another store on the same database, as another worker process would have."""
+    if store.dialect == "sqlite":
+        return await open_store(None, store.path)  # type: ignore[attr-defined]
+    return await open_store(with_schema(pg_url(), store.schema), "")  # type: ignore[attr-defined]
+
+
+async def test_cache_sees_changes_made_by_other_processes(store: KeyStore) -> None:
+    other = await _second_store(store)
+    try:
+        cache = KeyCache(store, clock=Clock())  # entries never expire: only watching helps
+        assert await cache.poll_changes() == 0
+        _, a = await other.create(key_alias="a")
+        _, b = await other.create(key_alias="b")
+        assert await cache.poll_changes() == 0  # new keys: nothing cached to drop
+        assert (await cache.get(a.token)).key_alias == "a"  # type: ignore[union-attr]
+        assert await cache.get(b.token) is not None
+        await other.update(a.token, key_alias="renamed")
+        await other.delete([b.token])
+        assert (await cache.get(a.token)).key_alias == "a"  # type: ignore[union-attr]
+        assert await cache.poll_changes() == 2
+        assert (await cache.get(a.token)).key_alias == "renamed"  # type: ignore[union-attr]
+        assert await cache.get(b.token) is None
+        assert await cache.poll_changes() == 0  # each change is acted on once
+    finally:
+        await other.close()
+
+
+async def test_cache_watch_gap_drops_everything(store: KeyStore) -> None:
+    clock = Clock()
+    cache = KeyCache(store, clock=clock)
+    _, rec = await store.create()
+    await cache.poll_changes()
+    assert await cache.get(rec.token) == rec
+    clock.now += 60  # no look for longer than the window: changes may have been missed
+    assert await cache.poll_changes() == 1
+    assert len(cache) == 0
+
+
+async def test_cache_watches_in_the_background(store: KeyStore) -> None:
+    other = await _second_store(store)
+    cache = KeyCache(store, clock=Clock())
+    try:
+        _, rec = await other.create()
+        await cache.poll_changes()  # the first look: the watcher's looks compare with it
+        assert await cache.get(rec.token) is not None
+        cache.start_watching(interval=0.01)
+        await asyncio.sleep(0.05)
+        assert rec.token in cache._entries  # the watcher alone drops nothing
+        await other.delete([rec.token])
+        for _ in range(2000):
+            if rec.token not in cache._entries:
+                break
+            await asyncio.sleep(0.01)
+        assert await cache.get(rec.token) is None
+    finally:
+        await cache.stop_watching()
+        await other.close()
 
 
 async def test_cache_is_bounded() -> None:

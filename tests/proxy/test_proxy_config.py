@@ -3,13 +3,16 @@ starting on the embedded defaults, with several workers, and `--help` (subproces
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 import yaml
-from proxy_harness import MASTER_KEY, ROOT, free_port, run_cli, start_proxy
+from proxy_harness import MASTER_KEY, ROOT, run_cli, start_proxy
 
 from llmrelay.proxy.config import ConfigError, load_config
 
@@ -102,6 +105,18 @@ def test_unknown_keys_and_unset_env_warn(tmp_path: Path) -> None:
     ({"model_list": MOCK, "general_settings": {"max_request_size_mb": 0}},
      "general_settings.max_request_size_mb"),
     ({"model_list": MOCK, "router_settings": "fast"}, "router_settings"),
+    ({"model_list": [{"model_name": "m", "litellm_params": {"model": "mock/mock"},
+                      "model_info": {"input_cost_per_token": "cheap"}}]},
+     "model_list[0].model_info.input_cost_per_token"),
+    ({"model_list": [{"model_name": "m", "litellm_params": {
+        "model": "mock/mock", "output_cost_per_token": -1}}]},
+     "model_list[0].litellm_params.output_cost_per_token"),
+    ({"model_list": MOCK, "litellm_settings": {"cache": True, "cache_params": {
+        "type": "redis", "port": "not-a-port"}}}, "litellm_settings.cache_params.port"),
+    ({"model_list": MOCK, "litellm_settings": {"cache_params": {"ttl": -5}}},
+     "litellm_settings.cache_params.ttl"),
+    ({"model_list": MOCK, "litellm_settings": {"cache_params": {"host": 6379}}},
+     "litellm_settings.cache_params.host"),
     ("model_list: [unclosed", "not valid YAML"),
     ("- just\n- a list\n", "top level"),
 ])
@@ -109,6 +124,18 @@ def test_invalid_values_name_the_key(tmp_path: Path, config: Any, named: str) ->
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, config))
     assert named in str(info.value)
+
+
+def test_numbers_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRICE_IN", "0.001")
+    monkeypatch.setenv("CACHE_PORT", "6390")
+    cfg = load_config(write(tmp_path, {
+        "model_list": [{"model_name": "m", "litellm_params": {"model": "mock/mock"},
+                        "model_info": {"input_cost_per_token": "os.environ/PRICE_IN"}}],
+        "litellm_settings": {"cache_params": {"type": "redis", "port": "os.environ/CACHE_PORT",
+                                              "ttl": 60}}}))
+    assert cfg.model_list[0]["model_info"]["input_cost_per_token"] == 0.001
+    assert cfg.cache_params == {"type": "redis", "port": 6390, "ttl": 60}
 
 
 def test_short_master_key_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,9 +173,21 @@ def test_embedded_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 ])
 def test_serve_refuses_bad_config(tmp_path: Path, config: Any, named: str) -> None:
     path = write(tmp_path, config)
-    done = run_cli(tmp_path, "serve", "--config", path, "--port", str(free_port()))
+    done = run_cli(tmp_path, "serve", "--config", path, "--port", "0")
     assert done.returncode == 2
     assert named in done.stderr and "refusing to start" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_cli(tmp_path, "serve", "--port", str(port))
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Try it" not in done.stdout  # no banner for a proxy that is not running
     assert "Traceback" not in done.stderr
 
 
@@ -208,12 +247,29 @@ def test_example_config_runs(tmp_path: Path) -> None:
 def test_serve_workers(tmp_path: Path) -> None:
     proxy = start_proxy(tmp_path, {"model_list": MOCK}, master_key=MASTER_KEY,
                         args=["--workers", "2"], timeout=30)
+    hi = [{"role": "user", "content": "hi"}]
     try:
         client = proxy.client()
         for _ in range(4):
-            assert client.chat.completions.create(
-                model="m", messages=[{"role": "user", "content": "hi"}]).choices
+            assert client.chat.completions.create(model="m", messages=hi).choices
         assert "2 workers" in proxy.output()
+        # A key used on every worker (each has its own key cache), then revoked through
+        # one of them: the others stop accepting it too, well before their entries expire.
+        key = proxy.create_key(key_alias="everywhere")["key"]
+
+        def use_key() -> int:  # a new connection each time, so that both workers serve
+            return httpx.post(proxy.base_url + "/chat/completions", json={
+                "model": "m", "messages": hi}, headers={**proxy.headers(key),
+                                                        "connection": "close"}).status_code
+
+        assert [use_key() for _ in range(20)] == [200] * 20
+        r = proxy.http.post("/key/delete", json={"keys": [key]}, headers=proxy.headers())
+        assert r.status_code == 200 and r.json()["deleted"] == 1
+        deadline = time.monotonic() + 20  # a safety net: workers look every second
+        refused = 0
+        while refused < 20 and time.monotonic() < deadline:
+            refused = refused + 1 if use_key() == 401 else 0
+        assert refused == 20
     finally:
         proxy.stop()
 

@@ -7,6 +7,7 @@ the library hooks firing with the key's identity."""
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,13 @@ class Second(CustomLogger):
 
     async def async_moderation_hook(self, data, user_api_key_dict, call_type):
         if "MODERATE" in last_text(data):
-            await asyncio.sleep(0.1)
+            # Say no only once the upstream has the request (the test signals it with a
+            # file), so the cancellation is of a call in flight, however loaded the machine.
+            marker = os.path.join(os.path.dirname(PATH), "upstream_started")
+            for _ in range(3000):
+                if os.path.exists(marker):
+                    break
+                await asyncio.sleep(0.01)
             raise HTTPException(status_code=400, detail="blocked by moderation")
 
     async def async_post_call_success_hook(self, data, user_api_key_dict, response):
@@ -208,12 +215,26 @@ def test_pre_call_hook_plain_exception_is_500(proxy: Proxy, fake: Any) -> None:
 
 
 def test_moderation_hook_cancels_upstream(proxy: Proxy, fake: Any) -> None:
-    fake.default_delay = 5.0  # the upstream is still busy when moderation says no
-    with pytest.raises(openai.BadRequestError) as info:
-        ask(proxy, "MODERATE me")
+    fake.default_delay = 30.0  # the upstream is still busy when moderation says no
+    marker = proxy.tmp / "upstream_started"
+
+    def signal_upstream_started() -> None:
+        try:
+            fake.wait_for_requests(1, timeout=30)
+        except TimeoutError:
+            return
+        marker.touch()
+
+    watcher = threading.Thread(target=signal_upstream_started)
+    watcher.start()
+    try:
+        with pytest.raises(openai.BadRequestError) as info:
+            ask(proxy, "MODERATE me")
+    finally:
+        watcher.join(35)
     assert info.value.body["message"] == "blocked by moderation"
     call_id = info.value.response.headers["x-llmrelay-call-id"]
-    assert fake.wait_for_requests(1)  # the call had started, in parallel with moderation
+    assert marker.exists()  # the call had started, in parallel with moderation
     failed = events(proxy, lambda e: e.get("hook") == "library_failure"
                     and e["call_id"] == call_id)
     assert failed[0]["error"] == "CancelledError"

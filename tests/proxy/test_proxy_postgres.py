@@ -9,9 +9,7 @@ Skipped when the server is unreachable, unless ``LLMRELAY_REQUIRE_SERVICES=1``.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,73 +19,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import openai
 import pytest
-from proxy_harness import MASTER_KEY, Proxy, start_proxy
+from proxy_harness import MASTER_KEY, Proxy, Relay, start_proxy
 
 PG_URL = os.environ.get("LLMRELAY_TEST_POSTGRES_URL",
                         "postgresql://postgres@127.0.0.1:5432/test")
 MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-class Relay:
-    """A TCP relay to the database on its own loop and thread; :meth:`cut` drops every
-    connection and refuses new ones until :meth:`restore`."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.open = True
-        self.pipes: set[asyncio.StreamWriter] = set()
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self._main, args=(ready,), daemon=True)
-        self.thread.start()
-        ready.wait(10)
-
-    def _main(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.server = self.loop.run_until_complete(
-            asyncio.start_server(self._client, "127.0.0.1", 0))
-        self.port = self.server.sockets[0].getsockname()[1]
-        ready.set()
-        self.loop.run_forever()
-
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (OSError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.open:
-            writer.close()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.close()
-            return
-        self.pipes.update((writer, up_writer))
-        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
-        self.pipes.difference_update((writer, up_writer))
-
-    def _set(self, value: bool) -> None:
-        self.open = value
-        if not value:
-            for w in list(self.pipes):
-                w.close()
-
-    def cut(self) -> None:
-        self.loop.call_soon_threadsafe(self._set, False)
-
-    def restore(self) -> None:
-        self.loop.call_soon_threadsafe(self._set, True)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 def _reachable() -> str | None:

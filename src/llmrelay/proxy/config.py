@@ -52,6 +52,7 @@ _LITELLM = {"callbacks", "success_callback", "failure_callback", "input_callback
             "request_timeout", "callback_timeout"}
 _GENERAL = {"master_key", "database_url", "max_request_size_mb"}
 _MODEL_ENTRY = {"model_name", "litellm_params", "model_info"}
+_PRICES = ("input_cost_per_token", "output_cost_per_token")
 _MIN_MASTER_KEY = 16
 DEFAULT_MAX_REQUEST_MB = 10.0
 
@@ -181,7 +182,12 @@ def _check_models(models: Any, warnings: list[str]) -> list[dict[str, Any]]:
         if not isinstance(info, dict):
             raise ConfigError(f"{where}.model_info: expected a mapping")
         _unknown(entry, _MODEL_ENTRY, where, warnings)
-        out.append({"model_name": name, "litellm_params": dict(params), "model_info": dict(info)})
+        params, info = dict(params), dict(info)
+        for section, values in (("litellm_params", params), ("model_info", info)):
+            for price in _PRICES:
+                if values.get(price) is not None:
+                    values[price] = _numeric(values[price], f"{where}.{section}.{price}")
+        out.append({"model_name": name, "litellm_params": params, "model_info": info})
     return out
 
 
@@ -198,6 +204,34 @@ def _as_number(value: Any, where: str, *, integer: bool = False, positive: bool 
         sign = "positive" if positive else "non-negative"
         raise ConfigError(f"{where}: expected a {sign} {kind}, got {value!r}")
     return value
+
+
+def _numeric(value: Any, where: str, *, integer: bool = False,
+             positive: bool = False) -> Any:
+    """A number, also from a numeric string (``os.environ/`` values are strings)."""
+    if isinstance(value, str):
+        try:
+            value = int(value) if integer else float(value)
+        except ValueError:
+            pass
+    return _as_number(value, where, integer=integer, positive=positive)
+
+
+def _cache_params(params: dict[str, Any], where: str) -> dict[str, Any]:
+    """``cache_params`` with the types of the common options checked (the cache checks
+    the values it knows, e.g. ``type``, when it is built at start)."""
+    out = dict(params)
+    for name in ("type", "host", "url", "password", "namespace", "mode", "disk_cache_dir",
+                 "path"):
+        if out.get(name) is not None and not isinstance(out[name], str):
+            raise ConfigError(f"{where}.{name}: expected a string, got {out[name]!r}")
+    for name, integer, positive in (("port", True, True), ("db", True, False),
+                                    ("max_size", True, True), ("ttl", False, False),
+                                    ("timeout", False, True), ("retry_after", False, False)):
+        if out.get(name) is not None:
+            out[name] = _numeric(out[name], f"{where}.{name}", integer=integer,
+                                 positive=positive)
+    return out
 
 
 def _import_attr(ref: str, base_dir: str, where: str) -> Any:
@@ -255,7 +289,7 @@ def _litellm_settings(cfg: ProxyConfig, section: dict[str, Any], base_dir: str) 
     if params is not None:
         if not isinstance(params, dict):
             raise ConfigError(f"{w}.cache_params: expected a mapping")
-        cfg.cache_params = dict(params)
+        cfg.cache_params = _cache_params(params, f"{w}.cache_params")
     if section.get("num_retries") is not None:
         cfg.settings["num_retries"] = _as_number(section["num_retries"], f"{w}.num_retries",
                                                  integer=True)

@@ -78,6 +78,9 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProxyError(400, f"We could not parse the JSON body of your request: {exc}",
                          code="invalid_json") from None
+    except RecursionError:
+        raise ProxyError(400, "We could not parse the JSON body of your request: it is "
+                         "nested too deeply", code="invalid_json") from None
     if not isinstance(data, dict):
         raise ProxyError(400, f"the request body must be a JSON object, got "
                          f"{_json_type(data)}", code="invalid_json")
@@ -152,6 +155,10 @@ def _check_messages(messages: Any) -> None:
                                    f"`content`, got {_json_type(m)}")
         if not isinstance(m.get("role"), str):
             raise _bad("messages", f"messages[{i}].role is required (a string)")
+        content = m.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise _bad("messages", f"messages[{i}].content must be a string or an array of "
+                                   f"content parts, got {_json_type(content)}")
 
 
 def build_kwargs(data: dict[str, Any], auth: Any, call_id: str,

@@ -10,14 +10,16 @@ database.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
+import socket
 import sys
 from typing import Any, TextIO
 
 from .app import CONFIG_ENV, create_app
 from .config import ProxyConfig
 
-__all__ = ["banner", "serve"]
+__all__ = ["banner", "listen", "serve"]
 
 
 def _display_host(host: str) -> str:
@@ -80,16 +82,45 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port`` (port 0: a free port the system picks).
+
+    Bound here, before the banner is printed, so that the banner shows the real port and
+    a port already in use is reported before anything claims the proxy is running.
+    Raises OSError when the address cannot be bound."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    family = socket.AF_INET6 if ":" in bare else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((bare, port))
+        sock.listen(2048)
+        sock.set_inheritable(True)  # worker processes serve it too
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(cfg: ProxyConfig, host: str = "127.0.0.1", port: int = 4000, workers: int = 1,
           out: TextIO | None = None, log_level: str = "warning") -> None:
     """Run the proxy until interrupted. Raises ConfigError before binding when the config
-    cannot be used (the app is built once here to check it)."""
+    cannot be used (the app is built once here to check it). ``port`` 0 picks a free port
+    (the banner names it). Exits with status 1 when the address cannot be bound or the
+    app fails to start."""
     import uvicorn
 
     out = out or sys.stdout
     app = create_app(cfg)  # checks everything that can be checked before binding
     for warning in cfg.warnings:
         print(f"llmrelay: warning: {warning}", file=sys.stderr, flush=True)
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        print(f"llmrelay: cannot listen on {_display_host(host)}:{port}: "
+              f"{exc.strerror or exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    port = int(sock.getsockname()[1])
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level,
                                "access_log": False, "loop": "auto", "http": "auto",
                                "lifespan": "on", "server_header": False,
@@ -98,9 +129,34 @@ def serve(cfg: ProxyConfig, host: str = "127.0.0.1", port: int = 4000, workers: 
     if not cfg.master_key:
         print("llmrelay: WARNING: authentication is OFF (no master key configured)",
               file=sys.stderr, flush=True)
-    if workers > 1:
-        os.environ[CONFIG_ENV] = os.path.abspath(cfg.path) if cfg.path else ""
-        uvicorn.run("llmrelay.proxy.app:app_from_env", factory=True, workers=workers,
-                    **options)
-    else:
-        uvicorn.run(app, **options)
+    with sock:
+        if workers > 1:
+            os.environ[CONFIG_ENV] = os.path.abspath(cfg.path) if cfg.path else ""
+            config = uvicorn.Config("llmrelay.proxy.app:app_from_env", factory=True,
+                                    workers=workers, **options)
+            _run_workers(config, sock)
+            return
+        config = uvicorn.Config(app, **options)
+        server = uvicorn.Server(config)
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:
+            pass
+        if not server.started:
+            raise SystemExit(1)
+
+
+def _run_workers(config: Any, sock: socket.socket) -> None:
+    """uvicorn's process supervisor on our socket (its constructor changed in 0.3x)."""
+    from uvicorn.supervisors import Multiprocess
+
+    supervisor: Any = Multiprocess  # older uvicorn also takes the server's run as target
+    try:
+        if "target" in inspect.signature(Multiprocess).parameters:
+            import uvicorn
+
+            supervisor(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+        else:
+            supervisor(config, sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass

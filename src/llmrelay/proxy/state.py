@@ -77,6 +77,7 @@ class ProxyState:
 
         self.store = await open_store(self.cfg.database_url, self.cfg.sqlite_path)
         self.key_cache = KeyCache(self.store)
+        self.key_cache.start_watching()
         self.spend = SpendWriter(self.store)
         await self.spend.start()
         self.limiter = Limiter()
@@ -84,6 +85,8 @@ class ProxyState:
 
     async def stop(self) -> None:
         """Flush usage records and callback events, close the store."""
+        if self.key_cache is not None:
+            await self.key_cache.stop_watching()
         if self.spend is not None:
             try:
                 await self.spend.close()

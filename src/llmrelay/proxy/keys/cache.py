@@ -5,8 +5,13 @@ round trip once warm.
   a flood of bad keys cannot hammer the database either.
 * Changes made through the store in this process (create/update/delete) invalidate the
   entry at once, and committed spend is added to the cached record, because the cache
-  subscribes to the store's change notices. Changes made by other processes are seen when
-  the entry expires.
+  subscribes to the store's change notices.
+* Changes made by other processes sharing the database (``--workers N``, or another
+  proxy) are seen through :meth:`start_watching`: every ``watch_interval`` seconds (1 s)
+  one query reads the store's key changes of the last ``watch_window`` seconds (10 s) and
+  drops the keys changed since the last look, so a revoked or updated key stops working
+  everywhere within about a second. After a gap in watching longer than the window (the
+  database was away) the whole cache is dropped once the database answers again.
 * A key whose budget window has ended is re-read at once (the store resets its spend).
 * When the store raises (database down) an expired entry is served as is and the store is
   asked again only every ``retry_after_error`` seconds; a token never seen before raises
@@ -61,6 +66,11 @@ class KeyCache:
         self.misses = 0
         self.stale_served = 0
         self.errors = 0
+        self.watch_interval = 1.0
+        self.watch_window = 10.0
+        self._seen_changes: set[int] | None = None  # None: not watched yet
+        self._watched_at = 0.0
+        self._watcher: asyncio.Task[None] | None = None
         subscribe = getattr(store, "subscribe", None)
         if callable(subscribe):
             subscribe(self)
@@ -158,6 +168,53 @@ class KeyCache:
         return {"entries": len(self._entries), "hits": self.hits, "misses": self.misses,
                 "stale_served": self.stale_served, "errors": self.errors,
                 "store_down": self._store_down}
+
+    # -- changes made by other processes ----------------------------------------------
+    async def poll_changes(self) -> int:
+        """One look at the store's recent key changes (see the module docstring); returns
+        how many entries were dropped. Raises what the store raises."""
+        changes = await self.store.recent_key_changes(self.watch_window)
+        now = self._clock()
+        seen, self._seen_changes = self._seen_changes, {seq for seq, _ in changes}
+        gap = seen is not None and now - self._watched_at > (
+            self.watch_window - self.watch_interval)
+        self._watched_at = now
+        if seen is None or gap:
+            # Nothing to compare with: whatever is cached may predate unseen changes.
+            dropped = len(self._entries)
+            self.clear()
+            return dropped
+        dropped = 0
+        with self._lock:
+            for seq, token in changes:
+                if seq not in seen and self._entries.pop(token, None) is not None:
+                    dropped += 1
+        return dropped
+
+    def start_watching(self, interval: float | None = None,
+                       window: float | None = None) -> None:
+        """Poll the store's key changes in a background task on the running loop."""
+        if interval is not None:
+            self.watch_interval = interval
+        if window is not None:
+            self.watch_window = window
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.get_running_loop().create_task(
+                self._watch(), name="llmrelay-key-cache-watch")
+
+    async def stop_watching(self) -> None:
+        task, self._watcher = self._watcher, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                await self.poll_changes()
+            except Exception as exc:  # the database is away: try again next time
+                log.debug("llmrelay key cache: reading key changes failed: %s", exc)
+            await asyncio.sleep(self.watch_interval)
 
     # -- store change notices ----------------------------------------------------------
     def on_key_changed(self, token: str) -> None:

@@ -6,9 +6,20 @@ IMMEDIATE``; PostgreSQL: a transaction-scoped advisory lock), so several proxy w
 starting together migrate once. Never edit a released migration: append a new one.
 
 Times are ``TIMESTAMPTZ`` in PostgreSQL and unix seconds (``REAL``) in SQLite; lists and
-dicts are ``JSONB`` in PostgreSQL and JSON text in SQLite. ``spend_logs.call_id`` is unique
-so that a batch retried after an unclear failure (commit sent, answer lost) is not counted
-twice.
+dicts are ``JSONB`` in PostgreSQL and JSON text in SQLite.
+
+Idempotent spend batches: version 1 made ``spend_logs.call_id`` unique so that a batch retried
+after an unclear failure (commit sent, answer lost) was not counted twice. That index, on
+random ids, made every insert probe a random page of an ever larger B-tree, so writes slowed
+as the table grew. Version 2 drops it and remembers whole batches instead: the spend writer
+gives each batch an id (kept across its retries), and the store records it in
+``spend_batches`` in the same transaction as the rows; a batch whose id is already there is
+skipped. Batch ids start with the time, so old ones are pruned by primary key range.
+
+Key changes: version 2 also adds ``key_changes``, one row per key created, updated or
+deleted, written in the same statement or transaction as the change, so that the key
+caches of other processes sharing the database (``--workers N``) drop those keys within a
+second instead of when their entries expire.
 """
 
 from __future__ import annotations
@@ -126,8 +137,38 @@ _V1_POSTGRES = (
     "CREATE INDEX IF NOT EXISTS spend_logs_start_time ON spend_logs (start_time)",
 )
 
+_V2_SQLITE = (
+    """CREATE TABLE IF NOT EXISTS spend_batches (
+        batch_id TEXT PRIMARY KEY,
+        written_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    "DROP INDEX IF EXISTS spend_logs_call_id",
+    """CREATE TABLE IF NOT EXISTS key_changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        token TEXT NOT NULL,
+        changed_at REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS key_changes_changed_at ON key_changes (changed_at)",
+)
+
+_V2_POSTGRES = (
+    """CREATE TABLE IF NOT EXISTS spend_batches (
+        batch_id TEXT PRIMARY KEY,
+        written_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )""",
+    "DROP INDEX IF EXISTS spend_logs_call_id",
+    """CREATE TABLE IF NOT EXISTS key_changes (
+        seq BIGSERIAL PRIMARY KEY,
+        token TEXT NOT NULL,
+        changed_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+    )""",
+    "CREATE INDEX IF NOT EXISTS key_changes_changed_at ON key_changes (changed_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "keys and spend_logs", _V1_SQLITE, _V1_POSTGRES),
+    Migration(2, "idempotent spend batches instead of a unique call_id; key changes",
+              _V2_SQLITE, _V2_POSTGRES),
 )
 LATEST = MIGRATIONS[-1].version
 

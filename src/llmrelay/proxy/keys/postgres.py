@@ -45,16 +45,11 @@ Conn = psycopg.AsyncConnection[Any]
 
 _MIGRATION_LOCK = 0x6C6C6D72656C6179  # "llmrelay": one advisory lock for migrations
 _KEY_SELECT = f"SELECT {', '.join(KEY_COLUMNS)} FROM keys"
-_SPEND_TYPES = ("text", "text", "text", "text", "text", "text", "text", "text", "text",
-                "int8", "int8", "int8", "float8", "float8", "text", "timestamptz",
-                "timestamptz", "bool", "text")
-# One statement per batch: the rows as arrays, unnested; known call_ids are skipped.
-_SPEND_INSERT = (
-    f"INSERT INTO spend_logs ({', '.join(SPEND_COLUMNS)}) "
-    f"SELECT {', '.join(SPEND_COLUMNS[:-1])}, request_tags::jsonb FROM unnest("
-    + ", ".join(f"%s::{t}[]" for t in _SPEND_TYPES)
-    + f") AS t({', '.join(SPEND_COLUMNS)}) ON CONFLICT (call_id) DO NOTHING "
-    "RETURNING key_hash, cost")
+# Rows go in with COPY (one stream per batch, several times faster than INSERT of the same
+# rows); the batch id goes in first, and a known id means the batch was committed before.
+_SPEND_COPY = f"COPY spend_logs ({', '.join(SPEND_COLUMNS)}) FROM STDIN"
+_BATCH_INSERT = ("INSERT INTO spend_batches (batch_id) VALUES (%s) "
+                 "ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id")
 _CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
@@ -85,6 +80,13 @@ def _encode(name: str, value: Any) -> Any:
     if isinstance(value, datetime):
         return as_utc(value)
     return value
+
+
+def _logged(change: str, columns: str) -> str:
+    """``change`` (an INSERT/UPDATE/DELETE ... RETURNING ``token`` among ``columns``) that
+    also logs the changed tokens in ``key_changes``, in the same statement."""
+    return (f"WITH changed AS ({change}), logged AS (INSERT INTO key_changes (token) "
+            f"SELECT token FROM changed) SELECT {columns} FROM changed")
 
 
 def split_schema(url: str) -> tuple[str, str | None]:
@@ -223,25 +225,37 @@ class PostgresStore(KeyStore):
 
     # -- keys --------------------------------------------------------------------------
     async def _insert(self, rec: KeyRecord) -> None:
-        query = (f"INSERT INTO keys ({', '.join(KEY_COLUMNS)}) "
-                 f"VALUES ({', '.join(['%s'] * len(KEY_COLUMNS))})")
+        query = _logged(f"INSERT INTO keys ({', '.join(KEY_COLUMNS)}) "
+                        f"VALUES ({', '.join(['%s'] * len(KEY_COLUMNS))}) RETURNING token",
+                        "token")
         try:
-            await self._rows(query + " RETURNING token",
-                             [_encode(n, getattr(rec, n)) for n in KEY_COLUMNS])
+            await self._rows(query, [_encode(n, getattr(rec, n)) for n in KEY_COLUMNS])
         except pg_errors.UniqueViolation:
             raise key_exists_error() from None
 
     async def _update(self, token: str, values: dict[str, Any]) -> KeyRecord | None:
         names = sorted(values)
-        query = (f"UPDATE keys SET {', '.join(f'{n} = %s' for n in names)} WHERE token = %s "
-                 f"RETURNING {', '.join(KEY_COLUMNS)}")
+        columns = ", ".join(KEY_COLUMNS)
+        query = _logged(f"UPDATE keys SET {', '.join(f'{n} = %s' for n in names)} "
+                        f"WHERE token = %s RETURNING {columns}", columns)
         rows = await self._rows(query, [*(_encode(n, values[n]) for n in names), token])
         return _key(rows[0]) if rows else None
 
     async def _delete(self, tokens: list[str]) -> int:
-        rows = await self._rows("DELETE FROM keys WHERE token = ANY(%s) RETURNING token",
-                                (tokens,))
+        rows = await self._rows(_logged("DELETE FROM keys WHERE token = ANY(%s) "
+                                        "RETURNING token", "token"), (tokens,))
         return len(rows)
+
+    async def _recent_key_changes(self, window: float) -> list[tuple[int, str]]:
+        rows = await self._rows("SELECT seq, token FROM key_changes WHERE changed_at >= "
+                                "clock_timestamp() - make_interval(secs => %s) ORDER BY seq",
+                                (float(window),))
+        return [(int(seq), str(token)) for seq, token in rows]
+
+    async def _prune_key_changes(self, older_than: float) -> None:
+        await self._rows("DELETE FROM key_changes WHERE changed_at < "
+                         "clock_timestamp() - make_interval(secs => %s) RETURNING seq",
+                         (float(older_than),))
 
     async def _fetch(self, token: str) -> KeyRecord | None:
         rows = await self._rows(_KEY_SELECT + " WHERE token = %s", (token,))
@@ -263,23 +277,35 @@ class PostgresStore(KeyStore):
                          (as_utc(new), token, as_utc(old)))
 
     # -- spend -------------------------------------------------------------------------
-    async def _write_spend(self, records: list[SpendRecord]) -> dict[str, float]:
-        rows = [spend_row(r) for r in records]
-        columns: list[list[Any]] = [list(col) for col in zip(*rows, strict=True)]
+    async def _write_spend(self, batch_id: str, records: list[SpendRecord],
+                           prune_before: str | None) -> dict[str, float] | None:
         tags_at = SPEND_COLUMNS.index("request_tags")
-        columns[tags_at] = [json.dumps(tags) for tags in columns[tags_at]]
-        for at in (SPEND_COLUMNS.index("start_time"), SPEND_COLUMNS.index("end_time")):
-            columns[at] = [as_utc(t) for t in columns[at]]
+        times_at = (SPEND_COLUMNS.index("start_time"), SPEND_COLUMNS.index("end_time"))
+        rows = []
+        for rec in records:
+            row = list(spend_row(rec))
+            row[tags_at] = json.dumps(row[tags_at])
+            for at in times_at:
+                row[at] = as_utc(row[at])
+            rows.append(row)
+        deltas = spend_deltas((r.key_hash, r.cost) for r in records)
 
-        async def write(conn: Conn) -> dict[str, float]:
+        async def write(conn: Conn) -> dict[str, float] | None:
             async with conn.transaction():
-                cur = await conn.execute(_SPEND_INSERT, columns)
-                deltas = spend_deltas(await cur.fetchall())
+                cur = await conn.execute(_BATCH_INSERT, (batch_id,))
+                if await cur.fetchone() is None:
+                    return None  # this batch was committed before (a retry)
+                async with conn.cursor() as copy_cur, copy_cur.copy(_SPEND_COPY) as copy:
+                    for row in rows:
+                        await copy.write_row(row)
                 if deltas:
                     async with conn.cursor() as upd:
                         await upd.executemany(
                             "UPDATE keys SET spend = spend + %s WHERE token = %s",
                             [(deltas[t], t) for t in sorted(deltas)])
+                if prune_before is not None:
+                    await conn.execute("DELETE FROM spend_batches WHERE batch_id < %s",
+                                       (prune_before,))
             return deltas
 
         return await self._run(write)

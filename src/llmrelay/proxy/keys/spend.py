@@ -7,8 +7,13 @@ reach the database in batches, so a request never waits for (or fails with) the 
   (0.5 s), or as soon as ``batch_size`` (200) records wait, in transactions of at most
   ``max_batch`` rows.
 * When the database fails, the records stay buffered (in order) and the write is retried
-  after ``retry_initial`` seconds, doubling up to ``retry_max``; the first success writes
-  the backlog. The store skips call_ids it already holds, so a retry never counts twice.
+  after ``retry_initial`` seconds, doubling up to ``retry_max`` (or at once after
+  :meth:`retry_now`, e.g. when a health check finds the database back); the first success
+  writes the backlog.
+* Each batch gets an id when it is first sent, and a failed or interrupted batch is sent
+  again with the same records and the same id: the store skips a batch id it already
+  holds, so a batch whose commit happened but whose answer was lost is never counted
+  twice.
 * :meth:`spend_of` adds the spend still in the buffer to a key's stored spend, so budget
   checks see requests not yet written.
 * :meth:`close` stops the task and makes a final flush, retrying until its deadline.
@@ -24,6 +29,7 @@ from collections import deque
 from typing import Any
 
 from .models import SpendRecord
+from .store import new_batch_id
 
 __all__ = ["SpendWriter"]
 
@@ -57,6 +63,8 @@ class SpendWriter:
         self._loop_thread: int | None = None
         self._wake: asyncio.Event | None = None
         self._drain_lock: asyncio.Lock | None = None
+        # The batch being written: its id and size, kept until it is known to be stored.
+        self._inflight: tuple[str, int] | None = None
 
     # -- request path ------------------------------------------------------------------
     def record(self, rec: SpendRecord) -> None:
@@ -149,11 +157,16 @@ class SpendWriter:
     async def _drain(self) -> bool:
         while True:
             with self._lock:
-                batch = list(itertools.islice(self._buffer, self.max_batch))
-            if not batch:
-                return True
+                if self._inflight is None:
+                    batch = list(itertools.islice(self._buffer, self.max_batch))
+                    if not batch:
+                        return True
+                    self._inflight = (new_batch_id(), len(batch))
+                batch_id, size = self._inflight
+                # The buffer's head is only popped once written: the same records again.
+                batch = list(itertools.islice(self._buffer, size))
             try:
-                await self.store.add_spend(batch)
+                await self.store.add_spend(batch, batch_id=batch_id)
             except Exception as exc:
                 self._failed(exc, len(batch))
                 return False
@@ -161,6 +174,7 @@ class SpendWriter:
 
     def _written(self, batch: list[SpendRecord]) -> None:
         with self._lock:
+            self._inflight = None
             for rec in batch:
                 self._buffer.popleft()
                 if rec.key_hash and rec.cost:
@@ -174,6 +188,12 @@ class SpendWriter:
             self._backoff = 0.0
             log.warning("llmrelay spend writer: the database is back; writing the backlog "
                         "(%d records pending)", self.pending)
+
+    def retry_now(self) -> None:
+        """While retrying after a failure, try again now rather than after the backoff
+        (call it when the database is known to be back). Callable from any thread."""
+        if self._backoff:
+            self._wake_up()
 
     def _failed(self, exc: Exception, size: int) -> None:
         self.failures += 1

@@ -39,8 +39,9 @@ T = TypeVar("T")
 
 _KEY_SELECT = f"SELECT {', '.join(KEY_COLUMNS)} FROM keys"
 _SPEND_INSERT = (f"INSERT INTO spend_logs ({', '.join(SPEND_COLUMNS)}) "
-                 f"VALUES ({', '.join('?' * len(SPEND_COLUMNS))}) "
-                 "ON CONFLICT (call_id) DO NOTHING")
+                 f"VALUES ({', '.join('?' * len(SPEND_COLUMNS))})")
+_BATCH_INSERT = ("INSERT INTO spend_batches (batch_id, written_at) VALUES (?, ?) "
+                 "ON CONFLICT (batch_id) DO NOTHING")
 _TIMES = ("budget_reset_at", "expires", "created_at", "start_time", "end_time")
 _JSON = ("models", "metadata", "request_tags")
 
@@ -56,6 +57,22 @@ def _encode(name: str, value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     return value
+
+
+_START_AT, _END_AT = SPEND_COLUMNS.index("start_time"), SPEND_COLUMNS.index("end_time")
+_CACHE_HIT_AT, _TAGS_AT = SPEND_COLUMNS.index("cache_hit"), SPEND_COLUMNS.index("request_tags")
+
+
+def _spend_row(rec: SpendRecord) -> tuple[Any, ...]:
+    """A usage row as SQLite stores it (what ``_encode`` does, for the known columns only:
+    this runs for every row the spend writer writes)."""
+    row = list(spend_row(rec))
+    row[_START_AT] = as_utc(row[_START_AT]).timestamp()
+    row[_END_AT] = as_utc(row[_END_AT]).timestamp()
+    row[_CACHE_HIT_AT] = int(row[_CACHE_HIT_AT])
+    tags = row[_TAGS_AT]
+    row[_TAGS_AT] = json.dumps(tags, separators=(",", ":")) if tags else "[]"
+    return tuple(row)
 
 
 def _decode_time(value: float | None) -> datetime | None:
@@ -83,16 +100,19 @@ def _spend(row: Sequence[Any]) -> SpendRecord:
 
 @contextmanager
 def _write_tx(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction; rolled back when the body or the COMMIT itself fails (a
+    failed COMMIT would otherwise leave the transaction open on the connection)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        try:
-            conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
         raise
-    conn.execute("COMMIT")
 
 
 class SQLiteStore(KeyStore):
@@ -187,26 +207,43 @@ class SQLiteStore(KeyStore):
         sql = (f"INSERT INTO keys ({', '.join(KEY_COLUMNS)}) "
                f"VALUES ({', '.join('?' * len(KEY_COLUMNS))})")
         try:
-            await self._call(self._execute_write, sql, row)
+            await self._call(self._execute_write, sql, row, (rec.token,))
         except sqlite3.IntegrityError:
             raise key_exists_error() from None
 
-    def _execute_write(self, sql: str, params: Sequence[Any]) -> int:
+    def _execute_write(self, sql: str, params: Sequence[Any],
+                       changed: Sequence[str] = ()) -> int:
+        """Run one write; when it changed rows, log ``changed`` tokens in ``key_changes``
+        in the same transaction."""
         db = self._db
         with _write_tx(db):
-            return db.execute(sql, params).rowcount
+            count: int = db.execute(sql, params).rowcount
+            if count and changed:
+                now = time.time()
+                db.executemany("INSERT INTO key_changes (token, changed_at) VALUES (?, ?)",
+                               [(token, now) for token in changed])
+            return count
 
     async def _update(self, token: str, values: dict[str, Any]) -> KeyRecord | None:
         names = sorted(values)
         sql = f"UPDATE keys SET {', '.join(f'{n} = ?' for n in names)} WHERE token = ?"
         params = [_encode(n, values[n]) for n in names] + [token]
-        if await self._call(self._execute_write, sql, params) == 0:
+        if await self._call(self._execute_write, sql, params, (token,)) == 0:
             return None
         return await self._fetch(token)
 
     async def _delete(self, tokens: list[str]) -> int:
         sql = f"DELETE FROM keys WHERE token IN ({', '.join('?' * len(tokens))})"
-        return await self._call(self._execute_write, sql, tokens)
+        return await self._call(self._execute_write, sql, tokens, tokens)
+
+    async def _recent_key_changes(self, window: float) -> list[tuple[int, str]]:
+        rows = await self._call(self._query, "SELECT seq, token FROM key_changes WHERE "
+                                "changed_at >= ? ORDER BY seq", (time.time() - window,))
+        return [(int(seq), str(token)) for seq, token in rows]
+
+    async def _prune_key_changes(self, older_than: float) -> None:
+        await self._call(self._execute_write, "DELETE FROM key_changes WHERE changed_at < ?",
+                         (time.time() - older_than,))
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
         return self._db.execute(sql, params).fetchall()
@@ -233,20 +270,24 @@ class SQLiteStore(KeyStore):
                           _encode("budget_reset_at", old)))
 
     # -- spend -------------------------------------------------------------------------
-    async def _write_spend(self, records: list[SpendRecord]) -> dict[str, float]:
-        rows = [tuple(_encode(n, v) for n, v in zip(SPEND_COLUMNS, spend_row(r), strict=True))
-                for r in records]
-        return await self._call(self._write_spend_sync, rows)
+    async def _write_spend(self, batch_id: str, records: list[SpendRecord],
+                           prune_before: str | None) -> dict[str, float] | None:
+        rows = [_spend_row(r) for r in records]
+        return await self._call(self._write_spend_sync, batch_id, rows, prune_before)
 
-    def _write_spend_sync(self, rows: list[tuple[Any, ...]]) -> dict[str, float]:
+    def _write_spend_sync(self, batch_id: str, rows: list[tuple[Any, ...]],
+                          prune_before: str | None) -> dict[str, float] | None:
         db = self._db
         key_at, cost_at = SPEND_COLUMNS.index("key_hash"), SPEND_COLUMNS.index("cost")
         with _write_tx(db):
-            inserted = [(row[key_at], row[cost_at]) for row in rows
-                        if db.execute(_SPEND_INSERT, row).rowcount == 1]
-            deltas = spend_deltas(inserted)
+            if db.execute(_BATCH_INSERT, (batch_id, time.time())).rowcount != 1:
+                return None  # this batch was committed before (a retry)
+            db.executemany(_SPEND_INSERT, rows)
+            deltas = spend_deltas((row[key_at], row[cost_at]) for row in rows)
             db.executemany("UPDATE keys SET spend = spend + ? WHERE token = ?",
                            [(deltas[t], t) for t in sorted(deltas)])
+            if prune_before is not None:
+                db.execute("DELETE FROM spend_batches WHERE batch_id < ?", (prune_before,))
         return deltas
 
     async def spend_logs(self, *, key_hash: str | None = None, user_id: str | None = None,

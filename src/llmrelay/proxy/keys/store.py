@@ -28,6 +28,8 @@ from __future__ import annotations
 import abc
 import builtins
 import logging
+import secrets
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
@@ -44,7 +46,7 @@ from .models import (
     utcnow,
 )
 
-__all__ = ["KeyStore", "StoreListener", "StoreUnavailable", "open_store"]
+__all__ = ["KeyStore", "StoreListener", "StoreUnavailable", "new_batch_id", "open_store"]
 
 log = logging.getLogger("llmrelay.proxy.keys")
 
@@ -98,6 +100,8 @@ class KeyStore(abc.ABC):
     def __init__(self) -> None:
         self._listeners: list[StoreListener] = []
         self.closed = False
+        self._writes = 0
+        self._change_polls = 0
 
     # -- change notices ----------------------------------------------------------------
     def subscribe(self, listener: StoreListener) -> None:
@@ -189,16 +193,35 @@ class KeyStore(abc.ABC):
         return fresh if fresh is not None else rec
 
     # -- spend -------------------------------------------------------------------------
-    async def add_spend(self, records: Sequence[SpendRecord]) -> None:
+    async def add_spend(self, records: Sequence[SpendRecord],
+                        batch_id: str | None = None) -> bool:
         """Append usage rows and add their cost to each key's spend, in one transaction
-        (one UPDATE per key per batch). A record whose ``call_id`` is already stored is
-        skipped, so retrying a batch is safe. Raises StoreUnavailable when the database
-        is down (nothing is written then)."""
+        (the rows in one pass, ``executemany`` in SQLite and COPY in PostgreSQL, then one
+        UPDATE per key). ``batch_id`` (default: a new one) names the batch: a batch whose
+        id is already stored is skipped as a whole, so retrying a batch with its id after
+        an unclear failure never counts it twice. Returns False for such a skipped batch.
+        Raises StoreUnavailable when the database is down (nothing is written then)."""
         if not records:
-            return
-        deltas = await self._write_spend(list(records))
+            return True
+        prune = self._writes % PRUNE_EVERY == 0
+        self._writes += 1
+        deltas = await self._write_spend(batch_id or new_batch_id(), list(records),
+                                         batch_cutoff() if prune else None)
+        if deltas is None:
+            return False
         if deltas:
             self._notify("on_spend_added", deltas)
+        return True
+
+    # -- changes made by other processes ----------------------------------------------
+    async def recent_key_changes(self, window: float) -> builtins.list[tuple[int, str]]:
+        """``(seq, token)`` of every key created, updated or deleted through any store on
+        this database in the last ``window`` seconds (by the database's clock), oldest
+        first. Every ``PRUNE_EVERY``-th call also forgets changes older than a day."""
+        self._change_polls += 1
+        if self._change_polls % PRUNE_EVERY == 1:
+            await self._prune_key_changes(BATCH_MEMORY_SECONDS)
+        return await self._recent_key_changes(window)
 
     @abc.abstractmethod
     async def spend_logs(self, *, key_hash: str | None = None, user_id: str | None = None,
@@ -221,6 +244,8 @@ class KeyStore(abc.ABC):
         """Release connections; later calls raise StoreUnavailable."""
 
     # -- backend primitives ------------------------------------------------------------
+    # ``_insert``, ``_update`` and ``_delete`` also append the tokens they changed to
+    # ``key_changes``, atomically with the change (see ``recent_key_changes``).
     @abc.abstractmethod
     async def _insert(self, rec: KeyRecord) -> None:
         """Insert; KeyFieldError(code="key_exists") when the token exists."""
@@ -230,6 +255,13 @@ class KeyStore(abc.ABC):
 
     @abc.abstractmethod
     async def _delete(self, tokens: builtins.list[str]) -> int: ...
+
+    @abc.abstractmethod
+    async def _recent_key_changes(self, window: float) -> builtins.list[tuple[int, str]]: ...
+
+    @abc.abstractmethod
+    async def _prune_key_changes(self, older_than: float) -> None:
+        """Forget key changes made more than ``older_than`` seconds ago."""
 
     @abc.abstractmethod
     async def _fetch(self, token: str) -> KeyRecord | None: ...
@@ -242,9 +274,28 @@ class KeyStore(abc.ABC):
         """``spend = 0, budget_reset_at = new`` where ``budget_reset_at`` is still ``old``."""
 
     @abc.abstractmethod
-    async def _write_spend(self, records: builtins.list[SpendRecord]) -> dict[str, float]:
-        """Insert the rows (skipping known call_ids), add the inserted cost per key;
-        returns ``{token: usd added}``."""
+    async def _write_spend(self, batch_id: str, records: builtins.list[SpendRecord],
+                           prune_before: str | None) -> dict[str, float] | None:
+        """In one transaction: record ``batch_id`` (None, nothing written, when it is
+        already recorded), insert the rows, add their cost per key, and when
+        ``prune_before`` is set forget batch ids below it. Returns ``{token: usd added}``."""
+
+
+# Batch ids are remembered a day (a retry comes within the writer's retry_max, 30 s), and
+# forgotten every PRUNE_EVERY batches by a primary key range delete.
+BATCH_MEMORY_SECONDS = 86400
+PRUNE_EVERY = 256
+
+
+def new_batch_id() -> str:
+    """A unique spend batch id that sorts by creation time (nanoseconds first)."""
+    return f"{time.time_ns():020d}-{secrets.token_hex(8)}"
+
+
+def batch_cutoff(now_ns: int | None = None) -> str:
+    """Batch ids below this were made more than ``BATCH_MEMORY_SECONDS`` ago."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    return f"{now_ns - BATCH_MEMORY_SECONDS * 1_000_000_000:020d}"
 
 
 def key_exists_error() -> KeyFieldError:

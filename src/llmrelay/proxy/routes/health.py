@@ -1,5 +1,5 @@
 """``GET /health/liveliness`` (the process answers) and ``GET /health/readiness`` (the
-database, the spend writer's backlog and the response cache)."""
+database, the spend writer's backlog and the response cache's backend)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from ..sse import json_response
 
 __all__ = ["liveliness", "readiness"]
 
+_PROBE_KEY = "llmrelay:readiness-probe"
+_PROBE_TIMEOUT = 2.0
+
 
 async def liveliness(request: Request) -> Response:
     return json_response({"status": "alive"})
@@ -24,18 +27,42 @@ async def _db_ok(store: Any) -> bool:
     if store is None:
         return False
     try:
-        return bool(await asyncio.wait_for(store.healthy(), timeout=2.0))
+        return bool(await asyncio.wait_for(store.healthy(), timeout=_PROBE_TIMEOUT))
     except Exception:
         return False
 
 
+async def _cache_probe(cache: Any) -> dict[str, Any]:
+    """The response cache's counters and whether its backend answers a read now (a Redis
+    server that went away: ``"reachable": false``; calls then go upstream uncached)."""
+    out: dict[str, Any] = {"type": str(getattr(cache, "type", "custom"))}
+    stats = getattr(cache, "stats", None)
+    try:
+        out.update(stats() if callable(stats) else {})
+    except Exception as exc:
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    read = getattr(getattr(cache, "backend", None), "aget_many", None)
+    if callable(read):
+        try:
+            await asyncio.wait_for(read([_PROBE_KEY]), timeout=_PROBE_TIMEOUT)
+            out["reachable"] = True
+        except Exception as exc:
+            out["reachable"] = False
+            out["error"] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
 async def readiness(request: Request) -> Response:
-    """200 with ``status`` ``healthy``, or ``degraded`` when the database is unreachable:
-    requests with cached keys still work then, and usage records wait in the spend
-    writer's buffer (``spend_writer.pending``) until the database is back."""
+    """200 with ``status`` ``healthy``, or ``degraded`` when the database or the cache's
+    backend is unreachable: requests with cached keys still work then, usage records wait
+    in the spend writer's buffer (``spend_writer.pending``) until the database is back,
+    and calls skip the cache. A database found back makes a waiting spend writer retry
+    at once."""
     state = request.app.state.proxy
     db = await _db_ok(state.store)
     writer = state.spend
+    if db and writer is not None:
+        writer.retry_now()
     body: dict[str, Any] = {
         "status": "healthy" if db else "degraded",
         "db": "connected" if db else "disconnected",
@@ -49,11 +76,9 @@ async def readiness(request: Request) -> Response:
     }
     cache = llmrelay.cache
     if cache is not None:
-        stats = getattr(cache, "stats", None)
-        try:
-            body["cache"] = stats() if callable(stats) else {"enabled": True}
-        except Exception as exc:
-            body["cache"] = {"error": f"{type(exc).__name__}: {exc}"}
+        body["cache"] = probe = await _cache_probe(cache)
+        if probe.get("reachable") is False:
+            body["status"] = "degraded"
     return json_response(body)
 
 

@@ -9,6 +9,8 @@ Request fields (LiteLLM's names): ``key`` (a custom key; default generated), ``k
 naming the field). Keys are stored hashed; ``/key/generate``
 returns the plaintext ``key`` once, with ``token`` (its hash) that identifies it after.
 Updates and deletes take either. Unknown fields are ignored and listed in ``warnings``.
+``/key/info`` and ``/key/list`` first flush the spend writer (best effort), so a key's
+``spend`` includes its latest requests.
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ async def info(request: Request) -> Response:
     try:
         state, _ = await _admin(request)
         token = _token(request.query_params.get("key"))
+        await state.flush_spend()  # so that `spend` includes requests not yet written
         rec = await state.store.get(token)
         if rec is None:
             raise ProxyError(404, "no such key", param="key", code="key_not_found")
@@ -147,6 +150,7 @@ async def list_keys(request: Request) -> Response:
     try:
         state, _ = await _admin(request)
         q = request.query_params
+        await state.flush_spend()
         recs = await state.store.list(user_id=q.get("user_id"), team_id=q.get("team_id"))
     except Exception as exc:
         return _error(exc)
