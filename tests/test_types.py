@@ -19,6 +19,8 @@ SHAPES: list[dict[str, Any]] = [
      "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"},
                  {"index": 1, "delta": {"content": "x"}, "finish_reason": None}]},
     {"id": "c1", "created": 5, "model": "m", "choices": [], "obfuscation": "abc"},
+    {"id": "c1", "created": 5, "model": "m", "usage": None,  # include_usage: null until the end
+     "choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": None}]},
 ]
 
 

@@ -329,7 +329,7 @@ class ModelResponseStream(OpenAIObject):
     def from_dict(cls, data: dict[str, Any]) -> Any:
         """The per-chunk hot path: the common shape (text deltas, no usage, no tool calls)
         is built inline; anything else takes the general path."""
-        if cls is not ModelResponseStream or "usage" in data:
+        if cls is not ModelResponseStream or data.get("usage") is not None:
             return super().from_dict(data)
         d = dict(_CHUNK_FIELDS)
         d.update(data)
