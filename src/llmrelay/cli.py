@@ -146,9 +146,11 @@ def _parser() -> argparse.ArgumentParser:
                        "in-memory cache and ./llmrelay.db (or $LLMRELAY_DATA_DIR/llmrelay.db).")
     s.add_argument("--config", "-c", help="YAML config file (LiteLLM's format)")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    s.add_argument("--port", "-p", type=int, default=4000, help="port (default 4000)")
+    s.add_argument("--port", "-p", type=int, default=4000,
+                   help="port (default 4000); 0 picks a free port, which the banner shows")
     s.add_argument("--workers", "-w", type=int, default=1,
-                   help="worker processes sharing the port (default 1)")
+                   help="worker processes sharing the port (default 1); /metrics "
+                   "adds up all of them")
     s.add_argument("--log-level", default="warning",
                    choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level (default warning)")

@@ -9,6 +9,8 @@ which ``llmrelay serve`` does.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -22,6 +24,7 @@ from starlette.responses import Response
 
 from .config import ProxyConfig, load_config
 from .errors import error_body, type_for_status
+from .metrics import mark_process_dead
 from .routes import routes
 from .sse import json_response
 from .state import ProxyState, apply_settings
@@ -76,15 +79,37 @@ def create_app(cfg: ProxyConfig | None = None) -> Starlette:
         # them out of the collector's view makes every later collection cheaper.
         gc.collect()
         gc.freeze()
+        syncing = (asyncio.create_task(_sync_metrics(state), name="llmrelay-metrics-sync")
+                   if state.metrics.shared else None)
         try:
             yield
         finally:
+            if syncing is not None:
+                syncing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await syncing
             await state.stop()
+            mark_process_dead(os.getpid())  # this worker's live gauges leave the sums
 
     app = Starlette(routes=routes(), lifespan=lifespan,
                     exception_handlers={HTTPException: _http_error, Exception: _server_error})
     app.state.proxy = state
     return app
+
+
+async def _sync_metrics(state: ProxyState, every: float = 1.0) -> None:
+    """Multiprocess mode: keep this worker's callback failures and pending spend records
+    in the shared metrics files (a scrape may reach another worker)."""
+    import llmrelay
+
+    while True:
+        await asyncio.sleep(every)
+        try:
+            pending = getattr(state.spend, "pending", None) if state.spend is not None else None
+            state.metrics.sync(llmrelay.callback_stats(),
+                               int(pending) if pending is not None else None)
+        except Exception:
+            log.debug("llmrelay proxy: syncing metrics failed", exc_info=True)
 
 
 def _redact(url: str) -> str:

@@ -1,8 +1,9 @@
 """Reading and checking an LLM request body, once, before anything else happens.
 
-Everything a client can get wrong (no body, malformed JSON, a body over the size limit,
-missing ``model``/``messages``/``prompt``/``input``, wrong types, options that would let a
-caller redirect the upstream call) becomes a 4xx :class:`~llmrelay.proxy.errors.ProxyError`
+Everything a client can get wrong (no body, malformed JSON, NaN or Infinity numbers,
+which Python's json accepts but JSON has not, a body over the size limit, missing
+``model``/``messages``/``prompt``/``input``, wrong types, options that would let a caller
+redirect the upstream call) becomes a 4xx :class:`~llmrelay.proxy.errors.ProxyError`
 with OpenAI's error body, never a 500.
 """
 
@@ -73,18 +74,62 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     if not body:
         raise ProxyError(400, "the request body is empty; send a JSON object",
                          code="invalid_json")
+    bad: list[str] = []
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_constant(bad), parse_float=_float(bad))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProxyError(400, f"We could not parse the JSON body of your request: {exc}",
                          code="invalid_json") from None
     except RecursionError:
         raise ProxyError(400, "We could not parse the JSON body of your request: it is "
                          "nested too deeply", code="invalid_json") from None
+    if bad:
+        where = _path_to(data, _NonFinite)
+        field = f"`{where}`" if where else "the request body"
+        raise ProxyError(400, f"{field} is {bad[0]}: JSON has no NaN or Infinity; send a "
+                         f"finite number or null", param=where or None, code="invalid_json")
     if not isinstance(data, dict):
         raise ProxyError(400, f"the request body must be a JSON object, got "
                          f"{_json_type(data)}", code="invalid_json")
     return data
+
+
+class _NonFinite(float):
+    """Stands in for a NaN, Infinity or out-of-range number while the body is parsed, so
+    that :func:`_path_to` can name the field holding it."""
+
+
+def _constant(bad: list[str]) -> Any:
+    def parse(name: str) -> float:
+        bad.append(name)
+        return _NonFinite("nan")
+    return parse
+
+
+def _float(bad: list[str]) -> Any:
+    def parse(text: str) -> float:
+        value = float(text)
+        if value - value != 0.0:  # inf (1e999 overflows to it); NaN never gets here
+            bad.append(f"{text}, too large for a number")
+            return _NonFinite(value)
+        return value
+    return parse
+
+
+def _path_to(value: Any, kind: type) -> str | None:
+    """Where the first ``kind`` instance sits in parsed JSON, as ``a.b[0].c``; ``""`` for
+    the top level, None when absent. Iterative: deep bodies cannot exhaust the stack."""
+    todo: list[tuple[Any, str]] = [(value, "")]
+    while todo:
+        item, path = todo.pop()
+        if isinstance(item, kind):
+            return path
+        if isinstance(item, dict):
+            todo.extend((v, f"{path}.{k}" if path else str(k))
+                        for k, v in reversed(list(item.items())))
+        elif isinstance(item, list):
+            todo.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(item))))
+    return None
 
 
 def _too_large(limit: int) -> ProxyError:

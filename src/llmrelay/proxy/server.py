@@ -3,8 +3,10 @@
 uvicorn runs with uvloop and httptools when they are installed (the ``proxy`` extra has
 them) and without its access log (the proxy's spend logs and metrics cover requests).
 ``workers > 1`` starts that many processes sharing the port; each loads the config
-(``$LLMRELAY_CONFIG``) and keeps its own key cache and metrics, and all share the
-database.
+(``$LLMRELAY_CONFIG``) and keeps its own key cache, and all share the database. Their
+metrics are shared through ``prometheus_client``'s multiprocess mode: ``serve`` sets
+``$PROMETHEUS_MULTIPROC_DIR`` to a fresh directory (removed at exit) unless it is set
+already, so that ``/metrics`` adds up every worker's numbers whichever worker answers.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from typing import Any, TextIO
 
 from .app import CONFIG_ENV, create_app
 from .config import ProxyConfig
+from .metrics import MULTIPROC_ENV
 
 __all__ = ["banner", "listen", "serve"]
 
@@ -134,7 +139,13 @@ def serve(cfg: ProxyConfig, host: str = "127.0.0.1", port: int = 4000, workers: 
             os.environ[CONFIG_ENV] = os.path.abspath(cfg.path) if cfg.path else ""
             config = uvicorn.Config("llmrelay.proxy.app:app_from_env", factory=True,
                                     workers=workers, **options)
-            _run_workers(config, sock)
+            made = _metrics_dir()
+            try:
+                _run_workers(config, sock)
+            finally:
+                if made is not None:
+                    os.environ.pop(MULTIPROC_ENV, None)
+                    shutil.rmtree(made, ignore_errors=True)
             return
         config = uvicorn.Config(app, **options)
         server = uvicorn.Server(config)
@@ -144,6 +155,27 @@ def serve(cfg: ProxyConfig, host: str = "127.0.0.1", port: int = 4000, workers: 
             pass
         if not server.started:
             raise SystemExit(1)
+
+
+def _metrics_dir() -> str | None:
+    """Before the workers start: a fresh, empty ``$PROMETHEUS_MULTIPROC_DIR`` (returned, to
+    be removed at exit), or None when the user set one (kept; warned about if not empty,
+    as an earlier run's numbers would be added in)."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        try:
+            stale = any(name.endswith(".db") for name in os.listdir(given))
+        except OSError as exc:
+            print(f"llmrelay: warning: {MULTIPROC_ENV}={given}: {exc.strerror or exc}",
+                  file=sys.stderr, flush=True)
+            return None
+        if stale:
+            print(f"llmrelay: warning: {MULTIPROC_ENV}={given} is not empty: /metrics adds "
+                  "in the numbers left there by earlier runs", file=sys.stderr, flush=True)
+        return None
+    made = tempfile.mkdtemp(prefix="llmrelay-metrics-")
+    os.environ[MULTIPROC_ENV] = made
+    return made
 
 
 def _run_workers(config: Any, sock: socket.socket) -> None:
