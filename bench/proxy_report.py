@@ -122,7 +122,7 @@ def _ratios(ts: dict[str, Any]) -> list[str]:
         add("llmrelay RSS after start", _num(rss, ".0f", " MB"), "< 100 MB",
             None if rss is None else rss < 100)
         add("llmrelay RSS after load", _num(us["rss_end_mb"], ".0f", " MB"),
-            "flat (10-min soak not run here)", None)
+            "flat (10-min soak: bench/proxy_soak.py)", None)
     if lit:
         add("LiteLLM start-up / RSS after start",
             f"{_num(lit['startup_s'], '.2f', ' s')} / {_num(lit['rss_start_mb'], '.0f', ' MB')}",

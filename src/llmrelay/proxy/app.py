@@ -21,15 +21,16 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from .config import ProxyConfig, load_config
 from .errors import error_body, type_for_status
 from .metrics import mark_process_dead
-from .routes import routes
+from .routes import llm, routes
 from .sse import json_response
 from .state import ProxyState, apply_settings
 
-__all__ = ["app_from_env", "create_app"]
+__all__ = ["ProxyApp", "app_from_env", "create_app"]
 
 log = logging.getLogger("llmrelay.proxy")
 
@@ -54,7 +55,35 @@ async def _server_error(request: Request, exc: Exception) -> Response:
                                     None, "500"), 500)
 
 
-def create_app(cfg: ProxyConfig | None = None) -> Starlette:
+class ProxyApp(Starlette):
+    """Starlette with a short path for the LLM endpoints: ``POST /v1/chat/completions``,
+    ``/v1/completions`` and ``/v1/embeddings`` go straight to their handler, skipping the
+    error middlewares and the route table (their handler turns every error into an OpenAI
+    error response itself; anything escaping it still becomes the 500 body). Everything
+    else, and everything once middleware has been added, takes Starlette's usual path."""
+
+    _fast = {path: handler for path, handler in (
+        ("/v1/chat/completions", llm.chat_completions), ("/v1/completions", llm.completions),
+        ("/v1/embeddings", llm.embeddings), ("/chat/completions", llm.chat_completions),
+        ("/completions", llm.completions), ("/embeddings", llm.embeddings))}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not self.user_middleware \
+                and not scope.get("root_path"):
+            handler = self._fast.get(scope["path"])
+            if handler is not None:
+                scope["app"] = self
+                request = Request(scope, receive, send)
+                try:
+                    response = await handler(request)
+                except Exception as exc:
+                    response = await _server_error(request, exc)
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(cfg: ProxyConfig | None = None) -> ProxyApp:
     """The proxy app for ``cfg`` (None: the embedded defaults).
 
     Applies ``litellm_settings`` to the ``llmrelay`` module and builds the model table now
@@ -91,8 +120,8 @@ def create_app(cfg: ProxyConfig | None = None) -> Starlette:
             await state.stop()
             mark_process_dead(os.getpid())  # this worker's live gauges leave the sums
 
-    app = Starlette(routes=routes(), lifespan=lifespan,
-                    exception_handlers={HTTPException: _http_error, Exception: _server_error})
+    app = ProxyApp(routes=routes(), lifespan=lifespan,
+                   exception_handlers={HTTPException: _http_error, Exception: _server_error})
     app.state.proxy = state
     return app
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
+from json.encoder import c_encode_basestring, c_make_encoder  # type: ignore[attr-defined]
 from typing import Any
 
 from starlette.responses import Response
@@ -51,12 +52,23 @@ def _default(obj: Any) -> Any:
 
 
 # The C encoder walks dicts and lists itself and calls _default once per response object.
+# It is made once here: ``JSONEncoder.encode`` would build a new one on every call, which
+# costs as much as encoding a stream chunk. No circular-reference check (``markers`` None):
+# response objects are trees. NaN and Infinity are written as ``json.dumps`` writes them.
+_encode: Callable[[Any, int], list[str]] | None = None
+if c_make_encoder is not None and c_encode_basestring is not None:
+    _encode = c_make_encoder(None, _default, c_encode_basestring, None, ":", ",", False, False,
+                             True)
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default)
+
+
+def _text(obj: Any) -> str:
+    return "".join(_encode(obj, 0)) if _encode is not None else _encoder.encode(obj)
 
 
 def dumps(obj: Any) -> bytes:
     """Compact JSON bytes of a response object, a chunk, or plain data."""
-    return _encoder.encode(obj).encode("utf-8")
+    return _text(obj).encode("utf-8")
 
 
 def encode_event(chunk: Any) -> bytes:
@@ -68,7 +80,7 @@ def encode_event(chunk: Any) -> bytes:
         if chunk.startswith("data:"):
             return chunk.rstrip("\n").encode("utf-8") + b"\n\n"
         return b"data: " + chunk.encode("utf-8") + b"\n\n"
-    return b"data: " + _encoder.encode(chunk).encode("utf-8") + b"\n\n"
+    return b"data: " + _text(chunk).encode("utf-8") + b"\n\n"
 
 
 def json_response(obj: Any, status: int = 200,
@@ -96,10 +108,55 @@ class SSEResponse(Response):
         self.init_headers(hdrs)
 
     async def _produce(self, send: Send) -> None:
+        """Send the events as they come, several in one write when the generator has more
+        ready: after each event the next one is started, and when it is there without
+        waiting (the upstream's read held several events) it joins the same write. An event
+        that has to wait for the upstream never holds back the ones before it."""
         await send({"type": "http.response.start", "status": self.status_code,
                     "headers": self.raw_headers})
-        async for data in self.events:
-            await send({"type": "http.response.body", "body": data, "more_body": True})
+        anext = self.events.__anext__
+        pending: _Resume | None = None
+        try:
+            data = await anext()
+            while True:
+                parts: list[bytes] | None = None
+                ended = False
+                while True:
+                    step = anext()
+                    try:
+                        done, value = _start(step)
+                    except StopAsyncIteration:
+                        ended = True
+                        break
+                    except BaseException:
+                        await send({"type": "http.response.body", "more_body": True,
+                                    "body": data if parts is None else b"".join(parts)})
+                        raise
+                    if not done:
+                        pending = _Resume(step, value)
+                        break
+                    if parts is None:
+                        parts = [data]
+                    parts.append(value)
+                body = data if parts is None else b"".join(parts)
+                if ended:
+                    break
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+                resume, pending = pending, None
+                assert resume is not None
+                data = await resume
+        except StopAsyncIteration:
+            pass
+        except BaseException as exc:
+            # failing (or cancelled) while the next event is half-read: the generator gets
+            # the exception where it waits, as it would have without the look-ahead
+            if pending is not None:
+                with contextlib.suppress(BaseException):
+                    await pending.throwing(exc)
+            raise
+        else:
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     @staticmethod
@@ -132,3 +189,49 @@ class SSEResponse(Response):
             exc = producer.exception()
             if exc is not None and not isinstance(exc, OSError):
                 raise exc
+
+
+def _start(step: Any) -> tuple[bool, Any]:
+    """Run an awaitable until it first suspends: ``(True, result)`` when it finished
+    without waiting, else ``(False, what it yielded to the event loop)``, to be passed on by
+    awaiting :class:`_Resume`. Its exceptions propagate."""
+    try:
+        value = step.send(None)
+    except StopIteration as stop:
+        return True, stop.value
+    return False, value
+
+
+class _Resume:
+    """Awaiting this finishes an awaitable that :func:`_start` began: its first yield goes
+    to the event loop, then it is driven as ``await`` would (values, exceptions and
+    cancellation passed through)."""
+
+    __slots__ = ("exc", "first", "step")
+
+    def __init__(self, step: Any, first: Any) -> None:
+        self.step = step
+        self.first = first
+        self.exc: BaseException | None = None
+
+    def throwing(self, exc: BaseException) -> _Resume:
+        """Instead of waiting, raise ``exc`` where the awaitable waits."""
+        self.exc = exc
+        return self
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        step = self.step
+        try:
+            yielded = step.throw(self.exc) if self.exc is not None else self.first
+            while True:
+                try:
+                    sent = yield yielded
+                except GeneratorExit:
+                    step.close()
+                    raise
+                except BaseException as exc:
+                    yielded = step.throw(exc)
+                else:
+                    yielded = step.send(sent)
+        except StopIteration as stop:
+            return stop.value

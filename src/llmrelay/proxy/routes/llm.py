@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import ProxyError, from_exception
+from ..keys.models import SpendRecord
 from ..request import build_kwargs, check_body, read_json
 from ..sse import SSEResponse, json_response
 from ..streaming import StreamRun
@@ -233,9 +234,8 @@ class LLMRequest:
             log.exception("llmrelay proxy: accounting for call %s failed", self.call_id)
 
     def _spend_record(self, status: str, prompt: int, completion: int, total: int,
-                      cost: float | None, seconds: float, hidden: dict[str, Any] | None) -> Any:
-        from ..keys.models import SpendRecord
-
+                      cost: float | None, seconds: float,
+                      hidden: dict[str, Any] | None) -> SpendRecord:
         dep = self.state.models.deployment_for(self.group, hidden)
         auth, data, hidden = self.auth, self.data or {}, hidden or {}
         meta = data.get("metadata")
