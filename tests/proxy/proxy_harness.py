@@ -186,6 +186,24 @@ def wait_events(path: Path, pred: Any, n: int = 1, timeout: float = 10.0) -> lis
         time.sleep(0.05)
 
 
+def wait_until(pred: Any, timeout: float = 20.0, every: float = 0.05) -> Any:
+    """Poll ``pred`` until it returns something true (the timeout is a safety net); returns
+    its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every)
+
+
+def readiness(proxy: Proxy) -> dict[str, Any]:
+    """``GET /health/readiness`` (always 200; the body says what is reachable)."""
+    r = proxy.http.get("/health/readiness")
+    assert r.status_code == 200
+    return dict(r.json())
+
+
 def upstream_model(fake: Any, name: str = "gpt-4o-mini", **params: Any) -> dict[str, Any]:
     """A model_list entry pointing at the fake upstream."""
     return {"model_name": name, "litellm_params": {

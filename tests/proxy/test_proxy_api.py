@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from proxy_harness import Proxy, start_proxy, upstream_model, wait_events
+from proxy_harness import Proxy, start_proxy, upstream_model, wait_events, wait_until
 
 from fakes.openai_server import Reply
 
@@ -69,15 +68,6 @@ def proxy(module_tmp: Path, fake_server: Any) -> Iterator[Proxy]:
 def fake(fresh_fake: Any) -> Any:
     return fresh_fake
 
-
-def wait_until(pred: Any, timeout: float = 10.0) -> Any:
-    """Poll ``pred`` until it returns something true (the timeout is a safety net)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
 
 
 def events_file(proxy: Proxy) -> Path:

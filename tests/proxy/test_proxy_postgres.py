@@ -10,16 +10,14 @@ Skipped when the server is unreachable, unless ``LLMRELAY_REQUIRE_SERVICES=1``.
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import openai
 import pytest
-from proxy_harness import MASTER_KEY, Proxy, Relay, start_proxy
+from proxy_harness import MASTER_KEY, Proxy, Relay, readiness, start_proxy, wait_until
 
 PG_URL = os.environ.get("LLMRELAY_TEST_POSTGRES_URL",
                         "postgresql://postgres@127.0.0.1:5432/test")
@@ -76,19 +74,6 @@ def proxy(module_tmp: Path, pg: str, relay: Relay) -> Iterator[Proxy]:
     p.stop()
 
 
-def readiness(proxy: Proxy) -> dict[str, Any]:
-    r = proxy.http.get("/health/readiness")
-    assert r.status_code == 200
-    return dict(r.json())
-
-
-def wait_until(pred: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def test_keys_and_spend_on_postgres(proxy: Proxy) -> None:

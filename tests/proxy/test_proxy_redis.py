@@ -9,7 +9,6 @@ Skipped when Redis is unreachable, unless ``LLMRELAY_REQUIRE_SERVICES=1``.
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from proxy_harness import MASTER_KEY, Proxy, Relay, start_proxy, upstream_model
+from proxy_harness import (
+    MASTER_KEY,
+    Proxy,
+    Relay,
+    readiness,
+    start_proxy,
+    upstream_model,
+    wait_until,
+)
 
 REDIS_URL = os.environ.get("LLMRELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -67,25 +74,12 @@ def proxy(module_tmp: Path, fake_server: Any, relay: Relay, namespace: str) -> I
     p.stop()
 
 
-def readiness(proxy: Proxy) -> dict[str, Any]:
-    r = proxy.http.get("/health/readiness")
-    assert r.status_code == 200
-    return dict(r.json())
-
 
 def ask(proxy: Proxy, text: str) -> str:
     r = proxy.client().chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": text}])
     return str(r.choices[0].message.content)
 
-
-def wait_until(pred: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def test_redis_goes_away_and_comes_back(proxy: Proxy, relay: Relay, fresh_fake: Any) -> None:
