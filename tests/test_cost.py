@@ -17,7 +17,7 @@ import pytest
 from llmrelay import cost
 from llmrelay.exceptions import NotFoundError
 
-PRICES = Path(cost.__file__).parent / "data" / "prices.json"
+PRICES_DIR = Path(cost.__file__).parent / "data" / "prices"
 SRC = str(Path(cost.__file__).parents[1])
 
 REQUIRED = [
@@ -61,11 +61,21 @@ def restore_table() -> Iterator[None]:
 
 # --- the data file ----------------------------------------------------------------------
 
+def all_rows() -> dict[str, dict]:
+    """Every row of ``data/prices/*.json``; a key in two files fails."""
+    rows: dict[str, dict] = {}
+    for path in sorted(PRICES_DIR.glob("[!_]*.json")):
+        for key, row in json.loads(path.read_text(encoding="utf-8"))["models"].items():
+            assert key not in rows, f"{key} is in two price files"
+            rows[key] = row
+    return rows
+
+
 def test_price_file_meta_and_rows() -> None:
-    doc = json.loads(PRICES.read_text(encoding="utf-8"))
-    assert doc["_meta"]["date"] == "2026-11"
-    assert doc["_meta"]["units"] == "USD per token"
-    for name, r in doc["models"].items():
+    meta = json.loads((PRICES_DIR / "_meta.json").read_text(encoding="utf-8"))["_meta"]
+    assert meta["date"] == "2026-11"
+    assert meta["units"] == "USD per token"
+    for name, r in all_rows().items():
         assert r["provider"] in {"openai", "text-completion-openai", "anthropic", "gemini",
                                  "mistral", "deepseek"}, name
         assert r["mode"] in {"chat", "embedding", "completion"}, name
@@ -548,10 +558,12 @@ def test_import_is_lazy_and_first_load_is_thread_safe() -> None:
         "ts = [threading.Thread(target=lambda: out.append((c.provider_of('gpt-4o'),"
         " len(c.model_cost)))) for _ in range(16)]\n"
         "[t.start() for t in ts]; [t.join() for t in ts]\n"
-        "n = len(json.load(open(sys.argv[1]))['models'])\n"
+        "import glob, os\n"
+        "n = sum(len(json.load(open(p))['models']) for p in"
+        " glob.glob(os.path.join(sys.argv[1], '[!_]*.json')))\n"
         "assert out == [('openai', n)] * 16, out\n"
     )
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-c", code, str(PRICES)], env=env,
+    proc = subprocess.run([sys.executable, "-c", code, str(PRICES_DIR)], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

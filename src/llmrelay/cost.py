@@ -1,6 +1,7 @@
 """Model prices and capabilities, and the cost of a call.
 
-:data:`model_cost` is the table of ``data/prices.json`` (USD per token, vendors' list prices):
+:data:`model_cost` is the table of ``data/prices/*.json`` (one file per provider; USD per
+token, vendors' list prices; ``_meta.json`` says where the figures come from):
 a ``dict`` that reads the file on first access (once, under a lock; importing this module
 loads nothing) and drops the lookup caches whenever it is changed at the top level. Token
 counts follow OpenAI: ``prompt_tokens`` includes cache reads/writes and ``completion_tokens``
@@ -24,7 +25,7 @@ __all__ = ["completion_cost", "cost_per_token", "get_model_info", "lookup", "mod
 Row = dict[str, Any]
 
 _log = logging.getLogger("llmrelay")
-_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "prices.json")
+_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "prices")
 _LOCK = threading.RLock()
 _loaded = False
 _MISS: Any = object()
@@ -53,7 +54,7 @@ _warned: set[str] = set()
 
 
 class _PriceTable(dict[str, Row]):
-    """A ``dict`` of model name -> row that loads ``prices.json`` on first access."""
+    """A ``dict`` of model name -> row that loads ``data/prices/`` on first access."""
 
     __slots__ = ()
 
@@ -95,14 +96,18 @@ def _invalidate() -> None:
 
 
 def _load() -> dict[str, Row]:
-    """Read ``prices.json`` into :data:`model_cost` (once; thread-safe); return the table."""
+    """Read ``data/prices/*.json`` into :data:`model_cost` (once; thread-safe); return the
+    table. Files are read in name order; a key in two files is a packaging error (the
+    table's check test refuses it)."""
     global _loaded
     with _LOCK:
         if not _loaded:
             import json
 
-            with open(_PATH, encoding="utf-8") as f:
-                dict.update(_TABLE, json.load(f)["models"])
+            for name in sorted(os.listdir(_DIR)):
+                if name.endswith(".json") and not name.startswith("_"):
+                    with open(os.path.join(_DIR, name), encoding="utf-8") as f:
+                        dict.update(_TABLE, json.load(f)["models"])
             _invalidate()
             _loaded = True
     return _TABLE
@@ -395,7 +400,7 @@ def register_model(model_cost: dict[str, Row] | str) -> None:
 
     ``model_cost`` maps model name -> row (our field names; a LiteLLM-style
     ``litellm_provider`` is read as ``provider``), or is the path of a local JSON file holding
-    such a mapping or a whole ``prices.json``-shaped document (nothing is fetched). Raises
+    such a mapping or a document shaped like ``data/prices/<provider>.json`` (nothing is fetched). Raises
     TypeError when a row is not a dict, OSError/ValueError for an unreadable file.
     """
     rows: Any = model_cost
