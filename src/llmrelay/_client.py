@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._context import UNSET, CallContext, fail, finish
-from ._params import check_messages, split_params
+from ._params import auth_options, check_messages, split_params
 from ._send import asend, send
 from .callbacks.calllog import CallLog
 from .callbacks.plan import plan_for
@@ -135,7 +135,7 @@ class Client:
         headers = kwargs.get("extra_headers") or kwargs.get("headers")
         call = Call(call_type, model_name, spec, messages, input, params, stream, api_base,
                     api_key, kwargs.get("api_version"), headers, kwargs.get("extra_body"),
-                    kwargs.get("azure_ad_token"))
+                    kwargs.get("azure_ad_token"), auth_options(kwargs))
         ctx = CallContext()
         ctx.client = self
         ctx.call = call

@@ -15,7 +15,18 @@ from typing import Any
 from .exceptions import BadRequestError, UnsupportedParamsError
 from .providers.openai.translate import CHAT_PARAMS, EMBEDDING_PARAMS, TEXT_PARAMS
 
-__all__ = ["OPENAI_PARAMS", "OPTIONS", "check_messages", "split_params"]
+__all__ = ["AUTH_OPTIONS", "OPENAI_PARAMS", "OPTIONS", "auth_options", "check_messages",
+           "split_params"]
+
+# Credentials and auth settings under LiteLLM's litellm_params names: they reach the
+# provider in ``Call.auth``, never the request body or the callbacks' ``optional_params``.
+AUTH_OPTIONS = frozenset({
+    "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name",
+    "aws_profile_name", "aws_role_name", "aws_session_name", "aws_web_identity_token",
+    "aws_sts_endpoint", "aws_external_id", "aws_bedrock_runtime_endpoint",
+    "vertex_project", "vertex_location", "vertex_credentials", "vertex_ai_project",
+    "vertex_ai_location", "vertex_ai_credentials",
+})
 
 # Our own keyword arguments: never sent to a provider.
 OPTIONS = frozenset({
@@ -26,7 +37,7 @@ OPTIONS = frozenset({
     "litellm_trace_id", "headers", "organization", "model_list", "litellm_logging_obj",
     "no-log", "proxy_server_request", "model_info", "mock_delay", "stream_timeout",
     "azure_ad_token", "mock_timeout", "mock_tool_calls",
-})
+}) | AUTH_OPTIONS
 
 OPENAI_PARAMS = CHAT_PARAMS | TEXT_PARAMS | EMBEDDING_PARAMS
 
@@ -64,6 +75,13 @@ def check_messages(messages: Any) -> list[dict[str, Any]]:
                                   param="messages")
         out.append(m if isinstance(m, dict) else dict(m))
     return out
+
+
+def auth_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`AUTH_OPTIONS` among ``kwargs`` (None values skipped)."""
+    if not AUTH_OPTIONS.intersection(kwargs):
+        return {}
+    return {k: kwargs[k] for k in AUTH_OPTIONS if kwargs.get(k) is not None}
 
 
 def split_params(kwargs: dict[str, Any], supported: frozenset[str], drop_params: bool,

@@ -32,7 +32,8 @@ def send(ctx: CallContext) -> Any:
         return _mock(ctx)
     if call.stream:
         return _open_stream(ctx, req)
-    reply = _with_retries(ctx, lambda: transport.send(req, ctx.timeout), provider)
+    reply = _with_retries(ctx, lambda: transport.send(_authorized(ctx, req), ctx.timeout),
+                          provider)
     if log is not None:
         log.post_api_call(reply.body.decode("utf-8", "replace"), reply.headers)
     resp = _parse(ctx, reply)
@@ -60,13 +61,15 @@ def _with_retries(ctx: CallContext, attempt_fn: Callable[[], Any], provider: Pro
 
 
 def _open_stream(ctx: CallContext, req: HTTPRequest) -> CustomStreamWrapper:
-    s = _with_retries(ctx, lambda: transport.stream(req, ctx.timeout), ctx.provider)
+    s = _with_retries(ctx, lambda: transport.stream(_authorized(ctx, req), ctx.timeout),
+                      ctx.provider)
     decoder = ctx.provider.stream_decoder(ctx.call)
+    source = s.chunks() if getattr(decoder, "raw_bytes", False) else s.lines()
 
     def chunks() -> Iterator[Any]:
         feed = decoder.feed
         with _reading(ctx):
-            for line in s.lines():
+            for line in source:
                 yield from feed(line)
             yield from decoder.finish()
 
@@ -86,7 +89,10 @@ async def asend(ctx: CallContext) -> Any:
         return _mock(ctx)
     if call.stream:
         return await _aopen_stream(ctx, req)
-    reply = await _awith_retries(ctx, lambda: transport.asend(req, ctx.timeout), provider)
+    async def attempt() -> transport.Reply:
+        return await transport.asend(await _aauthorized(ctx, req), ctx.timeout)
+
+    reply = await _awith_retries(ctx, attempt, provider)
     if log is not None:
         log.post_api_call(reply.body.decode("utf-8", "replace"), reply.headers)
     resp = _parse(ctx, reply)
@@ -115,13 +121,17 @@ async def _awith_retries(ctx: CallContext, attempt_fn: Callable[[], Any],
 
 
 async def _aopen_stream(ctx: CallContext, req: HTTPRequest) -> AsyncStreamWrapper:
-    s = await _awith_retries(ctx, lambda: transport.astream(req, ctx.timeout), ctx.provider)
+    async def attempt() -> transport.AsyncStream:
+        return await transport.astream(await _aauthorized(ctx, req), ctx.timeout)
+
+    s = await _awith_retries(ctx, attempt, ctx.provider)
     decoder = ctx.provider.stream_decoder(ctx.call)
+    source = s.chunks() if getattr(decoder, "raw_bytes", False) else s.lines()
 
     async def chunks() -> AsyncIterator[Any]:
         feed = decoder.feed
         with _reading(ctx):
-            async for line in s.lines():
+            async for line in source:
                 for c in feed(line):
                     yield c
             for c in decoder.finish():
@@ -133,6 +143,24 @@ async def _aopen_stream(ctx: CallContext, req: HTTPRequest) -> AsyncStreamWrappe
 
 
 # ---- shared ---------------------------------------------------------------------------------
+def _authorized(ctx: CallContext, req: HTTPRequest) -> HTTPRequest:
+    """``req`` with the provider's auth headers for this attempt (providers whose auth
+    covers the request, like SigV4, or needs a fresh token define ``authorize``)."""
+    authorize = getattr(ctx.provider, "authorize", None)
+    if authorize is not None:
+        authorize(ctx.call, req)
+    return req
+
+
+async def _aauthorized(ctx: CallContext, req: HTTPRequest) -> HTTPRequest:
+    """:func:`_authorized` without blocking the event loop: when credentials must be
+    fetched or refreshed, that happens on a worker thread."""
+    authorize = getattr(ctx.provider, "authorize", None)
+    if authorize is not None and not authorize(ctx.call, req, may_block=False):
+        await asyncio.to_thread(authorize, ctx.call, req)
+    return req
+
+
 def _mock(ctx: CallContext) -> Any:
     from .providers.mock import mock_chunks, mock_result
 

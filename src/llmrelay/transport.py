@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import json
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator
@@ -47,9 +46,7 @@ class Reply:
 
 
 def _encode(req: HTTPRequest) -> bytes | None:
-    if req.body is None:
-        return None
-    return json.dumps(req.body, separators=(",", ":")).encode()
+    return req.payload()
 
 
 # ---- sync (httpx) ----------------------------------------------------------------------------
@@ -113,6 +110,15 @@ class SyncStream:
             return self._response.read()
         finally:
             self.close()
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body's bytes as they arrive (for binary framings)."""
+        import httpx
+
+        try:
+            yield from self._response.iter_bytes()
+        except httpx.HTTPError as exc:
+            raise _sync_error(exc, self._req) from exc
 
     def lines(self) -> Iterator[bytes]:
         import httpx
@@ -195,6 +201,14 @@ def _aiohttp_timeout(timeout: Any) -> Any:
     return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
 
 
+def _url(req: HTTPRequest) -> Any:
+    """The URL exactly as the provider built it: aiohttp would otherwise re-normalise its
+    percent-encoding (``%3A`` -> ``:``), which breaks signatures computed over the path."""
+    from yarl import URL
+
+    return URL(req.url, encoded=True)
+
+
 def _async_error(exc: BaseException, req: HTTPRequest) -> Exception:
     import aiohttp
 
@@ -208,7 +222,7 @@ async def asend(req: HTTPRequest, timeout: Any = None) -> Reply:
 
     session = async_session()
     try:
-        async with session.request(req.method, req.url, data=_encode(req), headers=req.headers,
+        async with session.request(req.method, _url(req), data=_encode(req), headers=req.headers,
                                    timeout=_aiohttp_timeout(timeout)) as r:
             body = await r.read()
             return Reply(r.status, {k.lower(): v for k, v in r.headers.items()}, body)
@@ -230,6 +244,16 @@ class AsyncStream:
             return await self._response.read()
         finally:
             self.close()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they arrive (for binary framings)."""
+        import aiohttp
+
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise _async_error(exc, self._req) from exc
 
     async def lines(self) -> AsyncIterator[bytes]:
         import aiohttp
@@ -262,7 +286,7 @@ async def astream(req: HTTPRequest, timeout: Any = None) -> AsyncStream:
 
     session = async_session()
     try:
-        response = await session.request(req.method, req.url, data=_encode(req),
+        response = await session.request(req.method, _url(req), data=_encode(req),
                                          headers=req.headers, timeout=_aiohttp_timeout(timeout))
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         raise _async_error(exc, req) from exc

@@ -3,7 +3,20 @@
 A provider never does I/O. The client builds a :class:`Call`, asks the provider for an
 :class:`HTTPRequest`, lets the transport send it, and hands the reply back to the provider
 to parse (or to map to an exception). Streams are decoded line by line by a
-:class:`StreamDecoder` the provider creates per call.
+:class:`StreamDecoder` the provider creates per call (or, when the decoder sets
+``raw_bytes = True``, fed the body's byte chunks as they arrive: binary framings).
+
+Two optional provider hooks serve wire APIs whose auth depends on the request:
+
+* ``authorize(call, req, may_block=True) -> bool`` runs just before each attempt is sent,
+  after the callbacks saw the request: it adds the auth headers for the exact body bytes
+  (``req.payload()``), e.g. a SigV4 signature or an OAuth2 bearer token. Getting or
+  refreshing credentials may block (an HTTP call to a token endpoint), which only a
+  well-kept library does for it. With ``may_block=False`` it returns False instead of
+  blocking; async calls then run it on a worker thread.
+* Credentials given per call under LiteLLM's names (``aws_secret_access_key``,
+  ``vertex_credentials`` ...; see ``_params.AUTH_OPTIONS``) arrive in ``Call.auth``,
+  never in ``params``, so callbacks never see them.
 """
 
 from __future__ import annotations
@@ -61,6 +74,7 @@ class Call:
     extra_headers: dict[str, str] | None = None
     extra_body: dict[str, Any] | None = None
     azure_ad_token: str | None = None  # a bearer token; kept out of params (callbacks see those)
+    auth: dict[str, Any] = field(default_factory=dict)  # per-call credentials and auth settings
 
     @property
     def provider(self) -> str:
@@ -73,10 +87,19 @@ class HTTPRequest:
     url: str
     headers: dict[str, str]
     body: dict[str, Any] | None  # JSON body; the exact dict callbacks see
+    content: bytes | None = None  # the exact bytes sent; encoded from ``body`` when None
+
+    def payload(self) -> bytes | None:
+        """The body bytes the transport sends (``body`` as compact JSON unless ``content``
+        was set); computed once, so a signature over them stays valid."""
+        if self.content is None and self.body is not None:
+            self.content = json.dumps(self.body, separators=(",", ":")).encode()
+        return self.content
 
 
 class StreamDecoder(Protocol):
-    """Turns the lines of a streamed reply into chunks; one instance per call."""
+    """Turns the lines of a streamed reply into chunks; one instance per call. A decoder
+    with a true ``raw_bytes`` attribute is fed the body's byte chunks instead of lines."""
 
     def feed(self, line: bytes) -> list[ModelResponseStream]:
         """Chunks completed by this line (often none or one)."""

@@ -27,6 +27,10 @@ class ProviderSpec:
 
     ``wire`` names the folder that speaks its API. ``key_env``/``base_env`` are tried in
     order. ``stream_usage`` says the server honours ``stream_options.include_usage``.
+    Quirks as data: ``renames`` maps OpenAI parameter names to the vendor's
+    (``max_completion_tokens`` -> ``max_tokens`` for servers that only know the old name);
+    ``route_prefixes`` are sub-routes of LiteLLM's model strings that name no model
+    (``bedrock/converse/<id>``), stripped from the model name.
     """
 
     name: str
@@ -37,6 +41,8 @@ class ProviderSpec:
     requires_key: bool = True
     stream_usage: bool = True
     embeddings: bool = True
+    renames: tuple[tuple[str, str], ...] = ()
+    route_prefixes: tuple[str, ...] = ()
 
     def env_key(self) -> str | None:
         for var in self.key_env:
@@ -52,6 +58,8 @@ class ProviderSpec:
                 return value
         return None
 
+
+_MAX_TOKENS = (("max_completion_tokens", "max_tokens"),)
 
 _ROWS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
@@ -97,7 +105,72 @@ _ROWS: tuple[ProviderSpec, ...] = (
                  ("GEMINI_API_KEY", "GOOGLE_API_KEY"), ("GEMINI_API_BASE",)),
     ProviderSpec("ollama", "ollama", "http://localhost:11434", ("OLLAMA_API_KEY",),
                  ("OLLAMA_API_BASE",), requires_key=False),
+    ProviderSpec("bedrock", "bedrock", None, ("AWS_BEARER_TOKEN_BEDROCK",),
+                 ("AWS_BEDROCK_RUNTIME_ENDPOINT",), requires_key=False,
+                 route_prefixes=("converse/", "invoke/")),
     ProviderSpec("mock", "mock", None, requires_key=False),
+    # ---- OpenAI-compatible vendors: one row each (base URL and key variable as LiteLLM
+    # names them) -------------------------------------------------------------------------
+    ProviderSpec("cerebras", "openai", "https://api.cerebras.ai/v1", ("CEREBRAS_API_KEY",),
+                 ("CEREBRAS_API_BASE",), embeddings=False, renames=_MAX_TOKENS),
+    ProviderSpec("sambanova", "openai", "https://api.sambanova.ai/v1", ("SAMBANOVA_API_KEY",),
+                 ("SAMBANOVA_API_BASE",), renames=_MAX_TOKENS),
+    ProviderSpec("nebius", "openai", "https://api.studio.nebius.ai/v1", ("NEBIUS_API_KEY",),
+                 ("NEBIUS_API_BASE",)),
+    ProviderSpec("novita", "openai", "https://api.novita.ai/v3/openai", ("NOVITA_API_KEY",),
+                 ("NOVITA_API_BASE",)),
+    ProviderSpec("deepinfra", "openai", "https://api.deepinfra.com/v1/openai",
+                 ("DEEPINFRA_API_KEY",), ("DEEPINFRA_API_BASE",)),
+    ProviderSpec("hyperbolic", "openai", "https://api.hyperbolic.xyz/v1",
+                 ("HYPERBOLIC_API_KEY",), ("HYPERBOLIC_API_BASE",), embeddings=False),
+    ProviderSpec("lambda_ai", "openai", "https://api.lambda.ai/v1", ("LAMBDA_API_KEY",),
+                 ("LAMBDA_API_BASE",), embeddings=False),
+    ProviderSpec("baseten", "openai", "https://inference.baseten.co/v1", ("BASETEN_API_KEY",),
+                 ("BASETEN_API_BASE",), embeddings=False),
+    ProviderSpec("featherless_ai", "openai", "https://api.featherless.ai/v1",
+                 ("FEATHERLESS_AI_API_KEY", "FEATHERLESS_API_KEY"),
+                 ("FEATHERLESS_AI_API_BASE",), embeddings=False, renames=_MAX_TOKENS),
+    ProviderSpec("nscale", "openai", "https://inference.api.nscale.com/v1",
+                 ("NSCALE_API_KEY",), ("NSCALE_API_BASE",)),
+    ProviderSpec("ovhcloud", "openai", "https://oai.endpoints.kepler.ai.cloud.ovh.net/v1",
+                 ("OVHCLOUD_API_KEY",), ("OVHCLOUD_API_BASE",)),
+    ProviderSpec("scaleway", "openai", "https://api.scaleway.ai/v1", ("SCW_SECRET_KEY",),
+                 ("SCW_API_BASE",)),
+    ProviderSpec("moonshot", "openai", "https://api.moonshot.ai/v1", ("MOONSHOT_API_KEY",),
+                 ("MOONSHOT_API_BASE",), embeddings=False, renames=_MAX_TOKENS),
+    ProviderSpec("zai", "openai", "https://api.z.ai/api/paas/v4", ("ZAI_API_KEY",),
+                 ("ZAI_API_BASE",), embeddings=False),
+    ProviderSpec("dashscope", "openai", "https://dashscope.aliyuncs.com/compatible-mode/v1",
+                 ("DASHSCOPE_API_KEY",), ("DASHSCOPE_API_BASE",)),
+    ProviderSpec("volcengine", "openai", "https://ark.cn-beijing.volces.com/api/v3",
+                 ("VOLCENGINE_API_KEY", "ARK_API_KEY"), ("VOLCENGINE_API_BASE",)),
+    ProviderSpec("github", "openai", "https://models.inference.ai.azure.com",
+                 ("GITHUB_API_KEY",), ("GITHUB_API_BASE",)),
+    ProviderSpec("huggingface", "openai", "https://router.huggingface.co/v1",
+                 ("HF_TOKEN", "HUGGINGFACE_API_KEY"), ("HF_API_BASE", "HUGGINGFACE_API_BASE"),
+                 embeddings=False),
+    ProviderSpec("databricks", "openai", None, ("DATABRICKS_API_KEY",),
+                 ("DATABRICKS_API_BASE",), stream_usage=False),
+    ProviderSpec("nvidia_nim", "openai", "https://integrate.api.nvidia.com/v1",
+                 ("NVIDIA_NIM_API_KEY",), ("NVIDIA_NIM_API_BASE",)),
+    ProviderSpec("codestral", "openai", "https://codestral.mistral.ai/v1",
+                 ("CODESTRAL_API_KEY",), ("CODESTRAL_API_BASE",), stream_usage=False,
+                 embeddings=False),
+    ProviderSpec("meta_llama", "openai", "https://api.llama.com/compat/v1", ("LLAMA_API_KEY",),
+                 ("LLAMA_API_BASE",), embeddings=False),
+    ProviderSpec("ai21_chat", "openai", "https://api.ai21.com/studio/v1", ("AI21_API_KEY",),
+                 ("AI21_API_BASE",), embeddings=False),
+    ProviderSpec("friendliai", "openai", "https://api.friendli.ai/serverless/v1",
+                 ("FRIENDLIAI_API_KEY", "FRIENDLI_TOKEN"), ("FRIENDLI_API_BASE",),
+                 embeddings=False),
+    ProviderSpec("jina_ai", "openai", "https://api.jina.ai/v1", ("JINA_AI_API_KEY",),
+                 ("JINA_AI_API_BASE",)),
+    ProviderSpec("voyage", "openai", "https://api.voyageai.com/v1", ("VOYAGE_API_KEY",),
+                 ("VOYAGE_API_BASE",)),
+    ProviderSpec("llamafile", "openai", "http://127.0.0.1:8080/v1", ("LLAMAFILE_API_KEY",),
+                 ("LLAMAFILE_API_BASE",), requires_key=False),
+    ProviderSpec("litellm_proxy", "openai", None, ("LITELLM_PROXY_API_KEY",),
+                 ("LITELLM_PROXY_API_BASE",), requires_key=False),
 )
 
 _SPECS: dict[str, ProviderSpec] = {row.name: row for row in _ROWS}
@@ -141,9 +214,13 @@ def resolve_model(model: str, custom_llm_provider: str | None = None) -> tuple[P
         return spec, model[len(prefix):] if model.startswith(prefix) else model
     head, sep, rest = model.partition("/")
     if sep and head in _SPECS:
+        spec = _SPECS[head]
+        for route in spec.route_prefixes:
+            if rest.startswith(route):
+                rest = rest[len(route):]
         if not rest:
             raise BadRequestError(f"model {model!r} names a provider but no model after '/'")
-        return _SPECS[head], rest
+        return spec, rest
     from ..cost import provider_of  # the price table knows most bare names
 
     known = provider_of(model)

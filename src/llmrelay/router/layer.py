@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._client import _UNSET, CallContext, Client
-from .._params import split_params
+from .._params import auth_options, split_params
 from ..callbacks.dispatcher import Delivery, Job, dispatcher
 from ..callbacks.payload import mask_key
 from ..exceptions import (
@@ -171,7 +171,7 @@ class RouterCall:
             api_base=merged.get("api_base") or merged.get("base_url") or get("api_base"),
             api_version=merged.get("api_version"),
             extra_headers=merged.get("extra_headers") or merged.get("headers"),
-            extra_body=merged.get("extra_body"))
+            extra_body=merged.get("extra_body"), auth=auth_options(merged))
         ctx.provider = provider
         timeout = merged.get("timeout") or merged.get("request_timeout")
         if timeout is None:

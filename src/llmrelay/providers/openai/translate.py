@@ -146,6 +146,9 @@ class OpenAIProvider:
             llm_provider=self.spec.name, model=call.model)
 
     def build_request(self, call: Call) -> HTTPRequest:
+        if call.call_type == "embedding" and not self.spec.embeddings:
+            raise BadRequestError(f"provider {self.spec.name!r} has no embeddings API",
+                                  llm_provider=self.spec.name, model=call.model)
         base = self.api_base(call)
         self.check_key(call, base)
         headers = {"Content-Type": "application/json"}
@@ -161,6 +164,9 @@ class OpenAIProvider:
         else:
             body["input"] = call.input
         body.update(call.params)
+        for ours, theirs in self.spec.renames:
+            if ours in body:
+                body.setdefault(theirs, body.pop(ours))
         if call.stream:
             body["stream"] = True
             if self.spec.stream_usage:
