@@ -108,6 +108,8 @@ _ROWS: tuple[ProviderSpec, ...] = (
     ProviderSpec("bedrock", "bedrock", None, ("AWS_BEARER_TOKEN_BEDROCK",),
                  ("AWS_BEDROCK_RUNTIME_ENDPOINT",), requires_key=False,
                  route_prefixes=("converse/", "invoke/")),
+    ProviderSpec("vertex_ai", "vertex_ai", None, (), ("VERTEXAI_API_BASE",),
+                 requires_key=False),
     ProviderSpec("mock", "mock", None, requires_key=False),
     # ---- OpenAI-compatible vendors: one row each (base URL and key variable as LiteLLM
     # names them) -------------------------------------------------------------------------
