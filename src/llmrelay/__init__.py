@@ -3,10 +3,18 @@
     import llmrelay
     r = llmrelay.completion(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
 
-Module settings are read at call time by the module functions: ``callbacks``,
+Module settings are read at call time by the module functions (they use a default
+:class:`Client` whose settings are these module attributes): ``callbacks``,
 ``input_callback``, ``success_callback``, ``failure_callback``, ``cache``, ``num_retries``,
 ``request_timeout``, ``drop_params``, ``turn_off_message_logging``, ``api_key``, ``api_base``,
-``callback_timeout``, ``callback_queue_size``, ``callback_exit_timeout``.
+``callback_timeout``, ``callback_queue_size``, ``callback_concurrency``,
+``suppress_reentrant_callbacks``, ``model_prices``; ``callback_exit_timeout`` is the
+process's exit deadline for callback delivery. ``Client(...)`` takes the same settings and
+shares none of them.
+
+``llmrelay.callbacks`` is always the callback list (as in LiteLLM). The subpackage of the
+same name, which holds the callback machinery, is reached by its full import path only
+(``import llmrelay.callbacks.registry``); the list is never replaced by it.
 """
 
 from __future__ import annotations
@@ -16,7 +24,8 @@ import types as _types
 from typing import Any
 
 from . import exceptions
-from ._client import Client
+from ._client import Client, default_client
+from ._settings import Settings
 from ._streaming import AsyncStreamWrapper, CustomStreamWrapper, stream_chunk_builder
 from .caching import Cache
 from .callbacks.dispatcher import dispatcher as _dispatcher
@@ -69,9 +78,12 @@ api_base: str | None = None
 retry_initial_delay: float = 0.5
 callback_timeout: float = 30.0
 callback_queue_size: int = 10000
+callback_concurrency: int = 16
+suppress_reentrant_callbacks: bool = True
+model_prices: dict[str, dict[str, Any]] | None = None
 callback_exit_timeout: float = 10.0
 
-_default = Client(_settings=sys.modules[__name__])
+_default = default_client()
 
 completion = _default.completion
 acompletion = _default.acompletion
@@ -140,6 +152,7 @@ __all__ = [
     "Router",
     "RouterConfigError",
     "ServiceUnavailableError",
+    "Settings",
     "StreamingChoices",
     "TextCompletionResponse",
     "Timeout",

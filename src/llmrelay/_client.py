@@ -1,78 +1,90 @@
 """Client: the call pipeline behind completion/acompletion/embedding/...
 
-One call goes: check arguments and resolve the provider (``_prepare``) -> wrap in the
-configured layers (caching, a router's ...) -> ``_send.send``/``asend``: build the provider
-request, run the in-band pre-call hooks, send with retries, parse -> ``_context.finish``:
-price it and emit the terminal callback event. Sync and async twins share every step that
-does no I/O.
+One call goes: :meth:`Client.prepare` (check the arguments, resolve the provider, build
+the typed :class:`~llmrelay._context.CallContext`) -> :meth:`Client.run` / ``arun``: the
+client's layers, outermost first (the cache, then layers added with
+:meth:`Client.with_layers`, e.g. a router's), each ``handle(ctx, call_next)`` -> ``_send``:
+build the provider request, run the in-band pre-call hooks, send it through the client's
+transport with retries, parse -> ``_context.finish``: price it and emit the terminal
+callback event. Sync and async twins share every step that does no I/O.
 """
 
 from __future__ import annotations
 
 import logging
-import types as _pytypes
 from collections.abc import Callable
 from typing import Any
 
+from ._calltypes import call_type as _kind
+from ._calltypes import known_params
 from ._context import UNSET, CallContext, fail, finish
-from ._params import auth_options, check_messages, split_params
+from ._params import auth_options, split_params
 from ._send import asend, send
+from ._settings import SETTING_NAMES, ModuleSettings, Settings
 from .callbacks.calllog import CallLog
 from .callbacks.plan import plan_for
-from .exceptions import BadRequestError, LLMRelayError
+from .exceptions import LLMRelayError
+from .layers import Layer
 from .providers.base import Call
 from .providers.registry import get_provider, resolve_model
 from .types import new_call_id
 
-__all__ = ["CallContext", "Client"]
+__all__ = ["CallContext", "Client", "default_client"]
 
 _UNSET: Any = UNSET  # the name layers imported before the split
-_SETTINGS: dict[str, Any] = {
-    "callbacks": [], "input_callback": [], "success_callback": [], "failure_callback": [],
-    "cache": None, "num_retries": None, "request_timeout": None, "drop_params": False,
-    "turn_off_message_logging": False, "api_key": None, "api_base": None,
-    "retry_initial_delay": 0.5,
-}
 
 
 class Client:
     """The llmrelay API with its own settings and no global state.
 
-    ``Client(callbacks=[...], cache=..., num_retries=2)`` offers ``completion``,
+    ``Client(callbacks=[...], cache=..., num_retries=2, transport=...)`` (any
+    :class:`~llmrelay._settings.Settings` field by name, ``timeout`` for
+    ``request_timeout``; or ``settings=Settings(...)``) offers ``completion``,
     ``acompletion``, ``embedding``, ``aembedding``, ``text_completion`` and
     ``atext_completion`` exactly like the module functions, which use a default client
-    that reads the ``llmrelay.*`` module settings at call time.
+    that reads the ``llmrelay.*`` module settings at call time. Raises TypeError for an
+    unknown setting.
+
+    Wrappers stack on a client through :meth:`with_layers` and drive one call with
+    :meth:`prepare` then :meth:`run` / :meth:`arun`.
     """
 
-    def __init__(self, *, callbacks: list[Any] | None = None,
-                 input_callback: list[Any] | None = None,
-                 success_callback: list[Any] | None = None,
-                 failure_callback: list[Any] | None = None, cache: Any = None,
-                 num_retries: int | None = None, timeout: float | None = None,
-                 drop_params: bool = False,
-                 turn_off_message_logging: bool = False, api_key: str | None = None,
-                 api_base: str | None = None, _settings: Any = None) -> None:
-        if _settings is not None:
-            self._src = _settings
-        else:
-            self._src = _pytypes.SimpleNamespace(
-                callbacks=list(callbacks or []), input_callback=list(input_callback or []),
-                success_callback=list(success_callback or []),
-                failure_callback=list(failure_callback or []), cache=cache,
-                num_retries=num_retries, request_timeout=timeout, drop_params=drop_params,
-                turn_off_message_logging=turn_off_message_logging, api_key=api_key,
-                api_base=api_base, retry_initial_delay=0.5)
-        self.layers: list[Any] = []  # extra layers (outermost first), e.g. a router's
+    def __init__(self, *, settings: Settings | None = None, timeout: float | None = None,
+                 **options: Any) -> None:
+        unknown = sorted(set(options) - set(SETTING_NAMES))
+        if unknown:
+            raise TypeError(f"Client() got unknown setting(s): {', '.join(unknown)}; "
+                            f"settings are: {', '.join(SETTING_NAMES)}")
+        if timeout is not None:
+            options["request_timeout"] = timeout
+        if settings is None:
+            settings = Settings(**options).copy()  # the lists given are copied
+        elif options:
+            settings = settings.copy(**options)
+        self.settings: Settings = settings
+        self.layers: tuple[Layer, ...] = ()  # outermost first, inside the cache
 
-    def _get(self, name: str) -> Any:
-        return getattr(self._src, name, _SETTINGS[name])
+    def with_layers(self, *layers: Layer) -> Client:
+        """A client with the same settings (shared, not copied) and ``layers`` added inside
+        this client's own (outermost first; the cache stays outermost, so a hit skips
+        them). Cheap enough to call per request."""
+        clone = Client.__new__(Client)
+        clone.settings = self.settings
+        clone.layers = (*self.layers, *layers)
+        return clone
 
     # ---- preparation (no I/O) -----------------------------------------------------------
-    def _prepare(self, call_type: str, model: str, messages: Any, input: Any,
-                 kwargs: dict[str, Any], is_async: bool) -> CallContext:
-        """Check arguments and build the call's context. A bad argument raises before any
-        I/O, after its failure event is handed to the callbacks (one terminal event per
-        call, even for calls that never reached a provider)."""
+    def prepare(self, call_type: str, model: str, kwargs: dict[str, Any], *,
+                messages: Any = None, input: Any = None, is_async: bool = False
+                ) -> CallContext:
+        """Check a call's arguments and build its context (no I/O).
+
+        ``call_type`` is a declared call type (``"completion"``, ``"embedding"``,
+        ``"text_completion"``, ...); ``kwargs`` the caller's keyword arguments. A bad
+        argument raises :class:`~llmrelay.LLMRelayError` (a ``BadRequestError`` naming it)
+        after its failure event is handed to the callbacks: one terminal event per call,
+        even for a call that never reached a provider.
+        """
         try:
             return self._build_ctx(call_type, model, messages, input, kwargs, is_async)
         except LLMRelayError as exc:
@@ -81,15 +93,16 @@ class Client:
 
     def _lists(self, kwargs: dict[str, Any]) -> list[Any]:
         lists = []
+        settings = self.settings
         for name in ("callbacks", "input_callback", "success_callback", "failure_callback"):
-            base = self._get(name)
+            base = getattr(settings, name) or []
             extra = kwargs.get(name)
             lists.append(list(base) + list(extra) if extra else base)
         return lists
 
     def _redact(self, kwargs: dict[str, Any]) -> bool:
         redact = kwargs.get("turn_off_message_logging")
-        return bool(self._get("turn_off_message_logging") if redact is None else redact)
+        return bool(self.settings.turn_off_message_logging if redact is None else redact)
 
     def _fail_early(self, call_type: str, model: Any, messages: Any, input: Any,
                     kwargs: dict[str, Any], is_async: bool, exc: LLMRelayError) -> None:
@@ -117,27 +130,26 @@ class Client:
 
     def _build_ctx(self, call_type: str, model: str, messages: Any, input: Any,
                    kwargs: dict[str, Any], is_async: bool) -> CallContext:
+        settings = self.settings
+        kind = _kind(call_type)
         spec, model_name = resolve_model(model, kwargs.get("custom_llm_provider"))
         provider = get_provider(spec)
-        if call_type == "completion":
-            messages = check_messages(messages)
-        elif input is None or input == "" or input == []:
-            what = "prompt" if call_type == "text_completion" else "input"
-            raise BadRequestError(f"`{what}` is required for {call_type}", param=what)
+        messages = kind.check(messages, input)
         drop = kwargs.get("drop_params")
         if drop is None:
-            drop = self._get("drop_params")
+            drop = settings.drop_params
         params = split_params(kwargs, provider.supported_params(call_type), bool(drop),
-                              spec.name, model_name)
+                              spec.name, model_name, known_params())
         stream = bool(params.pop("stream", False))
-        api_key = kwargs.get("api_key") or self._get("api_key") or spec.env_key()
-        api_base = kwargs.get("api_base") or kwargs.get("base_url") or self._get("api_base")
+        api_key = kwargs.get("api_key") or settings.api_key or spec.env_key()
+        api_base = kwargs.get("api_base") or kwargs.get("base_url") or settings.api_base
         headers = kwargs.get("extra_headers") or kwargs.get("headers")
         call = Call(call_type, model_name, spec, messages, input, params, stream, api_base,
                     api_key, kwargs.get("api_version"), headers, kwargs.get("extra_body"),
                     kwargs.get("azure_ad_token"), auth_options(kwargs))
         ctx = CallContext()
-        ctx.client = self
+        ctx.settings = settings
+        ctx.kind = kind
         ctx.call = call
         ctx.call_type = call_type
         ctx.provider = provider
@@ -147,10 +159,10 @@ class Client:
         ctx.metadata = kwargs.get("metadata")
         ctx.call_id = kwargs.get("litellm_call_id") or new_call_id()
         timeout = kwargs.get("timeout") or kwargs.get("request_timeout")
-        ctx.timeout = timeout if timeout is not None else self._get("request_timeout")
+        ctx.timeout = timeout if timeout is not None else settings.request_timeout
         retries = kwargs.get("num_retries", kwargs.get("max_retries"))
-        ctx.num_retries = int(retries if retries is not None else self._get("num_retries") or 0)
-        ctx.retry_delay = float(self._get("retry_initial_delay"))
+        ctx.num_retries = int(retries if retries is not None else settings.num_retries or 0)
+        ctx.retry_delay = float(settings.retry_initial_delay)
         ctx.cache_options = kwargs.get("cache")
         ctx.log = self._make_log(ctx, kwargs, is_async)
         return ctx
@@ -169,19 +181,22 @@ class Client:
                        trace_id=kwargs.get("litellm_trace_id"), stream=call.stream,
                        is_async=is_async, redact=self._redact(kwargs))
 
-    def _layers(self, ctx: CallContext) -> list[Any]:
+    def _layers(self) -> tuple[Layer, ...]:
         """Outermost first: the cache (a hit skips routing entirely), then ``self.layers``
         (e.g. a router's)."""
-        cache = self._get("cache")
+        cache = self.settings.cache
         layer = getattr(cache, "as_layer", None) if cache is not None else None
         if layer is None:
             return self.layers
-        return [layer(), *self.layers]
+        return (layer(), *self.layers)
 
     # ---- running ------------------------------------------------------------------------------
-    def _run(self, ctx: CallContext) -> Any:
+    def run(self, ctx: CallContext) -> Any:
+        """Run a prepared call through the layers and send it; the response (or stream).
+        Emits the call's one terminal event (a stream's when it ends); raises the call's
+        error after its failure event is handed over."""
         handler: Callable[[CallContext], Any] = send
-        for layer in reversed(self._layers(ctx)):
+        for layer in reversed(self._layers()):
             handler = _bind(layer.handle, handler)
         try:
             result = handler(ctx)
@@ -192,9 +207,10 @@ class Client:
             return result
         return finish(ctx, result)
 
-    async def _arun(self, ctx: CallContext) -> Any:
+    async def arun(self, ctx: CallContext) -> Any:
+        """Async :meth:`run`."""
         handler: Callable[[CallContext], Any] = asend
-        for layer in reversed(self._layers(ctx)):
+        for layer in reversed(self._layers()):
             handler = _bind(layer.ahandle, handler)
         try:
             result = await handler(ctx)
@@ -211,31 +227,32 @@ class Client:
         """A chat completion: a :class:`~llmrelay.types.ModelResponse`, or with
         ``stream=True`` an iterator of chunks. Raises :class:`~llmrelay.LLMRelayError`
         subclasses, bad arguments before any network I/O."""
-        return self._run(self._prepare("completion", model, messages, None, kwargs, False))
+        return self.run(self.prepare("completion", model, kwargs, messages=messages))
 
     async def acompletion(self, model: str = "", messages: list[Any] | None = None,
                           **kwargs: Any) -> Any:
         """Async :meth:`completion`; with ``stream=True`` an async iterator of chunks."""
-        return await self._arun(self._prepare("completion", model, messages, None, kwargs,
-                                              True))
+        return await self.arun(self.prepare("completion", model, kwargs, messages=messages,
+                                            is_async=True))
 
     def embedding(self, model: str = "", input: Any = None, **kwargs: Any) -> Any:
         """Embeddings for a string or a list of strings: an ``EmbeddingResponse``."""
-        return self._run(self._prepare("embedding", model, None, input, kwargs, False))
+        return self.run(self.prepare("embedding", model, kwargs, input=input))
 
     async def aembedding(self, model: str = "", input: Any = None, **kwargs: Any) -> Any:
         """Async :meth:`embedding`."""
-        return await self._arun(self._prepare("embedding", model, None, input, kwargs, True))
+        return await self.arun(self.prepare("embedding", model, kwargs, input=input,
+                                            is_async=True))
 
     def text_completion(self, model: str = "", prompt: Any = None, **kwargs: Any) -> Any:
         """A legacy completion (``/v1/completions``): a ``TextCompletionResponse``."""
-        return self._run(self._prepare("text_completion", model, None, prompt, kwargs, False))
+        return self.run(self.prepare("text_completion", model, kwargs, input=prompt))
 
     async def atext_completion(self, model: str = "", prompt: Any = None,
                                **kwargs: Any) -> Any:
         """Async :meth:`text_completion`."""
-        return await self._arun(self._prepare("text_completion", model, None, prompt, kwargs,
-                                              True))
+        return await self.arun(self.prepare("text_completion", model, kwargs, input=prompt,
+                                            is_async=True))
 
 
 def _bind(layer_fn: Callable[..., Any], nxt: Callable[[CallContext], Any]
@@ -243,3 +260,15 @@ def _bind(layer_fn: Callable[..., Any], nxt: Callable[[CallContext], Any]
     def handler(ctx: CallContext) -> Any:
         return layer_fn(ctx, nxt)
     return handler
+
+
+_DEFAULT: Client | None = None
+
+
+def default_client() -> Client:
+    """The client behind the module functions: it reads the ``llmrelay.*`` module
+    settings at call time."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Client(settings=ModuleSettings("llmrelay"))
+    return _DEFAULT

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from ._streaming import AsyncStreamWrapper, CustomStreamWrapper, StreamState, stream_chunk_builder
+from ._calltypes import CallType
+from ._settings import Settings
+from ._streaming import AsyncStreamWrapper, CustomStreamWrapper, StreamState
 from .cost import usage_cost
 from .exceptions import LLMRelayError
 from .providers.base import Call
 
 if TYPE_CHECKING:
-    from ._client import Client
     from .callbacks.calllog import CallLog
 
 __all__ = ["UNSET", "CallContext", "fail", "finish", "hidden_params", "stream_state"]
@@ -21,47 +22,93 @@ UNSET: Any = object()  # "argument not given" (``None`` can be a real mock_respo
 
 
 class CallContext:
-    """Everything one call needs after argument checking; layers may read and annotate it."""
+    """One call after argument checking: what every layer of the pipeline reads and may
+    annotate. Built by :meth:`llmrelay.Client.prepare`.
+
+    What the call is: ``call`` (the normalised :class:`~llmrelay.providers.base.Call`,
+    which a layer may replace, e.g. a router pointing it at a deployment), ``kind`` (its
+    :class:`~llmrelay._calltypes.CallType`), ``call_type``, ``provider`` (the wire's
+    translator), ``kwargs`` (the caller's keyword arguments, read only), ``is_async``,
+    ``mock`` (``mock_response``, or :data:`UNSET`), ``metadata``, ``call_id``.
+    How to send it: ``settings`` (the client's), ``timeout``, ``num_retries``,
+    ``retry_delay``, ``cache_options`` (``cache=`` of the call).
+    What happened, reported to callbacks: ``cache_hit``, ``cache_key``, ``cache_keys``,
+    ``saved_cache_cost`` (set by the cache layer), ``attempts`` and ``model_id`` (set by
+    the router layer); ``log`` is the call's callback state (None when nobody listens).
+    """
 
     __slots__ = (
+        "attempts",
         "cache_hit",
+        "cache_key",
+        "cache_keys",
         "cache_options",
         "call",
         "call_id",
         "call_type",
-        "client",
-        "extra",
         "is_async",
+        "kind",
         "kwargs",
         "log",
         "metadata",
         "mock",
+        "model_id",
         "num_retries",
         "provider",
         "retry_delay",
+        "saved_cache_cost",
+        "settings",
         "timeout",
     )
 
+    attempts: list[dict[str, Any]] | None
     cache_hit: bool
+    cache_key: str | None
+    cache_keys: list[str] | None
     cache_options: Any
     call: Call
-    client: Client
     call_id: str
     call_type: str
     is_async: bool
+    kind: CallType
     kwargs: dict[str, Any]
     log: CallLog | None
     metadata: dict[str, Any] | None
     mock: Any
+    model_id: str | None
     num_retries: int
     provider: Any  # a Provider; typed loosely since wires add methods beyond the protocol
     retry_delay: float
+    saved_cache_cost: float | None
+    settings: Settings
     timeout: Any
-    extra: dict[str, Any]
 
     def __init__(self) -> None:
         self.cache_hit = False
-        self.extra = {}
+        self.attempts = self.cache_key = self.cache_keys = None
+        self.saved_cache_cost = self.model_id = None
+
+    def event_fields(self) -> dict[str, Any]:
+        """What layers recorded, as the extra keys of the callback ``kwargs``."""
+        out: dict[str, Any] = {}
+        if self.attempts is not None:
+            out["attempts"] = self.attempts
+        if self.model_id is not None:
+            out["model_id"] = self.model_id
+        if self.cache_key is not None:
+            out["cache_key"] = self.cache_key
+        if self.cache_keys is not None:
+            out["cache_keys"] = self.cache_keys
+        if self.cache_hit:
+            out["saved_cache_cost"] = self.saved_cache_cost
+        return out
+
+    def cost(self, usage: Any) -> float | None:
+        """USD cost of ``usage`` for this call (0.0 on a cache hit; None when unpriced)."""
+        if self.cache_hit:
+            return 0.0
+        return usage_cost(self.call.model, self.call.provider, usage,
+                          self.settings.model_prices)
 
     def replay_stream(self, chunks: list[Any]) -> Any:
         """A stream of ready chunks through the same wrapper and end-of-stream bookkeeping
@@ -79,12 +126,12 @@ def hidden_params(ctx: CallContext, headers: dict[str, str] | None) -> dict[str,
     return {"custom_llm_provider": call.provider, "api_base": call.api_base,
             "litellm_call_id": ctx.call_id, "response_headers": headers or {},
             "additional_headers": {}, "cache_hit": ctx.cache_hit,
-            "model_id": ctx.extra.get("model_id")}
+            "model_id": ctx.model_id}
 
 
 def finish(ctx: CallContext, response: Any) -> Any:
     """Complete a non-stream response (hidden params, usage, cost) and emit its success."""
-    hidden = response.__dict__.setdefault("_hidden_params", {})
+    hidden = _hidden(response)
     for k, v in hidden_params(ctx, hidden.get("response_headers")).items():
         hidden.setdefault(k, v)
     usage = getattr(response, "usage", None)
@@ -92,13 +139,21 @@ def finish(ctx: CallContext, response: Any) -> Any:
         _estimate_usage(ctx, response)  # some compatible servers send no usage
     if ctx.cache_hit:
         hidden["cache_hit"] = True
-        cost: float | None = 0.0
-    else:
-        cost = usage_cost(ctx.call.model, ctx.call.provider, response.usage)
+    cost = ctx.cost(getattr(response, "usage", None))
     hidden["response_cost"] = cost
     if ctx.log is not None:
-        ctx.log.success(response, cost=cost, cache_hit=ctx.cache_hit, **ctx.extra)
+        ctx.log.success(response, cost=cost, cache_hit=ctx.cache_hit, **ctx.event_fields())
     return response
+
+
+def _hidden(response: Any) -> dict[str, Any]:
+    """``response._hidden_params`` (created when missing; a throwaway dict for replies that
+    cannot carry attributes, such as raw bytes)."""
+    d = getattr(response, "__dict__", None)
+    if d is None:
+        return {}
+    hidden: dict[str, Any] = d.setdefault("_hidden_params", {})
+    return hidden
 
 
 def fail(ctx: CallContext, exc: BaseException) -> None:
@@ -107,7 +162,7 @@ def fail(ctx: CallContext, exc: BaseException) -> None:
         exc.llm_provider = exc.llm_provider or ctx.call.provider
         exc.model = exc.model or ctx.call.model
     if ctx.log is not None:
-        ctx.log.failure(exc, **ctx.extra)
+        ctx.log.failure(exc, **ctx.event_fields())
 
 
 def stream_state(ctx: CallContext) -> StreamState:
@@ -122,17 +177,18 @@ def _stream_end(ctx: CallContext) -> Callable[[StreamState, str, BaseException |
         if log is None:
             return
         if error is not None:
-            log.failure(error, stream_status=status, **ctx.extra)
+            log.failure(error, stream_status=status, **ctx.event_fields())
             return
-        resp = stream_chunk_builder(state.chunks, ctx.call.messages)
-        if resp is None:
-            resp = stream_chunk_builder([_empty_chunk(ctx)], ctx.call.messages)
-        cost = 0.0 if ctx.cache_hit else usage_cost(ctx.call.model, ctx.call.provider,
-                                                    resp.usage)
-        resp._hidden_params.update(hidden_params(ctx, None))
-        resp._hidden_params["response_cost"] = cost
+        assemble = ctx.kind.assemble
+        resp = assemble(state.chunks, ctx.call.messages)
+        if resp is None and not state.chunks:
+            resp = assemble([_empty_chunk(ctx)], ctx.call.messages)
+        cost = ctx.cost(getattr(resp, "usage", None))
+        hidden = _hidden(resp)
+        hidden.update(hidden_params(ctx, None))
+        hidden["response_cost"] = cost
         log.success(resp, cost=cost, cache_hit=ctx.cache_hit, stream_status=status,
-                    **ctx.extra)
+                    **ctx.event_fields())
     return on_end
 
 

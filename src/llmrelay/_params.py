@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .exceptions import BadRequestError, UnsupportedParamsError
-from .providers.openai.translate import CHAT_PARAMS, EMBEDDING_PARAMS, TEXT_PARAMS
 
-__all__ = ["AUTH_OPTIONS", "OPENAI_PARAMS", "OPTIONS", "auth_options", "check_messages",
+__all__ = ["AUTH_OPTIONS", "OPTIONS", "auth_options", "check_messages",
            "split_params"]
 
 # Credentials and auth settings under LiteLLM's litellm_params names: they reach the
@@ -38,8 +37,6 @@ OPTIONS = frozenset({
     "no-log", "proxy_server_request", "model_info", "mock_delay", "stream_timeout",
     "azure_ad_token", "mock_timeout", "mock_tool_calls",
 }) | AUTH_OPTIONS
-
-OPENAI_PARAMS = CHAT_PARAMS | TEXT_PARAMS | EMBEDDING_PARAMS
 
 
 def check_messages(messages: Any) -> list[dict[str, Any]]:
@@ -85,14 +82,16 @@ def auth_options(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def split_params(kwargs: dict[str, Any], supported: frozenset[str], drop_params: bool,
-                 provider: str, model: str) -> dict[str, Any]:
-    """Provider parameters from ``kwargs`` (None values skipped), checked for support."""
+                 provider: str, model: str, known: frozenset[str]) -> dict[str, Any]:
+    """Provider parameters from ``kwargs`` (None values skipped): a parameter OpenAI
+    defines (one of ``known``) that the provider does not support raises
+    :class:`UnsupportedParamsError` naming it, or is dropped with ``drop_params``."""
     params: dict[str, Any] = {}
     unsupported: list[str] = []
     for key, value in kwargs.items():
         if value is None or key in OPTIONS:
             continue
-        if key in OPENAI_PARAMS and key not in supported:
+        if key in known and key not in supported:
             if key == "n" and value == 1:
                 continue  # asking for one choice is what every provider does anyway
             if not drop_params:

@@ -1,6 +1,12 @@
 """The innermost step of a call: build the provider request, run the in-band pre-call
 hooks, send it with retries (or answer from a mock), and parse the reply or open the
-stream. Sync and async twins; every step without I/O is shared."""
+stream. Sync and async twins; every step without I/O is shared.
+
+Each attempt goes: the body encoded once (``HTTPRequest.payload()``) -> the provider's
+``authorize`` step when it has one (signing sees the final bytes, and runs again per
+attempt so signatures and tokens are fresh) -> the client's transport. A stream's body is
+fed to the provider's decoder line by line, or as raw byte chunks when the decoder's
+``raw_bytes`` is true."""
 
 from __future__ import annotations
 
@@ -11,12 +17,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from . import transport
 from ._context import UNSET, CallContext, hidden_params, stream_state
 from ._retry import backoff_delay, is_retryable
 from ._streaming import AsyncStreamWrapper, CustomStreamWrapper
 from .exceptions import APIConnectionError, LLMRelayError, Timeout
 from .providers.base import Call, HTTPRequest, Provider
+from .transport import Reply, Transport, default_transport
 
 __all__ = ["asend", "send"]
 
@@ -32,8 +38,8 @@ def send(ctx: CallContext) -> Any:
         return _mock(ctx)
     if call.stream:
         return _open_stream(ctx, req)
-    reply = _with_retries(ctx, lambda: transport.send(_authorized(ctx, req), ctx.timeout),
-                          provider)
+    tr = _transport(ctx)
+    reply = _with_retries(ctx, lambda: tr.send(_authorized(ctx, req), ctx.timeout), provider)
     if log is not None:
         log.post_api_call(reply.body.decode("utf-8", "replace"), reply.headers)
     resp = _parse(ctx, reply)
@@ -61,16 +67,16 @@ def _with_retries(ctx: CallContext, attempt_fn: Callable[[], Any], provider: Pro
 
 
 def _open_stream(ctx: CallContext, req: HTTPRequest) -> CustomStreamWrapper:
-    s = _with_retries(ctx, lambda: transport.stream(_authorized(ctx, req), ctx.timeout),
-                      ctx.provider)
+    tr = _transport(ctx)
+    s = _with_retries(ctx, lambda: tr.stream(_authorized(ctx, req), ctx.timeout), ctx.provider)
     decoder = ctx.provider.stream_decoder(ctx.call)
-    source = s.chunks() if getattr(decoder, "raw_bytes", False) else s.lines()
+    pieces = s.chunks() if _raw(decoder) else s.lines()
 
     def chunks() -> Iterator[Any]:
         feed = decoder.feed
         with _reading(ctx):
-            for line in source:
-                yield from feed(line)
+            for piece in pieces:
+                yield from feed(piece)
             yield from decoder.finish()
 
     if ctx.log is not None:
@@ -89,8 +95,10 @@ async def asend(ctx: CallContext) -> Any:
         return _mock(ctx)
     if call.stream:
         return await _aopen_stream(ctx, req)
-    async def attempt() -> transport.Reply:
-        return await transport.asend(await _aauthorized(ctx, req), ctx.timeout)
+    tr = _transport(ctx)
+
+    async def attempt() -> Reply:
+        return await tr.asend(await _aauthorized(ctx, req), ctx.timeout)
 
     reply = await _awith_retries(ctx, attempt, provider)
     if log is not None:
@@ -121,18 +129,20 @@ async def _awith_retries(ctx: CallContext, attempt_fn: Callable[[], Any],
 
 
 async def _aopen_stream(ctx: CallContext, req: HTTPRequest) -> AsyncStreamWrapper:
-    async def attempt() -> transport.AsyncStream:
-        return await transport.astream(await _aauthorized(ctx, req), ctx.timeout)
+    tr = _transport(ctx)
+
+    async def attempt() -> Any:
+        return await tr.astream(await _aauthorized(ctx, req), ctx.timeout)
 
     s = await _awith_retries(ctx, attempt, ctx.provider)
     decoder = ctx.provider.stream_decoder(ctx.call)
-    source = s.chunks() if getattr(decoder, "raw_bytes", False) else s.lines()
+    pieces = s.chunks() if _raw(decoder) else s.lines()
 
     async def chunks() -> AsyncIterator[Any]:
         feed = decoder.feed
         with _reading(ctx):
-            async for line in source:
-                for c in feed(line):
+            async for piece in pieces:
+                for c in feed(piece):
                     yield c
             for c in decoder.finish():
                 yield c
@@ -143,9 +153,16 @@ async def _aopen_stream(ctx: CallContext, req: HTTPRequest) -> AsyncStreamWrappe
 
 
 # ---- shared ---------------------------------------------------------------------------------
+def _transport(ctx: CallContext) -> Transport:
+    tr: Transport | None = ctx.settings.transport
+    return tr if tr is not None else default_transport()
+
+
 def _authorized(ctx: CallContext, req: HTTPRequest) -> HTTPRequest:
-    """``req`` with the provider's auth headers for this attempt (providers whose auth
-    covers the request, like SigV4, or needs a fresh token define ``authorize``)."""
+    """``req`` with its body bytes final and the provider's auth headers for this attempt
+    (providers whose auth covers the request, like SigV4, or needs a fresh token define
+    ``authorize``)."""
+    req.payload()
     authorize = getattr(ctx.provider, "authorize", None)
     if authorize is not None:
         authorize(ctx.call, req)
@@ -155,10 +172,15 @@ def _authorized(ctx: CallContext, req: HTTPRequest) -> HTTPRequest:
 async def _aauthorized(ctx: CallContext, req: HTTPRequest) -> HTTPRequest:
     """:func:`_authorized` without blocking the event loop: when credentials must be
     fetched or refreshed, that happens on a worker thread."""
+    req.payload()
     authorize = getattr(ctx.provider, "authorize", None)
     if authorize is not None and not authorize(ctx.call, req, may_block=False):
         await asyncio.to_thread(authorize, ctx.call, req)
     return req
+
+
+def _raw(decoder: Any) -> bool:
+    return bool(getattr(decoder, "raw_bytes", False))
 
 
 def _mock(ctx: CallContext) -> Any:
@@ -213,7 +235,7 @@ def _reading(ctx: CallContext) -> Iterator[None]:
             llm_provider=ctx.call.provider, model=ctx.call.model) from exc
 
 
-def _parse(ctx: CallContext, reply: transport.Reply) -> Any:
+def _parse(ctx: CallContext, reply: Reply) -> Any:
     with _reading(ctx):
         return ctx.provider.parse_response(ctx.call, reply.status, reply.headers, reply.body)
 

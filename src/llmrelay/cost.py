@@ -308,7 +308,18 @@ def _counts(usage: Any) -> tuple[int, int, int, int, int, int]:
             int(write_1h or 0))
 
 
-def usage_cost(model: str, provider: str | None, usage: Any) -> float | None:
+def _overlay(prices: dict[str, Row], model: str, provider: str | None) -> tuple[str, Row] | None:
+    """A client's own price row for ``model`` (``model`` or ``provider/model``), or None."""
+    keys = (model, f"{provider}/{model}") if provider else (model,)
+    for key in keys:
+        row = prices.get(key)
+        if isinstance(row, dict):
+            return key, _normalise(key, row)
+    return None
+
+
+def usage_cost(model: str, provider: str | None, usage: Any,
+               prices: dict[str, Row] | None = None) -> float | None:
     """Total USD cost of one call's ``usage``, or None when the model is unpriced.
 
     ``usage`` is an object or dict with ``prompt_tokens``/``completion_tokens`` and optionally
@@ -318,9 +329,12 @@ def usage_cost(model: str, provider: str | None, usage: Any) -> float | None:
     and Anthropic's one-hour cache writes in
     ``prompt_tokens_details.cache_creation_token_details.ephemeral_1h_input_tokens``. Never
     raises; logs one warning per unpriced model name on the ``llmrelay`` logger.
+    ``prices`` (a client's ``model_prices``) is consulted before the global table.
     """
     try:
-        found = _cached(model, provider)
+        found = _overlay(prices, model, provider) if prices else None
+        if found is None:
+            found = _cached(model, provider)
         priced = None if found is None else _price(found[1], *_counts(usage))
     except Exception:
         _log.debug("could not compute cost for %r", model, exc_info=True)

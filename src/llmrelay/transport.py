@@ -1,25 +1,35 @@
-"""Pooled HTTP clients: httpx for sync calls, aiohttp for async calls.
+"""What sends a provider's HTTP request: the :class:`Transport` interface, the pooled
+default (:class:`HTTPTransport`: httpx for sync calls, aiohttp for async ones) and
+:class:`MockTransport` for tests.
 
-* One shared ``httpx.Client`` (keep-alive pool) for every sync call in the process.
-* One ``aiohttp.ClientSession`` per event loop: a session is never used from another loop.
-  When the loop is shut down by ``asyncio.run`` the session is closed with it.
-* Replies come back as :class:`Reply` (status, lower-cased headers, body bytes); streams as
-  :class:`SyncStream` / :class:`AsyncStream`, which yield body lines and always release
-  their connection when closed or left early.
-* Network failures become :class:`~llmrelay.exceptions.APIConnectionError` or
-  :class:`~llmrelay.exceptions.Timeout`, with the original chained.
+``Client(transport=...)`` picks a client's transport. Every transport gets an
+:class:`~llmrelay.providers.base.HTTPRequest` whose ``content`` holds the exact bytes to send
+(already signed by the provider's auth step when it has one) and returns:
 
-Both libraries are imported on first use, so ``import llmrelay`` stays light.
+* :class:`Reply` (status, lower-cased headers, body bytes) for a whole reply;
+* a stream (:class:`SyncStream` / :class:`AsyncStream`, or anything with ``status``,
+  ``headers``, ``read()``, ``chunks()``, ``lines()`` and ``close()``) for a streamed one:
+  ``chunks()`` yields the body's bytes as they arrive (binary framings such as AWS
+  event-stream decode these), ``lines()`` the body's lines (SSE, NDJSON). A stream always
+  releases its connection when closed or left early.
+
+Network failures become :class:`~llmrelay.exceptions.APIConnectionError` or
+:class:`~llmrelay.exceptions.Timeout`, with the original chained.
+
+The pooled transport keeps one ``httpx.Client`` for every sync call in the process and one
+``aiohttp.ClientSession`` per event loop (closed with the loop when ``asyncio.run`` shuts it
+down). Both libraries are imported on first use, so ``import llmrelay`` stays light.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import inspect
 import threading
 import weakref
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .exceptions import APIConnectionError, Timeout
 
@@ -29,20 +39,100 @@ if TYPE_CHECKING:
 
     from .providers.base import HTTPRequest
 
-__all__ = ["DEFAULT_TIMEOUT", "AsyncStream", "Reply", "SyncStream", "asend", "astream", "send",
-           "stream"]
+__all__ = ["DEFAULT_TIMEOUT", "AsyncStream", "AsyncStreamReply", "HTTPTransport",
+           "MockTransport", "Reply", "StreamReply", "SyncStream", "Transport", "asend",
+           "astream", "default_transport", "send", "stream"]
 
 DEFAULT_TIMEOUT = 600.0
 _POOL_SIZE = 100
 
 
 class Reply:
+    """A whole HTTP reply: status, lower-cased headers, body bytes."""
+
     __slots__ = ("body", "headers", "status")
 
     def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.status = status
         self.headers = headers
         self.body = body
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+        """A JSON reply (for :class:`MockTransport` handlers)."""
+        import json
+
+        return cls(status, {"content-type": "application/json", **(headers or {})},
+                   json.dumps(data).encode())
+
+
+class StreamReply(Protocol):
+    """An open streamed reply (sync)."""
+
+    status: int
+    headers: dict[str, str]
+
+    def read(self) -> bytes: ...
+
+    def chunks(self) -> Iterator[bytes]: ...
+
+    def lines(self) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class AsyncStreamReply(Protocol):
+    """An open streamed reply (async); ``close`` is sync so a wrapper can always call it."""
+
+    status: int
+    headers: dict[str, str]
+
+    async def read(self) -> bytes: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    def lines(self) -> AsyncIterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    """Sends requests; the sync and async halves may share nothing but this interface."""
+
+    def send(self, req: HTTPRequest, timeout: Any = None) -> Reply: ...
+
+    def stream(self, req: HTTPRequest, timeout: Any = None) -> StreamReply: ...
+
+    async def asend(self, req: HTTPRequest, timeout: Any = None) -> Reply: ...
+
+    async def astream(self, req: HTTPRequest, timeout: Any = None) -> AsyncStreamReply: ...
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of a chunked body (without their ``\\n``)."""
+    buf = b""
+    for chunk in chunks:
+        if buf:
+            chunk = buf + chunk
+        parts = chunk.split(b"\n")
+        buf = parts.pop()
+        yield from parts
+    if buf:
+        yield buf
+
+
+async def asplit_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Async :func:`split_lines`."""
+    buf = b""
+    async for chunk in chunks:
+        if buf:
+            chunk = buf + chunk
+        parts = chunk.split(b"\n")
+        buf = parts.pop()
+        for line in parts:
+            yield line
+    if buf:
+        yield buf
 
 
 def _encode(req: HTTPRequest) -> bytes | None:
@@ -97,7 +187,8 @@ def send(req: HTTPRequest, timeout: Any = None) -> Reply:
 
 
 class SyncStream:
-    """An open streamed reply. Iterate :meth:`lines`; :meth:`close` releases the connection."""
+    """An open streamed reply. Iterate :meth:`chunks` or :meth:`lines`; :meth:`close`
+    releases the connection."""
 
     def __init__(self, req: HTTPRequest, response: httpx.Response) -> None:
         self._req = req
@@ -121,20 +212,7 @@ class SyncStream:
             raise _sync_error(exc, self._req) from exc
 
     def lines(self) -> Iterator[bytes]:
-        import httpx
-
-        buf = b""
-        try:
-            for chunk in self._response.iter_bytes():
-                if buf:
-                    chunk = buf + chunk
-                parts = chunk.split(b"\n")
-                buf = parts.pop()
-                yield from parts
-            if buf:
-                yield buf
-        except httpx.HTTPError as exc:
-            raise _sync_error(exc, self._req) from exc
+        return split_lines(self.chunks())
 
     def close(self) -> None:
         self._response.close()
@@ -255,22 +333,8 @@ class AsyncStream:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise _async_error(exc, self._req) from exc
 
-    async def lines(self) -> AsyncIterator[bytes]:
-        import aiohttp
-
-        buf = b""
-        try:
-            async for chunk in self._response.content.iter_any():
-                if buf:
-                    chunk = buf + chunk
-                parts = chunk.split(b"\n")
-                buf = parts.pop()
-                for line in parts:
-                    yield line
-            if buf:
-                yield buf
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise _async_error(exc, self._req) from exc
+    def lines(self) -> AsyncIterator[bytes]:
+        return asplit_lines(self.chunks())
 
     def close(self) -> None:
         # release() returns the connection to the pool when the body was fully read;
@@ -304,3 +368,117 @@ def pool_stats() -> dict[str, int]:
         acquired: set[Any] = getattr(session.connector, "_acquired", set()) or set()
         out["async"] += sum(len(v) for v in conns.values()) + len(acquired)
     return out
+
+
+class HTTPTransport:
+    """The pooled default transport (the module functions above, shared process-wide)."""
+
+    def send(self, req: HTTPRequest, timeout: Any = None) -> Reply:
+        return send(req, timeout)
+
+    def stream(self, req: HTTPRequest, timeout: Any = None) -> SyncStream:
+        return stream(req, timeout)
+
+    async def asend(self, req: HTTPRequest, timeout: Any = None) -> Reply:
+        return await asend(req, timeout)
+
+    async def astream(self, req: HTTPRequest, timeout: Any = None) -> AsyncStream:
+        return await astream(req, timeout)
+
+
+_DEFAULT = HTTPTransport()
+
+
+def default_transport() -> HTTPTransport:
+    """The process's pooled transport (what a client without ``transport=`` uses)."""
+    return _DEFAULT
+
+
+Handler = Callable[["HTTPRequest"], "Reply | Awaitable[Reply]"]
+
+
+class MockTransport:
+    """A transport that answers from a function, with no network (as ``httpx.MockTransport``).
+
+    ``handler(request)`` gets the :class:`~llmrelay.providers.base.HTTPRequest` (``content``
+    holds the bytes that would be sent) and returns a :class:`Reply` (or an awaitable of
+    one, for async calls), or raises (e.g. :class:`~llmrelay.exceptions.APIConnectionError`
+    to simulate a network failure). A streamed call receives the reply body in pieces of
+    ``chunk_size`` bytes (None: one piece per line). Requests are kept in ``requests``.
+    """
+
+    def __init__(self, handler: Handler, chunk_size: int | None = None) -> None:
+        self.handler = handler
+        self.chunk_size = chunk_size
+        self.requests: list[HTTPRequest] = []
+
+    def _answer(self, req: HTTPRequest) -> Any:
+        req.payload()
+        self.requests.append(req)
+        return self.handler(req)
+
+    def _pieces(self, body: bytes) -> list[bytes]:
+        size = self.chunk_size
+        if size is None:
+            return body.splitlines(keepends=True)
+        return [body[i:i + size] for i in range(0, len(body), size)]
+
+    def send(self, req: HTTPRequest, timeout: Any = None) -> Reply:
+        reply = self._answer(req)
+        if inspect.isawaitable(reply):
+            raise TypeError("MockTransport: an async handler cannot answer a sync call")
+        return reply  # type: ignore[no-any-return]
+
+    def stream(self, req: HTTPRequest, timeout: Any = None) -> _MockStream:
+        reply = self.send(req, timeout)
+        return _MockStream(reply, self._pieces(reply.body))
+
+    async def asend(self, req: HTTPRequest, timeout: Any = None) -> Reply:
+        reply = self._answer(req)
+        if inspect.isawaitable(reply):
+            reply = await reply
+        return reply  # type: ignore[no-any-return]
+
+    async def astream(self, req: HTTPRequest, timeout: Any = None) -> _AsyncMockStream:
+        reply = await self.asend(req, timeout)
+        return _AsyncMockStream(reply, self._pieces(reply.body))
+
+
+class _MockStream:
+    def __init__(self, reply: Reply, pieces: list[bytes]) -> None:
+        self.status = reply.status
+        self.headers = reply.headers
+        self._body = reply.body
+        self._pieces = pieces
+        self.closed = False
+
+    def read(self) -> bytes:
+        self.close()
+        return self._body
+
+    def chunks(self) -> Iterator[bytes]:
+        for piece in self._pieces:
+            if self.closed:
+                return
+            yield piece
+
+    def lines(self) -> Iterator[bytes]:
+        return split_lines(self.chunks())
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _AsyncMockStream(_MockStream):
+    async def read(self) -> bytes:  # type: ignore[override]
+        self.close()
+        return self._body
+
+    async def chunks(self) -> AsyncIterator[bytes]:  # type: ignore[override]
+        for piece in self._pieces:
+            if self.closed:
+                return
+            yield piece
+
+    def lines(self) -> AsyncIterator[bytes]:  # type: ignore[override]
+        return asplit_lines(self.chunks())

@@ -2,8 +2,8 @@
 
 On a hit the layer returns a rebuilt response without calling the next handler, so no
 request is sent and ``log_pre_api_call`` does not fire; it sets ``ctx.cache_hit`` (the
-client then prices the call at 0.0 and reports ``cache_hit=True``), ``ctx.extra
-["cache_key"]`` and ``ctx.extra["saved_cache_cost"]`` (what the call would have cost).
+client then prices the call at 0.0 and reports ``cache_hit=True``), ``ctx.cache_key`` and
+``ctx.saved_cache_cost`` (what the call would have cost).
 On a miss it calls the next handler and stores the answer: at once for whole responses,
 after the last chunk for streams (a stream that fails or is abandoned is not stored).
 Embeddings are cached per input item: only the items not found go upstream.
@@ -182,7 +182,7 @@ class CacheLayer:
             usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
         key = cache_key(ctx.call, plan.namespace, plan.mock)
         _mark_hit(ctx, key, resp.usage)
-        ctx.extra["cache_keys"] = keys
+        ctx.cache_keys = keys
         _hidden(resp)["cache_key"] = key
         return resp
 
@@ -267,9 +267,10 @@ def _mark_hit(ctx: Any, key: str, usage: Any) -> None:
     from ..cost import usage_cost
 
     ctx.cache_hit = True
-    ctx.extra["cache_key"] = key
-    saved = usage_cost(ctx.call.model, ctx.call.provider, usage) if usage is not None else None
-    ctx.extra["saved_cache_cost"] = saved
+    ctx.cache_key = key
+    ctx.saved_cache_cost = (usage_cost(ctx.call.model, ctx.call.provider, usage,
+                                       ctx.settings.model_prices)
+                            if usage is not None else None)
 
 
 # ---- streams: storing on completion, replaying on a hit -------------------------------------

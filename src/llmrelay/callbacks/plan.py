@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..integrations.custom_logger import CustomLogger
+from .custom_logger import CustomLogger
 from .hookspecs import EVENTS, PROXY_HOOKS, near_miss
 
 log = logging.getLogger("llmrelay")

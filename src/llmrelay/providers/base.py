@@ -14,6 +14,8 @@ Two optional provider hooks serve wire APIs whose auth depends on the request:
   refreshing credentials may block (an HTTP call to a token endpoint), which only a
   well-kept library does for it. With ``may_block=False`` it returns False instead of
   blocking; async calls then run it on a worker thread.
+* A request whose body is not JSON (a multipart upload, raw audio) sets
+  ``HTTPRequest.content`` to the bytes to send and ``body`` to what callbacks see.
 * Credentials given per call under LiteLLM's names (``aws_secret_access_key``,
   ``vertex_credentials`` ...; see ``_params.AUTH_OPTIONS``) arrive in ``Call.auth``,
   never in ``params``, so callbacks never see them.
@@ -41,6 +43,9 @@ if TYPE_CHECKING:
     from .registry import ProviderSpec
 
 __all__ = [
+    "CHAT_PARAMS",
+    "EMBEDDING_PARAMS",
+    "TEXT_PARAMS",
     "Call",
     "HTTPRequest",
     "Provider",
@@ -51,6 +56,23 @@ __all__ = [
     "encode_vector",
     "error_from_reply",
 ]
+
+
+# The parameters OpenAI defines for each call type: what ``Call.params`` may hold, checked
+# against each provider's ``supported_params`` (a wire supporting fewer lists its subset).
+CHAT_PARAMS = frozenset({
+    "temperature", "top_p", "max_tokens", "max_completion_tokens", "n", "stop", "seed",
+    "presence_penalty", "frequency_penalty", "logit_bias", "user", "tools", "tool_choice",
+    "parallel_tool_calls", "response_format", "logprobs", "top_logprobs", "stream_options",
+    "functions", "function_call", "modalities", "audio", "reasoning_effort", "service_tier",
+    "store", "prediction", "web_search_options", "verbosity",
+})
+TEXT_PARAMS = frozenset({
+    "temperature", "top_p", "max_tokens", "n", "stop", "seed", "presence_penalty",
+    "frequency_penalty", "logit_bias", "user", "logprobs", "echo", "best_of", "suffix",
+    "stream_options",
+})
+EMBEDDING_PARAMS = frozenset({"dimensions", "encoding_format", "user"})
 
 
 @dataclass
@@ -83,6 +105,10 @@ class Call:
 
 @dataclass
 class HTTPRequest:
+    """One request to send. ``body`` is what callbacks see as ``complete_input_dict`` and,
+    unless ``content`` is set, what is sent (as compact JSON); ``content`` is the exact
+    bytes to send (set by :meth:`data` on first use)."""
+
     method: str
     url: str
     headers: dict[str, str]

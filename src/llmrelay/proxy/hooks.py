@@ -31,7 +31,7 @@ from typing import Any
 
 import llmrelay
 
-from ..integrations.custom_logger import CustomLogger
+from ..callbacks.custom_logger import CustomLogger
 from .errors import ProxyError, from_exception
 
 __all__ = ["HookCache", "HookRunner", "Hooks"]

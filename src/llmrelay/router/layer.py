@@ -4,7 +4,7 @@ The router builds one :class:`RouterCall` per call and runs the client pipeline 
 the outermost layer, so the client emits exactly one terminal callback event for the whole
 call, however many attempts it took. For each attempt the layer re-points ``ctx.call`` at
 the chosen deployment and calls the rest of the pipeline; it records every attempt in
-``ctx.extra["attempts"]`` (which the client passes to callbacks as ``kwargs["attempts"]``)
+``ctx.attempts`` (which the client passes to callbacks as ``kwargs["attempts"]``)
 and describes the serving deployment in ``kwargs["litellm_params"]["metadata"]``
 (``model_group``, ``model_id``, ``deployment``).
 
@@ -29,8 +29,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._client import _UNSET, CallContext, Client
+from .._calltypes import known_params
+from .._context import UNSET, CallContext
 from .._params import auth_options, split_params
+from ..callbacks.custom_logger import CustomLogger
 from ..callbacks.dispatcher import Delivery, Job, dispatcher
 from ..callbacks.payload import mask_key
 from ..exceptions import (
@@ -43,7 +45,6 @@ from ..exceptions import (
     RateLimitError,
     ServiceUnavailableError,
 )
-from ..integrations.custom_logger import CustomLogger
 from ..providers.registry import get_provider
 from .config import Deployment
 from .health import _CALLERS_FAULT, counts_as_failure
@@ -63,10 +64,9 @@ _REFUSED = (AuthenticationError, PermissionDeniedError, NotFoundError)
 class RouterCall:
     """The layer for one router call (``handle``/``ahandle`` as the client expects)."""
 
-    def __init__(self, router: Router, client: Client, group: str, kwargs: dict[str, Any],
+    def __init__(self, router: Router, group: str, kwargs: dict[str, Any],
                  retries: int, fallbacks: dict[str, dict[str, list[str]]]) -> None:
         self.router = router
-        self.client = client
         self.group = group
         self.kwargs = kwargs
         self.retries = retries
@@ -158,17 +158,17 @@ class RouterCall:
     def retarget(self, ctx: CallContext, dep: Deployment, group: str) -> None:
         """Point ``ctx`` at ``dep``: the request, timeout, mock and callback kwargs."""
         merged = {**dep.params, **self.kwargs}
-        get = self.client._get
+        settings = ctx.settings
         provider = get_provider(dep.spec)
         drop = merged.get("drop_params")
         params = split_params(merged, provider.supported_params(ctx.call_type),  # type: ignore[attr-defined]
-                              bool(get("drop_params") if drop is None else drop),
-                              dep.spec.name, dep.provider_model)
+                              bool(settings.drop_params if drop is None else drop),
+                              dep.spec.name, dep.provider_model, known_params())
         stream = bool(params.pop("stream", False))
         ctx.call = dataclasses.replace(
             ctx.call, model=dep.provider_model, spec=dep.spec, params=params, stream=stream,
-            api_key=merged.get("api_key") or get("api_key") or dep.spec.env_key(),
-            api_base=merged.get("api_base") or merged.get("base_url") or get("api_base"),
+            api_key=merged.get("api_key") or settings.api_key or dep.spec.env_key(),
+            api_base=merged.get("api_base") or merged.get("base_url") or settings.api_base,
             api_version=merged.get("api_version"),
             extra_headers=merged.get("extra_headers") or merged.get("headers"),
             extra_body=merged.get("extra_body"), auth=auth_options(merged))
@@ -176,10 +176,10 @@ class RouterCall:
         timeout = merged.get("timeout") or merged.get("request_timeout")
         if timeout is None:
             timeout = self.router.timeout
-        ctx.timeout = timeout if timeout is not None else get("request_timeout")
+        ctx.timeout = timeout if timeout is not None else settings.request_timeout
         ctx.num_retries = dep.inner_retries
-        ctx.mock = merged.get("mock_response", _UNSET)
-        ctx.extra["model_id"] = dep.id
+        ctx.mock = merged.get("mock_response", UNSET)
+        ctx.model_id = dep.id
         if ctx.log is not None:
             self._retarget_log(ctx, dep, group)
 
@@ -260,14 +260,15 @@ class RouterCall:
         return result
 
     # ---- fallback hooks -------------------------------------------------------------------
-    def _fallback_loggers(self, hook: str) -> list[CustomLogger]:
+    def _fallback_loggers(self, ctx: CallContext, hook: str) -> list[CustomLogger]:
         from ..integrations.registry import get_integration
 
         found: list[CustomLogger] = []
         seen: set[int] = set()
         base = getattr(CustomLogger, hook)
         for name in _LISTS:
-            for entry in [*(self.client._get(name) or ()), *(self.kwargs.get(name) or ())]:
+            for entry in [*(getattr(ctx.settings, name) or ()),
+                          *(self.kwargs.get(name) or ())]:
                 obj = get_integration(entry) if isinstance(entry, str) else entry
                 if (isinstance(obj, CustomLogger) and id(obj) not in seen
                         and getattr(type(obj), hook, base) is not base):
@@ -279,7 +280,7 @@ class RouterCall:
                        original: LLMRelayError) -> None:
         """Deliver ``log_(success|failure)_fallback_event`` in the background."""
         hook = _FALLBACK_HOOKS[0] if ok else _FALLBACK_HOOKS[1]
-        loggers = self._fallback_loggers(hook)
+        loggers = self._fallback_loggers(ctx, hook)
         if not loggers:
             return
         kw = self._fallback_kwargs(ctx, group)
@@ -310,7 +311,7 @@ class RouterCall:
     def begin(self, ctx: CallContext) -> None:
         """Give the call's terminal event this call's attempts and group (the router calls
         it once the call is prepared)."""
-        ctx.extra["attempts"] = self.attempts
+        ctx.attempts = self.attempts
         if ctx.log is not None:
             ctx.log.kwargs["litellm_params"].setdefault("metadata", {})["model_group"] = (
                 self.group)

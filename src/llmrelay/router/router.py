@@ -22,12 +22,11 @@ background. Deployment health (cooldowns, rpm/tpm windows, latency) is described
 
 from __future__ import annotations
 
-import sys
 import warnings
 from collections.abc import Iterable
 from typing import Any
 
-from .._client import CallContext, Client
+from .._client import CallContext, Client, default_client
 from ..exceptions import BadRequestError
 from .config import Deployment, RouterConfigError, load_model_list, parse_fallbacks
 from .health import Health
@@ -127,7 +126,7 @@ class Router:
         """The deployment the routing strategy would pick now (None if none can take a
         request). Raises :class:`~llmrelay.BadRequestError` for an unknown group."""
         self._check_group(model)
-        call = RouterCall(self, self._new_client(), model, {}, 0, {})
+        call = RouterCall(self, model, {}, 0, {})
         return call.pick(model, [])
 
     def cooldowns(self) -> dict[str, float]:
@@ -147,9 +146,12 @@ class Router:
                 f"unknown model group {model!r}; this router serves: "
                 f"{', '.join(self.groups) or '(none)'}", model=model, param="model")
 
-    def _new_client(self) -> Client:
-        settings = self._client._src if self._client is not None else sys.modules["llmrelay"]
-        return Client(_settings=settings)
+    @property
+    def client(self) -> Client:
+        """The client whose settings (callbacks, cache, transport ...) the router's calls
+        use: the ``client=`` given, else the default client (the ``llmrelay.*`` module
+        settings, read at call time)."""
+        return self._client if self._client is not None else default_client()
 
     def _retries(self, kwargs: dict[str, Any], client: Client) -> int:
         per_call = kwargs.pop("num_retries", None)
@@ -157,7 +159,7 @@ class Router:
         for value in (per_call, alias, self.num_retries):
             if value is not None:
                 return max(0, int(value))
-        configured = client._get("num_retries")
+        configured = client.settings.num_retries
         return _DEFAULT_RETRIES if configured is None else max(0, int(configured))
 
     def _fallbacks(self, kwargs: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
@@ -177,13 +179,13 @@ class Router:
     def _start(self, call_type: str, model: str, messages: Any, input: Any,
                kwargs: dict[str, Any], is_async: bool) -> tuple[Client, CallContext]:
         self._check_group(model)
-        client = self._new_client()
-        retries = self._retries(kwargs, client)
-        layer = RouterCall(self, client, model, kwargs, retries, self._fallbacks(kwargs))
-        client.layers = [layer]
+        base = self.client
+        retries = self._retries(kwargs, base)
+        layer = RouterCall(self, model, kwargs, retries, self._fallbacks(kwargs))
+        client = base.with_layers(layer)
         first = self.groups[model][0]  # checks the arguments; each attempt re-targets
-        ctx = client._prepare(call_type, first.model, messages, input,
-                              {**first.params, **kwargs}, is_async)
+        ctx = client.prepare(call_type, first.model, {**first.params, **kwargs},
+                             messages=messages, input=input, is_async=is_async)
         layer.begin(ctx)  # before the cache: a hit reports the group and no attempts too
         return client, ctx
 
@@ -198,33 +200,33 @@ class Router:
         could take the request.
         """
         client, ctx = self._start("completion", model, messages, None, kwargs, False)
-        return client._run(ctx)
+        return client.run(ctx)
 
     async def acompletion(self, model: str, messages: list[Any] | None = None,
                           **kwargs: Any) -> Any:
         """Async :meth:`completion`."""
         client, ctx = self._start("completion", model, messages, None, kwargs, True)
-        return await client._arun(ctx)
+        return await client.arun(ctx)
 
     def embedding(self, model: str, input: Any = None, **kwargs: Any) -> Any:
         """Embeddings from a deployment of group ``model`` (errors as :meth:`completion`)."""
         client, ctx = self._start("embedding", model, None, input, kwargs, False)
-        return client._run(ctx)
+        return client.run(ctx)
 
     async def aembedding(self, model: str, input: Any = None, **kwargs: Any) -> Any:
         """Async :meth:`embedding`."""
         client, ctx = self._start("embedding", model, None, input, kwargs, True)
-        return await client._arun(ctx)
+        return await client.arun(ctx)
 
     def text_completion(self, model: str, prompt: Any = None, **kwargs: Any) -> Any:
         """A legacy completion from a deployment of group ``model``."""
         client, ctx = self._start("text_completion", model, None, prompt, kwargs, False)
-        return client._run(ctx)
+        return client.run(ctx)
 
     async def atext_completion(self, model: str, prompt: Any = None, **kwargs: Any) -> Any:
         """Async :meth:`text_completion`."""
         client, ctx = self._start("text_completion", model, None, prompt, kwargs, True)
-        return await client._arun(ctx)
+        return await client.arun(ctx)
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{g}: {len(d)}" for g, d in self.groups.items())

@@ -12,25 +12,20 @@ from ...types import (
     ModelResponseStream,
     TextCompletionResponse,
 )
-from ..base import Call, HTTPRequest, body_excerpt, decode_json, error_from_reply
+from ..base import (
+    CHAT_PARAMS,
+    EMBEDDING_PARAMS,
+    TEXT_PARAMS,
+    Call,
+    HTTPRequest,
+    body_excerpt,
+    decode_json,
+    error_from_reply,
+)
 from ..registry import ProviderSpec
 from ..sse import SSEDecoder
 
 __all__ = ["CHAT_PARAMS", "EMBEDDING_PARAMS", "TEXT_PARAMS", "OpenAIProvider"]
-
-CHAT_PARAMS = frozenset({
-    "temperature", "top_p", "max_tokens", "max_completion_tokens", "n", "stop", "seed",
-    "presence_penalty", "frequency_penalty", "logit_bias", "user", "tools", "tool_choice",
-    "parallel_tool_calls", "response_format", "logprobs", "top_logprobs", "stream_options",
-    "functions", "function_call", "modalities", "audio", "reasoning_effort", "service_tier",
-    "store", "prediction", "web_search_options", "verbosity",
-})
-TEXT_PARAMS = frozenset({
-    "temperature", "top_p", "max_tokens", "n", "stop", "seed", "presence_penalty",
-    "frequency_penalty", "logit_bias", "user", "logprobs", "echo", "best_of", "suffix",
-    "stream_options",
-})
-EMBEDDING_PARAMS = frozenset({"dimensions", "encoding_format", "user"})
 
 _PATHS = {"completion": "/chat/completions", "text_completion": "/completions",
           "embedding": "/embeddings"}
