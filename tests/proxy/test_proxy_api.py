@@ -203,10 +203,10 @@ def test_mock_model_no_upstream(proxy: Proxy, fake: Any) -> None:
     (json.dumps({"messages": MESSAGES}).encode(), 400, "model"),
     (json.dumps({"model": "gpt-4o-mini"}).encode(), 400, "messages"),
     (json.dumps({"model": "gpt-4o-mini", "messages": "hi"}).encode(), 400, "messages"),
-    (json.dumps({"model": "gpt-4o-mini", "messages": ["hi"]}).encode(), 400, "messages"),
+    (json.dumps({"model": "gpt-4o-mini", "messages": ["hi"]}).encode(), 400, "messages[0]"),
     (json.dumps({"model": 5, "messages": MESSAGES}).encode(), 400, "model"),
     (json.dumps({"model": "gpt-4o-mini", "messages": [
-        {"role": "user", "content": 5}]}).encode(), 400, "messages"),
+        {"role": "user", "content": 5}]}).encode(), 400, "messages[0].content"),
     (json.dumps({"model": "gpt-4o-mini", "messages": MESSAGES,
                  "temperature": "hot"}).encode(), 400, "temperature"),
     (json.dumps({"model": "gpt-4o-mini", "messages": MESSAGES,

@@ -42,6 +42,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from .contract.policy import POLICY_KEYS, CallerPolicy, policy_from
+from .limits import LIMIT_KEYS, limits_from
+
 __all__ = ["ConfigError", "ProxyConfig", "default_model_list", "load_config"]
 
 _ENV_PREFIX = "os.environ/"
@@ -49,8 +52,8 @@ _TOP = {"model_list", "litellm_settings", "router_settings", "general_settings",
         "environment_variables"}
 _LITELLM = {"callbacks", "success_callback", "failure_callback", "input_callback", "cache",
             "cache_params", "num_retries", "drop_params", "turn_off_message_logging",
-            "request_timeout", "callback_timeout"}
-_GENERAL = {"master_key", "database_url", "max_request_size_mb"}
+            "request_timeout", "callback_timeout", "require_auth_for_metrics_endpoint"}
+_GENERAL = {"master_key", "database_url", "max_request_size_mb", *LIMIT_KEYS, *POLICY_KEYS}
 _MODEL_ENTRY = {"model_name", "litellm_params", "model_info"}
 _PRICES = ("input_cost_per_token", "output_cost_per_token")
 _MIN_MASTER_KEY = 16
@@ -72,6 +75,7 @@ class ProxyConfig:
     database_url: str | None = None
     sqlite_path: str = "llmrelay.db"
     max_request_size: int = int(DEFAULT_MAX_REQUEST_MB * 1024 * 1024)
+    policy: CallerPolicy = field(default_factory=CallerPolicy)  # request contract, limits
     callbacks: list[Any] = field(default_factory=list)
     success_callback: list[Any] = field(default_factory=list)
     failure_callback: list[Any] = field(default_factory=list)
@@ -366,5 +370,11 @@ def load_config(path: str | None = None) -> ProxyConfig:
         cfg.model_list = _check_models(raw["model_list"], cfg.warnings)
     _litellm_settings(cfg, _section(raw, "litellm_settings"), base_dir)
     cfg.router_settings = _section(raw, "router_settings")
-    _general_settings(cfg, _section(raw, "general_settings"))
+    general = _section(raw, "general_settings")
+    _general_settings(cfg, general)
+    try:
+        cfg.policy = policy_from(general, limits_from(general),
+                                 _section(raw, "litellm_settings"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return cfg

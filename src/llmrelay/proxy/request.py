@@ -1,58 +1,40 @@
 """Reading and checking an LLM request body, once, before anything else happens.
 
 Everything a client can get wrong (no body, malformed JSON, NaN or Infinity numbers,
-which Python's json accepts but JSON has not, a body over the size limit, missing
-``model``/``messages``/``prompt``/``input``, wrong types, options that would let a caller
-redirect the upstream call) becomes a 4xx :class:`~llmrelay.proxy.errors.ProxyError`
-with OpenAI's error body, never a 500.
+which Python's json accepts but JSON has not, lone UTF-16 surrogates, which no UTF-8 text
+can hold, a body over the size limit, and anything the request contract refuses: see
+:mod:`llmrelay.proxy.contract`) becomes a 4xx :class:`~llmrelay.proxy.errors.ProxyError`
+with OpenAI's error body, never a 500. A body over the size limit is read and thrown away
+(up to a bound) before the 413 goes out, so that the client, still sending, reads the
+answer instead of a connection reset. Large bodies are parsed and checked on a worker
+thread, so that the event loop keeps serving other requests meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from typing import Any
 
 from starlette.requests import Request
 
+from .contract import ENDPOINTS, CallerPolicy
 from .errors import ProxyError
 
-__all__ = ["DENIED_OPTIONS", "build_kwargs", "check_body", "read_json"]
+__all__ = ["build_kwargs", "model_of", "read_json", "read_request"]
 
-# SDK options a client must not set: they pick credentials, endpoints or callbacks, which
-# belong to the proxy's config (a virtual key could otherwise aim the proxy's provider key
-# at a server of its choosing).
-DENIED_OPTIONS = frozenset({
-    "api_key", "api_base", "base_url", "api_version", "custom_llm_provider", "extra_headers",
-    "headers", "organization", "model_list", "callbacks", "success_callback",
-    "failure_callback", "input_callback", "litellm_logging_obj", "proxy_server_request",
-    "litellm_call_id", "model_info", "turn_off_message_logging", "no-log",
-})
-
-_NUMBER = (int, float)
-_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
-    "stream": ((bool,), "a boolean"),
-    "temperature": (_NUMBER, "a number"),
-    "top_p": (_NUMBER, "a number"),
-    "presence_penalty": (_NUMBER, "a number"),
-    "frequency_penalty": (_NUMBER, "a number"),
-    "max_tokens": ((int,), "an integer"),
-    "max_completion_tokens": ((int,), "an integer"),
-    "n": ((int,), "an integer"),
-    "seed": ((int,), "an integer"),
-    "dimensions": ((int,), "an integer"),
-    "stop": ((str, list), "a string or a list of strings"),
-    "stream_options": ((dict,), "an object"),
-    "metadata": ((dict,), "an object"),
-    "tools": ((list,), "an array"),
-    "user": ((str,), "a string"),
-    "tags": ((list,), "an array of strings"),
-    "response_format": ((dict,), "an object"),
-}
-_INPUT = {"completion": "messages", "text_completion": "prompt", "embeddings": "input"}
+# Bodies above this size are parsed (and checked) on a worker thread.
+OFF_LOOP_BYTES = 256 * 1024
+# A body over the limit is drained up to this many times the limit before the 413.
+_DRAIN_FACTOR = 4
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    """The request body as a JSON object; 413 over ``limit`` bytes, 400 when not JSON."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw request body; a 413 :class:`ProxyError` over ``limit`` bytes, sent after the
+    rest of the body was read and dropped (at most ``4 * limit`` bytes more; a client that
+    asked ``Expect: 100-continue`` has sent nothing yet and is answered at once)."""
     length = request.headers.get("content-length")
     if length is not None:
         try:
@@ -60,23 +42,80 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         except ValueError:
             raise ProxyError(400, "invalid Content-Length header") from None
         if size > limit:
+            if request.headers.get("expect", "").lower() != "100-continue":
+                await _drain(request, _DRAIN_FACTOR * limit)
             raise _too_large(limit)
-        body = await request.body()
-    else:
-        parts: list[bytes] = []
-        size = 0
+        return await request.body()
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            await _drain(request, _DRAIN_FACTOR * limit - size)
+            raise _too_large(limit)
+        parts.append(part)
+    return b"".join(parts)
+
+
+async def _drain(request: Request, budget: int) -> None:
+    """Read and drop what is left of the body, up to ``budget`` bytes."""
+    try:
         async for part in request.stream():
-            size += len(part)
-            if size > limit:
-                raise _too_large(limit)
-            parts.append(part)
-        body = b"".join(parts)
+            budget -= len(part)
+            if budget < 0:
+                return
+    except Exception:
+        return  # the client went away or the stream was already read: nothing to drain
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """The request body as a JSON object; 413 over ``limit`` bytes, 400 when not JSON."""
+    body = await read_body(request, limit)
+    if len(body) > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(parse_json, body, True)
+    return parse_json(body)
+
+
+async def read_request(request: Request, call_type: str, auth: Any, policy: CallerPolicy,
+                       limit: int) -> dict[str, Any]:
+    """An LLM request body, parsed and checked against the request contract of
+    ``call_type``'s endpoint and ``policy`` (on a worker thread when it is large)."""
+    body = await read_body(request, limit)
+    if len(body) > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(_parse_and_check, body, call_type, auth, policy, True)
+    return _parse_and_check(body, call_type, auth, policy)
+
+
+def _parse_and_check(body: bytes, call_type: str, auth: Any, policy: CallerPolicy,
+                     yielding: bool = False) -> dict[str, Any]:
+    data = parse_json(body, yielding)
+    policy.check(ENDPOINTS[call_type], data, auth)
+    return data
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Python code per object (and per integer, below): a thread parsing a large body lets
+    # the event loop's thread run every few milliseconds; C-only parsing would hold the
+    # GIL throughout.
+    return dict(pairs)
+
+
+def _int(text: str) -> int:
+    return int(text)
+
+
+def parse_json(body: bytes, yielding: bool = False) -> dict[str, Any]:
+    """``body`` as a JSON object, or a 400 :class:`ProxyError` saying what is wrong
+    (not JSON, NaN/Infinity, a lone surrogate, not an object). ``yielding``: parse with a
+    Python hook per object (slower, but lets other threads run; for worker threads)."""
     if not body:
         raise ProxyError(400, "the request body is empty; send a JSON object",
                          code="invalid_json")
     bad: list[str] = []
     try:
-        data = json.loads(body, parse_constant=_constant(bad), parse_float=_float(bad))
+        data = json.loads(body, parse_constant=_constant(bad), parse_float=_float(bad),
+                          object_pairs_hook=_pairs if yielding else None,
+                          parse_int=_int if yielding else None)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProxyError(400, f"We could not parse the JSON body of your request: {exc}",
                          code="invalid_json") from None
@@ -88,10 +127,44 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         field = f"`{where}`" if where else "the request body"
         raise ProxyError(400, f"{field} is {bad[0]}: JSON has no NaN or Infinity; send a "
                          f"finite number or null", param=where or None, code="invalid_json")
+    if _SURROGATE_ESCAPE.search(body):
+        where = _lone_surrogate(data)
+        if where is not None:
+            field = f"`{where}`" if where else "a member name"
+            raise ProxyError(400, f"{field} holds a lone UTF-16 surrogate (a \\uD800-"
+                             f"\\uDFFF escape without its pair), which is not valid Unicode "
+                             f"text", param=where or None, code="invalid_json")
     if not isinstance(data, dict):
         raise ProxyError(400, f"the request body must be a JSON object, got "
                          f"{_json_type(data)}", code="invalid_json")
     return data
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """Where the first string holding a lone surrogate sits (as :func:`_path_to` names
+    it; ``""`` when it is a member name), or None."""
+    todo: list[tuple[Any, str]] = [(value, "")]
+    while todo:
+        item, path = todo.pop()
+        if isinstance(item, str):
+            if not _encodable(item):
+                return path or None
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                if not _encodable(k):
+                    return path
+                todo.append((v, f"{path}.{k}" if path else str(k)))
+        elif isinstance(item, list):
+            todo.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class _NonFinite(float):
@@ -152,58 +225,17 @@ def _json_type(value: Any) -> str:
     return "an object"
 
 
-def _bad(param: str, message: str) -> ProxyError:
-    return ProxyError(400, message, param=param, code="invalid_value")
-
-
-def check_body(data: dict[str, Any], call_type: str) -> str:
-    """Check the fields every request needs and the common types; returns ``model``."""
+def model_of(data: dict[str, Any]) -> str:
+    """The ``model`` of a request body (also one a pre-call hook returned): a 400 unless
+    it is a non-empty string."""
     model = data.get("model")
-    if not isinstance(model, str) or not model:
-        if model is None:
-            raise ProxyError(400, "you must provide a model parameter", param="model",
-                             code="missing_required_parameter")
-        raise _bad("model", f"`model` must be a non-empty string, got {_json_type(model)}")
-    name = _INPUT[call_type]
-    value = data.get(name)
-    if value is None:
-        raise ProxyError(400, f"Missing required parameter: '{name}'.", param=name,
+    if isinstance(model, str) and model:
+        return model
+    if model is None:
+        raise ProxyError(400, "Missing required parameter: 'model'.", param="model",
                          code="missing_required_parameter")
-    if call_type == "completion":
-        _check_messages(value)
-    elif not isinstance(value, (str, list)) or (isinstance(value, list) and not value):
-        raise _bad(name, f"`{name}` must be a string or a non-empty array, got "
-                         f"{_json_type(value)}")
-    for key, v in data.items():
-        expected = _TYPES.get(key)
-        if expected is not None:
-            types, what = expected
-            if v is not None and (not isinstance(v, types) or (
-                    isinstance(v, bool) and bool not in types)):
-                raise _bad(key, f"`{key}` must be {what}, got {_json_type(v)}")
-        elif key in DENIED_OPTIONS:
-            raise ProxyError(400, f"`{key}` is not allowed in the request body: the "
-                             f"proxy's config decides it", param=key,
-                             code="param_not_allowed")
-    return model
-
-
-def _check_messages(messages: Any) -> None:
-    if not isinstance(messages, list):
-        raise _bad("messages", f"`messages` must be an array of message objects, got "
-                               f"{_json_type(messages)}")
-    if not messages:
-        raise _bad("messages", "`messages` must not be empty")
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict):
-            raise _bad("messages", f"messages[{i}] must be an object with `role` and "
-                                   f"`content`, got {_json_type(m)}")
-        if not isinstance(m.get("role"), str):
-            raise _bad("messages", f"messages[{i}].role is required (a string)")
-        content = m.get("content")
-        if content is not None and not isinstance(content, (str, list)):
-            raise _bad("messages", f"messages[{i}].content must be a string or an array of "
-                                   f"content parts, got {_json_type(content)}")
+    raise ProxyError(400, f"Invalid type for 'model': expected a non-empty string, but got "
+                     f"{_json_type(model)} instead.", param="model", code="invalid_type")
 
 
 def build_kwargs(data: dict[str, Any], auth: Any, call_id: str,
@@ -212,7 +244,8 @@ def build_kwargs(data: dict[str, Any], auth: Any, call_id: str,
     over same-named request metadata, so a caller cannot pose as another key)."""
     kwargs = dict(data)
     del kwargs["model"]
-    meta = dict(kwargs.pop("metadata", None) or {})
+    meta = {**(kwargs.pop("litellm_metadata", None) or {}),
+            **(kwargs.pop("metadata", None) or {})}
     tags = kwargs.pop("tags", None)
     if tags:
         meta["tags"] = tags

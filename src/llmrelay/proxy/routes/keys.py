@@ -6,9 +6,12 @@ Request fields (LiteLLM's names): ``key`` (a custom key; default generated), ``k
 (USD), ``budget_duration`` (``"30d"``, ``"1h"``: spend resets every period), ``rpm_limit``,
 ``tpm_limit``, ``max_parallel_requests``, ``duration`` (``"30d"``: sets ``expires``) or
 ``expires`` (ISO 8601), ``metadata``, ``blocked``; the store checks the values (HTTP 400
-naming the field). Keys are stored hashed; ``/key/generate``
+naming the field; ``metadata`` also against ``general_settings.max_metadata_depth`` and
+``max_metadata_size_kb``). Keys are stored hashed; ``/key/generate``
 returns the plaintext ``key`` once, with ``token`` (its hash) that identifies it after.
 Updates and deletes take either. Unknown fields are ignored and listed in ``warnings``.
+Every bad value, in the body or the query, is a 400 naming it; nothing is stored that a
+later read cannot serve.
 ``/key/info`` and ``/key/list`` first flush the spend writer (best effort), so a key's
 ``spend`` includes its latest requests.
 """
@@ -16,13 +19,17 @@ Updates and deletes take either. Unknown fields are ignored and listed in ``warn
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..contract.policy import Metadata
 from ..errors import ProxyError, from_exception
+from ..keys.fields import text_problem
 from ..request import read_json
 from ..sse import json_response
 
@@ -32,18 +39,34 @@ __all__ = ["delete", "generate", "info", "list_keys", "record_dict", "update"]
 _FIELDS = frozenset({"key_alias", "user_id", "team_id", "models", "max_budget",
                      "budget_duration", "rpm_limit", "tpm_limit", "max_parallel_requests",
                      "duration", "expires", "metadata", "blocked", "spend", "budget_reset_at"})
+_KEY = re.compile(r"[\x21-\x7e]{8,256}")  # printable ASCII: it travels in HTTP headers
+_MAX_KEYS = 1000
+_METADATA = Metadata()
 
 
 def record_dict(rec: Any) -> dict[str, Any]:
     """A store record as JSON-ready data (datetimes in ISO 8601)."""
     to_dict = getattr(rec, "to_dict", None)
     if callable(to_dict):
-        return dict(to_dict())
-    data = (dataclasses.asdict(rec) if dataclasses.is_dataclass(rec)
-            and not isinstance(rec, type) else dict(vars(rec)))
+        try:
+            return _servable(dict(to_dict()))
+        except RecursionError:  # metadata stored before it was checked: see _servable
+            pass
+    data = ({f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
+            if dataclasses.is_dataclass(rec) and not isinstance(rec, type) else dict(vars(rec)))
     for name, value in data.items():
         if isinstance(value, datetime):
             data[name] = value.isoformat()
+    return _servable(data)
+
+
+def _servable(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as it can be sent: a record stored before its metadata was checked (nested
+    too deeply for JSON, say) shows a note instead of failing the whole answer."""
+    try:
+        json.dumps(data.get("metadata"))
+    except (ValueError, TypeError, RecursionError):
+        data["metadata"] = {"llmrelay_error": "this key's stored metadata cannot be shown"}
     return data
 
 
@@ -51,11 +74,24 @@ def _bad(field: str, problem: str) -> ProxyError:
     return ProxyError(400, f"`{field}` {problem}", param=field, code="invalid_value")
 
 
-def _fields(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The store fields of a request body, and a warning naming unknown ones."""
+def _fields(body: dict[str, Any], state: Any) -> tuple[dict[str, Any], list[str]]:
+    """The store fields of a request body, and a warning naming unknown ones; ``metadata``
+    checked against the configured limits (the store checks the rest)."""
     fields = {k: v for k, v in body.items() if k in _FIELDS}
+    if isinstance(fields.get("metadata"), dict):
+        _METADATA(fields["metadata"], "metadata", state.cfg.policy.limits)
     unknown = sorted(k for k in body if k not in _FIELDS and k != "key")
     return fields, [f"unknown field(s) ignored: {', '.join(unknown)}"] if unknown else []
+
+
+def query_text(request: Request, name: str) -> str | None:
+    """A query parameter, or a 400 when it cannot be looked up (NUL, too long)."""
+    value = request.query_params.get(name)
+    if value is not None:
+        problem = text_problem(value)
+        if problem:
+            raise _bad(name, problem)
+    return value
 
 
 async def _admin(request: Request) -> tuple[Any, dict[str, Any] | None]:
@@ -70,6 +106,8 @@ async def _admin(request: Request) -> tuple[Any, dict[str, Any] | None]:
 def _token(value: Any, field: str = "key") -> str:
     if not isinstance(value, str) or not value:
         raise _bad(field, "is required: the key (sk-...) or its token (hash)")
+    if not _KEY.fullmatch(value):
+        raise _bad(field, "is not a key or a token (8-256 printable ASCII characters)")
     from ..keys.models import hash_key, is_token
 
     return value if is_token(value) else hash_key(value)
@@ -84,10 +122,10 @@ async def generate(request: Request) -> Response:
     try:
         state, body = await _admin(request)
         assert body is not None
-        fields, warnings = _fields(body)
+        fields, warnings = _fields(body, state)
         key = body.get("key")
-        if key is not None and (not isinstance(key, str) or len(key) < 8):
-            raise _bad("key", "must be a string of at least 8 characters")
+        if key is not None and (not isinstance(key, str) or not _KEY.fullmatch(key)):
+            raise _bad("key", "must be 8-256 printable ASCII characters (no spaces)")
         plaintext, rec = await state.store.create(key=key, **fields)
         state.key_cache.invalidate(rec.token)
     except Exception as exc:
@@ -103,7 +141,7 @@ async def update(request: Request) -> Response:
         state, body = await _admin(request)
         assert body is not None
         token = _token(body.get("key"))
-        fields, warnings = _fields(body)
+        fields, warnings = _fields(body, state)
         try:
             rec = await state.store.update(token, **fields)
         except KeyError:
@@ -122,8 +160,8 @@ async def delete(request: Request) -> Response:
         state, body = await _admin(request)
         assert body is not None
         keys = body.get("keys")
-        if not isinstance(keys, list) or not keys:
-            raise _bad("keys", "must be a non-empty list of keys or tokens")
+        if not isinstance(keys, list) or not keys or len(keys) > _MAX_KEYS:
+            raise _bad("keys", f"must be a list of 1 to {_MAX_KEYS} keys or tokens")
         tokens = [_token(k, "keys") for k in keys]
         deleted = await state.store.delete(tokens)
         for token in tokens:
@@ -136,7 +174,7 @@ async def delete(request: Request) -> Response:
 async def info(request: Request) -> Response:
     try:
         state, _ = await _admin(request)
-        token = _token(request.query_params.get("key"))
+        token = _token(query_text(request, "key"))
         await state.flush_spend()  # so that `spend` includes requests not yet written
         rec = await state.store.get(token)
         if rec is None:
@@ -149,9 +187,9 @@ async def info(request: Request) -> Response:
 async def list_keys(request: Request) -> Response:
     try:
         state, _ = await _admin(request)
-        q = request.query_params
+        user_id, team_id = query_text(request, "user_id"), query_text(request, "team_id")
         await state.flush_spend()
-        recs = await state.store.list(user_id=q.get("user_id"), team_id=q.get("team_id"))
+        recs = await state.store.list(user_id=user_id, team_id=team_id)
     except Exception as exc:
         return _error(exc)
     keys = [record_dict(r) for r in recs]

@@ -29,7 +29,7 @@ from starlette.responses import Response
 
 from ..errors import ProxyError, from_exception
 from ..keys.models import SpendRecord
-from ..request import build_kwargs, check_body, read_json
+from ..request import build_kwargs, model_of, read_request
 from ..sse import SSEResponse, json_response
 from ..streaming import StreamRun
 
@@ -122,7 +122,8 @@ class LLMRequest:
     async def _serve(self) -> Response:
         state = self.state
         self.auth = auth = await state.auth.authenticate(self.request.headers)
-        self.data = data = await read_json(self.request, state.cfg.max_request_size)
+        self.data = data = await read_request(self.request, self.call_type, auth,
+                                              state.cfg.policy, state.cfg.max_request_size)
         self.group = group = self._model_group(data)
         rec = auth.record
         if rec is not None:
@@ -146,7 +147,7 @@ class LLMRequest:
         return json_response(response, headers=headers)
 
     def _model_group(self, data: dict[str, Any]) -> str:
-        group = check_body(data, self.call_type)
+        group = model_of(data)
         if group not in self.state.models:
             raise ProxyError(404, f"The model `{group}` does not exist on this proxy; "
                              f"GET /v1/models lists the available models", param="model",

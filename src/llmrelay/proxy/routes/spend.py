@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from ..errors import ProxyError, from_exception
 from ..sse import json_response
-from .keys import _token, record_dict
+from .keys import _token, query_text, record_dict
 
 __all__ = ["keys", "logs"]
 
@@ -28,7 +28,8 @@ def _date(value: str | None, name: str) -> datetime | None:
         return None
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        when.astimezone(timezone.utc)  # representable in UTC too (not year 1 at +05:00)
+    except (ValueError, OverflowError):
         raise ProxyError(400, f"`{name}` must be an ISO 8601 date or date-time", param=name,
                          code="invalid_value") from None
     return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
@@ -38,7 +39,7 @@ def _limit(value: str | None) -> int:
     if value is None:
         return 1000
     try:
-        n = int(value)
+        n = int(value) if len(value) <= 12 else -1
     except ValueError:
         n = -1
     if n <= 0:
@@ -53,11 +54,14 @@ async def logs(request: Request) -> Response:
         state.auth.require_master(request.headers)
         q = request.query_params
         key = q.get("api_key") or q.get("key")
+        filters = {"key_hash": _token(key) if key else None,
+                   "user_id": query_text(request, "user_id"),
+                   "team_id": query_text(request, "team_id"),
+                   "start": _date(query_text(request, "start_date"), "start_date"),
+                   "end": _date(query_text(request, "end_date"), "end_date"),
+                   "limit": _limit(q.get("limit"))}
         await state.flush_spend()
-        rows = await state.store.spend_logs(
-            key_hash=_token(key) if key else None, user_id=q.get("user_id"),
-            team_id=q.get("team_id"), start=_date(q.get("start_date"), "start_date"),
-            end=_date(q.get("end_date"), "end_date"), limit=_limit(q.get("limit")))
+        rows = await state.store.spend_logs(**filters)
     except Exception as exc:
         err = from_exception(exc)
         return json_response(err.body(), err.status_code)

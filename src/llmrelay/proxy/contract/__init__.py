@@ -1,0 +1,11 @@
+"""The request contract: per endpoint, what a caller may send and what each value may be
+(:mod:`.endpoints`), which other fields a caller may set and how admins widen that
+(:mod:`.policy`), and the checks both use (:mod:`.checks`)."""
+
+from __future__ import annotations
+
+from .endpoints import ENDPOINTS, Endpoint, endpoint_for_path
+from .policy import POLICY_KEYS, CallerPolicy, policy_from
+
+__all__ = ["ENDPOINTS", "POLICY_KEYS", "CallerPolicy", "Endpoint", "endpoint_for_path",
+           "policy_from"]
