@@ -129,6 +129,10 @@ def _resolve(model: str, provider: str | None) -> tuple[str, Row] | None:
     if not isinstance(model, str) or not model:
         return None
     table = _TABLE if _loaded else _load()
+    if provider and not model.startswith(provider + "/"):
+        own = _dget(table, f"{provider}/{model}")  # the provider's own price wins
+        if isinstance(own, dict):
+            return f"{provider}/{model}", own
     row = _dget(table, model)
     if isinstance(row, dict):
         return model, row

@@ -110,6 +110,10 @@ _ROWS: tuple[ProviderSpec, ...] = (
                  route_prefixes=("converse/", "invoke/")),
     ProviderSpec("vertex_ai", "vertex_ai", None, (), ("VERTEXAI_API_BASE",),
                  requires_key=False),
+    ProviderSpec("cohere", "cohere", "https://api.cohere.com", ("COHERE_API_KEY", "CO_API_KEY"),
+                 ("COHERE_API_BASE",)),
+    ProviderSpec("cohere_chat", "cohere", "https://api.cohere.com",
+                 ("COHERE_API_KEY", "CO_API_KEY"), ("COHERE_API_BASE",)),
     ProviderSpec("mock", "mock", None, requires_key=False),
     # ---- OpenAI-compatible vendors: one row each (base URL and key variable as LiteLLM
     # names them) -------------------------------------------------------------------------
