@@ -27,8 +27,8 @@ from ...exceptions import (
 from ...types import ModelResponse, TextCompletionResponse, Usage
 from ..base import Call, body_excerpt, decode_json, error_from_reply
 
-__all__ = ["JSON_TOOL", "anthropic_error", "error_status", "finish_reason", "json_tool_name",
-           "parse_message", "usage_from"]
+__all__ = ["JSON_TOOL", "anthropic_error", "assistant_message", "error_status", "finish_reason",
+           "json_tool_name", "parse_message", "usage_from"]
 
 # Name of the tool that carries response_format output (see translate.py).
 JSON_TOOL = "json_response"
@@ -125,6 +125,14 @@ def _message(call: Call, content: list[Any]) -> tuple[dict[str, Any], bool]:
                            "signature": block.get("signature")})
         elif kind == "redacted_thinking":
             blocks.append({"type": "redacted_thinking", "data": block.get("data")})
+    return assistant_message(texts, calls, thoughts, blocks, answer)
+
+
+def assistant_message(texts: list[str], calls: list[dict[str, Any]], thoughts: list[str],
+                      blocks: list[dict[str, Any]], answer: str | None
+                      ) -> tuple[dict[str, Any], bool]:
+    """(OpenAI message dict, whether the answer came through the JSON tool) from the parts
+    of a Claude-style reply (shared with Bedrock's Converse, which has the same parts)."""
     message: dict[str, Any] = {
         "role": "assistant",
         "content": answer if answer is not None else ("".join(texts) if texts else None),

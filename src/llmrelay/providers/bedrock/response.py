@@ -28,7 +28,7 @@ from ...exceptions import (
     Timeout,
 )
 from ...types import ModelResponse, Usage, new_id
-from ..anthropic.response import JSON_TOOL, json_tool_name
+from ..anthropic.response import JSON_TOOL, assistant_message, json_tool_name
 from ..base import Call, body_excerpt, decode_json, error_from_reply
 
 __all__ = ["bedrock_error", "error_from_event", "finish_reason", "parse_converse",
@@ -113,16 +113,7 @@ def _message(call: Call, blocks: list[Any]) -> tuple[dict[str, Any], bool]:
                                  "signature": rt.get("signature")})
             elif rc.get("redactedContent") is not None:
                 thinking.append({"type": "redacted_thinking", "data": rc["redactedContent"]})
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": answer if answer is not None else ("".join(texts) if texts else None),
-        "tool_calls": calls or None,
-    }
-    if thoughts:
-        message["reasoning_content"] = "".join(thoughts)
-    if thinking:
-        message["thinking_blocks"] = thinking
-    return message, answer is not None and not calls
+    return assistant_message(texts, calls, thoughts, thinking, answer)
 
 
 def parse_converse(call: Call, status: int, headers: dict[str, str], body: bytes) -> Any:
