@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ._calltypes import CallType
 from ._settings import Settings
 from ._streaming import AsyncStreamWrapper, CustomStreamWrapper, StreamState
+from ._urls import mask_url
 from .cost import usage_cost
 from .exceptions import LLMRelayError
 from .providers.base import Call
@@ -123,7 +124,7 @@ class CallContext:
 def hidden_params(ctx: CallContext, headers: dict[str, str] | None) -> dict[str, Any]:
     """The ``_hidden_params`` every response of this call carries."""
     call = ctx.call
-    return {"custom_llm_provider": call.provider, "api_base": call.api_base,
+    return {"custom_llm_provider": call.provider, "api_base": mask_url(call.api_base),
             "litellm_call_id": ctx.call_id, "response_headers": headers or {},
             "additional_headers": {}, "cache_hit": ctx.cache_hit,
             "model_id": ctx.model_id}

@@ -20,6 +20,7 @@ from typing import Any
 from ._context import UNSET, CallContext, hidden_params, stream_state
 from ._retry import backoff_delay, is_retryable
 from ._streaming import AsyncStreamWrapper, CustomStreamWrapper
+from ._urls import mask_url, mask_urls_in, split_base, with_query
 from .exceptions import APIConnectionError, LLMRelayError, Timeout
 from .providers.base import Call, HTTPRequest, Provider
 from .transport import Reply, Transport, default_transport
@@ -31,7 +32,7 @@ __all__ = ["asend", "send"]
 def send(ctx: CallContext) -> Any:
     call, provider, log = ctx.call, ctx.provider, ctx.log
     mocked = ctx.mock is not UNSET or call.spec.wire == "mock"
-    req = _mock_request(ctx) if mocked else provider.build_request(call)
+    req = _mock_request(ctx) if mocked else _build(provider, call)
     if log is not None:
         log.pre_api_call(req.body, req.headers, None if mocked else _api_base(call))
     if mocked:
@@ -55,7 +56,9 @@ def _with_retries(ctx: CallContext, attempt_fn: Callable[[], Any], provider: Pro
             if reply.status >= 400:
                 body = reply.read() if hasattr(reply, "read") else reply.body
                 if ctx.log is not None:
-                    ctx.log.post_api_call(body.decode("utf-8", "replace"), reply.headers)
+                    # an error body may echo the request URL, query credentials included
+                    ctx.log.post_api_call(mask_urls_in(body.decode("utf-8", "replace")),
+                                          reply.headers)
                 raise provider.map_error(ctx.call, reply.status, reply.headers, body)
             return reply
         except LLMRelayError as exc:
@@ -88,7 +91,7 @@ def _open_stream(ctx: CallContext, req: HTTPRequest) -> CustomStreamWrapper:
 async def asend(ctx: CallContext) -> Any:
     call, provider, log = ctx.call, ctx.provider, ctx.log
     mocked = ctx.mock is not UNSET or call.spec.wire == "mock"
-    req = _mock_request(ctx) if mocked else provider.build_request(call)
+    req = _mock_request(ctx) if mocked else _build(provider, call)
     if log is not None:
         await log.apre_api_call(req.body, req.headers, None if mocked else _api_base(call))
     if mocked:
@@ -117,7 +120,9 @@ async def _awith_retries(ctx: CallContext, attempt_fn: Callable[[], Any],
             if reply.status >= 400:
                 body = await reply.read() if hasattr(reply, "read") else reply.body
                 if ctx.log is not None:
-                    ctx.log.post_api_call(body.decode("utf-8", "replace"), reply.headers)
+                    # an error body may echo the request URL, query credentials included
+                    ctx.log.post_api_call(mask_urls_in(body.decode("utf-8", "replace")),
+                                          reply.headers)
                 raise provider.map_error(ctx.call, reply.status, reply.headers, body)
             return reply
         except LLMRelayError as exc:
@@ -158,11 +163,39 @@ def _transport(ctx: CallContext) -> Transport:
     return tr if tr is not None else default_transport()
 
 
+def _raw_base(call: Call) -> str | None:
+    return call.api_base or call.spec.env_base()
+
+
+def _build(provider: Provider, call: Call) -> HTTPRequest:
+    """The provider's request; a base URL carrying a query string or a user and password
+    (see :mod:`llmrelay._urls`) is given to the provider without them, and the query goes
+    back on the final URL."""
+    base = _raw_base(call)
+    if not base or ("?" not in base and "@" not in base):
+        return provider.build_request(call)
+    clean, query, _ = split_base(base)
+    req = provider.build_request(dataclasses.replace(call, api_base=clean))
+    req.url = with_query(req.url, query)
+    return req
+
+
+def _url_auth(call: Call, req: HTTPRequest) -> None:
+    """The base URL's user and password as ``Basic`` auth, unless the provider's own
+    ``Authorization`` (its API key) is already set."""
+    base = _raw_base(call)
+    if base and "@" in base and not any(k.lower() == "authorization" for k in req.headers):
+        auth = split_base(base)[2]
+        if auth:
+            req.headers["Authorization"] = auth
+
+
 def _authorized(ctx: CallContext, req: HTTPRequest) -> HTTPRequest:
     """``req`` with its body bytes final and the provider's auth headers for this attempt
     (providers whose auth covers the request, like SigV4, or needs a fresh token define
     ``authorize``)."""
     req.payload()
+    _url_auth(ctx.call, req)
     authorize = getattr(ctx.provider, "authorize", None)
     if authorize is not None:
         authorize(ctx.call, req)
@@ -173,6 +206,7 @@ async def _aauthorized(ctx: CallContext, req: HTTPRequest) -> HTTPRequest:
     """:func:`_authorized` without blocking the event loop: when credentials must be
     fetched or refreshed, that happens on a worker thread."""
     req.payload()
+    _url_auth(ctx.call, req)
     authorize = getattr(ctx.provider, "authorize", None)
     if authorize is not None and not authorize(ctx.call, req, may_block=False):
         await asyncio.to_thread(authorize, ctx.call, req)
@@ -241,5 +275,6 @@ def _parse(ctx: CallContext, reply: Reply) -> Any:
 
 
 def _api_base(call: Call) -> str | None:
-    """The base URL a call goes to, as callbacks report it (not the full endpoint URL)."""
-    return call.api_base or call.spec.env_base() or call.spec.base_url
+    """The base URL a call goes to, as callbacks report it (not the full endpoint URL;
+    credentials masked)."""
+    return mask_url(call.api_base or call.spec.env_base() or call.spec.base_url)

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._urls import mask_urls_in
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -64,6 +66,7 @@ class LLMRelayError(Exception):
         param: str | None = None,
         code: str | None = None,
     ) -> None:
+        message = mask_urls_in(message)  # an upstream may echo a URL with credentials
         super().__init__(message)
         self.message = message
         self.status_code = status_code if status_code is not None else self.default_status

@@ -31,6 +31,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._urls import mask_url, mask_urls_in
 from .exceptions import APIConnectionError, Timeout
 
 if TYPE_CHECKING:
@@ -170,8 +171,9 @@ def _sync_error(exc: Exception, req: HTTPRequest) -> Exception:
     import httpx
 
     if isinstance(exc, httpx.TimeoutException):
-        return Timeout(f"request to {req.url} timed out ({type(exc).__name__})")
-    return APIConnectionError(f"connection to {req.url} failed: {type(exc).__name__}: {exc}")
+        return Timeout(f"request to {mask_url(req.url)} timed out ({type(exc).__name__})")
+    return APIConnectionError(mask_urls_in(f"connection to {mask_url(req.url)} failed: "
+                                           f"{type(exc).__name__}: {exc}"))
 
 
 def send(req: HTTPRequest, timeout: Any = None) -> Reply:
@@ -291,8 +293,9 @@ def _async_error(exc: BaseException, req: HTTPRequest) -> Exception:
     import aiohttp
 
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        return Timeout(f"request to {req.url} timed out")
-    return APIConnectionError(f"connection to {req.url} failed: {type(exc).__name__}: {exc}")
+        return Timeout(f"request to {mask_url(req.url)} timed out")
+    return APIConnectionError(mask_urls_in(f"connection to {mask_url(req.url)} failed: "
+                                           f"{type(exc).__name__}: {exc}"))
 
 
 async def asend(req: HTTPRequest, timeout: Any = None) -> Reply:

@@ -18,6 +18,7 @@ import inspect
 import logging
 from typing import Any
 
+from .._urls import mask_url
 from .dispatcher import Delivery, Job, dispatcher
 from .payload import (
     REDACTED,
@@ -123,7 +124,7 @@ class CallLog:
             "optional_params": optional_params,
             "litellm_params": {
                 "metadata": dict(metadata) if metadata else {},
-                "api_base": api_base,
+                "api_base": mask_url(api_base),
                 "custom_llm_provider": provider,
                 "api_key": masked,
                 "litellm_call_id": call_id,
@@ -152,10 +153,10 @@ class CallLog:
         kw["additional_args"] = {
             "complete_input_dict": redact_body(body) if self.redact else body,
             "headers": mask_headers(headers),
-            "api_base": api_base,
+            "api_base": mask_url(api_base),
         }
         if api_base:
-            kw["litellm_params"]["api_base"] = api_base
+            kw["litellm_params"]["api_base"] = mask_url(api_base)
         kw["log_event_type"] = "pre_api_call"
 
     def _pre_args(self, sink: Sink) -> tuple[Any, ...]:

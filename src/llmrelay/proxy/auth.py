@@ -161,3 +161,12 @@ class Authenticator:
         if not self.is_master(key):
             raise ProxyError(403, "This endpoint is for the master key only",
                              code="master_key_required")
+
+    async def require(self, headers: Mapping[str, str], level: str) -> None:
+        """Check a route's access ``level``: ``"off"`` (anyone), ``"key"`` (any valid key)
+        or ``"admin"`` (the master key); raises :class:`ProxyError` 401/403. Without a
+        master key authentication is off and every level lets everyone in."""
+        if level == "key":
+            await self.authenticate(headers)
+        elif level == "admin":
+            self.require_master(headers)

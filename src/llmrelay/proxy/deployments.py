@@ -15,6 +15,8 @@ from typing import Any
 
 import llmrelay
 
+from .._urls import mask_url
+
 __all__ = ["Deployment", "ModelTable"]
 
 _PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token")
@@ -31,7 +33,7 @@ class Deployment:
         self.model: str = dep.model  # as configured, e.g. "openai/gpt-4o-mini"
         self.model_name: str = dep.provider_model  # the provider's own name
         self.provider: str = dep.provider
-        self.api_base: str | None = dep.api_base
+        self.api_base: str | None = mask_url(dep.api_base)  # as spend records show it
 
     def cost(self, usage: Any) -> float | None:
         """USD cost of ``usage`` on this deployment (None when unpriced)."""

@@ -11,11 +11,20 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
-from ..exceptions import LLMRelayError
+from .._urls import mask_urls_in
+from ..exceptions import (
+    BadRequestError,
+    ContentPolicyViolationError,
+    ContextWindowExceededError,
+    LLMRelayError,
+    UnprocessableEntityError,
+    UnsupportedParamsError,
+)
 
-__all__ = ["ProxyError", "error_body", "from_exception", "type_for_status"]
+__all__ = ["ProxyError", "error_body", "for_caller", "from_exception", "type_for_status"]
 
 log = logging.getLogger("llmrelay.proxy")
 
@@ -121,3 +130,42 @@ def _retry_after(exc: LLMRelayError) -> dict[str, str]:
         if name.lower() == "retry-after":
             return {"retry-after": str(value)}
     return {}
+
+
+# Upstream errors about the request itself: the caller needs the message to fix it.
+_CALLERS_FAULT = (BadRequestError, ContextWindowExceededError, ContentPolicyViolationError,
+                  UnprocessableEntityError, UnsupportedParamsError)
+_ADMINS = ("proxy_admin", "anonymous")  # the master key; anyone when auth is off
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>`]+")
+
+
+def for_caller(err: ProxyError, exc: BaseException, auth: Any, call_id: str) -> ProxyError:
+    """What the caller identified by ``auth`` may see of ``err`` (made from ``exc``).
+
+    URLs in messages never show credentials. An admin (the master key, or anyone when
+    authentication is off) sees the detail. Another caller sees the detail of an upstream
+    error about the request itself (a 400 such as a context-window or content-policy
+    refusal) with URLs removed, and for every other upstream or internal failure only the
+    status, the error type and code, and the call id to quote: upstream URLs, deployment
+    names and provider account details stay with the admins, who also find the detail in
+    the proxy's log under that call id."""
+    upstream = isinstance(exc, LLMRelayError)
+    if not upstream and err.status_code < 500:
+        return err  # the proxy's own refusals and users' hook errors are meant to be read
+    detail = mask_urls_in(err.message)
+    if upstream or err.status_code >= 500:
+        log.warning("llmrelay proxy: call %s failed (%s): %s", call_id, err.status_code,
+                    detail)
+    param = err.param
+    if getattr(auth, "user_role", None) in _ADMINS:
+        message = detail
+    elif upstream and isinstance(exc, _CALLERS_FAULT):
+        message = _URL.sub("[upstream URL]", err.message)
+    else:
+        param = None
+        where = "the upstream provider" if upstream else "the proxy"
+        message = (f"{where} failed to serve this request ({err.status_code} "
+                   f"{err.type}); quote call id {call_id} to the proxy's administrator for "
+                   f"the details")
+    return ProxyError(err.status_code, message, type=err.type, param=param, code=err.code,
+                      headers=err.headers)

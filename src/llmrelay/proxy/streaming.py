@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
-from .errors import from_exception
+from .errors import for_caller, from_exception
 from .sse import DONE, dumps, encode_event
 
 if TYPE_CHECKING:
@@ -79,7 +79,8 @@ class StreamRun:
         except Exception as exc:
             self.error = exc
             reported = await req.fail_hooks(exc)
-            yield b"data: " + dumps(from_exception(reported).body()) + b"\n\n"
+            err = for_caller(from_exception(reported), reported, req.auth, req.call_id)
+            yield b"data: " + dumps(err.body()) + b"\n\n"
 
     def abandon(self) -> None:
         """The client went away: close the upstream stream now, which cancels the upstream

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from .._calltypes import known_params
 from .._context import UNSET, CallContext
 from .._params import auth_options, split_params
+from .._urls import mask_url
 from ..callbacks.custom_logger import CustomLogger
 from ..callbacks.dispatcher import Delivery, Job, dispatcher
 from ..callbacks.payload import mask_key
@@ -190,7 +191,7 @@ class RouterCall:
         kw.update(model=call.model, custom_llm_provider=call.provider, api_key=masked,
                   optional_params=call.params)
         lp = kw["litellm_params"]
-        lp.update(api_base=call.api_base, custom_llm_provider=call.provider, api_key=masked,
+        lp.update(api_base=mask_url(call.api_base), custom_llm_provider=call.provider, api_key=masked,
                   model_info=dep.model_info)
         md = lp.setdefault("metadata", {})
         md.update(model_group=group, model_id=dep.id, deployment=dep.model,
@@ -200,7 +201,7 @@ class RouterCall:
 
     @staticmethod
     def _base(ctx: CallContext, dep: Deployment) -> str | None:
-        return ctx.call.api_base or dep.spec.env_base() or dep.spec.base_url
+        return mask_url(ctx.call.api_base or dep.spec.env_base() or dep.spec.base_url)
 
     def _record(self, ctx: CallContext, dep: Deployment, group: str, started: float,
                 exc: BaseException | None) -> float:

@@ -63,6 +63,8 @@ async def readiness(request: Request) -> Response:
     writer = state.spend
     if db and writer is not None:
         writer.retry_now()
+    if not await _may_see_details(request, state):
+        return json_response({"status": "healthy" if db else "degraded"})
     body: dict[str, Any] = {
         "status": "healthy" if db else "degraded",
         "db": "connected" if db else "disconnected",
@@ -80,6 +82,16 @@ async def readiness(request: Request) -> Response:
         if probe.get("reachable") is False:
             body["status"] = "degraded"
     return json_response(body)
+
+
+async def _may_see_details(request: Request, state: Any) -> bool:
+    """``general_settings.require_auth_for_health_details`` (default off): without the
+    key it asks for, readiness answers only its ``status``."""
+    try:
+        await state.auth.require(request.headers, state.cfg.policy.health_details_auth)
+    except Exception:
+        return False
+    return True
 
 
 def _cache_stats(cache: Any) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import ProxyError, from_exception
+from ..errors import ProxyError, for_caller, from_exception
 from ..keys.models import SpendRecord
 from ..request import build_kwargs, model_of, read_request
 from ..sse import SSEResponse, json_response
@@ -264,7 +264,7 @@ class LLMRequest:
 
     async def _fail(self, exc: BaseException) -> Response:
         exc = await self.fail_hooks(exc)
-        err = from_exception(exc)
+        err = for_caller(from_exception(exc), exc, self.auth, self.call_id)
         # A request failing after the upstream answered (a post-call hook raised) still
         # costs what the upstream charged.
         served = self.served

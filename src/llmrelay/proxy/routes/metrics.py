@@ -1,5 +1,9 @@
 """``GET /metrics``: Prometheus text format (see :mod:`llmrelay.proxy.metrics`): the
-proxy's own series, then the ``prometheus`` integration's when it is configured."""
+proxy's own series, then the ``prometheus`` integration's when it is configured.
+
+Open by default, as LiteLLM's; ``general_settings.require_auth_for_metrics_endpoint``
+(or LiteLLM's ``litellm_settings`` key of that name) set to ``true`` asks for any valid key,
+``"admin"`` for the master key."""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from starlette.responses import Response
 
 import llmrelay
 
+from ..errors import from_exception
 from ..metrics import integration_text
+from ..sse import json_response
 
 __all__ = ["metrics"]
 
@@ -17,6 +23,11 @@ _CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 async def metrics(request: Request) -> Response:
     state = request.app.state.proxy
+    try:
+        await state.auth.require(request.headers, state.cfg.policy.metrics_auth)
+    except Exception as exc:
+        err = from_exception(exc)
+        return json_response(err.body(), err.status_code)
     pending = getattr(state.spend, "pending", None) if state.spend is not None else None
     text = state.metrics.render(llmrelay.callback_stats(),
                                 int(pending) if pending is not None else None)
