@@ -195,6 +195,7 @@ def test_unsupported_params(fake: FakeOpenAI, openai_args: dict[str, str]) -> No
 
 def test_openai_error_body() -> None:
     err = llmrelay.RateLimitError("slow down", code="rate_limit")
+    # LiteLLM's error type for a 429 (its proxy and clients reading `e.type` expect it)
     assert err.to_openai_error() == {"error": {"message": "slow down",
-                                               "type": "rate_limit_error", "param": None,
+                                               "type": "throttling_error", "param": None,
                                                "code": "rate_limit"}}

@@ -61,9 +61,17 @@ def test_mock_exception() -> None:
         llmrelay.completion(model="gpt-4o", messages=MSGS,
                             mock_response=llmrelay.ContextWindowExceededError("too long"))
     assert info.value.llm_provider == "openai"
-    with pytest.raises(ValueError):
+    # a plain exception becomes the error a provider call raises, the original chained
+    with pytest.raises(llmrelay.APIError) as raw:
         asyncio.run(llmrelay.acompletion(model="gpt-4o", messages=MSGS,
                                          mock_response=ValueError("raw")))
+    assert isinstance(raw.value.__cause__, ValueError) and raw.value.status_code == 500
+    with pytest.raises(llmrelay.ContentPolicyViolationError):
+        llmrelay.completion(model="gpt-4o", messages=MSGS,
+                            mock_response=Exception("content filtering policy"))
+    with pytest.raises(llmrelay.ContentPolicyViolationError):
+        llmrelay.completion(model="gpt-4o", messages=MSGS,
+                            mock_response="Exception: content_filter_policy")
 
 
 def test_connections_are_reused_and_not_leaked(fake: FakeOpenAI,

@@ -25,16 +25,44 @@ from typing import Any
 
 from . import exceptions
 from ._client import Client, default_client
+from ._entry import module_functions as _module_functions
 from ._settings import Settings
 from ._streaming import AsyncStreamWrapper, CustomStreamWrapper, stream_chunk_builder
-from .caching import Cache
+from .batch import batch_completion, batch_completion_models, batch_completion_models_all_responses
+from .budget import BudgetManager
+from .caching import Cache, DualCache
 from .callbacks.dispatcher import dispatcher as _dispatcher
+from .capabilities import (
+    get_llm_provider,
+    get_max_tokens,
+    get_supported_openai_params,
+    supports_assistant_prefill,
+    supports_audio_input,
+    supports_audio_output,
+    supports_computer_use,
+    supports_embedding_image_input,
+    supports_function_calling,
+    supports_native_streaming,
+    supports_parallel_function_calling,
+    supports_pdf_input,
+    supports_prompt_caching,
+    supports_reasoning,
+    supports_response_schema,
+    supports_system_messages,
+    supports_tool_choice,
+    supports_url_context,
+    supports_video_input,
+    supports_vision,
+    supports_web_search,
+)
+from .catalog import add_known_models, get_model_cost_map
 from .cost import completion_cost, cost_per_token, get_model_info, model_cost, register_model
 from .exceptions import (
     APIConnectionError,
     APIError,
     AuthenticationError,
     BadRequestError,
+    BudgetExceededError,
     ContentPolicyViolationError,
     ContextWindowExceededError,
     InternalServerError,
@@ -47,8 +75,11 @@ from .exceptions import (
     UnprocessableEntityError,
     UnsupportedParamsError,
 )
-from .router import Router, RouterConfigError
-from .tokens import token_counter
+from .integrations.custom_logger import CustomLogger
+from .prompt_templates import register_prompt_template
+from .retries import acompletion_with_retries, completion_with_retries
+from .router import AllowedFailsPolicy, RetryPolicy, Router, RouterConfigError
+from .tokens import decode, encode, token_counter
 from .types import (
     Choices,
     Delta,
@@ -82,15 +113,21 @@ callback_concurrency: int = 16
 suppress_reentrant_callbacks: bool = True
 model_prices: dict[str, dict[str, Any]] | None = None
 callback_exit_timeout: float = 10.0
+max_budget: float | None = None  # USD; see llmrelay.budget
+_current_cost: float = 0.0  # USD spent by module calls in this process (with max_budget)
+set_verbose: bool = False  # True: llmrelay's debug log goes to stderr
+custom_prompt_dict: dict[str, Any] = {}  # see llmrelay.prompt_templates
 
 _default = default_client()
 
-completion = _default.completion
-acompletion = _default.acompletion
-embedding = _default.embedding
-aembedding = _default.aembedding
-text_completion = _default.text_completion
-atext_completion = _default.atext_completion
+_functions = _module_functions(_default)
+completion = _functions["completion"]
+acompletion = _functions["acompletion"]
+embedding = _functions["embedding"]
+aembedding = _functions["aembedding"]
+text_completion = _functions["text_completion"]
+atext_completion = _functions["atext_completion"]
+mock_completion = _functions["mock_completion"]
 
 
 def flush(timeout: float | None = None) -> bool:
@@ -111,6 +148,40 @@ def callback_stats() -> dict[str, dict[str, Any]]:
 _LISTS = frozenset({"callbacks", "input_callback", "success_callback", "failure_callback"})
 
 
+def _set_verbose(on: bool) -> None:
+    """``llmrelay.set_verbose = True``: the ``llmrelay`` logger at DEBUG, to stderr."""
+    import logging
+
+    logger = logging.getLogger("llmrelay")
+    handler = next((h for h in logger.handlers if getattr(h, "_llmrelay_verbose", False)),
+                   None)
+    if on and handler is None:
+        handler = logging.StreamHandler()
+        handler._llmrelay_verbose = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    if on:
+        logger.setLevel(logging.DEBUG)
+    elif handler is not None:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+
+
+def __getattr__(name: str) -> Any:
+    """Model lists computed from the model table when read (see :mod:`llmrelay.catalog`)."""
+    if name in ("models_by_provider", "provider_list") or name.endswith("_models") or (
+            name == "model_list"):
+        from . import catalog
+
+        if name == "models_by_provider":
+            return catalog.models_by_provider()
+        if name == "provider_list":
+            return catalog.provider_list()
+        found = catalog.known_models(name)
+        if found is not None:
+            return found
+    raise AttributeError(f"module 'llmrelay' has no attribute {name!r}")
+
+
 class _SettingsModule(_types.ModuleType):
     """Checks callback lists when they are assigned, so mistakes surface at registration:
     unknown integration names raise, misspelled hooks warn."""
@@ -122,6 +193,13 @@ class _SettingsModule(_types.ModuleType):
             from .callbacks.plan import build_plan
 
             build_plan(value, [], [], [], False)  # resolves names and warns; raises if bad
+        elif name == "model_cost":  # a new table (e.g. get_model_cost_map()): load it
+            from .catalog import replace_model_cost
+
+            replace_model_cost(value)
+            return
+        elif name == "set_verbose":
+            _set_verbose(bool(value))
         super().__setattr__(name, value)
 
 
@@ -130,16 +208,21 @@ sys.modules[__name__].__class__ = _SettingsModule
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "AllowedFailsPolicy",
     "AsyncStreamWrapper",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceededError",
+    "BudgetManager",
     "Cache",
     "Choices",
     "Client",
     "ContentPolicyViolationError",
     "ContextWindowExceededError",
+    "CustomLogger",
     "CustomStreamWrapper",
     "Delta",
+    "DualCache",
     "EmbeddingResponse",
     "InternalServerError",
     "LLMRelayError",
@@ -149,6 +232,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RetryPolicy",
     "Router",
     "RouterConfigError",
     "ServiceUnavailableError",
@@ -160,20 +244,52 @@ __all__ = [
     "UnsupportedParamsError",
     "Usage",
     "acompletion",
+    "acompletion_with_retries",
+    "add_known_models",
     "aembedding",
     "aflush",
     "atext_completion",
+    "batch_completion",
+    "batch_completion_models",
+    "batch_completion_models_all_responses",
     "callback_stats",
     "completion",
     "completion_cost",
+    "completion_with_retries",
     "cost_per_token",
+    "decode",
     "embedding",
+    "encode",
     "exceptions",
     "flush",
+    "get_llm_provider",
+    "get_max_tokens",
+    "get_model_cost_map",
     "get_model_info",
+    "get_supported_openai_params",
+    "mock_completion",
     "model_cost",
     "register_model",
+    "register_prompt_template",
     "stream_chunk_builder",
+    "supports_assistant_prefill",
+    "supports_audio_input",
+    "supports_audio_output",
+    "supports_computer_use",
+    "supports_embedding_image_input",
+    "supports_function_calling",
+    "supports_native_streaming",
+    "supports_parallel_function_calling",
+    "supports_pdf_input",
+    "supports_prompt_caching",
+    "supports_reasoning",
+    "supports_response_schema",
+    "supports_system_messages",
+    "supports_tool_choice",
+    "supports_url_context",
+    "supports_video_input",
+    "supports_vision",
+    "supports_web_search",
     "text_completion",
     "token_counter",
 ]

@@ -19,8 +19,8 @@ from typing import Any
 
 from .exceptions import NotFoundError
 
-__all__ = ["completion_cost", "cost_per_token", "get_model_info", "lookup", "model_cost",
-           "provider_of", "register_model", "usage_cost"]
+__all__ = ["PROVIDER_PREFIXES", "completion_cost", "cost_per_token", "get_model_info", "lookup",
+           "model_cost", "normalise_row", "provider_of", "register_model", "usage_cost"]
 
 Row = dict[str, Any]
 
@@ -37,6 +37,7 @@ _KNOWN_PROVIDERS = frozenset({
     "anthropic", "gemini", "vertex_ai", "mistral", "deepseek", "groq", "together_ai",
     "openrouter", "fireworks_ai", "perplexity", "xai", "hosted_vllm", "lm_studio", "ollama",
     "ollama_chat", "bedrock", "cohere", "mock", "vllm", "nvidia_nim", "cerebras", "sambanova"})
+PROVIDER_PREFIXES = _KNOWN_PROVIDERS
 _LIMITS = ("max_input_tokens", "max_output_tokens", "input_cost_per_token",
            "output_cost_per_token")
 _FLAGS = ("supports_function_calling", "supports_vision", "supports_response_schema",
@@ -398,7 +399,7 @@ def completion_cost(completion_response: Any = None, model: str | None = None, p
     return sum(_priced(model, custom_llm_provider, counts))
 
 
-def _normalise(key: str, row: Row) -> Row:
+def normalise_row(key: str, row: Row) -> Row:
     """A registered row in our field names (``litellm_provider`` -> ``provider``, ...)."""
     out = dict(row)
     litellm_provider = out.pop("litellm_provider", None)
@@ -439,7 +440,7 @@ def register_model(model_cost: dict[str, Row] | str) -> None:
         _load()
     with _LOCK:
         for key, row in rows.items():
-            new, old = _normalise(key, row), _dget(_TABLE, key)
+            new, old = normalise_row(key, row), _dget(_TABLE, key)
             dict.__setitem__(_TABLE, key, {**old, **new} if isinstance(old, dict) else new)
         _invalidate()
 

@@ -34,6 +34,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceededError",
     "ContentPolicyViolationError",
     "ContextWindowExceededError",
     "InternalServerError",
@@ -50,14 +51,24 @@ __all__ = [
 
 
 class LLMRelayError(Exception):
-    """Base of every error llmrelay raises."""
+    """Base of every error llmrelay raises.
+
+    Constructed as ``Error("message", llm_provider=..., model=...)``; LiteLLM's positional
+    forms are accepted too (``RateLimitError(message, llm_provider, model, response)``,
+    ``NotFoundError(message, model, llm_provider, response)``, ``APIError(status_code,
+    message, llm_provider, model)``: each class lists its order in ``_positional``), as are
+    ``response=`` (an ``httpx.Response``-like object: its headers and text are kept),
+    ``headers=``, ``body=``, ``max_retries=``, ``num_retries=`` and ``litellm_debug_info=``.
+    ``code`` defaults to the status code as a string, as LiteLLM and its proxy report it.
+    """
 
     default_status: int | None = None
+    _positional: tuple[str, ...] = ("llm_provider", "model", "response")
 
     def __init__(
         self,
-        message: str,
-        *,
+        message: str = "",
+        *args: Any,
         status_code: int | None = None,
         llm_provider: str | None = None,
         model: str | None = None,
@@ -65,8 +76,21 @@ class LLMRelayError(Exception):
         response_headers: dict[str, str] | None = None,
         param: str | None = None,
         code: str | None = None,
+        **extra: Any,
     ) -> None:
         message = mask_urls_in(message)  # an upstream may echo a URL with credentials
+        named = dict(zip(self._positional, args, strict=False))  # LiteLLM's forms
+        llm_provider = llm_provider if llm_provider is not None else named.get("llm_provider")
+        model = model if model is not None else named.get("model")
+        response = extra.pop("response", None) or named.get("response")
+        if response is not None:
+            response_headers = response_headers or _headers_of(response)
+            response_body = response_body if response_body is not None else _text_of(response)
+        headers = extra.pop("headers", None)
+        if headers and not response_headers:
+            response_headers = dict(headers)
+        if status_code is None and isinstance(named.get("status_code"), int):
+            status_code = named["status_code"]
         super().__init__(message)
         self.message = message
         self.status_code = status_code if status_code is not None else self.default_status
@@ -75,8 +99,15 @@ class LLMRelayError(Exception):
         self.response_body = response_body
         self.response_headers = response_headers or {}
         self.param = param
-        self.code = code
-        self.num_retries: int | None = None
+        self.code = code if code is not None or self.status_code is None else str(
+            self.status_code)
+        self.body = extra.pop("body", None)
+        self.litellm_debug_info = extra.pop("litellm_debug_info", None)
+        self.max_retries: int | None = extra.pop("max_retries", None)
+        self.num_retries: int | None = extra.pop("num_retries", None)
+        self.response = response
+        for key, value in extra.items():  # other LiteLLM fields (category, detail, ...)
+            setattr(self, key, value)
 
     @property
     def type(self) -> str:
@@ -105,6 +136,7 @@ class LLMRelayError(Exception):
 
 
 class BadRequestError(LLMRelayError):
+    _positional: tuple[str, ...] = ("model", "llm_provider", "response")
     default_status = 400
 
 
@@ -117,7 +149,7 @@ class ContentPolicyViolationError(BadRequestError):
 
 
 class UnsupportedParamsError(BadRequestError):
-    pass
+    _positional: tuple[str, ...] = ("llm_provider", "model", "status_code", "response")
 
 
 class AuthenticationError(LLMRelayError):
@@ -129,10 +161,12 @@ class PermissionDeniedError(LLMRelayError):
 
 
 class NotFoundError(LLMRelayError):
+    _positional: tuple[str, ...] = ("model", "llm_provider", "response")
     default_status = 404
 
 
 class UnprocessableEntityError(LLMRelayError):
+    _positional: tuple[str, ...] = ("model", "llm_provider", "response")
     default_status = 422
 
 
@@ -141,10 +175,12 @@ class RateLimitError(LLMRelayError):
 
 
 class Timeout(LLMRelayError):
+    _positional: tuple[str, ...] = ("model", "llm_provider")
     default_status = 408
 
 
 class APIConnectionError(LLMRelayError):
+    _positional: tuple[str, ...] = ("llm_provider", "model", "request")
     default_status = 500
 
 
@@ -157,7 +193,31 @@ class ServiceUnavailableError(InternalServerError):
 
 
 class APIError(LLMRelayError):
+    """An upstream error with any other status. Also ``APIError(status_code, message,
+    llm_provider, model)`` as LiteLLM builds it."""
+
     default_status = 500
+
+    def __init__(self, message: Any = "", *args: Any, **kwargs: Any) -> None:
+        if isinstance(message, int) and not isinstance(message, bool):  # LiteLLM's order
+            kwargs.setdefault("status_code", message)
+            message, args = (args[0] if args else ""), args[1:]
+        super().__init__(str(message), *args, **kwargs)
+
+
+class BudgetExceededError(LLMRelayError):
+    """Spend went over a budget: ``llmrelay.max_budget`` (the running total in
+    ``llmrelay._current_cost``) or a :class:`~llmrelay.BudgetManager` user's budget.
+    ``BudgetExceededError(current_cost, max_budget)`` as in LiteLLM."""
+
+    default_status = 400
+
+    def __init__(self, current_cost: float, max_budget: float, message: str | None = None,
+                 **kwargs: Any) -> None:
+        self.current_cost = float(current_cost)
+        self.max_budget = float(max_budget)
+        super().__init__(message or f"Budget has been exceeded! Current cost: "
+                         f"{self.current_cost}, Max budget: {self.max_budget}", **kwargs)
 
 
 _OPENAI_TYPES = {
@@ -169,7 +229,7 @@ _OPENAI_TYPES = {
     "PermissionDeniedError": "permission_error",
     "NotFoundError": "not_found_error",
     "UnprocessableEntityError": "invalid_request_error",
-    "RateLimitError": "rate_limit_error",
+    "RateLimitError": "throttling_error",
     "Timeout": "timeout",
     "APIConnectionError": "api_connection_error",
     "InternalServerError": "api_error",
@@ -191,6 +251,21 @@ _BY_STATUS: dict[int, type[LLMRelayError]] = {
     504: Timeout,
     529: ServiceUnavailableError,
 }
+
+
+def _headers_of(response: Any) -> dict[str, str]:
+    try:
+        return {str(k).lower(): str(v) for k, v in dict(response.headers).items()}
+    except Exception:
+        return {}
+
+
+def _text_of(response: Any) -> str | None:
+    try:
+        text = response.text
+    except Exception:  # a streamed or unread response
+        return None
+    return text if isinstance(text, str) else None
 
 
 def error_for_status(status: int) -> type[LLMRelayError]:

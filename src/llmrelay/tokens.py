@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["ENCODING_FILES", "encoding_for", "token_counter"]
+__all__ = ["ENCODING_FILES", "decode", "encode", "encoding_for", "token_counter"]
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 3  # role and separators around each message
@@ -215,3 +215,33 @@ def token_counter(model: str = "", messages: list[dict[str, Any]] | None = None,
     if messages:
         total += REPLY_PRIMING + sum(_message_tokens(m, count) for m in messages)
     return total
+
+
+def _encoding(model: str) -> Any:
+    try:
+        import tiktoken  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        raise ImportError("llmrelay.encode()/decode() need tiktoken: pip install "
+                          "'llmrelay[tokens]'") from None
+    return tiktoken.get_encoding(encoding_for(model) or "cl100k_base")
+
+
+def encode(model: str = "", text: str = "", custom_tokenizer: Any = None) -> list[int]:
+    """The token ids of ``text`` under ``model``'s tokenizer: tiktoken's encoding for
+    OpenAI models, ``cl100k_base`` for others (as LiteLLM does), or ``custom_tokenizer``
+    (anything with ``encode(text)``). Unlike :func:`token_counter`, this may let tiktoken
+    download its encoding file on first use. Raises ImportError without tiktoken."""
+    enc = custom_tokenizer if custom_tokenizer is not None else _encoding(model)
+    if isinstance(enc, dict) and "tokenizer" in enc:  # LiteLLM's {"type", "tokenizer"} form
+        enc = enc["tokenizer"]
+    ids = enc.encode(text)
+    return list(getattr(ids, "ids", ids))
+
+
+def decode(model: str = "", tokens: list[int] | None = None,
+           custom_tokenizer: Any = None) -> str:
+    """The text of ``tokens`` (ids from :func:`encode` with the same model)."""
+    enc = custom_tokenizer if custom_tokenizer is not None else _encoding(model)
+    if isinstance(enc, dict) and "tokenizer" in enc:
+        enc = enc["tokenizer"]
+    return str(enc.decode(list(tokens or [])))

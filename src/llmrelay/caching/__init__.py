@@ -8,6 +8,7 @@ the per-call ``caching=`` / ``cache={...}`` options.
 from __future__ import annotations
 
 from .cache import Backend, Cache
+from .dual import DualCache
 from .keys import cache_key
 
-__all__ = ["Backend", "Cache", "cache_key"]
+__all__ = ["Backend", "Cache", "DualCache", "cache_key"]

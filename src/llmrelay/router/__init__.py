@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .config import Deployment, RouterConfigError
+from .policies import AllowedFailsPolicy, RetryPolicy
 from .router import Router
 
-__all__ = ["Deployment", "Router", "RouterConfigError"]
+__all__ = ["AllowedFailsPolicy", "Deployment", "RetryPolicy", "Router", "RouterConfigError"]

@@ -2,7 +2,9 @@
 
 ``mock_response`` may be a string (the reply text; streamed word by word), a dict (a whole
 response when it has ``choices``, else the assistant message), or an exception instance
-(raised as that error, after the failure callbacks fire). ``mock/<anything>`` models reply
+(raised after the failure callbacks fire: an llmrelay error as it is, any other exception
+mapped as a provider's error would be, with the original chained; LiteLLM's
+``"Exception: content_filter_policy"`` string raises a content-policy error). ``mock/<anything>`` models reply
 with :data:`DEFAULT_TEXT` when no ``mock_response`` is given.
 """
 
@@ -42,6 +44,30 @@ def _tokens(messages: Any = None, text: Any = None) -> int:
     return token_counter(messages=messages, text=text)
 
 
+_POLICY_WORDS = ("content_filter", "content filter", "content policy", "content_policy")
+_CONTEXT_WORDS = ("context window", "context_window", "context length", "maximum context")
+
+
+def _mapped(call: Call, exc: BaseException) -> LLMRelayError:
+    """A plain exception given as ``mock_response`` as the error a provider call would
+    raise: content-policy and context-window wording map to those errors, anything else to
+    a 500 :class:`~llmrelay.APIError` (LiteLLM maps mock exceptions the same way)."""
+    from ... import exceptions
+
+    text = str(exc)
+    low = text.lower()
+    cls: type[LLMRelayError] = exceptions.APIError
+    if any(w in low for w in _POLICY_WORDS):
+        cls = exceptions.ContentPolicyViolationError
+    elif any(w in low for w in _CONTEXT_WORDS):
+        cls = exceptions.ContextWindowExceededError
+    status = getattr(exc, "status_code", None)
+    err = cls(text, llm_provider=call.provider, model=call.model,
+              status_code=status if isinstance(status, int) else None)
+    err.__cause__ = exc
+    return err
+
+
 def _raise_if_error(call: Call, mock: Any) -> None:
     if isinstance(mock, str) and mock.startswith(("llmrelay.", "litellm.")):
         from ... import exceptions
@@ -50,10 +76,15 @@ def _raise_if_error(call: Call, mock: Any) -> None:
         if isinstance(cls, type) and issubclass(cls, LLMRelayError):
             raise cls(f"mock {cls.__name__} (mock_response={mock!r})",
                       llm_provider=call.provider, model=call.model)
+    if isinstance(mock, str) and mock.startswith("Exception: "):  # LiteLLM's mock errors
+        raise _mapped(call, Exception(mock))
     if isinstance(mock, BaseException):
         if isinstance(mock, LLMRelayError):
             mock.llm_provider = mock.llm_provider or call.provider
             mock.model = mock.model or call.model
+            raise mock
+        if isinstance(mock, Exception):
+            raise _mapped(call, mock)
         raise mock
 
 

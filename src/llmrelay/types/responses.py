@@ -1,4 +1,4 @@
-"""Response objects in OpenAI's shapes.
+"""Response objects in OpenAI's shapes: the classes behind :mod:`llmrelay.types`.
 
 Every object supports attribute access (``r.choices[0].message.content``), item access
 (``r["choices"][0]["message"]["content"]``), ``get``, ``model_dump()``,
