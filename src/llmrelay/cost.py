@@ -319,7 +319,7 @@ def _overlay(prices: dict[str, Row], model: str, provider: str | None) -> tuple[
     for key in keys:
         row = prices.get(key)
         if isinstance(row, dict):
-            return key, _normalise(key, row)
+            return key, normalise_row(key, row)
     return None
 
 
