@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from .config import ProxyConfig, load_config
 from .errors import error_body, type_for_status
+from .limits import OVERLOADED
 from .metrics import mark_process_dead
 from .routes import llm, routes
 from .sse import json_response
@@ -55,6 +56,14 @@ async def _server_error(request: Request, exc: Exception) -> Response:
                                     None, "500"), 500)
 
 
+async def _overloaded(scope: Scope, receive: Receive, send: Send) -> None:
+    response = json_response(error_body(
+        "the proxy has too many open connections (general_settings.max_connections); retry "
+        "shortly", "api_error", None, "too_many_connections"), 503,
+        {"retry-after": "1", "connection": "close"})
+    await response(scope, receive, send)
+
+
 class ProxyApp(Starlette):
     """Starlette with a short path for the LLM endpoints: ``POST /v1/chat/completions``,
     ``/v1/completions`` and ``/v1/embeddings`` go straight to their handler, skipping the
@@ -68,6 +77,9 @@ class ProxyApp(Starlette):
         ("/completions", llm.completions), ("/embeddings", llm.embeddings))}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get(OVERLOADED):  # beyond general_settings.max_connections (see protocol.py)
+            await _overloaded(scope, receive, send)
+            return
         if scope["type"] == "http" and scope["method"] == "POST" and not self.user_middleware \
                 and not scope.get("root_path"):
             handler = self._fast.get(scope["path"])

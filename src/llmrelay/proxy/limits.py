@@ -24,7 +24,11 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["LIMIT_KEYS", "Limits", "limits_from"]
+__all__ = ["LIMIT_KEYS", "OVERLOADED", "Limits", "limits_from"]
+
+# The ASGI scope key the server protocol sets on a request that arrived on a connection
+# beyond ``max_connections`` (the app answers it 503).
+OVERLOADED = "llmrelay.overloaded"
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,19 @@ def banner(cfg: ProxyConfig, host: str, port: int, workers: int) -> str:
     return "\n".join(lines)
 
 
+def _http() -> Any:
+    """uvicorn's HTTP protocol: httptools with the proxy's read deadlines and caps (see
+    :mod:`.protocol`), or uvicorn's h11 fallback without them (with a warning)."""
+    if _has("httptools"):
+        from .protocol import GuardedHttpToolsProtocol
+
+        return GuardedHttpToolsProtocol
+    print("llmrelay: warning: httptools is not installed, so request header/body "
+          "timeouts and the header size and connection caps are off: pip install "
+          "'llmrelay[proxy]'", file=sys.stderr, flush=True)
+    return "h11"
+
+
 def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
@@ -127,7 +140,7 @@ def serve(cfg: ProxyConfig, host: str = "127.0.0.1", port: int = 4000, workers: 
         raise SystemExit(1) from None
     port = int(sock.getsockname()[1])
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level,
-                               "access_log": False, "loop": "auto", "http": "auto",
+                               "access_log": False, "loop": "auto", "http": _http(),
                                "lifespan": "on", "server_header": False,
                                "timeout_graceful_shutdown": 10}
     print(banner(cfg, host, port, workers), file=out, flush=True)

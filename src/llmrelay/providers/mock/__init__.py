@@ -13,7 +13,7 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from ...exceptions import LLMRelayError
+from ...exceptions import BadRequestError, LLMRelayError
 from ...types import (
     Choices,
     Delta,
@@ -98,13 +98,28 @@ def _message(mock: Any, tool_calls: list[Any] | None) -> tuple[Message, str]:
     return msg, "tool_calls" if msg.tool_calls else "stop"
 
 
+_MAX_VALUES = 1 << 20  # inputs x dimensions: keeps one mock call to milliseconds
+
+
+def _vector(item: Any, dim: int) -> list[float]:
+    """A deterministic vector for ``item``: one hash per input, cheap arithmetic per value
+    (a proxy serving the mock must not spend seconds on 2,048 inputs)."""
+    seed = zlib.crc32(repr(item).encode("utf-8", "surrogatepass"))
+    return [((seed * (j + 1) * 2654435761) >> 7) % 1000 / 1000.0 for j in range(dim)]
+
+
 def _embedding(call: Call) -> EmbeddingResponse:
     items = call.input if isinstance(call.input, list) else [call.input]
     dim = int(call.params.get("dimensions") or 8)
-    data = [Embedding(index=i, embedding=[zlib.crc32(f"{x}:{j}".encode()) % 1000 / 1000.0
-                                          for j in range(dim)])
-            for i, x in enumerate(items)]
-    n = _tokens(text=[str(x) for x in items])
+    if len(items) * dim > _MAX_VALUES:
+        raise BadRequestError(f"the mock provider makes at most {_MAX_VALUES} embedding "
+                              f"values per call ({len(items)} inputs x {dim} dimensions "
+                              f"asked)", llm_provider=call.provider, model=call.model,
+                              param="dimensions")
+    data = [Embedding(index=i, embedding=_vector(x, dim)) for i, x in enumerate(items)]
+    # token ids count as themselves; text through the tokenizer
+    n = sum(len(x) if isinstance(x, list) else 0 for x in items) + _tokens(
+        text=[x for x in items if not isinstance(x, list)] or "")
     return EmbeddingResponse(model=call.model, data=data,
                              usage=Usage(prompt_tokens=n, total_tokens=n))
 

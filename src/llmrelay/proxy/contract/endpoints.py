@@ -174,7 +174,7 @@ EMBEDDINGS = Endpoint(
         Array(Integer(0, INT64), min_items=1),
         Array(_TOKEN_IDS, min_items=1, limit="max_embedding_inputs"),
         expected="a string, an array of strings or an array of token ids")},
-    params={"dimensions": Integer(1, INT64), "encoding_format": String(("float", "base64")),
+    params={"dimensions": Integer(1, 8192), "encoding_format": String(("float", "base64")),
             "user": _TEXT},
     streams=False, response="EmbeddingList")
 

@@ -1,0 +1,164 @@
+"""uvicorn's httptools HTTP/1.1 protocol with the read deadlines and caps uvicorn lacks.
+
+uvicorn closes idle keep-alive connections, but a client that sends a request's headers (or
+its body) slowly, or never finishes them, holds its connection for ever: a few hundred such
+sockets (slowloris) fill the server. :class:`GuardedHttpToolsProtocol` adds, per the app's
+:class:`~llmrelay.proxy.limits.Limits`:
+
+* a header deadline (``request_header_timeout``): from the connection's start, and from the
+  first byte of each later request on it, the request line and headers must be complete in
+  time, else the client gets a 408 and the connection is closed;
+* a body deadline (``request_body_timeout`` from the end of the headers, extended by one
+  second for every ``request_body_min_rate`` bytes received): a slower body gets the
+  connection closed (the handler waiting for it sees the client gone);
+* a header size cap (``max_header_size_kb``; 431 above it), since httptools has none;
+* a connection cap (``max_connections`` per worker): a request arriving on a connection
+  beyond it is answered 503 by the app, with ``Retry-After`` (see :mod:`.app`).
+
+Refusals are written in OpenAI's error shape with ``Connection: close``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .limits import OVERLOADED, Limits
+
+__all__ = ["GuardedHttpToolsProtocol", "limits_of"]
+
+_REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large"}
+
+
+def limits_of(app: Any) -> Limits:
+    """The limits of the proxy app inside ``app`` (uvicorn may wrap it in middleware)."""
+    for _ in range(8):
+        proxy = getattr(getattr(app, "state", None), "proxy", None)
+        if proxy is not None:
+            return proxy.cfg.policy.limits  # type: ignore[no-any-return]
+        app = getattr(app, "app", None)
+        if app is None:
+            break
+    return Limits()
+
+
+def _refusal(status: int, message: str, code: str) -> bytes:
+    body = json.dumps({"error": {"message": message, "type": "invalid_request_error",
+                                 "param": None, "code": code}}).encode()
+    head = (f"HTTP/1.1 {status} {_REASONS[status]}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n")
+    return head.encode("ascii") + body
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
+    """See the module docstring."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits_of(self.app)
+        self._timer: asyncio.TimerHandle | None = None
+        self._phase = "idle"  # "headers" | "body" | "idle"
+        self._header_bytes = 0
+        self._body_deadline = 0.0
+        self._refused = False
+        self._overloaded = False
+
+    # ---- timers ---------------------------------------------------------------------------
+    def _arm(self, delay: float) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(delay, self._expired)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expired(self) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        if self._phase == "headers":
+            self._refuse(408, f"the request line and headers did not arrive within "
+                              f"{self.limits.request_header_timeout:g} s "
+                              f"(general_settings.request_header_timeout)", "header_timeout")
+        elif self._phase == "body":
+            left = self._body_deadline - self.loop.time()
+            if left > 0:
+                self._arm(left)
+                return
+            self._refused = True
+            self.transport.close()  # the handler reading the body sees the client gone
+
+    def _refuse(self, status: int, message: str, code: str) -> None:
+        self._refused = True
+        self._disarm()
+        self.transport.write(_refusal(status, message, code))
+        self.transport.close()
+
+    # ---- connection -----------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        most = self.limits.max_connections
+        self._overloaded = bool(most) and len(self.connections) > most
+        self._phase = "headers"  # the first request's headers are due from now
+        self._arm(self.limits.request_header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+
+    # ---- parser callbacks -----------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._header_bytes = 0
+        if self._phase != "headers":
+            self._phase = "headers"
+            self._arm(self.limits.request_header_timeout)
+
+    def _count(self, n: int) -> bool:
+        self._header_bytes += n
+        if self._header_bytes > self.limits.max_header_bytes:
+            self._refuse(431, f"the request line and headers are larger than "
+                              f"{self.limits.max_header_size_kb:g} KiB "
+                              f"(general_settings.max_header_size_kb)", "headers_too_large")
+            return False
+        return True
+
+    def on_url(self, url: bytes) -> None:
+        if not self._refused and self._count(len(url)):
+            super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._refused and self._count(len(name) + len(value) + 4):
+            super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if self._refused:
+            return
+        if self._overloaded:
+            self.scope[OVERLOADED] = True  # type: ignore[literal-required]
+        self._phase = "body"
+        self._body_deadline = self.loop.time() + self.limits.request_body_timeout
+        self._arm(self.limits.request_body_timeout)
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if self._refused:
+            return
+        self._body_deadline += len(body) / self.limits.request_body_min_rate
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._refused:
+            return
+        self._phase = "idle"
+        self._disarm()
+        super().on_message_complete()
