@@ -8,7 +8,7 @@ __all__ = ["routes"]
 
 
 def routes() -> list[BaseRoute]:
-    from . import health, keys, llm, metrics, models, spend
+    from . import docs, health, keys, llm, metrics, models, spend
 
     out: list[BaseRoute] = []
     for prefix in ("/v1", ""):
@@ -31,5 +31,6 @@ def routes() -> list[BaseRoute]:
         Route("/key/list", keys.list_keys, methods=["GET"]),
         Route("/spend/logs", spend.logs, methods=["GET"]),
         Route("/spend/keys", spend.keys, methods=["GET"]),
+        Route("/openapi.json", docs.openapi, methods=["GET"]),
     ]
     return out

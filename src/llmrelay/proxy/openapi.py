@@ -1,0 +1,223 @@
+"""``GET /openapi.json``: an OpenAPI 3.1 document of every route, its bodies and errors.
+
+The LLM endpoints' request bodies are generated from the request contract
+(:mod:`llmrelay.proxy.contract`) and the running config (its model groups, its limits,
+the parameters ``allowed_request_params`` adds), so the document says what this proxy
+accepts. Every other route is described in :data:`OPERATIONS`, keyed by method and path
+as the route table names them; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .contract import ENDPOINTS, CallerPolicy, Endpoint
+from .contract.policy import CREDENTIALS, GATEWAY, MOCKS, OPTIONS, PROVIDER_EXTRAS
+
+__all__ = ["OPERATIONS", "document"]
+
+_NULLABLE_STR = {"type": ["string", "null"]}
+_NULLABLE_INT = {"type": ["integer", "null"]}
+_NULLABLE_NUM = {"type": ["number", "null"]}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERROR = _json(_ref("Error"), "An error in OpenAI's shape")
+_ERRORS = {"4XX": _ERROR, "5XX": _ERROR}
+
+_KEY_RECORD = {"type": "object", "required": ["token"], "properties": {
+    "token": {"type": "string"}, "key_alias": _NULLABLE_STR, "user_id": _NULLABLE_STR,
+    "team_id": _NULLABLE_STR, "models": {"type": "array", "items": {"type": "string"}},
+    "max_budget": _NULLABLE_NUM, "budget_duration": _NULLABLE_STR,
+    "budget_reset_at": _NULLABLE_STR, "rpm_limit": _NULLABLE_INT, "tpm_limit": _NULLABLE_INT,
+    "max_parallel_requests": _NULLABLE_INT, "expires": _NULLABLE_STR,
+    "metadata": {"type": "object"}, "spend": {"type": "number"},
+    "created_at": _NULLABLE_STR, "blocked": {"type": "boolean"}}}
+_COUNT = {"type": ["integer", "null"], "minimum": 0, "maximum": 2**31 - 1}
+_KEY_FIELDS = {
+    "key_alias": _NULLABLE_STR, "user_id": _NULLABLE_STR, "team_id": _NULLABLE_STR,
+    "models": {"type": ["array", "null"], "items": {"type": "string"}},
+    "max_budget": {"type": ["number", "null"], "minimum": 0, "maximum": 1e15},
+    "budget_duration": {"type": ["string", "null"], "examples": ["30d", "1h"]},
+    "rpm_limit": _COUNT, "tpm_limit": _COUNT, "max_parallel_requests": _COUNT,
+    "duration": {"type": ["string", "null"], "examples": ["30d"]},
+    "expires": {"type": ["string", "null"], "format": "date-time"},
+    "metadata": {"type": ["object", "null"]}, "blocked": {"type": ["boolean", "null"]},
+    "spend": {"type": "number", "minimum": 0}, "budget_reset_at": _NULLABLE_STR}
+_KEY_OR_TOKEN = {"type": "string", "description": "a key (sk-...) or its token (hash)"}
+
+
+def _op(summary: str, ok: dict[str, Any], *, tags: tuple[str, ...], body: Any = None,
+        query: dict[str, Any] | None = None, open_: bool = False) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "tags": list(tags), "responses": {"200": ok,
+                                                                               **_ERRORS}}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": body}}}
+    if query:
+        op["parameters"] = [{"name": n, "in": "query", "required": req, "schema": s}
+                            for n, (s, req) in query.items()]
+    if open_:
+        op["security"] = [{}]
+    return op
+
+
+_TEXT = {"type": "string"}
+# One server-sent event: ``data`` holds a JSON chunk, an error object, or ``[DONE]``.
+_SSE_EVENT = {"type": "object", "required": ["data"], "properties": {"data": _TEXT}}
+OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("GET", "/health/liveliness"): _op("The process answers", _json(_ref("Liveliness")),
+                                       tags=("Health",), open_=True),
+    ("GET", "/health/liveness"): _op("The process answers (alias)", _json(_ref("Liveliness")),
+                                     tags=("Health",), open_=True),
+    ("GET", "/health/readiness"): _op(
+        "Database, spend writer and cache state (details may need a key: "
+        "general_settings.require_auth_for_health_details)", _json(_ref("Readiness")),
+        tags=("Health",), open_=True),
+    ("GET", "/metrics"): _op(
+        "Prometheus metrics (may need a key: require_auth_for_metrics_endpoint)",
+        {"description": "Prometheus text format", "content": {"text/plain": {
+            "schema": _TEXT}}}, tags=("Health",), open_=True),
+    ("GET", "/openapi.json"): _op("This document", _json({"type": "object"}),
+                                  tags=("Health",), open_=True),
+    ("POST", "/key/generate"): _op(
+        "Create a virtual key (master key only)", _json(_ref("GeneratedKey")), tags=("Keys",),
+        body={"type": "object", "properties": {**_KEY_FIELDS, "key": {
+            "type": "string", "pattern": "^[\\x21-\\x7e]{8,256}$"}}}),
+    ("POST", "/key/update"): _op(
+        "Change a virtual key (master key only)", _json(_ref("KeyRecord")), tags=("Keys",),
+        body={"type": "object", "required": ["key"], "properties": {
+            **_KEY_FIELDS, "key": _KEY_OR_TOKEN}}),
+    ("POST", "/key/delete"): _op(
+        "Delete virtual keys (master key only)", _json({"type": "object", "required": [
+            "deleted_keys", "deleted"], "properties": {
+            "deleted_keys": {"type": "array", "items": _TEXT}, "deleted": {"type": "integer"}}}),
+        tags=("Keys",), body={"type": "object", "required": ["keys"], "properties": {
+            "keys": {"type": "array", "items": _KEY_OR_TOKEN, "minItems": 1,
+                     "maxItems": 1000}}}),
+    ("GET", "/key/info"): _op(
+        "One virtual key (master key only)", _json({"type": "object", "required": [
+            "key", "info"], "properties": {"key": _TEXT, "info": _ref("KeyRecord")}}),
+        tags=("Keys",), query={"key": (_KEY_OR_TOKEN, True)}),
+    ("GET", "/key/list"): _op(
+        "Virtual keys (master key only)", _json({"type": "object", "required": [
+            "keys", "total_count"], "properties": {
+            "keys": {"type": "array", "items": _ref("KeyRecord")},
+            "total_count": {"type": "integer"}}}),
+        tags=("Keys",), query={"user_id": (_TEXT, False), "team_id": (_TEXT, False)}),
+    ("GET", "/spend/logs"): _op(
+        "Usage records, newest first (master key only)",
+        _json({"type": "array", "items": {"type": "object"}}), tags=("Spend",),
+        query={"api_key": (_KEY_OR_TOKEN, False), "user_id": (_TEXT, False),
+               "team_id": (_TEXT, False),
+               "start_date": ({"type": "string", "format": "date-time"}, False),
+               "end_date": ({"type": "string", "format": "date-time"}, False),
+               "limit": ({"type": "integer", "minimum": 1}, False)}),
+    ("GET", "/spend/keys"): _op("Spend per key (master key only)",
+                                _json({"type": "array", "items": {"type": "object"}}),
+                                tags=("Spend",)),
+}
+for _prefix in ("/v1", ""):
+    OPERATIONS[("GET", _prefix + "/models")] = _op(
+        "The model groups this key may use", _json(_ref("ModelList")), tags=("Models",))
+    OPERATIONS[("GET", _prefix + "/models/{model_id}")] = {
+        **_op("One model group", _json(_ref("Model")), tags=("Models",)),
+        "parameters": [{"name": "model_id", "in": "path", "required": True,
+                        "schema": _TEXT}]}
+
+_COMPONENTS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["message", "type", "param", "code"], "properties": {
+            "message": _TEXT, "type": _TEXT, "param": _NULLABLE_STR,
+            "code": {"type": ["string", "integer", "null"]}}}}},
+    "ChatCompletion": {"type": "object", "required": ["id", "object", "model", "choices"],
+                       "properties": {
+        "id": _TEXT, "object": {"const": "chat.completion"}, "created": {"type": "integer"},
+        "model": _TEXT, "usage": {"type": ["object", "null"]},
+        "choices": {"type": "array", "items": {"type": "object", "required": [
+            "index", "message"], "properties": {
+                "index": {"type": "integer"}, "finish_reason": _NULLABLE_STR,
+                "message": {"type": "object", "required": ["role"], "properties": {
+                    "role": _TEXT, "content": _NULLABLE_STR}}}}}}},
+    "Completion": {"type": "object", "required": ["id", "object", "model", "choices"],
+                   "properties": {
+        "id": _TEXT, "object": {"const": "text_completion"}, "model": _TEXT,
+        "choices": {"type": "array", "items": {"type": "object", "required": ["text"],
+                                               "properties": {"text": _TEXT}}}}},
+    "EmbeddingList": {"type": "object", "required": ["object", "data", "model"],
+                      "properties": {
+        "object": {"const": "list"}, "model": _TEXT, "usage": {"type": ["object", "null"]},
+        "data": {"type": "array", "items": {"type": "object", "required": [
+            "index", "embedding"], "properties": {"index": {"type": "integer"}, "embedding": {
+                "anyOf": [{"type": "array", "items": {"type": "number"}}, _TEXT]}}}}}},
+    "Model": {"type": "object", "required": ["id", "object"], "properties": {
+        "id": _TEXT, "object": {"const": "model"}, "created": {"type": "integer"},
+        "owned_by": _TEXT}},
+    "ModelList": {"type": "object", "required": ["object", "data"], "properties": {
+        "object": {"const": "list"}, "data": {"type": "array", "items": _ref("Model")}}},
+    "KeyRecord": _KEY_RECORD,
+    "GeneratedKey": {"allOf": [_KEY_RECORD, {"type": "object", "required": ["key"],
+                                             "properties": {"key": _TEXT}}]},
+    "Liveliness": {"type": "object", "required": ["status"], "properties": {
+        "status": {"const": "alive"}}},
+    "Readiness": {"type": "object", "required": ["status"], "properties": {
+        "status": {"enum": ["healthy", "degraded"]}}},
+}
+
+
+def _llm_body(endpoint: Endpoint, policy: CallerPolicy, models: list[str]) -> dict[str, Any]:
+    limits = policy.limits
+    props = {name: check.schema(limits) for name, check in {
+        **endpoint.params, **GATEWAY, **PROVIDER_EXTRAS}.items()}
+    props.update({name: check.schema(limits) for name, check in endpoint.required.items()})
+    if models:
+        props["model"] = {"type": "string", "enum": models}
+    for name in sorted(policy.allowed):  # widened by general_settings.allowed_request_params
+        check = OPTIONS.get(name) or MOCKS.get(name)
+        props[name] = check.schema(limits) if check is not None else {}
+    if policy.client_credentials:
+        props.update({name: check.schema(limits) for name, check in CREDENTIALS.items()})
+    if not endpoint.streams:
+        props.pop("stream", None)
+    return {"type": "object", "required": list(endpoint.required), "properties": props,
+            "additionalProperties": False}
+
+
+def _llm_op(endpoint: Endpoint, policy: CallerPolicy, models: list[str]) -> dict[str, Any]:
+    content: dict[str, Any] = {"application/json": {"schema": _ref(endpoint.response)}}
+    if endpoint.streams:
+        content["text/event-stream"] = {"schema": _SSE_EVENT}
+    return {"summary": endpoint.summary, "tags": list(endpoint.tags),
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": _llm_body(endpoint, policy, models)}}},
+            "responses": {"200": {"description": "The answer (a stream of server-sent "
+                                                 "events when `stream` is true)",
+                                  "content": content}, **_ERRORS}}
+
+
+def document(policy: CallerPolicy, models: list[str], version: str) -> dict[str, Any]:
+    """The OpenAPI document for a proxy with this caller policy and these model groups."""
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in ENDPOINTS.values():
+        for path in endpoint.paths:
+            paths.setdefault(path, {})["post"] = _llm_op(endpoint, policy, models)
+    for (method, path), op in OPERATIONS.items():
+        paths.setdefault(path, {})[method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "llmrelay proxy", "version": version, "description":
+                 "An OpenAI-compatible LLM gateway. Errors are OpenAI-shaped: "
+                 '{"error": {"message", "type", "param", "code"}}.'},
+        "paths": paths,
+        "components": {"schemas": _COMPONENTS, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "x-api-key": {"type": "apiKey", "in": "header", "name": "x-api-key"}}},
+        "security": [{"bearer": []}, {"x-api-key": []}],
+    }
