@@ -78,8 +78,12 @@ def test_price_file_meta_and_rows() -> None:
     assert meta["units"] == "USD per token"
     for name, r in all_rows().items():
         assert r["provider"] in known_providers(), name
-        assert r["mode"] in {"chat", "embedding", "completion"}, name
+        assert r["mode"] in {"chat", "embedding", "completion", "image_generation",
+                             "audio_transcription", "audio_speech", "moderation",
+                             "rerank"}, name
         for field in ("input_cost_per_token", "output_cost_per_token"):
+            if r["mode"] not in {"chat", "embedding", "completion"} and field not in r:
+                continue  # priced per image, second or character
             assert isinstance(r[field], float) and 0 <= r[field] < 1e-3, (name, field)
         cached = r.get("cache_read_input_token_cost")
         if cached is not None:
@@ -93,6 +97,25 @@ def test_price_file_meta_and_rows() -> None:
             base, sep, _ = field.partition("_above_")
             if sep and field.endswith("k_tokens"):
                 assert base in r and r[base] < value, (name, field)
+
+
+def test_check_prices_script_passes() -> None:
+    import runpy
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "check_prices.py"
+    assert runpy.run_path(str(script))["problems"]() == []
+
+
+@pytest.mark.parametrize("name, key, base", [
+    ("ft:gpt-3.5-turbo:my-org:custom_suffix:id", "ft:gpt-3.5-turbo", "gpt-3.5-turbo"),
+    ("openai/ft:gpt-4o-mini-2024-07-18:org::id", "ft:gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+    ("ft:davinci-002:my-org:custom_suffix:id", "ft:davinci-002", "davinci-002"),
+])
+def test_fine_tunes_priced_from_their_base(name: str, key: str, base: str) -> None:
+    info = cost.get_model_info(name)
+    assert info["key"] == key
+    # OpenAI charges more for a fine-tune's tokens than for its base model's
+    assert info["input_cost_per_token"] > row(base)["input_cost_per_token"]
 
 
 @pytest.mark.parametrize("name", REQUIRED)

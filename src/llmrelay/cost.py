@@ -143,6 +143,9 @@ def _resolve(model: str, provider: str | None) -> tuple[str, Row] | None:
     head, sep, rest = name.partition("/")
     if sep and head in _KNOWN_PROVIDERS and (provider is None or head == provider):
         provider, name = head, rest
+    if name.startswith("ft:") and name.count(":") >= 2:  # ft:<base>:<org>:<suffix>:<id>
+        base = name.split(":")[1]  # a fine-tune is priced by its base's fine-tune row
+        return _resolve(f"ft:{base}", provider) or _resolve(base, provider)
     bases = [name]
     if "gpt-35" in name:  # Azure spells gpt-3.5 as gpt-35
         bases.append(name.replace("gpt-35", "gpt-3.5"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from ..providers.registry import ProviderSpec, resolve_model
 __all__ = ["CONFIG_ONLY", "Deployment", "RouterConfigError", "load_model_list",
            "parse_fallbacks", "resolve_env"]
 
+_log = logging.getLogger("llmrelay")
 ENV_PREFIX = "os.environ/"
 _ROUTING_KEYS = ("rpm", "tpm", "weight")
 # Keys LiteLLM configs carry that describe the deployment rather than the request.
@@ -58,6 +60,9 @@ class Deployment:
     weight: float | None = None
     inner_retries: int = 0  # retries of the same request inside one attempt
     config: dict[str, Any] = field(default_factory=dict, repr=False)  # the entry as given
+    # Why llmrelay cannot call this deployment (a provider it does not serve), raised when
+    # the deployment is picked; the rest of the router works.
+    error: LLMRelayError | None = field(default=None, repr=False)
 
     @property
     def provider(self) -> str:
@@ -73,6 +78,46 @@ class Deployment:
         entry = json.loads(json.dumps(self.config, default=str))
         entry.setdefault("model_info", {})["id"] = self.id
         return dict(entry)
+
+    # ---- LiteLLM's view of a deployment: a dict with attribute access ------------------------
+    @property
+    def litellm_params(self) -> Params:
+        """The call settings with secrets resolved (``.model``, ``.api_key`` ...)."""
+        lp = self.config.get("litellm_params") or {}
+        return Params({**self.params, **{k: v for k, v in lp.items() if k in CONFIG_ONLY
+                                         and not _is_env(v)}, "model": self.model})
+
+    def to_json(self, **_: Any) -> dict[str, Any]:
+        """The entry as :meth:`describe` gives it (LiteLLM's ``Deployment.to_json``)."""
+        return self.describe()
+
+    model_dump = to_json
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "litellm_params":
+            return self.litellm_params
+        if key in ("model_name", "model_info"):
+            return getattr(self, key)
+        return self.describe()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+class Params(dict[str, Any]):
+    """A dict whose keys also read as attributes (absent ones read None)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.get(name)
+
+
+def _is_env(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(ENV_PREFIX)
 
 
 def resolve_env(value: Any, where: str) -> Any:
@@ -136,10 +181,14 @@ def _deployment(index: int, entry: Any) -> Deployment:
     lp = resolve_env(dict(raw_lp), f"{where} litellm_params")
     info = dict(entry.get("model_info") or {})
     model = str(lp["model"])
+    error: LLMRelayError | None = None
     try:
         spec, provider_model = resolve_model(model, lp.get("custom_llm_provider"))
-    except LLMRelayError as exc:
-        raise RouterConfigError(f"{where}: {exc.message}") from exc
+    except LLMRelayError as exc:  # kept: the router serves its other deployments
+        spec, provider_model = _unserved(model, lp.get("custom_llm_provider")), model
+        error = exc
+        _log.warning("%s: %s; requests routed to this deployment will fail", where,
+                     exc.message)
     retries = lp.get("max_retries", lp.get("num_retries"))
     return Deployment(
         id=str(info.get("id") or _stable_id(entry)),
@@ -151,14 +200,24 @@ def _deployment(index: int, entry: Any) -> Deployment:
         weight=_number(_routing_value("weight", entry, lp, info), "weight", where, False),
         inner_retries=int(_number(retries, "max_retries", where, True) or 0),
         config=dict(entry),
+        error=error,
     )
+
+
+def _unserved(model: str, provider: str | None) -> ProviderSpec:
+    """A stand-in row for a deployment of a provider llmrelay does not serve."""
+    head, sep, _ = model.partition("/")
+    return ProviderSpec(provider or (head if sep else "unknown"), "unserved", None,
+                        requires_key=False)
 
 
 def load_model_list(model_list: Iterable[Any]) -> dict[str, list[Deployment]]:
     """Group the entries by ``model_name``, in configuration order.
 
-    Raises :class:`RouterConfigError` for a malformed entry, an unknown provider, an unset
-    ``os.environ/`` variable or two deployments given the same ``model_info.id``.
+    Raises :class:`RouterConfigError` for a malformed entry, an unset ``os.environ/``
+    variable or two deployments given the same ``model_info.id``. A deployment of a
+    provider llmrelay does not serve is kept (with a warning): picking it fails that
+    attempt with the error naming the provider, so retries and fallbacks apply.
     """
     if isinstance(model_list, (str, bytes, Mapping)) or model_list is None:
         raise RouterConfigError("model_list must be a list of deployment dicts")
@@ -175,8 +234,6 @@ def load_model_list(model_list: Iterable[Any]) -> dict[str, list[Deployment]]:
         ids[dep.id] = index
         dep.model_info["id"] = dep.id
         groups.setdefault(dep.model_name, []).append(dep)
-    if not groups:
-        raise RouterConfigError("model_list is empty: a router needs at least one deployment")
     return groups
 
 

@@ -73,6 +73,10 @@ class RouterCall:
         self.retries = retries
         self.fallbacks = fallbacks  # "fallbacks" / "context_window" / "content_policy"
         self.attempts: list[dict[str, Any]] = []
+        # mock_testing_*fallbacks=True: the requested group fails with this error
+        self.mock_error: LLMRelayError | None = None
+        # a retry policy may allow more attempts for some errors than ``retries``
+        self.max_retries = max(retries, router.policy_max_retries(group))
 
     # ---- decisions (no I/O) ---------------------------------------------------------------
     def pick(self, group: str, tried: list[str], refused: frozenset[str] | set[str] = frozenset()
@@ -125,12 +129,19 @@ class RouterCall:
         return cls(message, model=group,
                    response_headers={"retry-after": str(max(1, math.ceil(wait)))})
 
-    def retry_in_group(self, exc: BaseException, dep: Deployment, refused: set[str]) -> bool:
-        """Whether another attempt in the group may help after ``dep`` failed with ``exc``;
-        a deployment that refused the credentials or the model joins ``refused``."""
+    def retry_in_group(self, exc: BaseException, dep: Deployment, refused: set[str],
+                       group: str | None = None, attempts: int = 0) -> bool:
+        """Whether another attempt in the group may help after ``dep`` failed with ``exc``
+        (attempt number ``attempts``, from 1); a deployment that refused the credentials or
+        the model joins ``refused``. A retry policy's count for the error type wins."""
         if isinstance(exc, _REFUSED):
             refused.add(dep.id)  # the same request to it would be refused the same way
-        return isinstance(exc, LLMRelayError) and not isinstance(exc, _CALLERS_FAULT)
+        if not isinstance(exc, LLMRelayError):
+            return False
+        allowed = self.router.policy_retries(exc, group or self.group)
+        if allowed is not None:
+            return attempts <= allowed
+        return not isinstance(exc, _CALLERS_FAULT) and attempts <= self.retries
 
     def fallback_groups(self, exc: LLMRelayError) -> list[str]:
         """The groups to try after the requested one failed with ``exc``, in order: the
@@ -157,7 +168,12 @@ class RouterCall:
 
     # ---- per attempt ----------------------------------------------------------------------
     def retarget(self, ctx: CallContext, dep: Deployment, group: str) -> None:
-        """Point ``ctx`` at ``dep``: the request, timeout, mock and callback kwargs."""
+        """Point ``ctx`` at ``dep``: the request, timeout, mock and callback kwargs.
+        Raises the deployment's error for a provider llmrelay does not serve."""
+        if dep.error is not None:
+            raise dep.error
+        if self.mock_error is not None and group == self.group:
+            raise self.mock_error
         merged = {**dep.params, **self.kwargs}
         settings = ctx.settings
         provider = get_provider(dep.spec)
@@ -233,6 +249,14 @@ class RouterCall:
                   result: Any) -> Any:
         """Bookkeeping for a served attempt; streams settle their usage when they end."""
         health = self.router.health
+        if group == self.group and not ctx.call.stream and _filtered(result):
+            exc = ContentPolicyViolationError(
+                "the reply was stopped by the provider's content filter "
+                "(finish_reason=content_filter)", llm_provider=dep.provider,
+                model=dep.provider_model)
+            if self.fallback_groups(exc):  # only worth raising when a fallback can answer
+                self.failed(ctx, dep, group, started, exc)
+                raise exc
         duration = self._record(ctx, dep, group, started, None)
         health.add_latency(dep, duration)
         try:
@@ -337,7 +361,7 @@ class RouterCall:
         tried: list[str] = []
         refused: set[str] = set()
         last: LLMRelayError | None = None
-        for n in range(self.retries + 1):
+        for n in range(self.max_retries + 1):
             if n and self.router.retry_after > 0:
                 time.sleep(self.router.retry_after)
             dep = self.claim(group, tried, refused)
@@ -350,7 +374,7 @@ class RouterCall:
                 result = call_next(ctx)
             except BaseException as exc:
                 self.failed(ctx, dep, group, started, exc)
-                if not self.retry_in_group(exc, dep, refused):
+                if not self.retry_in_group(exc, dep, refused, group, n + 1):
                     raise
                 last = exc  # type: ignore[assignment]  # retry_in_group: an LLMRelayError
                 continue
@@ -378,7 +402,7 @@ class RouterCall:
         tried: list[str] = []
         refused: set[str] = set()
         last: LLMRelayError | None = None
-        for n in range(self.retries + 1):
+        for n in range(self.max_retries + 1):
             if n and self.router.retry_after > 0:
                 await asyncio.sleep(self.router.retry_after)
             dep = self.claim(group, tried, refused)
@@ -391,13 +415,19 @@ class RouterCall:
                 result = await call_next(ctx)
             except BaseException as exc:
                 self.failed(ctx, dep, group, started, exc)
-                if not self.retry_in_group(exc, dep, refused):
+                if not self.retry_in_group(exc, dep, refused, group, n + 1):
                     raise
                 last = exc  # type: ignore[assignment]  # retry_in_group: an LLMRelayError
                 continue
             return self.succeeded(ctx, dep, group, started, result)
         assert last is not None
         raise last
+
+
+def _filtered(result: Any) -> bool:
+    """Whether a reply was cut by the provider's content filter."""
+    choices = getattr(result, "choices", None) or []
+    return any(getattr(c, "finish_reason", None) == "content_filter" for c in choices)
 
 
 def _total_tokens(usage: Any) -> int:

@@ -22,15 +22,26 @@ background. Deployment health (cooldowns, rpm/tpm windows, latency) is described
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Iterable
 from typing import Any
 
 from .._client import CallContext, Client, default_client
-from ..exceptions import BadRequestError
+from ..caching.dual import DualCache
+from ..exceptions import (
+    BadRequestError,
+    ContentPolicyViolationError,
+    ContextWindowExceededError,
+    InternalServerError,
+    LLMRelayError,
+)
+from .batching import RouterBatch
 from .config import Deployment, RouterConfigError, load_model_list, parse_fallbacks
 from .health import Health
 from .layer import RouterCall
+from .policies import AllowedFailsPolicy, RetryPolicy, as_policy
+from .queries import RouterQueries
 from .strategies import STRATEGIES, USES_TOKENS, strategy_names
 
 __all__ = ["Router"]
@@ -39,7 +50,7 @@ _PER_CALL = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"
 _DEFAULT_RETRIES = 2
 
 
-class Router:
+class Router(RouterQueries, RouterBatch):
     """Route calls for model groups to their deployments.
 
     ``model_list``: LiteLLM-style entries (see :mod:`.config`); several entries may share
@@ -64,7 +75,7 @@ class Router:
     (LiteLLM router settings llmrelay does not implement) are ignored with a warning.
     """
 
-    def __init__(self, model_list: Iterable[dict[str, Any]], *,
+    def __init__(self, model_list: Iterable[dict[str, Any]] | None = None, *,
                  routing_strategy: str = "simple-shuffle", num_retries: int | None = None,
                  retry_after: float = 0.0, timeout: float | None = None,
                  fallbacks: list[dict[str, list[str]]] | None = None,
@@ -72,14 +83,21 @@ class Router:
                  content_policy_fallbacks: list[dict[str, list[str]]] | None = None,
                  default_fallbacks: list[str] | None = None, allowed_fails: int = 3,
                  cooldown_time: float = 5.0, client: Client | None = None,
+                 retry_policy: RetryPolicy | dict[str, Any] | None = None,
+                 model_group_retry_policy: dict[str, Any] | None = None,
+                 allowed_fails_policy: AllowedFailsPolicy | dict[str, Any] | None = None,
+                 set_verbose: bool = False, debug_level: str = "INFO",
                  **unsupported: Any) -> None:
+        if set_verbose or debug_level == "DEBUG":
+            sys.modules["llmrelay"].set_verbose = True  # type: ignore[attr-defined]
         if unsupported:
             warnings.warn(f"llmrelay.Router ignores unsupported setting(s): "
                           f"{', '.join(sorted(unsupported))}", UserWarning, stacklevel=2)
         if routing_strategy not in STRATEGIES:
             raise RouterConfigError(f"unknown routing_strategy {routing_strategy!r}; choose "
                                     f"one of {', '.join(strategy_names())}")
-        self.groups: dict[str, list[Deployment]] = load_model_list(model_list)
+        self.groups: dict[str, list[Deployment]] = load_model_list(
+            [] if model_list is None else model_list)
         self._by_id = {d.id: d for deps in self.groups.values() for d in deps}
         self.routing_strategy = routing_strategy
         self.strategy = STRATEGIES[routing_strategy]
@@ -103,6 +121,45 @@ class Router:
         self.health = Health(self.allowed_fails, self.cooldown_time,
                              track_tokens=routing_strategy in USES_TOKENS)
         self._client = client
+        self.retry_policy = as_policy(retry_policy, RetryPolicy, "retry_policy")
+        self.model_group_retry_policy = {
+            g: as_policy(p, RetryPolicy, f"model_group_retry_policy[{g!r}]")
+            for g, p in (model_group_retry_policy or {}).items()}
+        self.allowed_fails_policy = as_policy(allowed_fails_policy, AllowedFailsPolicy,
+                                              "allowed_fails_policy")
+        self.cache = DualCache()  # a key/value store for code that uses the router's
+
+    # ---- policies ---------------------------------------------------------------------------
+    def _policy(self, group: str) -> RetryPolicy | None:
+        found: RetryPolicy | None = self.model_group_retry_policy.get(group) or self.retry_policy
+        return found
+
+    def policy_retries(self, exc: BaseException, group: str) -> int | None:
+        """The retries the retry policy (of ``group``, else the router's) gives ``exc``'s
+        error type; None when no policy names it."""
+        policy = self._policy(group)
+        return policy.retries_for(exc) if policy is not None else None
+
+    def policy_max_retries(self, group: str) -> int:
+        """The most retries the policy of ``group`` gives any error type (0 without one)."""
+        policy = self._policy(group)
+        if policy is None:
+            return 0
+        return max((v for v in policy.model_dump().values() if isinstance(v, int)), default=0)
+
+    @property
+    def default_fallbacks(self) -> list[str]:
+        """Groups tried when a group has no fallbacks of its own: the router's
+        ``default_fallbacks``, else ``llmrelay.default_fallbacks``."""
+        own = self._default_fallbacks
+        if own:
+            return own
+        module = getattr(sys.modules.get("llmrelay"), "default_fallbacks", None) or []
+        return [g for g in module if g in self.groups]
+
+    @default_fallbacks.setter
+    def default_fallbacks(self, value: list[str]) -> None:
+        self._default_fallbacks = list(value or [])
 
     # ---- introspection --------------------------------------------------------------------
     @property
@@ -120,9 +177,12 @@ class Router:
                 if model_name is None or g == model_name]
 
     def get_deployment(self, model_id: str) -> Deployment | None:
+        """The deployment with id ``model_id`` (attribute and item access to
+        ``litellm_params``, ``model_info``, ``model_name``), or None."""
         return self._by_id.get(model_id)
 
-    def get_available_deployment(self, model: str) -> Deployment | None:
+    def get_available_deployment(self, model: str, messages: list[Any] | None = None,
+                                 **_: Any) -> Deployment | None:
         """The deployment the routing strategy would pick now (None if none can take a
         request). Raises :class:`~llmrelay.BadRequestError` for an unknown group."""
         self._check_group(model)
@@ -162,7 +222,8 @@ class Router:
         configured = client.settings.num_retries
         return _DEFAULT_RETRIES if configured is None else max(0, int(configured))
 
-    def _fallbacks(self, kwargs: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    def _fallbacks(self, kwargs: dict[str, Any], group: str = "*"
+                   ) -> dict[str, dict[str, list[str]]]:
         lists = {"fallbacks": self.fallbacks, "context_window": self.context_window_fallbacks,
                  "content_policy": self.content_policy_fallbacks}
         for key, name in zip(("fallbacks", "context_window", "content_policy"), _PER_CALL,
@@ -170,6 +231,8 @@ class Router:
             value = kwargs.pop(name, None)
             if value is None:
                 continue
+            if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                value = [{group: value}]  # a per-call list: fallbacks of the requested group
             try:
                 lists[key] = parse_fallbacks(value, name, list(self.groups))
             except RouterConfigError as exc:
@@ -181,9 +244,13 @@ class Router:
         self._check_group(model)
         base = self.client
         retries = self._retries(kwargs, base)
-        layer = RouterCall(self, model, kwargs, retries, self._fallbacks(kwargs))
+        layer = RouterCall(self, model, kwargs, retries, self._fallbacks(kwargs, model))
+        layer.mock_error = _mock_testing_error(kwargs, model)
         client = base.with_layers(layer)
-        first = self.groups[model][0]  # checks the arguments; each attempt re-targets
+        servable = [d for d in self.groups[model] if d.error is None]
+        if not servable:
+            raise self.groups[model][0].error  # type: ignore[misc]
+        first = servable[0]  # checks the arguments; each attempt re-targets
         ctx = client.prepare(call_type, first.model, {**first.params, **kwargs},
                              messages=messages, input=input, is_async=is_async)
         layer.begin(ctx)  # before the cache: a hit reports the group and no attempts too
@@ -231,3 +298,19 @@ class Router:
     def __repr__(self) -> str:
         sizes = ", ".join(f"{g}: {len(d)}" for g, d in self.groups.items())
         return f"Router({self.routing_strategy}, groups={{{sizes}}})"
+
+
+_MOCK_TESTING = (("mock_testing_fallbacks", InternalServerError),
+                 ("mock_testing_context_fallbacks", ContextWindowExceededError),
+                 ("mock_testing_content_policy_fallbacks", ContentPolicyViolationError))
+
+
+def _mock_testing_error(kwargs: dict[str, Any], group: str) -> LLMRelayError | None:
+    """LiteLLM's switches for testing fallbacks: ``mock_testing_fallbacks=True`` (and the
+    ``_context_``/``_content_policy_`` variants) make the requested group fail."""
+    found: LLMRelayError | None = None
+    for name, cls in _MOCK_TESTING:
+        if kwargs.pop(name, None) and found is None:
+            found = cls(f"{name}=True: model group {group!r} fails so that its fallbacks "
+                        f"are tried", model=group)
+    return found

@@ -1,0 +1,163 @@
+"""Router public methods LiteLLM users call, retry policies, fallback variants and the
+deployments a router accepts (all with mock replies: no network)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+
+import llmrelay
+from llmrelay import Router
+from llmrelay.router import RetryPolicy
+
+MSG = [{"role": "user", "content": "Hi"}]
+
+
+def _router(**kw: Any) -> Router:
+    return Router(model_list=[
+        {"model_name": "gpt", "litellm_params": {"model": "gpt-4o-mini", "api_key": "k1"},
+         "model_info": {"id": "a", "access_groups": ["team"]}},
+        {"model_name": "gpt", "litellm_params": {"model": "openai/gpt-4o", "rpm": 10},
+         "model_info": {"id": "b"}},
+        {"model_name": "claude", "litellm_params": {"model": "claude-3-5-haiku-latest"},
+         "model_info": {"id": "c", "access_groups": ["team"]}},
+        {"model_name": "dalle", "litellm_params": {"model": "dall-e-3"}},
+        {"model_name": "whisper", "litellm_params": {"model": "whisper-1"}},
+        {"model_name": "far", "litellm_params": {"model": "watsonx/some-llama"},
+         "model_info": {"id": "w"}},
+    ], **kw)
+
+
+def test_router_accepts_what_litellm_accepts() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = _router(set_verbose=False)
+    assert r.get_model_ids() == ["a", "b", "c", r.get_model_ids()[3], r.get_model_ids()[4],
+                                 "w"]
+    assert Router(model_list=[]).get_model_ids() == []
+    # a provider llmrelay does not serve fails when called, naming it
+    with pytest.raises(llmrelay.BadRequestError, match="watsonx"):
+        r.completion(model="far", messages=MSG, mock_response="x")
+
+
+def test_queries() -> None:
+    r = _router()
+    dep = r.get_deployment("a")
+    assert dep is not None and dep.litellm_params.api_key == "k1"
+    assert dep["litellm_params"]["model"] == "gpt-4o-mini" and dep.to_json()["model_name"] == "gpt"
+    assert r.get_model_info("a")["model_info"]["id"] == "a"  # type: ignore[index]
+    assert r.get_model_info("nope") is None
+    info = r.get_deployment_model_info("a")
+    assert info is not None and info["max_input_tokens"] > 0 and info["provider"] == "openai"
+    group = r.get_model_group_info("gpt")
+    assert group is not None and group["providers"] == ["openai"] and group["rpm"] == 10
+    assert group["supports_function_calling"] is True
+    assert r.get_model_group_info("missing") is None
+    assert r.get_model_access_groups() == {"team": ["gpt", "claude"]}
+    assert r.get_deployment_credentials("a") == {"api_key": "k1"}
+    assert r.get_router_model_info(r.get_model_list("claude")[0])["provider"] == "anthropic"
+    assert len(r.model_list) == 6 and r.get_settings()["routing_strategy"] == "simple-shuffle"
+    picked = r.get_available_deployment("gpt", messages=MSG)
+    assert picked is not None and picked["model_name"] == "gpt"
+
+
+def test_model_list_changes() -> None:
+    r = Router(model_list=[])
+    dep = r.add_deployment({"model_name": "g", "litellm_params": {"model": "gpt-4o"},
+                            "model_info": {"id": "x"}})
+    assert dep is not None and r.get_model_ids() == ["x"]
+    assert r.add_deployment({"model_name": "g", "litellm_params": {"model": "gpt-4o"},
+                             "model_info": {"id": "x"}}) is None
+    r.upsert_deployment({"model_name": "g", "litellm_params": {"model": "gpt-4o-mini"},
+                         "model_info": {"id": "x"}})
+    assert r.get_deployment("x").model == "gpt-4o-mini"  # type: ignore[union-attr]
+    assert r.completion(model="g", messages=MSG, mock_response="ok").model == "gpt-4o-mini"
+    assert r.delete_deployment("x") is not None and r.model_names == []
+
+
+def test_reset_forgets_cooldowns() -> None:
+    r = _router(allowed_fails=0, num_retries=0)
+    with pytest.raises(llmrelay.ServiceUnavailableError):
+        r.completion(model="gpt", messages=MSG,
+                     mock_response=llmrelay.ServiceUnavailableError("down"))
+    assert r.cooldowns()
+    r.reset()
+    assert r.cooldowns() == {}
+
+
+async def test_batch_methods() -> None:
+    r = _router()
+    two = await r.abatch_completion(models=["gpt", "claude"], messages=MSG,
+                                    mock_response="hi")
+    assert [x.choices[0].message.content for x in two] == ["hi", "hi"]
+    grid = await r.abatch_completion(models=["gpt", "far"], messages=[MSG, MSG],
+                                     mock_response="hi")
+    assert len(grid) == 2 and len(grid[0]) == 2
+    assert isinstance(grid[1][0], llmrelay.BadRequestError)
+    fast = await r.abatch_completion_fastest_response(model="far, claude", messages=MSG,
+                                                      mock_response="quick")
+    assert fast._hidden_params["fastest_response_batch_completion"] is True
+    assert fast._hidden_params["model_group"] == "claude"
+    assert (await r.async_get_available_deployment("claude")).id == "c"  # type: ignore[union-attr]
+
+
+def test_retry_policy_counts_per_error_type() -> None:
+    calls: list[Any] = []
+
+    def count(kwargs: dict[str, Any], *_: Any) -> None:
+        calls.append(kwargs)
+
+    r = Router(model_list=[{"model_name": "g", "litellm_params": {"model": "gpt-4o"}}],
+               num_retries=0, retry_after=0,
+               retry_policy=RetryPolicy(ContentPolicyViolationErrorRetries=2))
+    with pytest.raises(llmrelay.ContentPolicyViolationError):
+        r.completion(model="g", messages=MSG, success_callback=[count],
+                     failure_callback=[count],
+                     mock_response="Exception: content_filter_policy")
+    llmrelay.flush(5)
+    assert len(calls[0]["attempts"]) == 3
+    assert r.policy_retries(llmrelay.RateLimitError("x"), "g") is None
+
+
+@pytest.mark.parametrize("switch, cls", [
+    ("mock_testing_fallbacks", llmrelay.InternalServerError),
+    ("mock_testing_context_fallbacks", llmrelay.ContextWindowExceededError),
+])
+def test_mock_testing_fallbacks_and_defaults(switch: str, cls: type) -> None:
+    r = _router(default_fallbacks=["claude"], num_retries=0)
+    out = r.completion(model="gpt", messages=MSG, mock_response="ok", **{switch: True})
+    assert out._hidden_params["model_group"] == "claude"
+    llmrelay.default_fallbacks = ["claude"]
+    try:
+        out = _router(num_retries=0).completion(model="gpt", messages=MSG, mock_response="ok",
+                                                **{switch: True})
+        assert out._hidden_params["model_group"] == "claude"
+    finally:
+        llmrelay.default_fallbacks = []
+    with pytest.raises(cls):
+        _router(num_retries=0).completion(model="gpt", messages=MSG, mock_response="ok",
+                                          **{switch: True})
+
+
+def test_content_filter_reply_uses_content_policy_fallbacks() -> None:
+    filtered = llmrelay.ModelResponse(choices=[llmrelay.Choices(finish_reason="content_filter")])
+    r = Router(model_list=[
+        {"model_name": "main", "litellm_params": {"model": "gpt-4o", "mock_response": filtered}},
+        {"model_name": "backup", "litellm_params": {"model": "gpt-4o-mini",
+                                                    "mock_response": "clean"}}],
+        content_policy_fallbacks=[{"main": ["backup"]}])
+    out = r.completion(model="main", messages=MSG)
+    assert out.choices[0].message.content == "clean"
+    plain = Router(model_list=[{"model_name": "main", "litellm_params": {
+        "model": "gpt-4o", "mock_response": filtered}}])
+    assert plain.completion(model="main", messages=MSG).choices[0].finish_reason == (
+        "content_filter")
+
+
+def test_per_call_list_fallbacks() -> None:
+    r = _router(num_retries=0)
+    out = r.completion(model="gpt", messages=MSG, mock_response="ok",
+                       mock_testing_fallbacks=True, fallbacks=["claude"])
+    assert out._hidden_params["model_group"] == "claude"
