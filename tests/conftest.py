@@ -9,7 +9,7 @@ import pytest
 
 import llmrelay
 from fakes.openai_server import FakeOpenAI
-from llmrelay.callbacks.plan import proxy_mode
+from llmrelay.callbacks.registry import proxy_mode
 
 _LISTS = ("callbacks", "input_callback", "success_callback", "failure_callback")
 

@@ -442,16 +442,3 @@ def test_retries_produce_one_terminal_event(fake: FakeOpenAI,
     assert r.choices[0].message.content == "Hello from fake"
     assert llmrelay.flush(5)
     assert rec.hooks().count("success") == 1 and "failure" not in rec.hooks()
-
-
-def test_redaction_covers_block_and_parts_shapes() -> None:
-    from llmrelay.callbacks.payload import REDACTED, redact_body
-
-    body = {"system": [{"type": "text", "text": "SECRET", "cache_control": {"type": "x"}}],
-            "messages": [{"role": "user", "content": [{"type": "text", "text": "SECRET"}]}],
-            "contents": [{"role": "user", "parts": [{"text": "SECRET"}]}],
-            "systemInstruction": {"parts": [{"text": "SECRET"}]}, "model": "m"}
-    out = redact_body(body)
-    assert "SECRET" not in json.dumps(out)
-    assert out["model"] == "m" and out["system"][0]["text"] == REDACTED
-    assert "SECRET" in json.dumps(body)  # the request itself is untouched

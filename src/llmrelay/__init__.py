@@ -8,8 +8,9 @@ Module settings are read at call time by the module functions (they use a defaul
 ``input_callback``, ``success_callback``, ``failure_callback``, ``cache``, ``num_retries``,
 ``request_timeout``, ``drop_params``, ``turn_off_message_logging``, ``api_key``, ``api_base``,
 ``callback_timeout``, ``callback_queue_size``, ``callback_concurrency``,
-``suppress_reentrant_callbacks``, ``model_prices``; ``callback_exit_timeout`` is the
-process's exit deadline for callback delivery. ``Client(...)`` takes the same settings and
+``suppress_reentrant_callbacks``, ``model_prices``. Two belong to the process, not to a
+client: ``callback_exit_timeout`` (the exit deadline for callback delivery) and
+``callback_workers`` (the size of the dispatcher's runner pool). ``Client(...)`` takes the same settings and
 shares none of them.
 
 ``llmrelay.callbacks`` is always the callback list (as in LiteLLM). The subpackage of the
@@ -109,7 +110,7 @@ api_base: str | None = None
 retry_initial_delay: float = 0.5
 callback_timeout: float = 30.0
 callback_queue_size: int = 10000
-callback_concurrency: int = 16
+callback_concurrency: int = 100
 suppress_reentrant_callbacks: bool = True
 model_prices: dict[str, dict[str, Any]] | None = None
 callback_exit_timeout: float = 10.0
@@ -117,6 +118,7 @@ max_budget: float | None = None  # USD; see llmrelay.budget
 _current_cost: float = 0.0  # USD spent by module calls in this process (with max_budget)
 set_verbose: bool = False  # True: llmrelay's debug log goes to stderr
 custom_prompt_dict: dict[str, Any] = {}  # see llmrelay.prompt_templates
+callback_workers: int = 8
 
 _default = default_client()
 
@@ -190,9 +192,9 @@ class _SettingsModule(_types.ModuleType):
         if name in _LISTS:
             if not isinstance(value, list):
                 raise TypeError(f"llmrelay.{name} must be a list, got {type(value).__name__}")
-            from .callbacks.plan import build_plan
+            from .callbacks.registry import check_lists
 
-            build_plan(value, [], [], [], False)  # resolves names and warns; raises if bad
+            check_lists({name: value})  # resolves names and warns; raises if bad
         elif name == "model_cost":  # a new table (e.g. get_model_cost_map()): load it
             from .catalog import replace_model_cost
 

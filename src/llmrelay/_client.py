@@ -21,8 +21,10 @@ from ._context import UNSET, CallContext, fail, finish
 from ._params import auth_options, split_params
 from ._send import asend, send
 from ._settings import SETTING_NAMES, ModuleSettings, Settings
+from .callbacks import reentry
 from .callbacks.calllog import CallLog
-from .callbacks.plan import plan_for
+from .callbacks.plan import Plan, plan_for
+from .callbacks.registry import check_lists
 from .exceptions import LLMRelayError
 from .layers import Layer
 from .providers.base import Call
@@ -32,6 +34,7 @@ from .types import new_call_id
 __all__ = ["CallContext", "Client", "default_client"]
 
 _UNSET: Any = UNSET  # the name layers imported before the split
+_LIST_NAMES = ("callbacks", "input_callback", "success_callback", "failure_callback")
 
 
 class Client:
@@ -61,6 +64,8 @@ class Client:
             settings = Settings(**options).copy()  # the lists given are copied
         elif options:
             settings = settings.copy(**options)
+        if not isinstance(settings, ModuleSettings):  # the module checks its own on assignment
+            check_lists({name: getattr(settings, name) for name in _LIST_NAMES})
         self.settings: Settings = settings
         self.layers: tuple[Layer, ...] = ()  # outermost first, inside the cache
 
@@ -91,14 +96,23 @@ class Client:
             self._fail_early(call_type, model, messages, input, kwargs, is_async, exc)
             raise
 
-    def _lists(self, kwargs: dict[str, Any]) -> list[Any]:
-        lists = []
-        settings = self.settings
-        for name in ("callbacks", "input_callback", "success_callback", "failure_callback"):
-            base = getattr(settings, name) or []
-            extra = kwargs.get(name)
-            lists.append(list(base) + list(extra) if extra else base)
-        return lists
+    def _plan(self, kwargs: dict[str, Any], is_async: bool) -> Plan | None:
+        """Who hears about this call: the client's lists (plan cached) plus the call's own
+        (resolved for this call only), minus the loggers whose hook this call is made from
+        (the re-entrancy guard, when ``suppress_reentrant_callbacks`` is on)."""
+        s = self.settings
+        base = (s.callbacks, s.input_callback, s.success_callback, s.failure_callback)
+        extra = [kwargs.get(name) for name in _LIST_NAMES]
+        if extra[0] or extra[1] or extra[2] or extra[3]:
+            lists = [list(b or ()) + list(e or ()) for b, e in zip(base, extra, strict=True)]
+            plan = plan_for(lists[0], lists[1], lists[2], lists[3], is_async, cache=False)
+        else:
+            plan = plan_for(base[0], base[1], base[2], base[3], is_async)
+        if plan is not None:
+            marked = reentry.current()
+            if marked and s.suppress_reentrant_callbacks:
+                plan = plan.without(marked)
+        return plan
 
     def _redact(self, kwargs: dict[str, Any]) -> bool:
         redact = kwargs.get("turn_off_message_logging")
@@ -107,14 +121,13 @@ class Client:
     def _fail_early(self, call_type: str, model: Any, messages: Any, input: Any,
                     kwargs: dict[str, Any], is_async: bool, exc: LLMRelayError) -> None:
         try:
-            lists = self._lists(kwargs)
-            plan = plan_for(lists[0], lists[1], lists[2], lists[3], is_async)
+            plan = self._plan(kwargs, is_async)
             if plan is None or not plan.failure:
                 return
             name = model if isinstance(model, str) else repr(model)
             provider = kwargs.get("custom_llm_provider") or (
                 name.partition("/")[0] if "/" in name else None)
-            log = CallLog(plan, call_type=("a" if is_async else "") + call_type, model=name,
+            log = CallLog(plan, self.settings, call_type=("a" if is_async else "") + call_type, model=name,
                           provider=provider,
                           messages=messages if isinstance(messages, list) else None,
                           input=input, optional_params={}, metadata=kwargs.get("metadata"),
@@ -168,13 +181,12 @@ class Client:
         return ctx
 
     def _make_log(self, ctx: CallContext, kwargs: dict[str, Any], is_async: bool) -> CallLog | None:
-        lists = self._lists(kwargs)
-        plan = plan_for(lists[0], lists[1], lists[2], lists[3], is_async)
+        plan = self._plan(kwargs, is_async)
         if plan is None:
             return None
         call = ctx.call
         prefix = "a" if is_async else ""
-        return CallLog(plan, call_type=prefix + ctx.call_type, model=call.model,
+        return CallLog(plan, self.settings, call_type=prefix + ctx.call_type, model=call.model,
                        provider=call.provider, messages=call.messages, input=call.input,
                        optional_params=call.params, metadata=ctx.metadata,
                        api_base=call.api_base, api_key=call.api_key, call_id=ctx.call_id,

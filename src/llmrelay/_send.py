@@ -21,6 +21,7 @@ from ._context import UNSET, CallContext, hidden_params, stream_state
 from ._retry import backoff_delay, is_retryable
 from ._streaming import AsyncStreamWrapper, CustomStreamWrapper
 from ._urls import mask_url, mask_urls_in, split_base, with_query
+from .callbacks.payload import redact_call
 from .exceptions import APIConnectionError, LLMRelayError, Timeout
 from .providers.base import Call, HTTPRequest, Provider
 from .transport import Reply, Transport, default_transport
@@ -32,9 +33,10 @@ __all__ = ["asend", "send"]
 def send(ctx: CallContext) -> Any:
     call, provider, log = ctx.call, ctx.provider, ctx.log
     mocked = ctx.mock is not UNSET or call.spec.wire == "mock"
-    req = _mock_request(ctx) if mocked else _build(provider, call)
+    req = _mock_request(ctx, call) if mocked else _build(provider, call)
     if log is not None:
-        log.pre_api_call(req.body, req.headers, None if mocked else _api_base(call))
+        log.pre_api_call(req.body, req.headers, None if mocked else _api_base(call),
+                         _redacted_body(ctx, mocked))
     if mocked:
         return _mock(ctx)
     if call.stream:
@@ -91,9 +93,10 @@ def _open_stream(ctx: CallContext, req: HTTPRequest) -> CustomStreamWrapper:
 async def asend(ctx: CallContext) -> Any:
     call, provider, log = ctx.call, ctx.provider, ctx.log
     mocked = ctx.mock is not UNSET or call.spec.wire == "mock"
-    req = _mock_request(ctx) if mocked else _build(provider, call)
+    req = _mock_request(ctx, call) if mocked else _build(provider, call)
     if log is not None:
-        await log.apre_api_call(req.body, req.headers, None if mocked else _api_base(call))
+        await log.apre_api_call(req.body, req.headers, None if mocked else _api_base(call),
+                                _redacted_body(ctx, mocked))
     if mocked:
         return _mock(ctx)
     if call.stream:
@@ -237,10 +240,20 @@ def _mock(ctx: CallContext) -> Any:
     return ctx.replay_stream(items)
 
 
-def _mock_request(ctx: CallContext) -> HTTPRequest:
+def _redacted_body(ctx: CallContext, mocked: bool) -> Callable[[], Any]:
+    """The request body callbacks see when prompts are redacted: the provider's own
+    request, built from the redacted call (asked for only when a logger redacts)."""
+    def build() -> Any:
+        redacted = redact_call(ctx.call)
+        if mocked:
+            return _mock_request(ctx, redacted).body
+        return _build(ctx.provider, redacted).body
+    return build
+
+
+def _mock_request(ctx: CallContext, call: Call) -> HTTPRequest:
     """The request the provider would get, for callbacks of a mocked call: built with a
     stand-in key and URL when none is configured (no network I/O happens)."""
-    call = ctx.call
     stand_in = dataclasses.replace(call, api_key=call.api_key or "mock-key",
                                    api_base=call.api_base or "http://mock.invalid")
     try:

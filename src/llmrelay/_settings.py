@@ -46,7 +46,7 @@ class Settings:
     retry_initial_delay: float = 0.5
     callback_timeout: float = 30.0
     callback_queue_size: int = 10000
-    callback_concurrency: int = 16
+    callback_concurrency: int = 100
     suppress_reentrant_callbacks: bool = True
     model_prices: dict[str, dict[str, Any]] | None = None
     transport: Any = None

@@ -7,7 +7,12 @@ dispatcher. It guarantees one terminal event: whichever of :meth:`success` and
 
 Redaction: with ``turn_off_message_logging`` on for the call, ``kwargs`` is redacted at the
 source. A logger created with ``CustomLogger(turn_off_message_logging=True)`` gets its own
-redacted copy of each event (built once per event, shared by such loggers).
+redacted copy of each event (built once per event, shared by such loggers). Either way the
+raw request body shown is the provider's request built from the redacted call, handed in
+by the pipeline (``pre_api_call(..., redacted=...)``).
+
+In-band hooks run marked as hooks of their logger (:mod:`.reentry`), as the dispatcher
+does for background ones.
 """
 
 from __future__ import annotations
@@ -16,15 +21,18 @@ import contextvars
 import datetime as dt
 import inspect
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from .._urls import mask_url
+from . import reentry
 from .dispatcher import Delivery, Job, dispatcher
 from .payload import (
     REDACTED,
+    EventKwargs,
     mask_headers,
     mask_key,
-    redact_body,
+    redact_input,
     redact_messages,
     redact_response,
     standard_payload,
@@ -50,8 +58,9 @@ def _as_messages(input: Any) -> list[dict[str, Any]] | None:
     return [{"role": "user", "content": x if isinstance(x, str) else str(x)} for x in items]
 
 
-def _redacted_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``kw`` as a redacting logger may see it."""
+def _redacted_kwargs(kw: dict[str, Any], body: Any) -> dict[str, Any]:
+    """A copy of ``kw`` as a redacting logger may see it (``body``: the request built from
+    the redacted call)."""
     out = dict(kw)
     out["messages"] = redact_messages(kw.get("messages"))
     inp = kw.get("input")
@@ -59,9 +68,7 @@ def _redacted_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
         REDACTED if inp is not None else None)
     args = kw.get("additional_args")
     if args:
-        out["additional_args"] = {**args,
-                                  "complete_input_dict": redact_body(args.get(
-                                      "complete_input_dict"))}
+        out["additional_args"] = {**args, "complete_input_dict": body}
     if kw.get("original_response") is not None:
         out["original_response"] = REDACTED
     return out
@@ -82,12 +89,20 @@ def _deliveries(sinks: tuple[Sink, ...], args: tuple[Any, ...],
     return out
 
 
+def _with_payload(kw: dict[str, Any], obj: Any, status: str) -> EventKwargs:
+    """``kw`` for a terminal event, its standard payload built on first access."""
+    return EventKwargs(kw, {"standard_logging_object": lambda: standard_payload(kw, obj,
+                                                                                status)})
+
+
 class CallLog:
-    __slots__ = ("context", "done", "is_async", "kwargs", "plan", "redact")
+    __slots__ = ("context", "done", "is_async", "kwargs", "plan", "redact", "redacted_body",
+                 "settings")
 
     def __init__(
         self,
         plan: Plan,
+        settings: Any = None,
         *,
         call_type: str,
         model: str,
@@ -105,16 +120,17 @@ class CallLog:
         redact: bool,
     ) -> None:
         self.plan = plan
+        self.settings = settings  # the client's: delivery limits of this call's events
         self.context = contextvars.copy_context()  # observer hooks run in (a copy of) it
         self.is_async = is_async
         self.redact = redact
+        self.redacted_body: Any = None
         self.done = False
         if messages is None:
             messages = _as_messages(input)
         if redact:
             messages = redact_messages(messages)
-            input = redact_messages(input) if isinstance(input, list) else (
-                REDACTED if input is not None else None)
+            input = redact_messages(input) if isinstance(input, list) else redact_input(input)
         trace_id = trace_id or call_id
         masked = mask_key(api_key)
         self.kwargs: dict[str, Any] = {
@@ -148,10 +164,18 @@ class CallLog:
         }
 
     # ---- in-band --------------------------------------------------------------------------
-    def _prepare_pre(self, body: Any, headers: dict[str, str] | None, api_base: str | None) -> None:
+    def _prepare_pre(self, body: Any, headers: dict[str, str] | None, api_base: str | None,
+                     redacted: Callable[[], Any] | None) -> None:
+        if self.redact or self.plan.redacts:
+            try:
+                self.redacted_body = redacted() if redacted is not None else (
+                    REDACTED if body is not None else None)
+            except Exception:  # a provider refusing the redacted call: show nothing
+                log.debug("llmrelay: building the redacted request failed", exc_info=True)
+                self.redacted_body = REDACTED
         kw = self.kwargs
         kw["additional_args"] = {
-            "complete_input_dict": redact_body(body) if self.redact else body,
+            "complete_input_dict": self.redacted_body if self.redact else body,
             "headers": mask_headers(headers),
             "api_base": mask_url(api_base),
         }
@@ -162,18 +186,22 @@ class CallLog:
     def _pre_args(self, sink: Sink) -> tuple[Any, ...]:
         kw = self.kwargs
         if sink.redact and not self.redact:
-            kw = _redacted_kwargs(kw)
+            kw = _redacted_kwargs(kw, self.redacted_body)
         if sink.style == "input":
             return (kw,)
         return (kw["model"], kw["messages"], kw)
 
-    def pre_api_call(self, body: Any, headers: dict[str, str] | None, api_base: str | None) -> None:
-        """Run input callbacks and ``log_pre_api_call`` on the caller's thread."""
-        self._prepare_pre(body, headers, api_base)
+    def pre_api_call(self, body: Any, headers: dict[str, str] | None, api_base: str | None,
+                     redacted: Callable[[], Any] | None = None) -> None:
+        """Run input callbacks and ``log_pre_api_call`` on the caller's thread.
+        ``redacted()`` gives the request body built from the redacted call (asked only
+        when a logger redacts)."""
+        self._prepare_pre(body, headers, api_base, redacted)
         for sink in self.plan.pre_api:
             if sink.is_async:  # cannot be awaited here: deliver in the background
                 self._submit((sink,), self._pre_args(sink))
                 continue
+            token = reentry.mark(sink.target)
             try:
                 result = sink.fn(*self._pre_args(sink))
                 if inspect.isawaitable(result):
@@ -183,12 +211,16 @@ class CallLog:
             except Exception as exc:
                 log.error("llmrelay: pre-call callback %s raised %s: %s", sink.hook,
                           type(exc).__name__, exc, exc_info=exc)
+            finally:
+                reentry.reset(token)
 
     async def apre_api_call(self, body: Any, headers: dict[str, str] | None,
-                            api_base: str | None) -> None:
+                            api_base: str | None,
+                            redacted: Callable[[], Any] | None = None) -> None:
         """Async twin: async pre-call hooks are awaited on the caller's loop."""
-        self._prepare_pre(body, headers, api_base)
+        self._prepare_pre(body, headers, api_base, redacted)
         for sink in self.plan.pre_api:
+            token = reentry.mark(sink.target)
             try:
                 result = sink.fn(*self._pre_args(sink))
                 if inspect.isawaitable(result):
@@ -196,6 +228,8 @@ class CallLog:
             except Exception as exc:
                 log.error("llmrelay: pre-call callback %s raised %s: %s", sink.hook,
                           type(exc).__name__, exc, exc_info=exc)
+            finally:
+                reentry.reset(token)
 
     # ---- observer events -------------------------------------------------------------------
     def _submit(self, sinks: tuple[Sink, ...], args: tuple[Any, ...]) -> None:
@@ -204,7 +238,7 @@ class CallLog:
         def expand() -> list[Delivery]:
             def redacted() -> tuple[Any, ...]:
                 if len(args) == 4 and isinstance(args[0], dict):
-                    kw = _redacted_kwargs(args[0])
+                    kw = _redacted_kwargs(args[0], self.redacted_body)
                     obj = args[1]
                     obj = REDACTED if isinstance(obj, str) else redact_response(obj)
                     return (kw, obj, args[2], args[3])
@@ -212,7 +246,7 @@ class CallLog:
 
             return _deliveries(sinks, args, redacted if redact else None)
 
-        dispatcher.submit(Job(expand, self.context))
+        dispatcher.submit(Job(expand, self.context, self.settings))
 
     def post_api_call(self, original_response: Any, headers: dict[str, str] | None) -> None:
         """The raw reply arrived (an error reply too); kept for later events."""
@@ -247,21 +281,20 @@ class CallLog:
             if kw["stream"] and status == "success":
                 kw["complete_streaming_response"] = obj
                 kw["async_complete_streaming_response"] = obj
-            kw["standard_logging_object"] = standard_payload(kw, obj, status)
-            args = (kw, obj, kw["start_time"], kw["end_time"])
+            args = (_with_payload(kw, obj, status), obj, kw["start_time"], kw["end_time"])
 
             def redacted() -> tuple[Any, ...]:
-                rkw = _redacted_kwargs(kw)
+                rkw = _redacted_kwargs(kw, self.redacted_body)
                 robj = redact_response(response) if response is not None else None
                 if "complete_streaming_response" in rkw:
                     rkw["complete_streaming_response"] = robj
                     rkw["async_complete_streaming_response"] = robj
-                rkw["standard_logging_object"] = standard_payload(rkw, robj, status)
-                return (rkw, robj, kw["start_time"], kw["end_time"])
+                return (_with_payload(rkw, robj, status), robj, kw["start_time"],
+                        kw["end_time"])
 
             return _deliveries(sinks, args, None if redact_all else redacted)
 
-        dispatcher.submit(Job(expand, self.context))
+        dispatcher.submit(Job(expand, self.context, self.settings))
 
     def _end(self, extra: dict[str, Any]) -> dict[str, Any]:
         kw = self.kwargs

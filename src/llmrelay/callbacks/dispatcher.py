@@ -1,31 +1,36 @@
-"""Background delivery of observer events: fan-out, isolation, flush.
+"""Background delivery of observer events: a fixed pool of runner threads and one event loop.
 
-The caller hands over a :class:`Job` with one ``deque.append`` (plus a wake-up of the
-dispatcher loop when it is idle); everything else happens off the caller's path:
+The caller hands over a :class:`Job` with one ``deque.append`` (the dispatcher's loop is
+woken only when it is not already awake, and it stays awake for a moment after each
+burst, so a caller in a tight loop rarely pays for a wake-up). Everything else happens
+off the caller's path:
 
-* the dispatcher thread expands the job into deliveries (the standard payload is built
-  there, once, and shared by every target);
-* each target (a logger instance or callback function) has its own bounded queue and its own
-  runner thread, which delivers in order: sync hooks run on that thread, async hooks on the
-  dispatcher's event loop (the runner waits for them). A slow or broken target therefore
-  never delays another, and never the caller;
-* a hook runs in a copy of the caller's ``contextvars`` context as it was when the call
-  began (a job carries it), so context-based state such as the caller's current
-  OpenTelemetry span or a request id is what the hook sees;
-* every hook runs under a timeout (``llmrelay.callback_timeout``); a sync hook that overruns
-  is abandoned to its thread and the target gets a fresh runner;
-* overflow (``llmrelay.callback_queue_size``) drops the target's oldest event and counts it;
-* :meth:`Dispatcher.flush` waits until nothing is outstanding; an exit handler flushes with
-  a deadline (``llmrelay.callback_exit_timeout``) so no event is lost at normal exit; after
-  ``os.fork()`` the child starts with a fresh, empty dispatcher.
+* the loop thread expands the job into deliveries, one per target (a logger instance or a
+  callback function); the standard payload is built lazily, once per event, by whichever
+  hook reads it first, and shared;
+* each target has one ordered, bounded queue (``callback_queue_size`` of the calling
+  client; overflow drops the oldest event and counts it). Targets are held only while
+  they have work: an idle target is forgotten, so per-call callbacks leave nothing behind;
+  statistics are kept per target name;
+* sync hooks run on a fixed pool of runner threads (``llmrelay.callback_workers``, started
+  on demand), one hook of a target at a time, in order; async hooks run on the loop, in
+  order of start, up to ``callback_concurrency`` at once per target, so one slow hook
+  cannot hold back the others (nor the exit flush);
+* every hook runs in a copy of the caller's ``contextvars`` context as it was when the call
+  began, marked as a hook of its target (see :mod:`.reentry`), and under the calling
+  client's ``callback_timeout``; a sync hook that overruns is abandoned to its thread (a
+  fresh runner takes its place) and counted, an async one is cancelled and counted;
+* :meth:`Dispatcher.flush` waits until nothing is outstanding; one exit handler flushes
+  with a deadline (``llmrelay.callback_exit_timeout``) so no event is lost at normal exit;
+  after ``os.fork()`` the child starts with a fresh, empty dispatcher.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import concurrent.futures
 import contextvars
+import inspect
 import logging
 import os
 import sys
@@ -35,15 +40,22 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from . import reentry
+
 log = logging.getLogger("llmrelay")
 
-__all__ = ["Delivery", "Dispatcher", "Job", "dispatcher"]
+__all__ = ["Delivery", "Dispatcher", "Job", "dispatcher", "target_name"]
+
+_LINGER = 0.002  # seconds the loop stays awake after a burst, so callers need not wake it
+_DEFAULTS = {"callback_timeout": 30.0, "callback_queue_size": 10000,
+             "callback_concurrency": 100, "callback_workers": 8,
+             "callback_exit_timeout": 10.0}
 
 
 class Delivery:
     """One hook call for one target."""
 
-    __slots__ = ("args", "fn", "hook", "is_async", "target")
+    __slots__ = ("args", "fn", "hook", "is_async", "job", "target")
 
     def __init__(self, target: Any, hook: str, fn: Callable[..., Any], args: tuple[Any, ...],
                  is_async: bool) -> None:
@@ -52,19 +64,21 @@ class Delivery:
         self.fn = fn
         self.args = args
         self.is_async = is_async
+        self.job: Job | None = None
 
 
 class Job:
-    """Work handed over by a caller; ``expand`` runs on the dispatcher thread and each of
-    its deliveries in a copy of ``context`` (the caller's, when given)."""
+    """Work handed over by a caller: ``expand`` runs on the dispatcher's loop and returns
+    the deliveries; each runs in a copy of ``context`` (the caller's, when given) with the
+    delivery limits of ``settings`` (the calling client's; None: the module settings)."""
 
-    __slots__ = ("context", "expand", "remaining")
+    __slots__ = ("context", "expand", "settings")
 
     def __init__(self, expand: Callable[[], list[Delivery]],
-                 context: contextvars.Context | None = None) -> None:
+                 context: contextvars.Context | None = None, settings: Any = None) -> None:
         self.expand = expand
         self.context = context
-        self.remaining = 0
+        self.settings = settings
 
 
 def target_name(target: Any) -> str:
@@ -73,189 +87,69 @@ def target_name(target: Any) -> str:
     return type(target).__name__
 
 
-def _setting(name: str, default: float) -> float:
-    module = sys.modules.get("llmrelay")
-    value = getattr(module, name, None) if module is not None else None
-    return float(value) if isinstance(value, (int, float)) else default
+def _opt(settings: Any, name: str) -> float:
+    source = settings if settings is not None else sys.modules.get("llmrelay")
+    value = getattr(source, name, None)
+    return float(value) if isinstance(value, (int, float)) else float(_DEFAULTS[name])
 
 
-class _Target:
-    """One logger: its queue, its runner thread and its statistics."""
+def _limit(d: Delivery, name: str) -> float:
+    return _opt(d.job.settings if d.job is not None else None, name)
 
-    def __init__(self, owner: Dispatcher, key: Any, name: str) -> None:
-        self.owner = owner
-        self.key = key
-        self.name = name
-        self.pending: deque[tuple[Delivery, Job]] = deque()
-        self.wake = threading.Condition(threading.Lock())
-        self.thread: threading.Thread | None = None
-        self.generation = 0
-        self.busy_since: float | None = None
-        self.current: tuple[Delivery, Job] | None = None
-        self.delivered = self.failed = self.dropped = self.timed_out = 0
+
+class _Stats:
+    """Counts and timings of every target of one name."""
+
+    __slots__ = ("delivered", "dropped", "failed", "max_s", "queued", "timed_out", "total_s",
+                 "warned")
+
+    def __init__(self) -> None:
+        self.delivered = self.failed = self.dropped = self.timed_out = self.queued = 0
         self.total_s = self.max_s = 0.0
         self.warned = False
 
-    def stats(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         done = self.delivered + self.failed + self.timed_out
-        return {
-            "delivered": self.delivered,
-            "failed": self.failed,
-            "dropped": self.dropped,
-            "timed_out": self.timed_out,
-            "queued": len(self.pending),
-            "mean_ms": (self.total_s / done * 1000.0) if done else 0.0,
-            "max_ms": self.max_s * 1000.0,
-        }
+        return {"delivered": self.delivered, "failed": self.failed, "dropped": self.dropped,
+                "timed_out": self.timed_out, "queued": self.queued,
+                "mean_ms": (self.total_s / done * 1000.0) if done else 0.0,
+                "max_ms": self.max_s * 1000.0}
 
-    # ---- called on the dispatcher thread -------------------------------------------------
-    def put(self, delivery: Delivery, job: Job, limit: int) -> None:
-        with self.wake:
-            if len(self.pending) >= limit:
-                _old, old_job = self.pending.popleft()
-                self.dropped += 1
-                self.owner._delivery_done(old_job)
-            self.pending.append((delivery, job))
-            if self.thread is not None:
-                self.wake.notify()
-                return
-            started = self._spawn()
-        if not started:
-            self._deliver_here()
 
-    def _spawn(self) -> bool:
-        """Start a runner thread (with ``wake`` held); False when none can start."""
-        self.generation += 1
-        thread = threading.Thread(target=self._run, args=(self.generation,),
-                                  name=f"llmrelay-cb-{self.name}", daemon=True)
-        try:
-            thread.start()
-        except RuntimeError:  # Python 3.12+ refuses new threads at interpreter shutdown
-            self.thread = None
-            return False
-        self.thread = thread
-        return True
+class _Target:
+    """One target with work: its ordered queue and what of it is running."""
 
-    def _deliver_here(self) -> None:
-        """No runner thread could start (the exit flush on Python 3.12+): deliver the
-        queue here, on the dispatcher's loop thread; async hooks become tasks of the loop."""
-        while True:
-            with self.wake:
-                if not self.pending or self.thread is not None:
-                    return
-                d, job = self.pending.popleft()
-            if d.is_async:
-                self._start_task(d, job)
-            else:
-                self._deliver(d, job)
-                self.owner._delivery_done(job)
+    __slots__ = ("async_active", "key", "name", "pending", "stats", "sync_busy")
 
-    def _start_task(self, d: Delivery, job: Job) -> None:
-        timeout = _setting("callback_timeout", 30.0)
-        started = time.perf_counter()
-        loop = asyncio.get_running_loop()
+    def __init__(self, key: int, name: str, stats: _Stats) -> None:
+        self.key = key
+        self.name = name
+        self.stats = stats
+        self.pending: deque[Delivery] = deque()
+        self.sync_busy = False  # a runner owns the target's sync deliveries
+        self.async_active = 0
 
-        def make() -> asyncio.Task[Any]:
-            return loop.create_task(asyncio.wait_for(d.fn(*d.args), timeout))
 
-        task = job.context.copy().run(make) if job.context is not None else make()
+class _Runner:
+    """A runner thread of the pool (or the loop thread standing in for one)."""
 
-        def done(t: asyncio.Task[Any]) -> None:
-            exc = asyncio.CancelledError() if t.cancelled() else t.exception()
-            self._record(d, exc, started, timeout)
-            self.owner._delivery_done(job)
+    __slots__ = ("abandoned", "current", "since", "target", "thread")
 
-        task.add_done_callback(done)
+    def __init__(self) -> None:
+        self.abandoned = False
+        self.current: Delivery | None = None
+        self.target: _Target | None = None
+        self.since = 0.0
+        self.thread: threading.Thread | None = None
 
-    def _call(self, d: Delivery, timeout: float) -> None:
-        if d.is_async:
-            loop = self.owner._loop
-            if loop is None:
-                raise RuntimeError("dispatcher loop is gone")
-            # the task is created in the context current here, so it inherits the caller's
-            fut = asyncio.run_coroutine_threadsafe(asyncio.wait_for(d.fn(*d.args), timeout),
-                                                   loop)
-            fut.result()
-        else:
-            d.fn(*d.args)
 
-    def check_overrun(self, timeout: float) -> None:
-        """Abandon a sync hook stuck past the timeout: count it, move on with a new thread."""
-        with self.wake:
-            since, current = self.busy_since, self.current
-            if since is None or current is None or current[0].is_async:
-                return  # async hooks time out by themselves (asyncio.wait_for)
-            if time.monotonic() - since < timeout:
-                return
-            self.busy_since = None
-            self.current = None
-            self.timed_out += 1
-            log.warning("llmrelay: callback %s.%s timed out after %.1fs", self.name,
-                        current[0].hook, timeout)
-            self.owner._delivery_done(current[1])
-            # the stuck thread sees a newer generation and exits when freed
-            started = self._spawn()
-        if not started:
-            self._deliver_here()
-
-    # ---- the runner thread ---------------------------------------------------------------
-    def _run(self, generation: int) -> None:
-        while True:
-            with self.wake:
-                while not self.pending:
-                    if self.generation != generation:
-                        return
-                    self.wake.wait(5.0)
-                if self.generation != generation:
-                    return
-                item = self.pending.popleft()
-                self.current = item
-                self.busy_since = time.monotonic()
-            self._deliver(*item)
-            with self.wake:
-                if self.generation != generation or self.current is not item:
-                    return  # abandoned by check_overrun; already counted
-                self.current = None
-                self.busy_since = None
-            self.owner._delivery_done(item[1])
-
-    def _deliver(self, d: Delivery, job: Job) -> None:
-        timeout = _setting("callback_timeout", 30.0)
-        started = time.perf_counter()
-        error: BaseException | None = None
-        try:
-            if job.context is None:
-                self._call(d, timeout)
-            else:  # a copy per delivery: one context cannot be entered twice at once
-                job.context.copy().run(self._call, d, timeout)
-        except Exception as exc:
-            error = exc
-        self._record(d, error, started, timeout)
-
-    def _record(self, d: Delivery, exc: BaseException | None, started: float,
-                timeout: float) -> None:
-        """Count one delivery's outcome and time; the first failure is logged in full."""
-        spent = time.perf_counter() - started
-        self.total_s += spent
-        if spent > self.max_s:
-            self.max_s = spent
-        if exc is None:
-            self.delivered += 1
-        elif isinstance(exc, (asyncio.TimeoutError, concurrent.futures.TimeoutError)):
-            self.timed_out += 1
-            log.warning("llmrelay: callback %s.%s timed out after %.1fs", self.name, d.hook,
-                        timeout)
-        else:
-            self.failed += 1
-            if not self.warned:
-                self.warned = True
-                log.error("llmrelay: callback %s.%s raised %s: %s (further failures of this "
-                          "callback are counted in llmrelay.callback_stats())",
-                          self.name, d.hook, type(exc).__name__, exc, exc_info=exc)
+def _run_sync(d: Delivery) -> None:
+    reentry.mark(d.target)  # inside a context copy: the mark ends with the delivery
+    d.fn(*d.args)
 
 
 class Dispatcher:
-    """Owns the background loop thread and every target's queue."""
+    """Owns the loop thread, the runner pool and every target's queue."""
 
     def __init__(self) -> None:
         self._reset()
@@ -263,15 +157,22 @@ class Dispatcher:
 
     def _reset(self) -> None:
         self._start_lock = threading.Lock()
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # flush waits on it
+        self._work = threading.Condition(self._lock)  # idle runners wait on it
         self._outstanding = 0
         self._inbox: deque[Job] = deque()
-        self._wake_pending = False
+        self._awake = False
+        self._linger: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._targets: dict[int, _Target] = {}
-        self._names: dict[str, int] = {}
-        self._watchdog: asyncio.TimerHandle | None = None
+        self._stats: dict[str, _Stats] = {}
+        self._ready: deque[_Target] = deque()
+        self._runners: set[_Runner] = set()
+        self._idle_runners = 0
+        self._delivery_threads: set[int] = set()
+        self._exit_done = False
 
     # ---- caller side ---------------------------------------------------------------------
     def submit(self, job: Job) -> None:
@@ -279,39 +180,33 @@ class Dispatcher:
         loop = self._loop
         if loop is None:
             loop = self._start()
-        with self._cond:
+        with self._lock:
             self._outstanding += 1
         self._inbox.append(job)
-        if not self._wake_pending:
-            self._wake_pending = True
+        if not self._awake:
+            self._awake = True
             try:
                 loop.call_soon_threadsafe(self._drain)
             except RuntimeError:  # loop closed during interpreter shutdown
                 self._drain_inline()
 
     def _in_delivery_thread(self) -> bool:
-        me = threading.current_thread()
-        if me is self._thread:
-            return True
-        return any(t.thread is me for t in list(self._targets.values()))
+        return threading.get_ident() in self._delivery_threads
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until every submitted event is delivered (or dropped/timed out).
 
         Returns False if ``timeout`` seconds passed first. Called from inside a hook it
-        returns at once (waiting there would deadlock).
-        """
-        if self._thread is None:
-            return self._outstanding == 0
-        if self._in_delivery_thread():
+        returns at once (waiting there could deadlock)."""
+        if self._thread is None or self._in_delivery_thread():
             return self._outstanding == 0
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
+        with self._idle:
             while self._outstanding > 0:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
-                self._cond.wait(min(left, 1.0) if left is not None else 1.0)
+                self._idle.wait(min(left, 1.0) if left is not None else 1.0)
         return True
 
     async def aflush(self, timeout: float | None = None) -> bool:
@@ -321,11 +216,16 @@ class Dispatcher:
         return await asyncio.get_running_loop().run_in_executor(None, self.flush, timeout)
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        return {t.name: t.stats() for t in list(self._targets.values())}
+        with self._lock:
+            return {name: s.as_dict() for name, s in self._stats.items()}
 
     @property
     def outstanding(self) -> int:
         return self._outstanding
+
+    def threads(self) -> int:
+        """Live threads of the dispatcher (its loop and its runners)."""
+        return (self._thread is not None) + len(self._runners)
 
     # ---- lifecycle -----------------------------------------------------------------------
     def _start(self) -> asyncio.AbstractEventLoop:
@@ -338,105 +238,332 @@ class Dispatcher:
             self._thread = thread
             self._loop = loop
             thread.start()
-            loop.call_soon_threadsafe(self._check_overruns)
-            if not self._exit_registered:
-                self._exit_registered = True
-                atexit.register(self._at_exit)
-                # Runs before concurrent.futures shuts its executors down, so hooks that use
-                # run_in_executor still work while we flush.
-                reg = getattr(threading, "_register_atexit", None)
-                if reg is not None:
-                    try:
-                        reg(self._at_exit)
-                    except RuntimeError:
-                        pass
+            loop.call_soon_threadsafe(self._watchdog)
+            self._register_exit()
             return loop
 
-    @staticmethod
-    def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    def _register_exit(self) -> None:
+        """One exit handler: with threading's (it runs before ``concurrent.futures`` shuts
+        its executors down, so hooks using ``run_in_executor`` still work while we flush),
+        else with ``atexit``."""
+        if self._exit_registered:
+            return
+        self._exit_registered = True
+        reg = getattr(threading, "_register_atexit", None)
+        if reg is not None:
+            try:
+                reg(self._at_exit)
+                return
+            except RuntimeError:  # interpreter already shutting down
+                pass
+        atexit.register(self._at_exit)
+
+    def _run_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._delivery_threads.add(threading.get_ident())
         asyncio.set_event_loop(loop)
         loop.run_forever()
 
-    def _check_overruns(self) -> None:
-        timeout = _setting("callback_timeout", 30.0)
-        for t in list(self._targets.values()):
-            if t.busy_since is not None:
-                t.check_overrun(timeout)
-        if self._loop is not None:
-            self._watchdog = self._loop.call_later(min(0.1, timeout / 4), self._check_overruns)
-
     def _at_exit(self) -> None:
+        if self._exit_done:
+            return
+        self._exit_done = True
         if self._thread is None or self._outstanding == 0:
             return
-        deadline = _setting("callback_exit_timeout", 10.0)
+        deadline = _opt(None, "callback_exit_timeout")
         if not self.flush(deadline):
             log.warning("llmrelay: %d callback event(s) were still undelivered after the %.1fs "
                         "exit deadline", self._outstanding, deadline)
 
     def after_fork_in_child(self) -> None:
         """The child process starts with no thread and no inherited events."""
+        registered = self._exit_registered
         self._reset()
+        self._exit_registered = registered
 
-    # ---- dispatcher thread ---------------------------------------------------------------
+    # ---- the loop: expanding jobs ------------------------------------------------------
     def _drain(self) -> None:
-        self._wake_pending = False
         inbox = self._inbox
-        limit = int(_setting("callback_queue_size", 10000))
         while inbox:
-            self._expand(inbox.popleft(), limit)
+            self._expand(inbox.popleft())
+        if self._linger is None and self._loop is not None:
+            self._linger = self._loop.call_later(_LINGER, self._settle)
+
+    def _settle(self) -> None:
+        self._linger = None
+        if self._inbox:
+            self._drain()
+            return
+        self._awake = False
+        if self._inbox:  # a job arrived before the flag dropped: its caller did not wake us
+            self._awake = True
+            self._drain()
 
     def _drain_inline(self) -> None:  # last resort when the loop is gone: deliver sync hooks
-        self._wake_pending = False
+        self._awake = False
         while self._inbox:
             job = self._inbox.popleft()
             try:
-                for d in job.expand():
-                    if not d.is_async:
-                        if job.context is None:
-                            d.fn(*d.args)
-                        else:
-                            job.context.copy().run(d.fn, *d.args)
+                deliveries = job.expand()
             except Exception:
-                log.debug("llmrelay: callback failed during shutdown", exc_info=True)
-            self._job_done()
+                deliveries = []
+            for d in deliveries:
+                if not d.is_async:
+                    try:
+                        (job.context or contextvars.copy_context()).copy().run(_run_sync, d)
+                    except Exception:
+                        log.debug("llmrelay: callback failed during shutdown", exc_info=True)
+            with self._lock:
+                self._done_locked(1)
 
-    def _expand(self, job: Job, limit: int) -> None:
+    def _expand(self, job: Job) -> None:
         try:
             deliveries = job.expand()
         except Exception:
-            log.exception("llmrelay: building a callback payload failed")
+            log.exception("llmrelay: building a callback event failed")
             deliveries = []
-        if not deliveries:
-            self._job_done()
-            return
-        job.remaining = len(deliveries)
-        for d in deliveries:
-            self._target(d.target).put(d, job, limit)
+        touched: dict[int, _Target] = {}
+        with self._lock:
+            self._outstanding += len(deliveries)
+            self._done_locked(1)  # the job itself
+            for d in deliveries:
+                d.job = job
+                t = self._target_locked(d.target)
+                limit = max(1, int(_opt(job.settings, "callback_queue_size")))
+                while len(t.pending) >= limit:
+                    t.pending.popleft()
+                    t.stats.dropped += 1
+                    t.stats.queued -= 1
+                    self._done_locked(1)
+                t.pending.append(d)
+                t.stats.queued += 1
+                touched[t.key] = t
+        for t in touched.values():
+            self._pump(t)
 
-    def _target(self, key: Any) -> _Target:
-        t = self._targets.get(id(key))
-        if t is None or t.key is not key:
-            name = target_name(key)
-            n = self._names.get(name, 0) + 1
-            self._names[name] = n
-            t = _Target(self, key, name if n == 1 else f"{name}#{n}")
-            self._targets[id(key)] = t
+    def _target_locked(self, target: Any) -> _Target:
+        t = self._targets.get(id(target))
+        if t is None:
+            name = target_name(target)
+            stats = self._stats.get(name)
+            if stats is None:
+                stats = self._stats[name] = _Stats()
+            t = self._targets[id(target)] = _Target(id(target), name, stats)
         return t
 
-    def _delivery_done(self, job: Job) -> None:
-        with self._cond:
-            job.remaining -= 1
-            if job.remaining > 0:
-                return
-            self._outstanding -= 1
-            if self._outstanding <= 0:
-                self._cond.notify_all()
+    def _done_locked(self, n: int) -> None:
+        self._outstanding -= n
+        if self._outstanding <= 0:
+            self._idle.notify_all()
 
-    def _job_done(self) -> None:
-        with self._cond:
-            self._outstanding -= 1
-            if self._outstanding <= 0:
-                self._cond.notify_all()
+    def _evict_locked(self, t: _Target) -> None:
+        if (not t.pending and not t.sync_busy and t.async_active == 0
+                and self._targets.get(t.key) is t):
+            del self._targets[t.key]
+
+    # ---- the loop: starting deliveries -------------------------------------------------
+    def _pump(self, t: _Target) -> None:
+        """Start what may start of ``t``'s queue, in order (runs on the loop)."""
+        starts: list[Delivery] = []
+        runnable = False
+        with self._lock:
+            while t.pending:
+                d = t.pending[0]
+                if d.is_async:
+                    if t.async_active >= _limit(d, "callback_concurrency"):
+                        break
+                    t.pending.popleft()
+                    t.stats.queued -= 1
+                    t.async_active += 1
+                    starts.append(d)
+                    continue
+                if not t.sync_busy:
+                    t.sync_busy = True
+                    self._ready.append(t)
+                    runnable = True
+                break
+            self._evict_locked(t)
+        if runnable:
+            self._wake_runner()
+        for d in starts:
+            self._start_async(t, d)
+
+    def _start_async(self, t: _Target, d: Delivery) -> None:
+        loop = self._loop
+        assert loop is not None
+        ctx = (d.job.context if d.job is not None and d.job.context is not None
+               else contextvars.copy_context()).copy()
+        started = time.perf_counter()
+        expired: list[bool] = []
+        try:
+            ctx.run(reentry.mark, d.target)
+            awaitable = ctx.run(d.fn, *d.args)
+            if not inspect.isawaitable(awaitable):
+                self._async_finished(t, d, None, started)
+                return
+            task = ctx.run(asyncio.ensure_future, awaitable)
+        except Exception as exc:
+            self._async_finished(t, d, exc, started)
+            return
+
+        def expire() -> None:
+            expired.append(True)
+            task.cancel()
+
+        timer = loop.call_later(_limit(d, "callback_timeout"), expire)
+
+        def done(fut: asyncio.Future[Any]) -> None:
+            timer.cancel()
+            if fut.cancelled():
+                exc: BaseException | None = TimeoutError() if expired else (
+                    asyncio.CancelledError())
+            else:
+                exc = fut.exception()
+            self._async_finished(t, d, exc, started)
+
+        task.add_done_callback(done)
+
+    def _async_finished(self, t: _Target, d: Delivery, exc: BaseException | None,
+                        started: float) -> None:
+        with self._lock:
+            t.async_active -= 1
+            self._record_locked(t, d, exc, started)
+            self._done_locked(1)
+        self._pump(t)
+
+    # ---- the runner pool ---------------------------------------------------------------
+    def _wake_runner(self) -> None:
+        with self._lock:
+            if self._idle_runners > 0:
+                self._work.notify()
+            if self._idle_runners >= len(self._ready):
+                return  # enough runners are waking up for every ready target
+            if len(self._runners) >= int(_opt(None, "callback_workers")):
+                return  # a busy runner takes it when free
+            runner = _Runner()
+            self._runners.add(runner)
+        thread = threading.Thread(target=self._runner_main, args=(runner,),
+                                  name=f"llmrelay-cb-worker-{id(runner) % 10000}",
+                                  daemon=True)
+        runner.thread = thread
+        try:
+            thread.start()
+        except RuntimeError:  # Python 3.12+ refuses new threads at interpreter shutdown
+            with self._lock:
+                self._runners.discard(runner)
+                alone = not self._runners
+            if alone:
+                self._run_ready_here()
+
+    def _run_ready_here(self) -> None:
+        """No runner thread can start (the exit flush on Python 3.12+): the loop thread
+        runs the ready targets' sync deliveries itself."""
+        stand_in = _Runner()
+        while True:
+            with self._lock:
+                if not self._ready:
+                    return
+                t = self._ready.popleft()
+            self._run_target(stand_in, t)
+
+    def _runner_main(self, runner: _Runner) -> None:
+        self._delivery_threads.add(threading.get_ident())
+        try:
+            while True:
+                with self._lock:
+                    while not self._ready:
+                        self._idle_runners += 1
+                        self._work.wait()
+                        self._idle_runners -= 1
+                    t = self._ready.popleft()
+                self._run_target(runner, t)
+                if runner.abandoned:
+                    return
+        finally:
+            self._delivery_threads.discard(threading.get_ident())
+
+    def _run_target(self, runner: _Runner, t: _Target) -> None:
+        """Run ``t``'s sync deliveries in order until its queue is empty or starts with an
+        async one (then the loop takes over)."""
+        resume = False
+        while True:
+            with self._lock:
+                if runner.abandoned:
+                    return
+                if not t.pending or t.pending[0].is_async:
+                    t.sync_busy = False
+                    resume = bool(t.pending)
+                    self._evict_locked(t)
+                    break
+                d = t.pending.popleft()
+                t.stats.queued -= 1
+                runner.current, runner.target = d, t
+                runner.since = time.monotonic()
+            started = time.perf_counter()
+            error: BaseException | None = None
+            try:
+                ctx = d.job.context if d.job is not None else None
+                (ctx if ctx is not None else contextvars.copy_context()).copy().run(_run_sync,
+                                                                                    d)
+            except Exception as exc:
+                error = exc
+            with self._lock:
+                if runner.abandoned:
+                    return  # the watchdog counted it and moved on without this runner
+                runner.current = runner.target = None
+                self._record_locked(t, d, error, started)
+                self._done_locked(1)
+        if resume and self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._pump, t)
+            except RuntimeError:
+                pass
+
+    def _watchdog(self) -> None:
+        """Abandon sync hooks stuck past their timeout: count them, move on with a fresh
+        runner (the stuck thread leaves the pool and ends when the hook returns)."""
+        now = time.monotonic()
+        for runner in list(self._runners):
+            d, t = runner.current, runner.target
+            if d is None or t is None:
+                continue
+            timeout = _limit(d, "callback_timeout")
+            if now - runner.since < timeout:
+                continue
+            with self._lock:
+                if runner.current is not d:
+                    continue
+                runner.abandoned = True
+                self._runners.discard(runner)
+                t.stats.timed_out += 1
+                t.sync_busy = False
+                self._done_locked(1)
+            log.warning("llmrelay: callback %s.%s timed out after %.1fs", t.name, d.hook,
+                        timeout)
+            self._pump(t)
+        if self._loop is not None:
+            self._loop.call_later(0.1, self._watchdog)
+
+    def _record_locked(self, t: _Target, d: Delivery, exc: BaseException | None,
+                       started: float) -> None:
+        """Count one delivery's outcome and time; the first failure is logged in full."""
+        s = t.stats
+        spent = time.perf_counter() - started
+        s.total_s += spent
+        if spent > s.max_s:
+            s.max_s = spent
+        if exc is None:
+            s.delivered += 1
+        elif isinstance(exc, TimeoutError):
+            s.timed_out += 1
+            log.warning("llmrelay: callback %s.%s timed out after %.1fs", t.name, d.hook,
+                        _limit(d, "callback_timeout"))
+        else:
+            s.failed += 1
+            if not s.warned:
+                s.warned = True
+                log.error("llmrelay: callback %s.%s raised %s: %s (further failures of this "
+                          "callback are counted in llmrelay.callback_stats())",
+                          t.name, d.hook, type(exc).__name__, exc, exc_info=exc)
 
 
 dispatcher = Dispatcher()

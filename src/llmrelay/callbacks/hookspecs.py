@@ -17,7 +17,9 @@ from dataclasses import dataclass
 __all__ = [
     "ALL_HOOKS",
     "EVENTS",
+    "FUNCTION_SIGNATURES",
     "PROXY_HOOKS",
+    "ROUTER_HOOKS",
     "HookSpec",
     "near_miss",
 ]
@@ -29,6 +31,11 @@ class HookSpec:
     signature: str
     when: str
     kind: str  # "in-band" | "observer" | "proxy" | "router"
+
+    @property
+    def nargs(self) -> int:
+        """How many positional arguments llmrelay passes (besides ``self``)."""
+        return self.signature.count(",") + 1
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,15 @@ EVENTS: dict[str, EventSpec] = {
 }
 
 PROXY_HOOKS: tuple[str, ...] = tuple(n for n, h in ALL_HOOKS.items() if h.kind == "proxy")
+ROUTER_HOOKS: tuple[str, ...] = tuple(n for n, h in ALL_HOOKS.items() if h.kind == "router")
+
+# Plain functions in the callback lists: how each is called, by the list it is in.
+FUNCTION_SIGNATURES: dict[str, str] = {
+    "input_callback": "(kwargs)",
+    "success_callback": _OBS,
+    "failure_callback": _OBS,
+    "callbacks": _OBS,
+}
 
 # Methods of CustomLogger that are not hooks but must not be flagged as misspellings.
 _NOT_HOOKS = frozenset({"__init__"})

@@ -2,23 +2,37 @@
 
 Secrets never reach a callback: API keys are masked (``sk-...abcd``) and auth headers
 dropped. With message logging turned off, prompts and completions are replaced by
-:data:`REDACTED` everywhere a callback can see them, raw request and response bodies too.
+:data:`REDACTED` everywhere a callback can see them. The raw request body a redacting
+logger sees is not a filtered copy of the real one: it is the provider's own request built
+from a redacted call (:func:`redact_call`), so no list of vendor body fields can miss one.
+
+:class:`EventKwargs` is the dict of a terminal event: its ``standard_logging_object`` is
+built on first access, once, and shared by every logger that receives the event.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import json
+import threading
 import traceback
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..providers.base import Call
 
 __all__ = [
     "REDACTED",
     "SCHEMA_VERSION",
+    "EventKwargs",
     "mask_headers",
     "mask_key",
-    "redact_body",
+    "redact_call",
+    "redact_input",
+    "redact_messages",
     "redact_response",
     "standard_payload",
 ]
@@ -74,20 +88,22 @@ def redact_messages(messages: Any) -> Any:
     return out
 
 
-_BODY_TEXT_KEYS = ("messages", "input", "prompt", "contents", "system", "system_instruction",
-                   "systemInstruction")
+def redact_input(value: Any) -> Any:
+    """An embedding input or prompt with every text replaced (token-id lists kept)."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        if value and isinstance(value[0], int):
+            return value  # token ids are not text
+        return [redact_input(v) for v in value]
+    return REDACTED
 
 
-def redact_body(body: Any) -> Any:
-    """A copy of a provider request body with every prompt field redacted."""
-    if not isinstance(body, dict):
-        return REDACTED if body is not None else None
-    out = dict(body)
-    for key in _BODY_TEXT_KEYS:
-        if key in out:
-            value = out[key]
-            out[key] = redact_messages(value) if isinstance(value, list) else REDACTED
-    return out
+def redact_call(call: Call) -> Call:
+    """The same call with its prompt redacted: messages, input or prompt. The provider's
+    request built from it is what a redacting logger sees as ``complete_input_dict``."""
+    return dataclasses.replace(call, messages=redact_messages(call.messages),
+                               input=redact_input(call.input))
 
 
 def redact_response(response: Any) -> Any:
@@ -232,6 +248,92 @@ def standard_payload(kwargs: dict[str, Any], response: Any, status: str) -> dict
         "error_code": getattr(exc, "status_code", None) if exc is not None else None,
     }
     return payload
+
+
+_BUILD_LOCK = threading.Lock()
+
+
+class EventKwargs(dict[str, Any]):
+    """A terminal event's ``kwargs``: a ``dict`` whose lazily built keys (the standard
+    logging payload) are computed on first access by any means (``kw[...]``, ``get``,
+    ``in``, iteration, copying), once, under a lock, and then stored like any key."""
+
+    __slots__ = ("_lazy",)
+
+    def __init__(self, base: dict[str, Any], lazy: dict[str, Callable[[], Any]]) -> None:
+        super().__init__(base)
+        self._lazy = lazy
+
+    def _build(self, key: str) -> bool:
+        with _BUILD_LOCK:
+            fn = self._lazy.pop(key, None)
+            if fn is not None and not dict.__contains__(self, key):  # a hook may have set it
+                dict.__setitem__(self, key, fn())
+            return dict.__contains__(self, key)
+
+    def _all(self) -> None:
+        for key in list(self._lazy):
+            self._build(key)
+
+    def __missing__(self, key: str) -> Any:
+        if key in self._lazy and self._build(key):
+            return dict.__getitem__(self, key)
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if key in self._lazy:
+            self._build(key)
+        return dict.get(self, key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self._lazy
+
+    def __iter__(self) -> Iterator[str]:
+        self._all()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._all()
+        return dict.__len__(self)
+
+    def keys(self) -> Any:
+        self._all()
+        return dict.keys(self)
+
+    def items(self) -> Any:
+        self._all()
+        return dict.items(self)
+
+    def values(self) -> Any:
+        self._all()
+        return dict.values(self)
+
+    def copy(self) -> dict[str, Any]:
+        self._all()
+        return dict(dict.items(self))
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key in self._lazy:
+            self._build(key)
+        return dict.setdefault(self, key, default)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key in self._lazy:
+            self._build(key)
+        return dict.pop(self, key, *default)
+
+    def __repr__(self) -> str:
+        self._all()
+        return dict.__repr__(self)
+
+    def __eq__(self, other: object) -> bool:
+        self._all()
+        return dict.__eq__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> Any:  # copy/deepcopy/pickle give a plain dict, payload included
+        return (dict, (self.copy(),))
 
 
 def traceback_text(exc: BaseException) -> str:

@@ -1,29 +1,26 @@
-"""Which function receives which event: resolved from the callback lists, cached.
+"""Which function receives which observer event of a call: resolved from the callback lists
+through the hook registry (:mod:`.registry`), cached.
 
 The user's lists (``callbacks``, ``input_callback``, ``success_callback``,
-``failure_callback``, global and per call) are read at call time. A :class:`Plan` is the
-resolved answer for one combination of list contents and one call mode (sync or async):
-for each event, the tuple of :class:`Sink` to deliver to, each target at most once. Plans
-are cached by the identity of the list entries, so a call pays a tuple build and a dict
-lookup; with every list empty it pays nothing (``plan_for`` returns None).
+``failure_callback``, a client's and the call's own) are read at call time. A :class:`Plan`
+is the resolved answer for one combination of list contents and one call mode (sync or
+async): for each event, the tuple of :class:`Sink` to deliver to, each target at most once.
+Plans of a client's own lists are cached by the identity of the entries, so a call pays a
+tuple build and a dict lookup; with every list empty it pays nothing (``plan_for`` returns
+None). Lists given to one call only are resolved for that call, uncached.
 """
 
 from __future__ import annotations
 
-import inspect
-import logging
-import threading
-import warnings
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import registry
 from .custom_logger import CustomLogger
-from .hookspecs import EVENTS, PROXY_HOOKS, near_miss
+from .hookspecs import EVENTS
+from .registry import check_function, overridden, resolve
 
-log = logging.getLogger("llmrelay")
-
-__all__ = ["Plan", "Sink", "plan_for", "proxy_mode"]
+__all__ = ["Plan", "Sink", "build_plan", "clear_cache", "plan_for"]
 
 
 class Sink:
@@ -44,95 +41,55 @@ class Sink:
 
 
 class Plan:
-    __slots__ = ("failure", "post_api", "pre_api", "stream", "success")
+    __slots__ = ("failure", "post_api", "pre_api", "redacts", "stream", "success", "targets")
 
-    def __init__(self) -> None:
-        self.pre_api: tuple[Sink, ...] = ()
-        self.post_api: tuple[Sink, ...] = ()
-        self.stream: tuple[Sink, ...] = ()
-        self.success: tuple[Sink, ...] = ()
-        self.failure: tuple[Sink, ...] = ()
+    def __init__(self, events: dict[str, list[Sink]]) -> None:
+        self.pre_api: tuple[Sink, ...] = tuple(events["pre_api"])
+        self.post_api: tuple[Sink, ...] = tuple(events["post_api"])
+        self.stream: tuple[Sink, ...] = tuple(events["stream"])
+        self.success: tuple[Sink, ...] = tuple(events["success"])
+        self.failure: tuple[Sink, ...] = tuple(events["failure"])
+        every = (*self.pre_api, *self.post_api, *self.stream, *self.success, *self.failure)
+        self.targets = frozenset(id(s.target) for s in every)
+        self.redacts = any(s.redact for s in every)  # a logger wants its own redacted view
+
+    def without(self, targets: frozenset[int]) -> Plan | None:
+        """This plan minus the sinks of ``targets`` (None when nothing is left)."""
+        if not (self.targets & targets):
+            return self
+        events = {e: [s for s in getattr(self, e) if id(s.target) not in targets]
+                  for e in EVENTS}
+        return _plan_or_none(events)
 
 
-_proxy = threading.local()
-_PROXY_FLAG = {"on": False}
-
-
-def proxy_mode(on: bool = True) -> None:
-    """Called by the proxy at start: proxy-only hooks are expected there, not warned about."""
-    _PROXY_FLAG["on"] = on
-
-
-def _overrides(obj: CustomLogger, name: str | None) -> Callable[..., Any] | None:
-    if name is None:
+def _plan_or_none(events: dict[str, list[Sink]]) -> Plan | None:
+    if not any(events.values()):
         return None
-    impl = getattr(type(obj), name, None)
-    if impl is None or impl is getattr(CustomLogger, name, None):
-        return None
-    return getattr(obj, name)  # type: ignore[no-any-return]
+    return Plan(events)
 
 
-def _is_async(fn: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
-    )
-
-
-_checked: weakref.WeakSet[Any] = weakref.WeakSet()
-_checked_ids: set[int] = set()
-
-
-def _check_logger(obj: CustomLogger) -> None:
-    """Registration-time warnings: misspelled hooks, proxy-only hooks outside the proxy."""
-    try:
-        if obj in _checked:
-            return
-        _checked.add(obj)
-    except TypeError:  # unhashable or not weak-referenceable
-        if id(obj) in _checked_ids:
-            return
-        _checked_ids.add(id(obj))
-    cls = type(obj)
-    for klass in cls.__mro__:
-        if klass is CustomLogger or klass is object:
-            break
-        for name in vars(klass):
-            hook = near_miss(name)
-            if hook is not None:
-                warnings.warn(
-                    f"{cls.__name__}.{name} is not a llmrelay hook and will never be called; "
-                    f"did you mean {hook}?", UserWarning, stacklevel=4)
-    if not _PROXY_FLAG["on"]:
-        used = [h for h in PROXY_HOOKS if _overrides(obj, h) is not None]
-        if used:
-            warnings.warn(
-                f"{cls.__name__} defines proxy-only hook(s) {', '.join(used)}: they run only "
-                f"inside `llmrelay serve`, not in SDK calls", UserWarning, stacklevel=4)
-
-
-def _resolve_name(name: str) -> Any:
-    from ..integrations.registry import get_integration
-
-    return get_integration(name)
-
-
-def _logger_sinks(obj: CustomLogger, event: str, is_async: bool) -> Sink | None:
+def _logger_sink(obj: CustomLogger, hooks: tuple[str, ...], event: str,
+                 call_is_async: bool) -> Sink | None:
     spec = EVENTS[event]
-    primary, other = ((spec.async_name, spec.sync_name) if is_async
+    primary, other = ((spec.async_name, spec.sync_name) if call_is_async
                       else (spec.sync_name, spec.async_name))
     for name in (primary, other):
-        fn = _overrides(obj, name)
-        if fn is not None:
+        if name is not None and name in hooks:
             style = "pre" if event == "pre_api" else "observer"
-            return Sink(obj, name or event, fn, name is not None and name.startswith("async_"),
-                        style, bool(getattr(obj, "turn_off_message_logging", False)))
+            return Sink(obj, name, getattr(obj, name), name.startswith("async_"), style,
+                        bool(getattr(obj, "turn_off_message_logging", False)))
     return None
+
+
+_LISTS = (("callbacks", "all"), ("input_callback", "pre_api"),
+          ("success_callback", "success"), ("failure_callback", "failure"))
 
 
 def build_plan(callbacks: Sequence[Any], inputs: Sequence[Any], successes: Sequence[Any],
                failures: Sequence[Any], is_async: bool) -> Plan | None:
     """Resolve the lists into sinks. ``callbacks`` entries get every event; the others only
-    theirs. A target appearing in several lists still gets each event once."""
+    theirs. A target appearing in several lists still gets each event once. Raises as
+    :func:`.registry.check_lists` does for a bad entry."""
     events: dict[str, list[Sink]] = {e: [] for e in EVENTS}
     seen: dict[str, set[int]] = {e: set() for e in EVENTS}
 
@@ -141,38 +98,29 @@ def build_plan(callbacks: Sequence[Any], inputs: Sequence[Any], successes: Seque
             seen[event].add(id(sink.target))
             events[event].append(sink)
 
-    def function_sink(fn: Callable[..., Any], event: str) -> Sink:
-        style = "input" if event == "pre_api" else "observer"
-        return Sink(fn, getattr(fn, "__name__", event), fn, _is_async(fn), style)
-
-    lists = (("all", callbacks), ("pre_api", inputs), ("success", successes),
-             ("failure", failures))
-    for which, entries in lists:
+    for (list_name, which), entries in zip(_LISTS, (callbacks, inputs, successes, failures),
+                                           strict=True):
         for entry in entries or ():
-            obj = _resolve_name(entry) if isinstance(entry, str) else entry
+            obj = resolve(entry)
             if isinstance(obj, CustomLogger):
-                _check_logger(obj)
+                hooks = overridden(obj)
                 wanted = tuple(EVENTS) if which == "all" else (which,)
                 if which == "success":
                     wanted = ("post_api", "stream", "success")
                 for event in wanted:
-                    add(event, _logger_sinks(obj, event, is_async))
+                    add(event, _logger_sink(obj, hooks, event, is_async))
             elif callable(obj):
+                check_function(obj, list_name)
                 wanted = ("success", "failure") if which == "all" else (which,)
+                fn_async = registry.is_async(obj)
                 for event in wanted:
-                    add(event, function_sink(obj, event))
+                    style = "input" if event == "pre_api" else "observer"
+                    add(event, Sink(obj, getattr(obj, "__name__", event), obj, fn_async,
+                                    style))
             else:
                 raise TypeError(f"callback {entry!r} is neither a CustomLogger, a function, "
                                 f"nor the name of an integration")
-    plan = Plan()
-    plan.pre_api = tuple(events["pre_api"])
-    plan.post_api = tuple(events["post_api"])
-    plan.stream = tuple(events["stream"])
-    plan.success = tuple(events["success"])
-    plan.failure = tuple(events["failure"])
-    if not (plan.pre_api or plan.post_api or plan.stream or plan.success or plan.failure):
-        return None
-    return plan
+    return _plan_or_none(events)
 
 
 _cache: dict[Any, Plan | None] = {}
@@ -186,12 +134,15 @@ def clear_cache() -> None:
 
 def plan_for(callbacks: Sequence[Any] | None, inputs: Sequence[Any] | None,
              successes: Sequence[Any] | None, failures: Sequence[Any] | None,
-             is_async: bool) -> Plan | None:
-    """The cached plan for these list contents, or None when nobody listens."""
+             is_async: bool, cache: bool = True) -> Plan | None:
+    """The plan for these list contents (cached unless ``cache`` is False), or None when
+    nobody listens."""
     if not (callbacks or inputs or successes or failures):
         return None
     key = (tuple(callbacks or _EMPTY), tuple(inputs or _EMPTY), tuple(successes or _EMPTY),
            tuple(failures or _EMPTY), is_async)
+    if not cache:
+        return build_plan(key[0], key[1], key[2], key[3], is_async)
     try:
         return _cache[key]
     except KeyError:

@@ -11,7 +11,7 @@ from typing import Any
 
 import llmrelay
 
-from ..callbacks.plan import proxy_mode
+from ..callbacks.registry import proxy_mode
 from .auth import Authenticator
 from .config import ConfigError, ProxyConfig
 from .deployments import ModelTable

@@ -23,7 +23,6 @@ import asyncio
 import contextvars
 import dataclasses
 import datetime as dt
-import inspect
 import math
 import time
 from collections.abc import Callable
@@ -33,9 +32,9 @@ from .._calltypes import known_params
 from .._context import UNSET, CallContext
 from .._params import auth_options, split_params
 from .._urls import mask_url
-from ..callbacks.custom_logger import CustomLogger
 from ..callbacks.dispatcher import Delivery, Job, dispatcher
 from ..callbacks.payload import mask_key
+from ..callbacks.registry import hook_methods, is_async
 from ..exceptions import (
     AuthenticationError,
     ContentPolicyViolationError,
@@ -285,36 +284,21 @@ class RouterCall:
         return result
 
     # ---- fallback hooks -------------------------------------------------------------------
-    def _fallback_loggers(self, ctx: CallContext, hook: str) -> list[CustomLogger]:
-        from ..integrations.registry import get_integration
-
-        found: list[CustomLogger] = []
-        seen: set[int] = set()
-        base = getattr(CustomLogger, hook)
-        for name in _LISTS:
-            for entry in [*(getattr(ctx.settings, name) or ()),
-                          *(self.kwargs.get(name) or ())]:
-                obj = get_integration(entry) if isinstance(entry, str) else entry
-                if (isinstance(obj, CustomLogger) and id(obj) not in seen
-                        and getattr(type(obj), hook, base) is not base):
-                    seen.add(id(obj))
-                    found.append(obj)
-        return found
-
     def fallback_event(self, ctx: CallContext, ok: bool, group: str,
                        original: LLMRelayError) -> None:
         """Deliver ``log_(success|failure)_fallback_event`` in the background."""
         hook = _FALLBACK_HOOKS[0] if ok else _FALLBACK_HOOKS[1]
-        loggers = self._fallback_loggers(ctx, hook)
-        if not loggers:
+        entries = [e for name in _LISTS for e in (*(getattr(ctx.settings, name) or ()),
+                                                   *(self.kwargs.get(name) or ()))]
+        methods = hook_methods(entries, hook)
+        if not methods:
             return
         kw = self._fallback_kwargs(ctx, group)
         args = (self.group, kw, original)
-        deliveries = [Delivery(lg, hook, getattr(lg, hook), args,
-                               inspect.iscoroutinefunction(getattr(lg, hook)))
-                      for lg in loggers]
+        deliveries = [Delivery(getattr(fn, "__self__", fn), hook, fn, args, is_async(fn))
+                      for fn in methods]
         context = ctx.log.context if ctx.log is not None else contextvars.copy_context()
-        dispatcher.submit(Job(lambda: deliveries, context))
+        dispatcher.submit(Job(lambda: deliveries, context, ctx.settings))
 
     def _fallback_kwargs(self, ctx: CallContext, group: str) -> dict[str, Any]:
         kw: dict[str, Any] = dict(ctx.log.kwargs) if ctx.log is not None else {
