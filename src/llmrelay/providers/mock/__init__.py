@@ -10,6 +10,8 @@ with :data:`DEFAULT_TEXT` when no ``mock_response`` is given.
 
 from __future__ import annotations
 
+import json
+import random
 import zlib
 from typing import Any
 
@@ -29,9 +31,10 @@ from ...types import (
     Usage,
     new_id,
 )
-from ..base import Call, HTTPRequest
+from ..base import Call, HTTPRequest, embedding_format, encode_vector
 from ..openai.translate import CHAT_PARAMS, EMBEDDING_PARAMS, TEXT_PARAMS
 from ..registry import ProviderSpec
+from .schema import sample
 
 __all__ = ["DEFAULT_TEXT", "MockProvider", "create", "mock_chunks", "mock_result"]
 
@@ -98,6 +101,55 @@ def _message(mock: Any, tool_calls: list[Any] | None) -> tuple[Message, str]:
     return msg, "tool_calls" if msg.tool_calls else "stop"
 
 
+def _rng(call: Call, index: int) -> random.Random:
+    """Deterministic per request, ``seed`` and choice: the same call gives the same reply."""
+    digest = zlib.crc32(json.dumps([call.model, call.messages, call.params.get("tools"),
+                                    call.params.get("response_format")],
+                                   sort_keys=True, default=str).encode())
+    return random.Random(f"{call.params.get('seed')}:{digest}:{index}")
+
+
+def _tool_to_call(call: Call) -> dict[str, Any] | None:
+    """The tool the model "decides" to call: the one ``tool_choice`` names, the first one
+    for ``"required"``, and for ``"auto"`` (or unset) the first one while the conversation
+    ends with the user (after a tool result, the model answers in text)."""
+    tools = [t for t in call.params.get("tools") or []
+             if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+    choice = call.params.get("tool_choice")
+    if not tools or choice == "none":
+        return None
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        found: dict[str, Any] = next(
+            (t["function"] for t in tools if t["function"].get("name") == name),
+            tools[0]["function"])
+        return found
+    last = (call.messages or [{}])[-1]
+    if choice == "required" or last.get("role") == "user":
+        return dict(tools[0]["function"])
+    return None
+
+
+def _generated(call: Call, index: int) -> tuple[Message, str]:
+    """The reply of a model that follows the request: a schema-valid tool call when a
+    tool is to be called, JSON for ``response_format``, else :data:`DEFAULT_TEXT`."""
+    rng = _rng(call, index)
+    fn = _tool_to_call(call)
+    if fn is not None:
+        args = json.dumps(sample(fn.get("parameters") or {"type": "object"}, rng))
+        tc = ToolCall(id=f"call_{rng.getrandbits(64):016x}", type="function",
+                      function={"name": fn.get("name"), "arguments": args})
+        return Message(role="assistant", content=None, tool_calls=[tc]), "tool_calls"
+    fmt = call.params.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema") or {}
+        text = json.dumps(sample(spec.get("schema") or {}, rng))
+        return Message(role="assistant", content=text), "stop"
+    if isinstance(fmt, dict) and fmt.get("type") == "json_object":
+        return Message(role="assistant", content=json.dumps({"response": DEFAULT_TEXT})), "stop"
+    return Message(role="assistant", content=DEFAULT_TEXT), "stop"
+
+
 _MAX_VALUES = 1 << 20  # inputs x dimensions: keeps one mock call to milliseconds
 
 
@@ -116,7 +168,9 @@ def _embedding(call: Call) -> EmbeddingResponse:
                               f"values per call ({len(items)} inputs x {dim} dimensions "
                               f"asked)", llm_provider=call.provider, model=call.model,
                               param="dimensions")
-    data = [Embedding(index=i, embedding=_vector(x, dim)) for i, x in enumerate(items)]
+    fmt = embedding_format(call)
+    data = [Embedding(index=i, embedding=encode_vector(_vector(x, dim), fmt))
+            for i, x in enumerate(items)]
     # token ids count as themselves; text through the tokenizer
     n = sum(len(x) if isinstance(x, list) else 0 for x in items) + _tokens(
         text=[x for x in items if not isinstance(x, list)] or "")
@@ -144,12 +198,18 @@ def mock_result(call: Call, mock: Any, tool_calls: list[Any] | None = None) -> A
             choices=[TextChoices(text=text, index=i, finish_reason="stop") for i in range(n)],
             usage=Usage(prompt_tokens=_tokens(text=str(call.input)),
                         completion_tokens=_tokens(text=text) * n))
-    msg, finish = _message(mock, tool_calls)
-    out_text = msg.content or "".join(tc.function.arguments for tc in msg.tool_calls or [])
-    usage = Usage(prompt_tokens=_tokens(messages=call.messages),
-                  completion_tokens=_tokens(text=out_text) * n)
-    choices = [Choices(index=i, message=msg if i == 0 else Message(**msg.model_dump()),
-                       finish_reason=finish) for i in range(n)]
+    if mock is None and not tool_calls:
+        replies = [_generated(call, i) for i in range(n)]
+    else:
+        msg, finish = _message(mock, tool_calls)
+        replies = [(msg if i == 0 else Message(**msg.model_dump()), finish) for i in range(n)]
+    out = 0
+    for msg, _ in replies:
+        out += _tokens(text=msg.content or "".join(
+            tc.function.arguments for tc in msg.tool_calls or []))
+    usage = Usage(prompt_tokens=_tokens(messages=call.messages), completion_tokens=out)
+    choices = [Choices(index=i, message=msg, finish_reason=finish)
+               for i, (msg, finish) in enumerate(replies)]
     return ModelResponse(model=call.model, choices=choices, usage=usage)
 
 
@@ -185,19 +245,21 @@ def mock_chunks(call: Call, mock: Any, tool_calls: list[Any] | None = None) -> l
     if call.call_type == "text_completion":
         return _text_chunks(call, full)
     cid = new_id()
-    msg = full.choices[0].message
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> ModelResponseStream:
+    def chunk(i: int, delta: dict[str, Any], finish: str | None = None) -> ModelResponseStream:
         return ModelResponseStream(id=cid, model=call.model, choices=[
-            StreamingChoices(index=0, delta=Delta(**delta), finish_reason=finish)])
+            StreamingChoices(index=i, delta=Delta(**delta), finish_reason=finish)])
 
-    chunks = [chunk({"role": "assistant", "content": ""})]
-    chunks += [chunk({"content": w}) for w in _words(msg.content or "")]
-    for idx, tc in enumerate(msg.tool_calls or []):
-        chunks.append(chunk({"tool_calls": [{"index": idx, "id": tc.id, "type": "function",
-                                             "function": {"name": tc.function.name,
-                                                          "arguments": tc.function.arguments}}]}))
-    chunks.append(chunk({}, full.choices[0].finish_reason))
+    chunks: list[Any] = []
+    for i, choice in enumerate(full.choices):  # every choice of n, one after the other
+        msg = choice.message
+        chunks.append(chunk(i, {"role": "assistant", "content": ""}))
+        chunks += [chunk(i, {"content": w}) for w in _words(msg.content or "")]
+        for idx, tc in enumerate(msg.tool_calls or []):
+            chunks.append(chunk(i, {"tool_calls": [{
+                "index": idx, "id": tc.id, "type": "function",
+                "function": {"name": tc.function.name, "arguments": tc.function.arguments}}]}))
+        chunks.append(chunk(i, {}, choice.finish_reason))
     usage_chunk = ModelResponseStream(id=cid, model=call.model, choices=[])
     usage_chunk.usage = full.usage
     chunks.append(usage_chunk)
