@@ -397,3 +397,26 @@ def test_dual_cache_local_and_shared() -> None:
 
 def test_exceptions_module_names() -> None:
     assert exceptions.BudgetExceededError is llmrelay.BudgetExceededError
+
+
+# ---- Cache by hand ---------------------------------------------------------------------------
+
+def test_cache_key_and_add_cache_match_calls() -> None:
+    cache = llmrelay.Cache()
+    llmrelay.cache = cache
+    try:
+        k1 = cache.get_cache_key(model="gpt-4o-mini", messages=MSG, temperature=0.7)
+        k2 = cache.get_cache_key(model="gpt-4o-mini", messages=MSG, max_completion_tokens=9)
+        assert k1 != k2 and k2 == cache.get_cache_key(model="gpt-4o-mini", messages=MSG,
+                                                      max_completion_tokens=9)
+        assert cache.get_cache_key(model="text-embedding-3-small", input=["a"]) != k1
+        stored = llmrelay.completion(model="gpt-4o-mini", messages=[{"role": "user",
+                                                                     "content": "other"}],
+                                     mock_response="kept", caching=False)
+        cache.add_cache(result=stored, model="gpt-4o-mini", messages=MSG)
+        assert cache.get_cache(model="gpt-4o-mini", messages=MSG)["id"] == stored.id
+        hit = llmrelay.completion(model="gpt-4o-mini", messages=MSG, api_key="unused")
+        assert hit.choices[0].message.content == "kept" and hit._hidden_params["cache_hit"]
+        assert asyncio.run(cache.async_get_cache(cache_key=k1)) is None
+    finally:
+        llmrelay.cache = None

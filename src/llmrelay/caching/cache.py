@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from ..exceptions import BadRequestError
 from .codec import CorruptEntry, Entry, decode
+from .direct import DirectAccess
 
 __all__ = ["Backend", "Cache", "Plan"]
 
@@ -75,7 +76,7 @@ def _number(opts: Mapping[str, Any], name: str, default: float | None) -> float 
     return float(value)
 
 
-class Cache:
+class Cache(DirectAccess):
     """A response cache for :class:`~llmrelay.Client` calls (see the module docstring).
 
     ``type``: ``"local"`` (in-process LRU of ``max_size`` entries), ``"disk"`` (SQLite
