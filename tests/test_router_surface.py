@@ -161,3 +161,14 @@ def test_per_call_list_fallbacks() -> None:
     out = r.completion(model="gpt", messages=MSG, mock_response="ok",
                        mock_testing_fallbacks=True, fallbacks=["claude"])
     assert out._hidden_params["model_group"] == "claude"
+
+
+def test_previous_models_in_callback_metadata() -> None:
+    seen: list[dict[str, Any]] = []
+    r = _router(num_retries=1, retry_after=0)
+    r.completion(model="gpt", messages=MSG, mock_response="ok", mock_testing_fallbacks=True,
+                 fallbacks=["claude"], success_callback=[lambda kw, *a: seen.append(kw)])
+    llmrelay.flush(5)
+    previous = seen[0]["litellm_params"]["metadata"]["previous_models"]
+    assert len(previous) == 2 and {p["model_group"] for p in previous} == {"gpt"}
+    assert previous[0]["exception_type"] == "InternalServerError"

@@ -213,6 +213,11 @@ class RouterCall:
                   model_info=dep.model_info, api_base=self._base(ctx, dep))
         if group != self.group:
             md["original_model_group"] = self.group
+        # LiteLLM's record of the attempts that failed before this one
+        md["previous_models"] = [
+            {"model": a["deployment"], "model_group": a["model_group"],
+             "exception_type": a["error_type"], "exception_string": a["error"]}
+            for a in self.attempts if a["error"] is not None]
 
     @staticmethod
     def _base(ctx: CallContext, dep: Deployment) -> str | None:
