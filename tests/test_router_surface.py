@@ -172,3 +172,19 @@ def test_previous_models_in_callback_metadata() -> None:
     previous = seen[0]["litellm_params"]["metadata"]["previous_models"]
     assert len(previous) == 2 and {p["model_group"] for p in previous} == {"gpt"}
     assert previous[0]["exception_type"] == "InternalServerError"
+
+
+def test_allowed_fails_policy_per_error_type() -> None:
+    from llmrelay.router import AllowedFailsPolicy
+
+    r = _router(num_retries=0, allowed_fails=100,
+                allowed_fails_policy=AllowedFailsPolicy(InternalServerErrorAllowedFails=0))
+    with pytest.raises(llmrelay.InternalServerError):
+        r.completion(model="gpt", messages=MSG,
+                     mock_response=llmrelay.InternalServerError("boom"))
+    assert len(r.cooldowns()) == 1  # cooled after its first failure, not its 101st
+    r2 = _router(num_retries=0, allowed_fails=100)
+    with pytest.raises(llmrelay.InternalServerError):
+        r2.completion(model="gpt", messages=MSG,
+                      mock_response=llmrelay.InternalServerError("boom"))
+    assert r2.cooldowns() == {}

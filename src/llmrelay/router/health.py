@@ -254,8 +254,10 @@ class Health:
                 st.latency = self.alpha * seconds + (1.0 - self.alpha) * st.latency
             st.samples += 1
 
-    def failed(self, dep: Deployment, exc: BaseException, duration: float) -> float | None:
-        """Count a failure; returns the cooldown (seconds) it started, if any."""
+    def failed(self, dep: Deployment, exc: BaseException, duration: float,
+               allowed_fails: int | None = None) -> float | None:
+        """Count a failure; returns the cooldown (seconds) it started, if any.
+        ``allowed_fails`` overrides the router's for this error (an allowed-fails policy)."""
         if isinstance(exc, Timeout):
             self.add_latency(dep, duration)  # a timed-out deployment must look slow
         if not counts_as_failure(exc):
@@ -265,8 +267,10 @@ class Health:
             st = self._state(dep)
             st.prune(now)
             st.fails.append(now)
-            seconds = cooldown_seconds(exc, len(st.fails), self.allowed_fails,
-                                       self.cooldown_time)
+            seconds = cooldown_seconds(
+                exc, len(st.fails),
+                self.allowed_fails if allowed_fails is None else allowed_fails,
+                self.cooldown_time)
             if seconds is None or seconds <= 0:
                 return None
             st.cool_until = max(st.cool_until, now + seconds)

@@ -242,7 +242,7 @@ class RouterCall:
         duration = self._record(ctx, dep, group, started, exc)
         self.router.health.finished(dep)
         if self._may_cool(dep):
-            self.router.health.failed(dep, exc, duration)
+            self.router.health.failed(dep, exc, duration, self.router.allowed_fails_for(exc))
 
     def _may_cool(self, dep: Deployment) -> bool:
         """A group's only deployment never cools down: there is nowhere else to send the
@@ -281,7 +281,8 @@ class RouterCall:
                 health.finished(dep)
                 health.add_tokens(dep, _total_tokens(getattr(st, "usage", None)))
                 if error is not None and counts_as_failure(error) and self._may_cool(dep):
-                    health.failed(dep, error, time.perf_counter() - started)
+                    health.failed(dep, error, time.perf_counter() - started,
+                                  self.router.allowed_fails_for(error))
             finally:
                 inner(st, status, error)
 

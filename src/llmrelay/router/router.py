@@ -140,6 +140,12 @@ class Router(RouterQueries, RouterBatch):
         policy = self._policy(group)
         return policy.retries_for(exc) if policy is not None else None
 
+    def allowed_fails_for(self, exc: BaseException) -> int | None:
+        """The failures the allowed-fails policy lets ``exc``'s type have before a
+        cooldown (None: the router's ``allowed_fails``)."""
+        policy = self.allowed_fails_policy
+        return policy.allowed_fails_for(exc) if policy is not None else None
+
     def policy_max_retries(self, group: str) -> int:
         """The most retries the policy of ``group`` gives any error type (0 without one)."""
         policy = self._policy(group)
