@@ -4,13 +4,26 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCK := .venv.lock
 
-.PHONY: run example test lint bench clean
+.PHONY: run example test lint bench clean venv-install
 
+# `make run` and `make test` may start together on a fresh clone: the first one builds
+# .venv under an exclusive lock (flock(1) from util-linux), the other waits for it and then
+# finds it ready instead of racing it. Without flock the build runs unlocked.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	@if command -v flock >/dev/null 2>&1; then \
+		flock $(LOCK) $(MAKE) --no-print-directory venv-install; \
+	else \
+		$(MAKE) --no-print-directory venv-install; \
+	fi
+
+venv-install:
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ]; then exit 0; fi; \
+	echo "creating $(VENV) (first run only)"; \
+	$(PYTHON) -m venv $(VENV) && \
+	$(PY) -m pip install -q --upgrade pip && \
+	$(PY) -m pip install -q -e '.[dev]' && \
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -30,4 +43,4 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(LOCK) build *.egg-info src/*.egg-info

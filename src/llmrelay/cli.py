@@ -2,7 +2,9 @@
 
 ::
 
+    llmrelay --version
     llmrelay serve [--config F] [--host 127.0.0.1] [--port 4000] [--workers N]
+    llmrelay config check [F] [--host H] [--no-db]
     llmrelay keys create [--alias A] [--user-id U] [--team-id T] [--models m1,m2]
                          [--max-budget USD] [--budget-duration 30d] [--rpm N] [--tpm N]
                          [--max-parallel N] [--duration 30d] [--metadata JSON]
@@ -14,7 +16,8 @@ default ``$LLMRELAY_BASE_URL`` or ``http://127.0.0.1:4000``; ``--master-key``, d
 ``$LLMRELAY_MASTER_KEY``), so the proxy's key cache learns about updates and revocations
 at once and PostgreSQL or SQLite are handled alike.
 
-Exit codes: 0 ok, 1 a request failed, 2 bad usage or a config the proxy refuses.
+Exit codes: 0 ok, 1 a request failed (or the address cannot be bound), 2 bad usage or a
+config the proxy refuses, 3 the database cannot be opened.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         from .proxy.config import ConfigError, load_config
         from .proxy.server import serve
+        from .proxy.startup import StartupError
     except ImportError as exc:
         print(f"llmrelay serve needs the proxy extra: pip install 'llmrelay[proxy]' ({exc})",
               file=sys.stderr)
@@ -52,6 +56,38 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"llmrelay: config error{where}: {exc}", file=sys.stderr)
         print("llmrelay: refusing to start", file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(f"llmrelay: {exc.message}", file=sys.stderr)
+        print("llmrelay: refusing to start", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    """Everything ``serve`` checks before it binds, without serving; prints the summary."""
+    try:
+        from .proxy.config import ConfigError, load_config
+        from .proxy.server import preflight
+        from .proxy.startup import StartupError
+    except ImportError as exc:
+        print(f"llmrelay config needs the proxy extra: pip install 'llmrelay[proxy]' ({exc})",
+              file=sys.stderr)
+        return 2
+    where = args.file or "embedded defaults"
+    try:
+        cfg = load_config(args.file)
+        app = preflight(cfg, args.host, database=not args.no_db)
+    except ConfigError as exc:
+        print(f"llmrelay: config error ({where}): {exc}", file=sys.stderr)
+        return 2
+    except StartupError as exc:
+        print(f"llmrelay: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    table = app.state.proxy.models
+    models = table.names() + [p.name for p in table.router.patterns]
+    store = "not checked" if args.no_db else "opened"
+    print(f"{where}: OK: {len(models)} model name(s) ({', '.join(models)}); "
+          f"auth {'on' if cfg.master_key else 'OFF'}; database {store}")
     return 0
 
 
@@ -138,6 +174,9 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llmrelay", description="llmrelay: an OpenAI-compatible "
                                 "LLM gateway. Run `llmrelay <command> --help` for details.")
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"llmrelay {__version__}")
     sub = p.add_subparsers(dest="command", metavar="command")
     sub.required = True
     s = sub.add_parser("serve", help="run the proxy server",
@@ -155,8 +194,27 @@ def _parser() -> argparse.ArgumentParser:
                    choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level (default warning)")
     s.set_defaults(func=_serve)
+    _config_parser(sub)
     _keys_parser(sub)
     return p
+
+
+def _config_parser(sub: Any) -> None:
+    c = sub.add_parser("config", help="check a config file",
+                       description="Work with proxy config files (LiteLLM's format).")
+    cs = c.add_subparsers(dest="config_command", metavar="action")
+    cs.required = True
+    k = cs.add_parser("check", help="validate a config without starting the proxy",
+                      description="Check a config as `llmrelay serve` does before it "
+                      "starts (values, callbacks, model list, master key, database) and "
+                      "print the start-up summary; nothing is served. Exit codes: 0 OK, "
+                      "2 the config is refused, 3 the database cannot be opened.")
+    k.add_argument("file", nargs="?", help="YAML config file (default: the embedded "
+                   "defaults)")
+    k.add_argument("--host", default="127.0.0.1",
+                   help="the address serve would bind (the master key rules depend on it)")
+    k.add_argument("--no-db", action="store_true", help="do not open the database")
+    k.set_defaults(func=_config_check)
 
 
 def _keys_parser(sub: Any) -> None:

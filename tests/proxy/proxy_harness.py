@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SRC = ROOT / "src"
 MASTER_KEY = "sk-master-0123456789abcdef"
+PERMIT_NO_KEY = "LLMRELAY_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY"
 BANNER_URL = re.compile(r"proxy on (http://[0-9.]+:[0-9]+)")
 
 def proxy_command(*args: str) -> list[str]:
@@ -147,6 +148,11 @@ def start_proxy(tmp: Path, config: dict[str, Any] | None, *, master_key: str | N
             "database_url", f"sqlite:///{tmp / 'proxy.db'}")
         (tmp / "config.yaml").write_text(yaml.safe_dump(config))
         cli += ["--config", str(tmp / "config.yaml")]
+    env = dict(env or {})
+    if config is not None and not master_key and not config.get(
+            "general_settings", {}).get("master_key"):
+        # a config without a master key runs only when explicitly permitted (as LiteLLM)
+        env.setdefault(PERMIT_NO_KEY, "true")
     with open(tmp / "proxy.out", "wb") as out:
         proc = subprocess.Popen(proxy_command(*cli), cwd=tmp, env=proxy_env(tmp, env),
                                 stdout=out, stderr=subprocess.STDOUT)

@@ -71,9 +71,12 @@ def test_unknown_keys_and_unset_env_warn(tmp_path: Path) -> None:
         "surprise": 1,
     }))
     text = "\n".join(cfg.warnings)
-    for name in ("surprise", "litellm_settings.set_verbose", "general_settings.alerting",
-                 "model_list[0].extra", "NOT_SET_ANYWHERE"):
+    for name in ("surprise", "model_list[0].extra", "NOT_SET_ANYWHERE"):
         assert name in text
+    # LiteLLM settings naming things llmrelay does not have: reported, not "unknown"
+    assert [k for k, _ in cfg.unused] == ["general_settings.alerting",
+                                          "litellm_settings.set_verbose"]
+    assert "set_verbose" not in text and "alerting" not in text
     assert cfg.model_list[0]["litellm_params"]["api_key"] is None
 
 
@@ -96,10 +99,6 @@ def test_unknown_keys_and_unset_env_warn(tmp_path: Path) -> None:
      "litellm_settings.callbacks[0]"),
     ({"model_list": MOCK, "litellm_settings": {"callbacks": "definitely-not-an-integration"}},
      "litellm_settings.callbacks"),
-    ({"model_list": MOCK, "general_settings": {"master_key": "sk-short"}},
-     "general_settings.master_key"),
-    ({"model_list": MOCK, "general_settings": {"master_key": "os.environ/UNSET_MK_XYZ"}},
-     "general_settings.master_key"),
     ({"model_list": MOCK, "general_settings": {"database_url": "mysql://x"}},
      "general_settings.database_url"),
     ({"model_list": MOCK, "general_settings": {"max_request_size_mb": 0}},
@@ -138,12 +137,6 @@ def test_numbers_from_the_environment(tmp_path: Path, monkeypatch: pytest.Monkey
     assert cfg.cache_params == {"type": "redis", "port": 6390, "ttl": 60}
 
 
-def test_short_master_key_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LLMRELAY_MASTER_KEY", "tooshort")
-    with pytest.raises(ConfigError, match="LLMRELAY_MASTER_KEY"):
-        load_config(None)
-
-
 def test_embedded_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     cfg = load_config(None)
     assert cfg.defaults and cfg.model_names() == ["mock"] and cfg.cache
@@ -162,8 +155,6 @@ def test_embedded_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 
 # ---- the command line --------------------------------------------------------------------
 @pytest.mark.parametrize(("config", "named"), [
-    ({"model_list": MOCK, "general_settings": {"master_key": "short-key"}},
-     "general_settings.master_key"),
     ({"model_list": MOCK, "litellm_settings": {"num_retries": "many"}},
      "litellm_settings.num_retries"),
     ({"model_list": MOCK, "litellm_settings": {"callbacks": "missing_cb_mod.handler"}},

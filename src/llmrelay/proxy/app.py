@@ -27,8 +27,10 @@ from .config import ProxyConfig, load_config
 from .errors import error_body, type_for_status
 from .limits import OVERLOADED
 from .metrics import mark_process_dead
+from .request_policy import RouteGate
 from .routes import llm, routes
 from .sse import json_response
+from .startup import StartupError
 from .state import ProxyState, apply_settings
 
 __all__ = ["ProxyApp", "app_from_env", "create_app"]
@@ -75,11 +77,22 @@ class ProxyApp(Starlette):
         ("/v1/chat/completions", llm.chat_completions), ("/v1/completions", llm.completions),
         ("/v1/embeddings", llm.embeddings), ("/chat/completions", llm.chat_completions),
         ("/completions", llm.completions), ("/embeddings", llm.embeddings))}
+    gate: RouteGate | None = None  # general_settings.allowed_routes / allowed_ips
+
+    startup_failure: StartupError | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get(OVERLOADED):  # beyond general_settings.max_connections (see protocol.py)
             await _overloaded(scope, receive, send)
             return
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if self.gate is not None and scope["type"] == "http":
+            refused = self.gate.refuse(scope)
+            if refused is not None:
+                await json_response(refused.body(), refused.status_code)(scope, receive, send)
+                return
         if scope["type"] == "http" and scope["method"] == "POST" and not self.user_middleware \
                 and not scope.get("root_path"):
             handler = self._fast.get(scope["path"])
@@ -93,6 +106,28 @@ class ProxyApp(Starlette):
                 await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        """The ASGI lifespan protocol around the app's lifespan, as Starlette runs it, but
+        a start that fails is reported as its one-line reason, not a traceback."""
+        await receive()  # lifespan.startup
+        started = False
+        try:
+            async with self.router.lifespan_context(self):
+                started = True
+                await send({"type": "lifespan.startup.complete"})
+                await receive()  # lifespan.shutdown
+        except Exception as exc:
+            failure = exc if isinstance(exc, StartupError) else StartupError(
+                f"{type(exc).__name__}: {exc}", 1)
+            if not started:
+                self.startup_failure = failure
+            kind = "shutdown" if started else "startup"
+            await send({"type": f"lifespan.{kind}.failed",
+                        "message": f"llmrelay: {failure.message}"})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
 
 
 def create_app(cfg: ProxyConfig | None = None) -> ProxyApp:
@@ -113,9 +148,8 @@ def create_app(cfg: ProxyConfig | None = None) -> ProxyApp:
             await state.start()
         except Exception as exc:
             where = cfg.database_url or f"sqlite:///{cfg.sqlite_path}"
-            log.error("llmrelay proxy: cannot open the key store at %s: %s: %s",
-                      _redact(where), type(exc).__name__, exc)
-            raise
+            raise StartupError(f"cannot open the database at {_redact(where)}: "
+                               f"{type(exc).__name__}: {exc}", 3) from None
         # Objects alive after start (modules, config, tables) never become garbage: moving
         # them out of the collector's view makes every later collection cheaper.
         gc.collect()
@@ -132,9 +166,12 @@ def create_app(cfg: ProxyConfig | None = None) -> ProxyApp:
             await state.stop()
             mark_process_dead(os.getpid())  # this worker's live gauges leave the sums
 
-    app = ProxyApp(routes=routes(), lifespan=lifespan,
+    from .routes.passthrough import routes as pass_through
+
+    app = ProxyApp(routes=routes() + pass_through(cfg.pass_through_endpoints), lifespan=lifespan,
                    exception_handlers={HTTPException: _http_error, Exception: _server_error})
     app.state.proxy = state
+    app.gate = RouteGate.from_config(cfg)
     return app
 
 

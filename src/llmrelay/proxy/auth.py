@@ -93,8 +93,14 @@ class UserAPIKeyAuth:
                 f"user_role={self.user_role!r})")
 
 
-def extract_key(headers: Mapping[str, str]) -> str | None:
-    """The API key a request carries, or None."""
+def extract_key(headers: Mapping[str, str], header: str | None = None) -> str | None:
+    """The API key a request carries, or None. ``header`` (``general_settings.
+    litellm_key_header_name``) is looked at first."""
+    if header is not None:
+        value = headers.get(header)
+        if value:
+            scheme, _, rest = value.partition(" ")
+            return (rest if rest and scheme.lower() == "bearer" else value).strip() or None
     auth = headers.get("authorization")
     if auth:
         scheme, _, value = auth.partition(" ")
@@ -116,8 +122,10 @@ _ANONYMOUS = UserAPIKeyAuth()
 class Authenticator:
     """Checks a request's key: master key, virtual key (via ``key_cache``), or refusal."""
 
-    def __init__(self, master_key: str | None, key_cache: Any) -> None:
+    def __init__(self, master_key: str | None, key_cache: Any,
+                 key_header: str | None = None) -> None:
         self.master_key = master_key
+        self.key_header = key_header.lower() if key_header else None
         self.master_hash = _hash(master_key) if master_key else None
         self.key_cache = key_cache
         self._master = UserAPIKeyAuth(token=self.master_hash, key_alias="master",
@@ -134,7 +142,7 @@ class Authenticator:
 
     async def authenticate(self, headers: Mapping[str, str]) -> UserAPIKeyAuth:
         """The caller's identity; raises :class:`ProxyError` 401 for a missing/unknown key."""
-        key = extract_key(headers)
+        key = extract_key(headers, self.key_header)
         if self.is_master(key):
             return self._master
         rec = None
@@ -154,7 +162,7 @@ class Authenticator:
         """Raise 401/403 unless the request carries the master key (no-op with auth off)."""
         if self.master_key is None:
             return
-        key = extract_key(headers)
+        key = extract_key(headers, self.key_header)
         if key is None:
             raise ProxyError(401, "This endpoint needs the master key: send "
                              "`Authorization: Bearer <master key>`", code="missing_api_key")

@@ -6,27 +6,29 @@
       - model_name: gpt-4o-mini
         litellm_params: {model: openai/gpt-4o-mini, api_key: os.environ/OPENAI_API_KEY}
         model_info: {id: primary}
-    litellm_settings:                # set on the ``llmrelay`` module at start
+      - model_name: "*"              # any other model, keys from the environment
+        litellm_params: {model: "*"}
+    litellm_settings:                # SDK settings for the proxy's calls
       callbacks: custom_callbacks.proxy_handler_instance   # module in the config's folder
       success_callback: [...]
-      failure_callback: [...]
       cache: true
-      cache_params: {type: local}
+      cache_params: {type: redis, host: ..., supported_call_types: [acompletion]}
       num_retries: 2
-      drop_params: true
-      turn_off_message_logging: false
-      request_timeout: 600
-    router_settings: {...}           # passed to llmrelay.router.Router
+      fallbacks: [{gpt-4o: [claude]}]   # also context_window_/content_policy_/default_
+    router_settings: {routing_strategy: least-busy, model_group_alias: {gpt-4: gpt-4o}, ...}
     general_settings:
-      master_key: os.environ/LLMRELAY_MASTER_KEY
+      master_key: os.environ/LITELLM_MASTER_KEY
       database_url: sqlite:///./llmrelay.db    # or postgresql://...
-      max_request_size_mb: 10
+      allowed_routes: [/chat/completions]
     environment_variables: {NAME: value}      # exported before anything else is read
+    include: [more_models.yaml]                # merged into this file
 
-``os.environ/NAME`` anywhere is replaced by that variable (unset: None and a warning; for
-``master_key`` and ``database_url`` an error). Unknown keys give a warning naming them;
-invalid values raise :class:`ConfigError` naming the key and the problem, and the proxy
-refuses to start.
+Every key LiteLLM documents has a policy (see :mod:`.litellm_keys`): honoured, already
+llmrelay's behaviour, reported in the start-up summary as naming something llmrelay does
+not have, or refused (the proxy does not start) when it would change security, routing,
+limits or stored data in a way llmrelay cannot honour. Keys LiteLLM does not document
+either are reported as unknown. ``os.environ/NAME`` anywhere is replaced by that variable
+(unset: null, reported). Invalid values raise :class:`ConfigError` naming the key.
 
 Without a config file (or without ``model_list``) the embedded defaults apply: the ``mock``
 model, plus OpenAI / Anthropic models when ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` is set,
@@ -36,32 +38,30 @@ an in-memory response cache, and the SQLite file ``$LLMRELAY_DATA_DIR/llmrelay.d
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import litellm_keys as keys
+from .config_values import (
+    ConfigError,
+    as_bool,
+    as_number,
+    callbacks,
+    check_models,
+    numeric,
+    read_yaml,
+    resolve_env,
+    section,
+    string_list,
+)
 from .contract.policy import POLICY_KEYS, CallerPolicy, policy_from
 from .limits import LIMIT_KEYS, limits_from
 
 __all__ = ["ConfigError", "ProxyConfig", "default_model_list", "load_config"]
 
 _ENV_PREFIX = "os.environ/"
-_TOP = {"model_list", "litellm_settings", "router_settings", "general_settings",
-        "environment_variables"}
-_LITELLM = {"callbacks", "success_callback", "failure_callback", "input_callback", "cache",
-            "cache_params", "num_retries", "drop_params", "turn_off_message_logging",
-            "request_timeout", "callback_timeout", "require_auth_for_metrics_endpoint"}
-_GENERAL = {"master_key", "database_url", "max_request_size_mb", *LIMIT_KEYS, *POLICY_KEYS}
-_MODEL_ENTRY = {"model_name", "litellm_params", "model_info"}
-_PRICES = ("input_cost_per_token", "output_cost_per_token")
-_MIN_MASTER_KEY = 16
 DEFAULT_MAX_REQUEST_MB = 10.0
-
-
-class ConfigError(ValueError):
-    """The config cannot be used; the message names the key and the problem."""
 
 
 @dataclass
@@ -70,9 +70,12 @@ class ProxyConfig:
 
     path: str | None = None
     model_list: list[dict[str, Any]] = field(default_factory=list)
-    router_settings: dict[str, Any] = field(default_factory=dict)
+    router_settings: dict[str, Any] = field(default_factory=dict)  # llmrelay.Router kwargs
     master_key: str | None = None
+    master_key_source: str = "general_settings.master_key"
+    permit_weak_master_key: bool = False  # general_settings.dangerously_permit_...
     database_url: str | None = None
+    database_options: dict[str, Any] = field(default_factory=dict)  # pool_size, timeouts
     sqlite_path: str = "llmrelay.db"
     max_request_size: int = int(DEFAULT_MAX_REQUEST_MB * 1024 * 1024)
     policy: CallerPolicy = field(default_factory=CallerPolicy)  # request contract, limits
@@ -83,11 +86,34 @@ class ProxyConfig:
     cache: bool = False
     cache_params: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)  # num_retries, drop_params ...
+    redis_settings: dict[str, Any] = field(default_factory=dict)  # router_settings redis_*
+    # general_settings the request path honours
+    max_parallel_requests: int | None = None  # default per deployment
+    global_max_parallel_requests: int | None = None
+    allowed_routes: list[str] | None = None
+    allowed_ips: list[str] | None = None
+    use_x_forwarded_for: bool = False
+    key_header: str | None = None  # litellm_key_header_name
+    completion_model: str | None = None
+    embedding_model: str | None = None
+    enforce_user_param: bool = False
+    reject_clientside_metadata_tags: bool = False
+    pass_through_endpoints: list[Any] = field(default_factory=list)
+    general_settings: dict[str, Any] = field(default_factory=dict)  # as given, resolved
+    # what the start-up summary reports
+    unused: list[tuple[str, str]] = field(default_factory=list)  # (key, why it has no effect)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (deployment, why)
+    unservable: dict[str, str] = field(default_factory=dict)  # model group -> why
     warnings: list[str] = field(default_factory=list)
     defaults: bool = False  # True when the embedded default model list is in use
 
     def model_names(self) -> list[str]:
         return list(dict.fromkeys(m["model_name"] for m in self.model_list))
+
+    def store_options(self) -> dict[str, Any]:
+        """Options for the key store's ``open`` (the pool settings are PostgreSQL's)."""
+        url = self.database_url or ""
+        return dict(self.database_options) if url.startswith("postgres") else {}
 
 
 def default_model_list(env: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -111,270 +137,259 @@ def default_model_list(env: dict[str, str] | None = None) -> list[dict[str, Any]
     return models
 
 
-def _read_yaml(path: str) -> Any:
-    try:
-        import yaml
-    except ImportError as exc:  # pragma: no cover - pyyaml is in the proxy extra
-        raise ConfigError("reading a config file needs PyYAML: pip install "
-                          "'llmrelay[proxy]'") from exc
-    try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+class _Policy:
+    """Applies :mod:`.litellm_keys` to the keys a section's loader did not read itself."""
+
+    def __init__(self, cfg: ProxyConfig) -> None:
+        self.cfg = cfg
+        self.refused: list[str] = []
+
+    def rest(self, where: str, values: dict[str, Any], handled: set[str] | frozenset[str]
+             ) -> None:
+        for name, value in values.items():
+            if name in handled:
+                continue
+            path = f"{where}.{name}" if where else str(name)
+            found = keys.lookup(where, str(name))
+            if found is None:
+                self.cfg.warnings.append(f"{path}: unknown key (not a LiteLLM setting "
+                                         f"either), ignored")
+                continue
+            policy, note = found
+            if policy == keys.ABSENT:
+                self.cfg.unused.append((path, note))
+            elif policy == keys.REFUSED and _is_set(value):
+                self.refused.append(f"{path} ({note})")
+            elif policy == keys.HONOURED:  # a key the loader should have read: a bug here
+                raise AssertionError(f"{path} is marked honoured but was not read")
+
+    def check(self) -> None:
+        if self.refused:
+            raise ConfigError(
+                "these settings ask for something llmrelay cannot do, so it will not start "
+                "without them (remove them or set them to false/null): "
+                + "; ".join(self.refused))
 
 
-def _resolve_env(value: Any, where: str, warnings: list[str], strict: set[str]) -> Any:
-    """Replace ``os.environ/NAME`` strings anywhere in ``value``."""
-    if isinstance(value, str) and value.startswith(_ENV_PREFIX):
-        name = value[len(_ENV_PREFIX):]
-        found = os.environ.get(name)
-        if found is None:
-            if where in strict:
-                raise ConfigError(f"{where}: environment variable {name} is not set")
-            warnings.append(f"{where}: environment variable {name} is not set; using null")
-        return found
-    if isinstance(value, dict):
-        return {k: _resolve_env(v, f"{where}.{k}" if where else str(k), warnings, strict)
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolve_env(v, f"{where}[{i}]", warnings, strict) for i, v in enumerate(value)]
-    return value
+def _is_set(value: Any) -> bool:
+    return value not in (None, False, 0, "", [], {})
 
 
-def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
-    value = raw.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{name}: expected a mapping, got {type(value).__name__}")
-    return value
+def _include(raw: dict[str, Any], base_dir: str, seen: set[str]) -> dict[str, Any]:
+    """``include: [file, ...]``: each file's keys appended to (lists) or merged under
+    (mappings) this config's; paths relative to the including file."""
+    files = raw.pop("include", None)
+    if files is None:
+        return raw
+    for i, name in enumerate(string_list(files, "include")):
+        path = os.path.normpath(os.path.join(base_dir, name))
+        if path in seen:
+            raise ConfigError(f"include[{i}]: {name} includes itself (directly or not)")
+        data = read_yaml(path)
+        if not isinstance(data, dict):
+            raise ConfigError(f"include[{i}]: {name} must hold a mapping at the top level")
+        data = _include(data, os.path.dirname(path), seen | {path})
+        for key, value in data.items():
+            mine = raw.get(key)
+            if isinstance(mine, list) and isinstance(value, list):
+                raw[key] = mine + value
+            elif isinstance(mine, dict) and isinstance(value, dict):
+                raw[key] = {**value, **mine}
+            elif mine is None:
+                raw[key] = value
+            else:
+                raise ConfigError(f"include[{i}]: {name} sets {key}, which this config sets "
+                                  f"too with another type")
+    return raw
 
 
-def _unknown(section: dict[str, Any], known: set[str], where: str, warnings: list[str]) -> None:
-    extra = sorted(str(k) for k in section if k not in known)
-    if extra:
-        prefix = f"{where}." if where else ""
-        names = ", ".join(prefix + k for k in extra)
-        warnings.append(f"unknown config key(s) ignored: {names}")
+_WEAK_OVERRIDE = "dangerously_permit_weak_or_unset_master_key"
 
 
-def _check_models(models: Any, warnings: list[str]) -> list[dict[str, Any]]:
-    if not isinstance(models, list):
-        raise ConfigError(f"model_list: expected a list of models, got {type(models).__name__}")
-    if not models:
-        raise ConfigError("model_list: is empty; list at least one model or remove the key "
-                          "to use the defaults")
-    out = []
-    for i, entry in enumerate(models):
-        where = f"model_list[{i}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: expected a mapping with model_name and litellm_params")
-        name = entry.get("model_name")
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{where}.model_name: required, a non-empty string")
-        params = entry.get("litellm_params")
-        if not isinstance(params, dict):
-            raise ConfigError(f"{where}.litellm_params: required, a mapping with `model`")
-        model = params.get("model")
-        if not isinstance(model, str) or not model:
-            raise ConfigError(f"{where}.litellm_params.model: required, a model string such "
-                              f"as openai/gpt-4o-mini")
-        info = entry.get("model_info") or {}
-        if not isinstance(info, dict):
-            raise ConfigError(f"{where}.model_info: expected a mapping")
-        _unknown(entry, _MODEL_ENTRY, where, warnings)
-        params, info = dict(params), dict(info)
-        for section, values in (("litellm_params", params), ("model_info", info)):
-            for price in _PRICES:
-                if values.get(price) is not None:
-                    values[price] = _numeric(values[price], f"{where}.{section}.{price}")
-        out.append({"model_name": name, "litellm_params": params, "model_info": info})
-    return out
+def _master_key(cfg: ProxyConfig, general: dict[str, Any], raw_general: dict[str, Any]
+                ) -> None:
+    """The master key: ``general_settings.master_key``, else ``$LLMRELAY_MASTER_KEY``, else
+    ``$LITELLM_MASTER_KEY``. Whether it is strong enough is decided at start
+    (:mod:`.startup`), as LiteLLM does, not here."""
+    key = general.get("master_key")
+    source = "general_settings.master_key"
+    reference = raw_general.get("master_key")
+    if isinstance(reference, str) and reference.startswith(_ENV_PREFIX):
+        source = f"{source} ({reference}, {'set' if key is not None else 'NOT SET'})"
+    if key is None and "master_key" not in raw_general:
+        for var in ("LLMRELAY_MASTER_KEY", "LITELLM_MASTER_KEY"):
+            if os.environ.get(var) is not None:
+                key, source = os.environ[var], var
+                break
+    if key is not None and not isinstance(key, str):
+        raise ConfigError(f"{source}: expected a string, got {type(key).__name__}")
+    cfg.master_key, cfg.master_key_source = key, source
+    permit = general.get(_WEAK_OVERRIDE)
+    if permit is not None:
+        cfg.permit_weak_master_key = as_bool(permit, f"general_settings.{_WEAK_OVERRIDE}")
 
 
-def _as_bool(value: Any, where: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise ConfigError(f"{where}: expected true or false, got {value!r}")
-
-
-def _as_number(value: Any, where: str, *, integer: bool = False, positive: bool = False) -> Any:
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if not ok or isinstance(value, bool) or value < 0 or (positive and value == 0):
-        kind = "integer" if integer else "number"
-        sign = "positive" if positive else "non-negative"
-        raise ConfigError(f"{where}: expected a {sign} {kind}, got {value!r}")
-    return value
-
-
-def _numeric(value: Any, where: str, *, integer: bool = False,
-             positive: bool = False) -> Any:
-    """A number, also from a numeric string (``os.environ/`` values are strings)."""
-    if isinstance(value, str):
-        try:
-            value = int(value) if integer else float(value)
-        except ValueError:
-            pass
-    return _as_number(value, where, integer=integer, positive=positive)
-
-
-def _cache_params(params: dict[str, Any], where: str) -> dict[str, Any]:
-    """``cache_params`` with the types of the common options checked (the cache checks
-    the values it knows, e.g. ``type``, when it is built at start)."""
-    out = dict(params)
-    for name in ("type", "host", "url", "password", "namespace", "mode", "disk_cache_dir",
-                 "path"):
-        if out.get(name) is not None and not isinstance(out[name], str):
-            raise ConfigError(f"{where}.{name}: expected a string, got {out[name]!r}")
-    for name, integer, positive in (("port", True, True), ("db", True, False),
-                                    ("max_size", True, True), ("ttl", False, False),
-                                    ("timeout", False, True), ("retry_after", False, False)):
-        if out.get(name) is not None:
-            out[name] = _numeric(out[name], f"{where}.{name}", integer=integer,
-                                 positive=positive)
-    return out
-
-
-def _import_attr(ref: str, base_dir: str, where: str) -> Any:
-    """``module.attr`` from the config's folder (or anywhere importable)."""
-    module_name, _, attr = ref.rpartition(".")
-    if base_dir not in sys.path:
-        sys.path.insert(0, base_dir)
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise ConfigError(f"{where}: cannot import module {module_name!r} (looked in "
-                          f"{base_dir} and on sys.path): {type(exc).__name__}: {exc}") from exc
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ConfigError(f"{where}: module {module_name!r} has no attribute {attr!r}") from None
-
-
-def _callbacks(value: Any, where: str, base_dir: str) -> list[Any]:
-    if value is None:
-        return []
-    items = value if isinstance(value, list) else [value]
-    out: list[Any] = []
-    for i, item in enumerate(items):
-        here = f"{where}[{i}]" if isinstance(value, list) else where
-        if not isinstance(item, str) or not item:
-            raise ConfigError(f"{here}: expected a callback name or module.attribute, got "
-                              f"{item!r}")
-        if "." in item:
-            out.append(_import_attr(item, base_dir, here))
-            continue
-        from ..integrations.registry import get_integration
-
-        try:
-            get_integration(item)
-        except Exception as exc:
-            raise ConfigError(f"{here}: {exc}") from exc
-        out.append(item)
-    return out
-
-
-def _litellm_settings(cfg: ProxyConfig, section: dict[str, Any], base_dir: str) -> None:
-    w = "litellm_settings"
-    _unknown(section, _LITELLM, w, cfg.warnings)
-    cfg.callbacks = _callbacks(section.get("callbacks"), f"{w}.callbacks", base_dir)
-    cfg.success_callback = _callbacks(section.get("success_callback"),
-                                      f"{w}.success_callback", base_dir)
-    cfg.failure_callback = _callbacks(section.get("failure_callback"),
-                                      f"{w}.failure_callback", base_dir)
-    cfg.input_callback = _callbacks(section.get("input_callback"), f"{w}.input_callback",
-                                    base_dir)
-    if section.get("cache") is not None:
-        cfg.cache = _as_bool(section["cache"], f"{w}.cache")
-    params = section.get("cache_params")
-    if params is not None:
-        if not isinstance(params, dict):
-            raise ConfigError(f"{w}.cache_params: expected a mapping")
-        cfg.cache_params = _cache_params(params, f"{w}.cache_params")
-    if section.get("num_retries") is not None:
-        cfg.settings["num_retries"] = _as_number(section["num_retries"], f"{w}.num_retries",
-                                                 integer=True)
-    for flag in ("drop_params", "turn_off_message_logging"):
-        if section.get(flag) is not None:
-            cfg.settings[flag] = _as_bool(section[flag], f"{w}.{flag}")
-    if section.get("request_timeout") is not None:
-        cfg.settings["request_timeout"] = float(_as_number(
-            section["request_timeout"], f"{w}.request_timeout", positive=True))
-    if section.get("callback_timeout") is not None:
-        cfg.settings["callback_timeout"] = float(_as_number(
-            section["callback_timeout"], f"{w}.callback_timeout", positive=True))
-
-
-def _general_settings(cfg: ProxyConfig, section: dict[str, Any]) -> None:
+def _database(cfg: ProxyConfig, general: dict[str, Any]) -> None:
     w = "general_settings"
-    _unknown(section, _GENERAL, w, cfg.warnings)
-    key = section.get("master_key")
-    source = f"{w}.master_key"
-    if key is None and os.environ.get("LLMRELAY_MASTER_KEY"):
-        key, source = os.environ["LLMRELAY_MASTER_KEY"], "LLMRELAY_MASTER_KEY"
-    if key is not None:
-        if not isinstance(key, str):
-            raise ConfigError(f"{source}: expected a string, got {type(key).__name__}")
-        if len(key) < _MIN_MASTER_KEY:
-            raise ConfigError(f"{source}: the master key is {len(key)} characters long; use "
-                              f"at least {_MIN_MASTER_KEY} (e.g. sk- plus 32 random characters)")
-        cfg.master_key = key
-    url = section.get("database_url") or os.environ.get("LLMRELAY_DATABASE_URL") or None
+    url = general.get("database_url") or os.environ.get("LLMRELAY_DATABASE_URL") or None
+    if url is None and cfg.path is not None:
+        url = os.environ.get("DATABASE_URL") or None  # LiteLLM's variable, with a config
     if url is not None:
         if not isinstance(url, str) or not url.startswith(
                 ("sqlite://", "postgresql://", "postgres://")):
             raise ConfigError(f"{w}.database_url: expected sqlite:///path or "
                               f"postgresql://..., got {url!r}")
         cfg.database_url = url
-    size = section.get("max_request_size_mb")
+    limit = general.get("database_connection_pool_limit")
+    if limit is not None:
+        cfg.database_options["pool_size"] = numeric(
+            limit, f"{w}.database_connection_pool_limit", integer=True, positive=True)
+    timeout = general.get("database_connection_timeout")
+    if timeout is not None:
+        cfg.database_options["connect_timeout"] = float(numeric(
+            timeout, f"{w}.database_connection_timeout", positive=True))
+
+
+_GENERAL_READ = frozenset({
+    "master_key", _WEAK_OVERRIDE, "database_url", "database_connection_pool_limit",
+    "database_connection_timeout", "max_request_size_mb", "max_parallel_requests",
+    "global_max_parallel_requests", "allowed_routes", "allowed_ips", "use_x_forwarded_for",
+    "litellm_key_header_name", "completion_model", "embedding_model", "enforce_user_param",
+    "reject_clientside_metadata_tags", "pass_through_endpoints",
+    *LIMIT_KEYS, *POLICY_KEYS})  # request contract and limits: see contract/, limits.py
+
+
+def _general_settings(cfg: ProxyConfig, general: dict[str, Any], raw_general: dict[str, Any],
+                      policy: _Policy) -> None:
+    w = "general_settings"
+    cfg.general_settings = dict(general)
+    _master_key(cfg, general, raw_general)
+    _database(cfg, general)
+    size = general.get("max_request_size_mb")
     if size is not None:
-        cfg.max_request_size = int(_as_number(size, f"{w}.max_request_size_mb",
-                                              positive=True) * 1024 * 1024)
+        cfg.max_request_size = int(numeric(size, f"{w}.max_request_size_mb",
+                                           positive=True) * 1024 * 1024)
+    for name in ("max_parallel_requests", "global_max_parallel_requests"):
+        if general.get(name) is not None:
+            value = numeric(general[name], f"{w}.{name}", integer=True)
+            setattr(cfg, name, value or None)  # 0 (the schema's placeholder): no limit
+    for name in ("allowed_routes", "allowed_ips"):
+        if general.get(name) is not None:
+            setattr(cfg, name, string_list(general[name], f"{w}.{name}"))
+    for name in ("use_x_forwarded_for", "enforce_user_param",
+                 "reject_clientside_metadata_tags"):
+        if general.get(name) is not None:
+            setattr(cfg, name, as_bool(general[name], f"{w}.{name}"))
+    for name, attr in (("litellm_key_header_name", "key_header"),
+                       ("completion_model", "completion_model"),
+                       ("embedding_model", "embedding_model")):
+        value = general.get(name)
+        if value is not None:
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{w}.{name}: expected a non-empty string, got {value!r}")
+            setattr(cfg, attr, value.strip())
+    from .routes.passthrough import parse_endpoints
+
+    cfg.pass_through_endpoints = parse_endpoints(general.get("pass_through_endpoints"))
+    policy.rest(w, general, _GENERAL_READ)
+
+
+_LITELLM_READ = frozenset({
+    "callbacks", "success_callback", "failure_callback", "input_callback", "cache",
+    "cache_params", "num_retries", "drop_params", "turn_off_message_logging",
+    "request_timeout", "callback_timeout", "max_parallel_requests",
+    "require_auth_for_metrics_endpoint"})
+
+
+def _litellm_settings(cfg: ProxyConfig, section_: dict[str, Any], base_dir: str,
+                      policy: _Policy) -> None:
+    from .config_router import LITELLM_ROUTER_KEYS, cache_params, redis_from_env
+
+    w = "litellm_settings"
+    for name in ("callbacks", "success_callback", "failure_callback", "input_callback"):
+        found, unused = callbacks(section_.get(name), f"{w}.{name}", base_dir)
+        setattr(cfg, name, found)
+        cfg.unused.extend(unused)
+    if section_.get("cache") is not None:
+        cfg.cache = as_bool(section_["cache"], f"{w}.cache")
+    params = section_.get("cache_params")
+    if params is not None:
+        if not isinstance(params, dict):
+            raise ConfigError(f"{w}.cache_params: expected a mapping")
+        cfg.cache_params = cache_params(params, f"{w}.cache_params", cfg.unused)
+    if cfg.cache:
+        cfg.cache_params = redis_from_env(cfg.cache_params)
+    if section_.get("num_retries") is not None:
+        cfg.settings["num_retries"] = as_number(section_["num_retries"], f"{w}.num_retries",
+                                                integer=True)
+    for flag in ("drop_params", "turn_off_message_logging"):
+        if section_.get(flag) is not None:
+            cfg.settings[flag] = as_bool(section_[flag], f"{w}.{flag}")
+    for name in ("request_timeout", "callback_timeout"):
+        if section_.get(name) is not None:
+            cfg.settings[name] = float(as_number(section_[name], f"{w}.{name}",
+                                                 positive=True))
+    if section_.get("max_parallel_requests") is not None and cfg.max_parallel_requests is None:
+        value = numeric(section_["max_parallel_requests"], f"{w}.max_parallel_requests",
+                        integer=True)
+        cfg.max_parallel_requests = value or None
+    policy.rest(w, section_, _LITELLM_READ | LITELLM_ROUTER_KEYS)
+
+
+def _top_level(cfg: ProxyConfig, raw: dict[str, Any], policy: _Policy) -> None:
+    handled = {"model_list", "litellm_settings", "router_settings", "general_settings",
+               "environment_variables", "credential_list"}
+    policy.rest("", raw, handled)
 
 
 def load_config(path: str | None = None) -> ProxyConfig:
     """Read, check and resolve the config at ``path`` (None: the embedded defaults).
 
     Imports ``module.attr`` callbacks from the config file's folder. Raises
-    :class:`ConfigError` naming the key and the problem; unknown keys only add
-    ``warnings``.
+    :class:`ConfigError` naming the key and the problem, or listing every refused key at
+    once; keys with no effect are listed in ``unused``, unknown ones in ``warnings``.
     """
+    from .config_router import build_router_settings, prepare_models
+
     raw: Any = {}
     base_dir = os.getcwd()
     if path is not None:
-        raw = _read_yaml(path)
+        raw = read_yaml(path)
         base_dir = os.path.dirname(os.path.abspath(path))
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
             raise ConfigError(f"config file {path}: expected a mapping at the top level, got "
                               f"{type(raw).__name__}")
+        raw = _include(raw, base_dir, {os.path.abspath(path)})
     cfg = ProxyConfig(path=path)
-    env_vars = _section(raw, "environment_variables")
-    for name, value in env_vars.items():
+    policy = _Policy(cfg)
+    for name, value in section(raw, "environment_variables").items():
         if value is not None:
             os.environ[str(name)] = str(value)
-    strict = {"general_settings.master_key", "general_settings.database_url"}
-    raw = _resolve_env(raw, "", cfg.warnings, strict)
-    _unknown(raw, _TOP, "", cfg.warnings)
+    raw_general = section(raw, "general_settings")
+    # An unset variable for the database would quietly put keys and spend elsewhere.
+    raw = resolve_env(raw, "", cfg.warnings, strict={"general_settings.database_url"})
+    _top_level(cfg, raw, policy)
     data_dir = os.environ.get("LLMRELAY_DATA_DIR")
     cfg.sqlite_path = os.path.join(data_dir or ".", "llmrelay.db")
+    _general_settings(cfg, section(raw, "general_settings"), raw_general, policy)
+    litellm = section(raw, "litellm_settings")
+    _litellm_settings(cfg, litellm, base_dir, policy)
     if raw.get("model_list") is None:
-        cfg.model_list = _check_models(_resolve_env(default_model_list(), "", [], set()), [])
+        cfg.model_list = check_models(resolve_env(default_model_list(), "", []), [])
         cfg.defaults = True
-        cfg.cache = path is None  # the embedded defaults include an in-memory cache
+        if path is None:
+            cfg.cache = True  # the embedded defaults include an in-memory cache
     else:
-        cfg.model_list = _check_models(raw["model_list"], cfg.warnings)
-    _litellm_settings(cfg, _section(raw, "litellm_settings"), base_dir)
-    cfg.router_settings = _section(raw, "router_settings")
-    general = _section(raw, "general_settings")
-    _general_settings(cfg, general)
+        cfg.model_list = check_models(raw["model_list"], cfg.warnings)
+    router = section(raw, "router_settings")
+    cfg.router_settings, plan = build_router_settings(cfg, litellm, router, policy)
+    prepare_models(cfg, raw.get("credential_list"), plan, policy)
+    policy.check()
     try:
-        cfg.policy = policy_from(general, limits_from(general),
-                                 _section(raw, "litellm_settings"))
+        cfg.policy = policy_from(section(raw, "general_settings"),
+                                 limits_from(section(raw, "general_settings")), litellm)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return cfg

@@ -74,19 +74,33 @@ class ModelTable:
         self.by_id = {d.id: d for deps in self.groups.values() for d in deps}
 
     def __contains__(self, name: object) -> bool:
-        return name in self.groups
+        """Whether a request may name ``name``: a model group, an alias of one, or a name
+        a wildcard group (``*``, ``openai/*``) matches."""
+        return isinstance(name, str) and (name in self.groups
+                                          or self.router.resolve(name) is not None)
 
     def names(self) -> list[str]:
-        return list(self.groups)
+        """What ``/v1/models`` lists: the model groups and the aliases that are not hidden
+        (wildcard groups serve names nobody can list)."""
+        aliases = [a for a, t in self.router.aliases.items()
+                   if not t.hidden and a not in self.groups]
+        return [g for g in self.groups if "*" not in g] + aliases
 
     def deployment_for(self, group: str | None, hidden: dict[str, Any] | None) -> Deployment:
         """The deployment that served a response (by ``model_id``), else the group's first."""
         if hidden:
-            dep = self.by_id.get(hidden.get("model_id"))  # type: ignore[arg-type]
+            model_id = hidden.get("model_id")
+            dep = self.by_id.get(model_id)  # type: ignore[arg-type]
+            if dep is None and isinstance(model_id, str):
+                found = self.router.get_deployment(model_id)  # a wildcard group's
+                dep = Deployment(found) if found is not None else None
             if dep is not None:
                 return dep
-        return self.groups[group][0] if group in self.groups else next(
-            iter(self.by_id.values()))
+        if group in self.groups:
+            return self.groups[group][0]
+        resolved = self.router.resolve(group) if group else None
+        deps = self.router.deployments(resolved) if resolved else []
+        return Deployment(deps[0]) if deps else next(iter(self.by_id.values()))
 
     async def call(self, call_type: str, group: str, kwargs: dict[str, Any]) -> Any:
         """Call ``group`` with ``kwargs`` (``messages``/``prompt``/``input`` included).

@@ -21,10 +21,11 @@ import tempfile
 from typing import Any, TextIO
 
 from .app import CONFIG_ENV, create_app
-from .config import ProxyConfig
+from .config import ConfigError, ProxyConfig
 from .metrics import MULTIPROC_ENV
+from .startup import check_database, master_key_problem, summary
 
-__all__ = ["banner", "listen", "serve"]
+__all__ = ["banner", "listen", "preflight", "serve"]
 
 
 def _display_host(host: str) -> str:
@@ -120,18 +121,32 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def preflight(cfg: ProxyConfig, host: str, *, database: bool = True) -> Any:
+    """Everything checked before the proxy binds and prints its banner: the config as the
+    app builds it, the master key, the database; then prints the start-up summary.
+    Returns the app. Raises ConfigError, or StartupError for the database."""
+    app = create_app(cfg)  # builds the model table and callbacks: every config check
+    problem = master_key_problem(cfg, host)
+    if problem is not None:
+        raise ConfigError(problem)
+    if database:
+        check_database(cfg)
+    for line in summary(cfg, host):
+        print(f"llmrelay: {line}", file=sys.stderr, flush=True)
+    return app
+
+
 def serve(cfg: ProxyConfig, host: str = "127.0.0.1", port: int = 4000, workers: int = 1,
           out: TextIO | None = None, log_level: str = "warning") -> None:
-    """Run the proxy until interrupted. Raises ConfigError before binding when the config
-    cannot be used (the app is built once here to check it). ``port`` 0 picks a free port
-    (the banner names it). Exits with status 1 when the address cannot be bound or the
-    app fails to start."""
+    """Run the proxy until interrupted. Before binding, :func:`preflight` raises
+    ConfigError when the config cannot be used (or its master key is weak) and
+    StartupError when the database cannot be opened. ``port`` 0 picks a free port (the
+    banner names it). Exits with status 1 when the address cannot be bound or the app
+    fails to start."""
     import uvicorn
 
     out = out or sys.stdout
-    app = create_app(cfg)  # checks everything that can be checked before binding
-    for warning in cfg.warnings:
-        print(f"llmrelay: warning: {warning}", file=sys.stderr, flush=True)
+    app = preflight(cfg, host)
     try:
         sock = listen(host, port)
     except OSError as exc:
@@ -167,7 +182,8 @@ def serve(cfg: ProxyConfig, host: str = "127.0.0.1", port: int = 4000, workers: 
         except KeyboardInterrupt:
             pass
         if not server.started:
-            raise SystemExit(1)
+            failure = getattr(app, "startup_failure", None)
+            raise SystemExit(failure.exit_code if failure is not None else 1)
 
 
 def _metrics_dir() -> str | None:

@@ -61,7 +61,7 @@ class ProxyState:
         cfg.warnings.extend(self.models.warnings)
         self.hooks = HookRunner()
         self.metrics = Metrics()
-        self.auth = Authenticator(cfg.master_key, None)
+        self.auth = Authenticator(cfg.master_key, None, cfg.key_header)
         self.store: Any = None
         self.key_cache: Any = None
         self.spend: Any = None
@@ -75,7 +75,8 @@ class ProxyState:
         from .keys.spend import SpendWriter
         from .keys.store import open_store
 
-        self.store = await open_store(self.cfg.database_url, self.cfg.sqlite_path)
+        self.store = await open_store(self.cfg.database_url, self.cfg.sqlite_path,
+                                      **self.cfg.store_options())
         self.key_cache = KeyCache(self.store)
         self.key_cache.start_watching()
         self.spend = SpendWriter(self.store)

@@ -126,7 +126,7 @@ class _Window:
 
 class _State:
     __slots__ = ("cool_reason", "cool_until", "cooled_by_429", "fails", "in_flight", "latency",
-                 "requests", "samples", "tokens")
+                 "latency_at", "requests", "samples", "tokens")
 
     def __init__(self, requests: bool, tokens: bool) -> None:
         self.in_flight = 0
@@ -137,6 +137,7 @@ class _State:
         self.cool_reason = ""
         self.cooled_by_429 = False
         self.latency: float | None = None
+        self.latency_at = 0.0
         self.samples = 0
 
     def prune(self, now: float) -> None:
@@ -154,8 +155,9 @@ class Health:
 
     def __init__(self, allowed_fails: int = 3, cooldown_time: float = 5.0, alpha: float = 0.3,
                  clock: Callable[[], float] = time.monotonic, *,
-                 track_tokens: bool = False) -> None:
+                 track_tokens: bool = False, latency_ttl: float | None = None) -> None:
         self.allowed_fails = allowed_fails
+        self.latency_ttl = latency_ttl  # a latency not updated for this long is forgotten
         self.cooldown_time = cooldown_time
         self.alpha = alpha
         self.clock = clock
@@ -248,10 +250,13 @@ class Health:
         """Fold one response time into the deployment's moving average."""
         with self._lock:
             st = self._state(dep)
-            if st.latency is None:
+            now = self.clock()
+            if st.latency is None or (self.latency_ttl is not None
+                                      and now - st.latency_at > self.latency_ttl):
                 st.latency = seconds
             else:
                 st.latency = self.alpha * seconds + (1.0 - self.alpha) * st.latency
+            st.latency_at = now
             st.samples += 1
 
     def failed(self, dep: Deployment, exc: BaseException, duration: float,
@@ -286,8 +291,14 @@ class Health:
         return st.in_flight if st is not None else 0
 
     def latency(self, dep_id: str) -> float | None:
+        """The moving average response time (None: never measured, or not within
+        ``latency_ttl``)."""
         st = self._states.get(dep_id)
-        return st.latency if st is not None else None
+        if st is None or st.latency is None:
+            return None
+        if self.latency_ttl is not None and self.clock() - st.latency_at > self.latency_ttl:
+            return None
+        return st.latency
 
     def tokens_used(self, dep_id: str) -> int:
         """Tokens counted in the last minute (0 when tokens are not counted for it)."""
@@ -306,6 +317,11 @@ class Health:
                 return 0
             window.prune(self.clock())
             return window.total
+
+    def forget(self, dep_id: str) -> None:
+        """Drop what is known about a deployment that no longer exists."""
+        with self._lock:
+            self._states.pop(dep_id, None)
 
     def cooldowns(self) -> dict[str, float]:
         """Deployment id -> seconds of cooldown left, for deployments cooling down now."""

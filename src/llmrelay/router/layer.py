@@ -48,6 +48,7 @@ from ..exceptions import (
 from ..providers.registry import get_provider
 from .config import Deployment
 from .health import _CALLERS_FAULT, counts_as_failure
+from .precall import ContextCheck
 from .strategies import choose
 
 if TYPE_CHECKING:
@@ -76,13 +77,17 @@ class RouterCall:
         self.mock_error: LLMRelayError | None = None
         # a retry policy may allow more attempts for some errors than ``retries``
         self.max_retries = max(retries, router.policy_max_retries(group))
+        self.context: ContextCheck | None = None  # router.enable_pre_call_checks
 
     # ---- decisions (no I/O) ---------------------------------------------------------------
     def pick(self, group: str, tried: list[str], refused: frozenset[str] | set[str] = frozenset()
              ) -> Deployment | None:
         """A deployment of ``group`` that can take a request, preferring untried ones and
-        never one in ``refused``."""
-        ready, _ = self.router.health.partition(self.router.groups[group])
+        never one in ``refused`` (nor, with pre-call checks, one the prompt is too long
+        for)."""
+        ready, _ = self.router.health.partition(self.router.deployments(group))
+        if self.context is not None:
+            ready = [d for d in ready if self.context.fits(d)]
         if refused:
             ready = [d for d in ready if d.id not in refused]
         fresh = [d for d in ready if d.id not in tried]
@@ -102,7 +107,7 @@ class RouterCall:
 
     def unavailable(self, group: str) -> LLMRelayError:
         """The error for a group none of whose deployments can take a request now."""
-        deps = self.router.groups[group]
+        deps = self.router.deployments(group)
         _, blocked = self.router.health.partition(deps)
         now_mono, now_wall = self.router.health.clock(), time.time()
 
@@ -131,22 +136,25 @@ class RouterCall:
     def retry_in_group(self, exc: BaseException, dep: Deployment, refused: set[str],
                        group: str | None = None, attempts: int = 0) -> bool:
         """Whether another attempt in the group may help after ``dep`` failed with ``exc``
-        (attempt number ``attempts``, from 1); a deployment that refused the credentials or
-        the model joins ``refused``. A retry policy's count for the error type wins."""
+        (attempt number ``attempts``, from 1): any exception but the caller's own errors,
+        as LiteLLM's router retries a deployment's plain ``Exception`` too; a deployment
+        that refused the credentials or the model joins ``refused``. A retry policy's count
+        for the error type wins."""
         if isinstance(exc, _REFUSED):
             refused.add(dep.id)  # the same request to it would be refused the same way
-        if not isinstance(exc, LLMRelayError):
+        if not isinstance(exc, Exception):
             return False
         allowed = self.router.policy_retries(exc, group or self.group)
         if allowed is not None:
             return attempts <= allowed
         return not isinstance(exc, _CALLERS_FAULT) and attempts <= self.retries
 
-    def fallback_groups(self, exc: LLMRelayError) -> list[str]:
-        """The groups to try after the requested one failed with ``exc``, in order: the
-        context-window or content-policy list for those errors when the group has one,
-        else the generic list (for every error: another model may accept a request this
-        one rejected), else ``default_fallbacks``."""
+    def fallback_groups(self, exc: BaseException) -> list[str]:
+        """The groups to try after the requested one failed with ``exc`` (any exception),
+        in order: the context-window or content-policy list for those errors when the
+        group has one, else the generic list (for every error: another model may accept a
+        request this one rejected), else ``default_fallbacks``; at most the router's
+        ``max_fallbacks``. Aliases and wildcard names are resolved to their groups."""
         specific: dict[str, list[str]] | None = None
         if isinstance(exc, ContextWindowExceededError):
             specific = self.fallbacks["context_window"]
@@ -161,9 +169,10 @@ class RouterCall:
                      or self.router.default_fallbacks)
         out: list[str] = []
         for name in names:
-            if name != self.group and name not in out and name in self.router.groups:
-                out.append(name)
-        return out
+            group = self.router.resolve(name) if self.router._resolvable(name) else None
+            if group is not None and group != self.group and group not in out:
+                out.append(group)
+        return out[:self.router.max_fallbacks]
 
     # ---- per attempt ----------------------------------------------------------------------
     def retarget(self, ctx: CallContext, dep: Deployment, group: str) -> None:
@@ -190,6 +199,10 @@ class RouterCall:
             extra_body=merged.get("extra_body"), auth=auth_options(merged))
         ctx.provider = provider
         timeout = merged.get("timeout") or merged.get("request_timeout")
+        if ctx.call.stream:  # stream_timeout is config-only: not among dep.params
+            timeout = (self.kwargs.get("stream_timeout")
+                       or dep.config.get("litellm_params", {}).get("stream_timeout")
+                       or timeout)
         if timeout is None:
             timeout = self.router.timeout
         ctx.timeout = timeout if timeout is not None else settings.request_timeout
@@ -247,7 +260,7 @@ class RouterCall:
     def _may_cool(self, dep: Deployment) -> bool:
         """A group's only deployment never cools down: there is nowhere else to send the
         request, so callers should see the upstream's own error, not "no deployments"."""
-        return len(self.router.groups.get(dep.model_name, ())) > 1
+        return len(self.router.deployments(dep.model_name)) > 1
 
     def succeeded(self, ctx: CallContext, dep: Deployment, group: str, started: float,
                   result: Any) -> Any:
@@ -267,6 +280,10 @@ class RouterCall:
             hidden = result.__dict__.setdefault("_hidden_params", {})
             hidden["model_group"] = group
             hidden["model_id"] = dep.id
+            groups = list(dict.fromkeys(a["model_group"] for a in self.attempts))
+            hidden["attempted_fallbacks"] = len(groups) - 1
+            hidden["attempted_retries"] = sum(
+                1 for a in self.attempts if a["model_group"] == group) - 1
         except AttributeError:
             pass
         state = getattr(result, "_state", None) if ctx.call.stream else None
@@ -291,7 +308,7 @@ class RouterCall:
 
     # ---- fallback hooks -------------------------------------------------------------------
     def fallback_event(self, ctx: CallContext, ok: bool, group: str,
-                       original: LLMRelayError) -> None:
+                       original: BaseException) -> None:
         """Deliver ``log_(success|failure)_fallback_event`` in the background."""
         hook = _FALLBACK_HOOKS[0] if ok else _FALLBACK_HOOKS[1]
         entries = [e for name in _LISTS for e in (*(getattr(ctx.settings, name) or ()),
@@ -326,6 +343,8 @@ class RouterCall:
     def begin(self, ctx: CallContext) -> None:
         """Give the call's terminal event this call's attempts and group (the router calls
         it once the call is prepared)."""
+        if self.router.enable_pre_call_checks:
+            self.context = ContextCheck(ctx.call)
         ctx.attempts = self.attempts
         if ctx.log is not None:
             ctx.log.kwargs["litellm_params"].setdefault("metadata", {})["model_group"] = (
@@ -334,12 +353,12 @@ class RouterCall:
     def handle(self, ctx: CallContext, call_next: Callable[[CallContext], Any]) -> Any:
         try:
             return self._group(ctx, call_next, self.group)
-        except LLMRelayError as exc:
+        except Exception as exc:  # any exception a deployment raises, as LiteLLM
             original = exc
         for group in self.fallback_groups(original):
             try:
                 result = self._group(ctx, call_next, group)
-            except LLMRelayError:
+            except Exception:
                 self.fallback_event(ctx, False, group, original)
                 continue
             self.fallback_event(ctx, True, group, original)
@@ -348,9 +367,11 @@ class RouterCall:
 
     def _group(self, ctx: CallContext, call_next: Callable[[CallContext], Any],
                group: str) -> Any:
+        if self.context is not None:
+            self.context.check_group(group, self.router.deployments(group))
         tried: list[str] = []
         refused: set[str] = set()
-        last: LLMRelayError | None = None
+        last: Exception | None = None
         for n in range(self.max_retries + 1):
             if n and self.router.retry_after > 0:
                 time.sleep(self.router.retry_after)
@@ -366,7 +387,7 @@ class RouterCall:
                 self.failed(ctx, dep, group, started, exc)
                 if not self.retry_in_group(exc, dep, refused, group, n + 1):
                     raise
-                last = exc  # type: ignore[assignment]  # retry_in_group: an LLMRelayError
+                last = exc  # type: ignore[assignment]  # retry_in_group: an Exception
                 continue
             return self.succeeded(ctx, dep, group, started, result)
         assert last is not None
@@ -375,12 +396,12 @@ class RouterCall:
     async def ahandle(self, ctx: CallContext, call_next: Callable[[CallContext], Any]) -> Any:
         try:
             return await self._agroup(ctx, call_next, self.group)
-        except LLMRelayError as exc:
+        except Exception as exc:  # any exception a deployment raises, as LiteLLM
             original = exc
         for group in self.fallback_groups(original):
             try:
                 result = await self._agroup(ctx, call_next, group)
-            except LLMRelayError:
+            except Exception:
                 self.fallback_event(ctx, False, group, original)
                 continue
             self.fallback_event(ctx, True, group, original)
@@ -389,9 +410,11 @@ class RouterCall:
 
     async def _agroup(self, ctx: CallContext, call_next: Callable[[CallContext], Any],
                       group: str) -> Any:
+        if self.context is not None:
+            self.context.check_group(group, self.router.deployments(group))
         tried: list[str] = []
         refused: set[str] = set()
-        last: LLMRelayError | None = None
+        last: Exception | None = None
         for n in range(self.max_retries + 1):
             if n and self.router.retry_after > 0:
                 await asyncio.sleep(self.router.retry_after)
@@ -407,7 +430,7 @@ class RouterCall:
                 self.failed(ctx, dep, group, started, exc)
                 if not self.retry_in_group(exc, dep, refused, group, n + 1):
                     raise
-                last = exc  # type: ignore[assignment]  # retry_in_group: an LLMRelayError
+                last = exc  # type: ignore[assignment]  # retry_in_group: an Exception
                 continue
             return self.succeeded(ctx, dep, group, started, result)
         assert last is not None

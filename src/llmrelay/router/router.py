@@ -23,7 +23,9 @@ background. Deployment health (cooldowns, rpm/tpm windows, latency) is described
 from __future__ import annotations
 
 import sys
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,12 +39,20 @@ from ..exceptions import (
     LLMRelayError,
 )
 from .batching import RouterBatch
-from .config import Deployment, RouterConfigError, load_model_list, parse_fallbacks
+from .config import (
+    Deployment,
+    RouterConfigError,
+    _deployment,
+    load_model_list,
+    parse_fallbacks,
+    resolve_env,
+)
 from .health import Health
 from .layer import RouterCall
+from .names import MAX_DERIVED, Alias, Pattern, parse_aliases, pattern_entries
 from .policies import AllowedFailsPolicy, RetryPolicy, as_policy
 from .queries import RouterQueries
-from .strategies import STRATEGIES, USES_TOKENS, strategy_names
+from .strategies import STRATEGIES, USES_TOKENS, strategy_names, with_args
 
 __all__ = ["Router"]
 
@@ -66,7 +76,12 @@ class Router(RouterQueries, RouterBatch):
     a group has no fallbacks of its own. Context-window and content-policy errors use their
     own lists when the group has one, else the generic ones; every other error, a 400
     included (another model may accept the request), uses the generic ones, as LiteLLM's
-    router does. ``allowed_fails`` / ``cooldown_time``: see :mod:`.health`. ``client``: a
+    router does; at most ``max_fallbacks`` fallback groups are tried per call (default 5,
+    as LiteLLM). ``model_group_alias``: other names for groups; ``model_name`` entries
+    with ``*`` are wildcard groups (see :mod:`.names`). ``routing_strategy_args``: options
+    of the routing strategy (see :mod:`.strategies`). ``enable_pre_call_checks``: leave
+    out deployments whose context window the prompt exceeds (see :mod:`.precall`).
+    ``allowed_fails`` / ``cooldown_time``: see :mod:`.health`. ``client``: a
     :class:`~llmrelay.Client` whose settings (callbacks, cache, ...) the router uses instead
     of the ``llmrelay.*`` module settings.
 
@@ -87,6 +102,9 @@ class Router(RouterQueries, RouterBatch):
                  model_group_retry_policy: dict[str, Any] | None = None,
                  allowed_fails_policy: AllowedFailsPolicy | dict[str, Any] | None = None,
                  set_verbose: bool = False, debug_level: str = "INFO",
+                 model_group_alias: dict[str, Any] | None = None,
+                 routing_strategy_args: dict[str, Any] | None = None,
+                 max_fallbacks: int = 5, enable_pre_call_checks: bool = False,
                  **unsupported: Any) -> None:
         if set_verbose or debug_level == "DEBUG":
             sys.modules["llmrelay"].set_verbose = True  # type: ignore[attr-defined]
@@ -96,30 +114,52 @@ class Router(RouterQueries, RouterBatch):
         if routing_strategy not in STRATEGIES:
             raise RouterConfigError(f"unknown routing_strategy {routing_strategy!r}; choose "
                                     f"one of {', '.join(strategy_names())}")
-        self.groups: dict[str, list[Deployment]] = load_model_list(
-            [] if model_list is None else model_list)
+        plain, self.patterns = pattern_entries([] if model_list is None else list(model_list))
+        for pattern in self.patterns:  # unset os.environ/ references fail now, not later
+            for index, entry in pattern.entries:
+                resolve_env(dict(entry["litellm_params"]), f"model_list[{index}] "
+                            f"(model_name {pattern.name!r}) litellm_params")
+        self.groups: dict[str, list[Deployment]] = load_model_list(plain)
         self._by_id = {d.id: d for deps in self.groups.values() for d in deps}
+        self._derived: OrderedDict[str, list[Deployment]] = OrderedDict()
+        self._names_lock = threading.Lock()
+        self.aliases: dict[str, Alias] = parse_aliases(model_group_alias)
+        for alias, target in self.aliases.items():
+            if alias in self.groups:
+                warnings.warn(f"model_group_alias {alias!r} is also a model group; the group "
+                              f"is used", UserWarning, stacklevel=2)
+            elif not self._resolvable(target.target):
+                warnings.warn(f"model_group_alias {alias!r} -> {target.target!r}: no such "
+                              f"model group, so requests for {alias!r} will fail",
+                              UserWarning, stacklevel=2)
         self.routing_strategy = routing_strategy
-        self.strategy = STRATEGIES[routing_strategy]
+        try:
+            self.strategy = with_args(routing_strategy, STRATEGIES[routing_strategy],
+                                      routing_strategy_args)
+        except ValueError as exc:
+            raise RouterConfigError(str(exc)) from None
+        ttl = (routing_strategy_args or {}).get("ttl")
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float))
+                                or ttl <= 0):
+            raise RouterConfigError(f"routing_strategy_args.ttl must be a positive number "
+                                    f"of seconds, got {ttl!r}")
         self.num_retries = num_retries
         self.retry_after = float(retry_after or 0.0)
         self.timeout = timeout
-        names = list(self.groups)
-        self.fallbacks = parse_fallbacks(fallbacks, "fallbacks", names)
-        self.context_window_fallbacks = parse_fallbacks(
-            context_window_fallbacks, "context_window_fallbacks", names)
-        self.content_policy_fallbacks = parse_fallbacks(
-            content_policy_fallbacks, "content_policy_fallbacks", names)
+        self.max_fallbacks = max(0, int(max_fallbacks))
+        self.enable_pre_call_checks = bool(enable_pre_call_checks)
+        self.fallbacks = self._known(parse_fallbacks(fallbacks, "fallbacks"), "fallbacks")
+        self.context_window_fallbacks = self._known(parse_fallbacks(
+            context_window_fallbacks, "context_window_fallbacks"), "context_window_fallbacks")
+        self.content_policy_fallbacks = self._known(parse_fallbacks(
+            content_policy_fallbacks, "content_policy_fallbacks"), "content_policy_fallbacks")
         self.default_fallbacks = list(default_fallbacks or [])
-        unknown = [g for g in self.default_fallbacks if g not in self.groups]
-        if unknown:
-            raise RouterConfigError(f"default_fallbacks names unknown model group(s) "
-                                    f"{', '.join(map(repr, unknown))}; model groups: "
-                                    f"{', '.join(sorted(names))}")
+        self._known({"*": self.default_fallbacks}, "default_fallbacks")
         self.allowed_fails = int(allowed_fails)
         self.cooldown_time = float(cooldown_time)
         self.health = Health(self.allowed_fails, self.cooldown_time,
-                             track_tokens=routing_strategy in USES_TOKENS)
+                             track_tokens=routing_strategy in USES_TOKENS,
+                             latency_ttl=None if ttl is None else float(ttl))
         self._client = client
         self.retry_policy = as_policy(retry_policy, RetryPolicy, "retry_policy")
         self.model_group_retry_policy = {
@@ -161,17 +201,84 @@ class Router(RouterQueries, RouterBatch):
         if own:
             return own
         module = getattr(sys.modules.get("llmrelay"), "default_fallbacks", None) or []
-        return [g for g in module if g in self.groups]
+        return [g for g in module if self._resolvable(g)]
 
     @default_fallbacks.setter
     def default_fallbacks(self, value: list[str]) -> None:
         self._default_fallbacks = list(value or [])
 
+    # ---- model names ------------------------------------------------------------------------
+    def resolve(self, name: str) -> str | None:
+        """The model group that serves ``name`` (a group, an alias or a wildcard match; see
+        :mod:`.names`), or None. A wildcard match gets its group made now; raises
+        BadRequestError when the model it names has no provider."""
+        if name in self.groups:
+            return name
+        alias = self.aliases.get(name)
+        if alias is not None:
+            return self.resolve(alias.target) if alias.target != name else None
+        for pattern in self.patterns:
+            parts = pattern.match(name)
+            if parts is not None:
+                self._derive(pattern, name, parts)
+                return name
+        return None
+
+    def _derive(self, pattern: Pattern, name: str, parts: list[str]) -> None:
+        """Make (or refresh) the group of deployments serving ``name`` through ``pattern``.
+        Copy-on-write: readers never see a dict change size under them."""
+        with self._names_lock:
+            if name in self._derived:
+                self._derived.move_to_end(name)
+                return
+            try:
+                deps = [_deployment(i, e) for i, e in pattern.entries_for(name, parts)]
+            except RouterConfigError as exc:  # the request named a model nobody serves
+                reason = str(exc).split(": ", 1)[-1].split(" (known providers")[0]
+                raise BadRequestError(f"model {name!r} matches the wildcard model group "
+                                      f"{pattern.name!r}, but {reason}", model=name,
+                                      param="model") from None
+            groups, by_id = dict(self.groups), dict(self._by_id)
+            groups[name] = deps
+            by_id.update((d.id, d) for d in deps)
+            self._derived[name] = deps
+            while len(self._derived) > MAX_DERIVED:
+                old, gone = self._derived.popitem(last=False)
+                groups.pop(old, None)
+                for d in gone:
+                    by_id.pop(d.id, None)
+                    self.health.forget(d.id)
+            self.groups, self._by_id = groups, by_id
+
+    def _resolvable(self, name: str) -> bool:
+        try:
+            return self.resolve(name) is not None
+        except BadRequestError:
+            return False
+
+    def deployments(self, group: str) -> list[Deployment]:
+        """The deployments of a group (a wildcard group evicted meanwhile is made again)."""
+        deps = self.groups.get(group)
+        if deps is None and self._resolvable(group):
+            deps = self.groups.get(self.resolve(group) or group)
+        return deps or []
+
+    def _known(self, lists: dict[str, list[str]], name: str) -> dict[str, list[str]]:
+        unknown = [n for key, targets in lists.items() for n in [key, *targets]
+                   if n != "*" and self._resolvable(n) is False]
+        if unknown:
+            raise RouterConfigError(
+                f"{name} names unknown model group(s) {', '.join(map(repr, unknown))}; "
+                f"model groups: {', '.join(self.model_names) or '(none)'}")
+        return lists
+
     # ---- introspection --------------------------------------------------------------------
     @property
     def model_names(self) -> list[str]:
-        """The model groups, in configuration order."""
-        return list(self.groups)
+        """The model groups, in configuration order (wildcard groups by their pattern,
+        aliases not included)."""
+        derived = self._derived
+        return [g for g in self.groups if g not in derived] + [p.name for p in self.patterns]
 
     def get_model_names(self) -> list[str]:
         return self.model_names
@@ -191,9 +298,9 @@ class Router(RouterQueries, RouterBatch):
                                  **_: Any) -> Deployment | None:
         """The deployment the routing strategy would pick now (None if none can take a
         request). Raises :class:`~llmrelay.BadRequestError` for an unknown group."""
-        self._check_group(model)
-        call = RouterCall(self, model, {}, 0, {})
-        return call.pick(model, [])
+        group = self._check_group(model)
+        call = RouterCall(self, group, {}, 0, {})
+        return call.pick(group, [])
 
     def cooldowns(self) -> dict[str, float]:
         """Deployment id -> seconds of cooldown left, for deployments cooling down now."""
@@ -206,11 +313,14 @@ class Router(RouterQueries, RouterBatch):
         return self.health.snapshot(model_id, self._by_id.get(model_id))
 
     # ---- call plumbing --------------------------------------------------------------------
-    def _check_group(self, model: str) -> None:
-        if model not in self.groups:
+    def _check_group(self, model: str) -> str:
+        """The group serving ``model``; raises BadRequestError for an unknown name."""
+        group = self.resolve(model)
+        if group is None:
             raise BadRequestError(
                 f"unknown model group {model!r}; this router serves: "
-                f"{', '.join(self.groups) or '(none)'}", model=model, param="model")
+                f"{', '.join(self.model_names) or '(none)'}", model=model, param="model")
+        return group
 
     @property
     def client(self) -> Client:
@@ -240,22 +350,23 @@ class Router(RouterQueries, RouterBatch):
             if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
                 value = [{group: value}]  # a per-call list: fallbacks of the requested group
             try:
-                lists[key] = parse_fallbacks(value, name, list(self.groups))
+                lists[key] = self._known(parse_fallbacks(value, name), name)
             except RouterConfigError as exc:
                 raise BadRequestError(str(exc), param=name) from None
         return lists
 
     def _start(self, call_type: str, model: str, messages: Any, input: Any,
                kwargs: dict[str, Any], is_async: bool) -> tuple[Client, CallContext]:
-        self._check_group(model)
+        model = self._check_group(model)
         base = self.client
         retries = self._retries(kwargs, base)
         layer = RouterCall(self, model, kwargs, retries, self._fallbacks(kwargs, model))
         layer.mock_error = _mock_testing_error(kwargs, model)
         client = base.with_layers(layer)
-        servable = [d for d in self.groups[model] if d.error is None]
+        deps = self.deployments(model)
+        servable = [d for d in deps if d.error is None]
         if not servable:
-            raise self.groups[model][0].error  # type: ignore[misc]
+            raise deps[0].error  # type: ignore[misc]
         first = servable[0]  # checks the arguments; each attempt re-targets
         ctx = client.prepare(call_type, first.model, {**first.params, **kwargs},
                              messages=messages, input=input, is_async=is_async)

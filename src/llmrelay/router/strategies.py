@@ -10,19 +10,24 @@ their rpm/tpm limits) and picks one; ties are broken at random. Randomness comes
 * ``least-busy``: the fewest requests in flight.
 * ``latency-based-routing``: a deployment never measured first, else the lowest moving
   average response time (time to the full reply; to the opened stream for streams).
+  ``routing_strategy_args``: ``ttl`` (seconds a measured latency counts; older ones are
+  forgotten, so a recovered deployment gets tried again) and ``lowest_latency_buffer``
+  (``0.1``: any deployment within 10% of the lowest latency may be picked, spreading load).
 * ``usage-based-routing`` (also ``usage-based-routing-v2``): the fewest tokens used in the
   last minute; deployments that reached their ``tpm`` were already left out.
 """
 
 from __future__ import annotations
 
+import functools
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from .config import Deployment
 from .health import Health
 
-__all__ = ["STRATEGIES", "USES_TOKENS", "choose", "strategy_names"]
+__all__ = ["STRATEGIES", "USES_TOKENS", "choose", "strategy_names", "with_args"]
 
 Strategy = Callable[[Sequence[Deployment], Health], Deployment]
 
@@ -57,10 +62,15 @@ def least_busy(cands: Sequence[Deployment], health: Health) -> Deployment:
     return _lowest(cands, lambda d: float(health.in_flight(d.id)))
 
 
-def lowest_latency(cands: Sequence[Deployment], health: Health) -> Deployment:
+def lowest_latency(cands: Sequence[Deployment], health: Health, buffer: float = 0.0
+                   ) -> Deployment:
     untried = [d for d in cands if health.latency(d.id) is None]
     if untried:
         return random.choice(untried)
+    if buffer > 0:
+        best = min(health.latency(d.id) or 0.0 for d in cands)
+        return random.choice([d for d in cands
+                              if (health.latency(d.id) or 0.0) <= best * (1.0 + buffer)])
     return _lowest(cands, lambda d: health.latency(d.id) or 0.0)
 
 
@@ -80,6 +90,35 @@ STRATEGIES: dict[str, Strategy] = {
 # Strategies that rank by tokens used this minute: only for these does the router count
 # the tokens of deployments that have no tpm limit.
 USES_TOKENS = frozenset({"usage-based-routing", "usage-based-routing-v2"})
+
+
+# routing_strategy_args each strategy takes (LiteLLM's names). ``ttl`` is read by the
+# router's health bookkeeping; the rest is passed to the strategy.
+ARGS: dict[str, frozenset[str]] = {
+    "latency-based-routing": frozenset({"ttl", "lowest_latency_buffer"}),
+}
+
+
+def with_args(name: str, strategy: Strategy, args: Mapping[str, Any] | None) -> Strategy:
+    """``strategy`` with its ``routing_strategy_args`` applied; raises ValueError naming an
+    option the strategy does not take."""
+    if not args:
+        return strategy
+    if not isinstance(args, Mapping):
+        raise ValueError("routing_strategy_args must be a mapping")
+    known = ARGS.get(name, frozenset())
+    unknown = sorted(str(k) for k in args if k not in known)
+    if unknown:
+        raise ValueError(f"routing_strategy_args {', '.join(unknown)} do not apply to "
+                         f"{name}" + (f" (it takes: {', '.join(sorted(known))})" if known
+                                      else " (it takes none)"))
+    buffer = args.get("lowest_latency_buffer")
+    if buffer is None:
+        return strategy
+    if isinstance(buffer, bool) or not isinstance(buffer, (int, float)) or buffer < 0:
+        raise ValueError(f"routing_strategy_args.lowest_latency_buffer must be a number "
+                         f">= 0, got {buffer!r}")
+    return functools.partial(lowest_latency, buffer=float(buffer))
 
 
 def strategy_names() -> list[str]:

@@ -12,7 +12,8 @@ Every response carries ``x-llmrelay-call-id`` (also the SDK's ``litellm_call_id`
 callbacks and spend logs share it), ``x-llmrelay-response-cost`` (USD, or ``unknown`` when
 the model is unpriced or the response is a stream, whose cost is sent in the final usage
 chunk as ``usage.cost`` when the client asks for usage) and
-``x-llmrelay-overhead-duration-ms`` (the proxy's own time, upstream excluded).
+``x-llmrelay-overhead-duration-ms`` (the proxy's own time, upstream excluded), and
+LiteLLM's ``x-litellm-*`` headers (see :mod:`..headers`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import ProxyError, for_caller, from_exception
+from ..headers import litellm_headers
 from ..keys.models import SpendRecord
 from ..request import build_kwargs, model_of, read_request
+from ..request_policy import apply_to_body
 from ..sse import SSEResponse, json_response
 from ..streaming import StreamRun
 
@@ -124,6 +127,7 @@ class LLMRequest:
         self.auth = auth = await state.auth.authenticate(self.request.headers)
         self.data = data = await read_request(self.request, self.call_type, auth,
                                               state.cfg.policy, state.cfg.max_request_size)
+        apply_to_body(state.cfg, data, self.call_type)
         self.group = group = self._model_group(data)
         rec = auth.record
         if rec is not None:
@@ -148,6 +152,10 @@ class LLMRequest:
 
     def _model_group(self, data: dict[str, Any]) -> str:
         group = model_of(data)
+        why = self.state.cfg.unservable.get(group)
+        if why is not None:
+            raise ProxyError(400, f"model group `{group}` has no deployment llmrelay can "
+                             f"serve: {why}", param="model", code="model_not_served")
         if group not in self.state.models:
             raise ProxyError(404, f"The model `{group}` does not exist on this proxy; "
                              f"GET /v1/models lists the available models", param="model",
@@ -207,10 +215,11 @@ class LLMRequest:
             for name, value in extra.items():
                 if value is not None:
                     out[str(name)] = str(value)
-        overhead = (time.perf_counter() - self.t0 - self.upstream) * 1000.0
+        overhead = time.perf_counter() - self.t0 - self.upstream
+        out.update(litellm_headers(self, cost, hidden, overhead))
         out["x-llmrelay-call-id"] = self.call_id
         out["x-llmrelay-response-cost"] = format_cost(cost)
-        out["x-llmrelay-overhead-duration-ms"] = f"{max(overhead, 0.0):.3f}"
+        out["x-llmrelay-overhead-duration-ms"] = f"{max(overhead, 0.0) * 1000.0:.3f}"
         return out
 
     def account(self, status: str, http_status: int, usage: Any, cost: float | None,

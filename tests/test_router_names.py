@@ -1,0 +1,157 @@
+"""Router model names as LiteLLM configs use them: wildcard groups, model_group_alias,
+fallbacks to aliases and wildcards, max_fallbacks, routing_strategy_args, pre-call
+context-window checks, and fallbacks on any exception a deployment raises."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from llmrelay.exceptions import BadRequestError, ContextWindowExceededError
+from llmrelay.router import Router, RouterConfigError
+from llmrelay.router.names import MAX_DERIVED
+
+MSG = [{"role": "user", "content": "hi"}]
+
+
+def mock(group: str, reply: Any = "ok", model: str = "mock/mock", **extra: Any
+         ) -> dict[str, Any]:
+    return {"model_name": group, "litellm_params": {"model": model, "mock_response": reply,
+                                                     **extra}}
+
+
+def text(r: Any) -> str:
+    return str(r.choices[0].message.content)
+
+
+def test_star_sends_any_model_to_the_provider_its_name_implies() -> None:
+    router = Router(model_list=[mock("*", "wild", model="*")])
+    r = router.completion("mock/anything", MSG)
+    assert text(r) == "wild" and r.model == "anything"
+    assert router.model_names == ["*"]
+    with pytest.raises(BadRequestError, match="matches the wildcard model group '\\*', but "
+                                              "cannot tell which provider"):
+        router.completion("no-provider-knows-this", MSG)
+
+
+def test_most_specific_wildcard_wins_and_exact_groups_win_over_wildcards() -> None:
+    router = Router(model_list=[
+        mock("*", "star", model="*"), mock("mock/*", "prefix", model="mock/*"),
+        mock("team-a/*", "team", model="mock/*"), mock("mock/exact", "exact")])
+    assert text(router.completion("mock/other", MSG)) == "prefix"
+    assert text(router.completion("mock/exact", MSG)) == "exact"
+    r = router.completion("team-a/m1", MSG)  # the * of the name fills the * of the model
+    assert text(r) == "team" and r.model == "m1"
+    dep = router.get_available_deployment("team-a/m2")
+    assert dep is not None and dep.model == "mock/m2" and dep.model_name == "team-a/m2"
+
+
+def test_wildcard_groups_are_bounded() -> None:
+    router = Router(model_list=[mock("mock/*", model="mock/*")])
+    for i in range(MAX_DERIVED + 5):
+        router.resolve(f"mock/m{i}")
+    assert len(router._derived) == MAX_DERIVED
+    assert "mock/m0" not in router.groups and "mock/m4" not in router.groups
+    assert text(router.completion("mock/m0", MSG)) == "ok"  # made again on demand
+
+
+def test_model_group_alias() -> None:
+    with pytest.warns(UserWarning, match="'gpt-4' is also a model group"):
+        router = Router(model_list=[mock("gpt-4o", "real"), mock("gpt-4", "own group")],
+                        model_group_alias={"gpt-4": "gpt-4o", "fast": "gpt-4o",
+                                           "secret": {"model": "gpt-4o", "hidden": True}})
+    assert text(router.completion("fast", MSG)) == "real"
+    assert text(router.completion("secret", MSG)) == "real"
+    assert text(router.completion("gpt-4", MSG)) == "own group"  # a group is not shadowed
+    assert router.aliases["secret"].hidden and not router.aliases["fast"].hidden
+    with pytest.raises(RouterConfigError, match="model_group_alias"):
+        Router(model_list=[mock("a")], model_group_alias={"b": 5})
+
+
+def test_alias_to_a_missing_group_warns() -> None:
+    with pytest.warns(UserWarning, match="no such model group"):
+        router = Router(model_list=[mock("a")], model_group_alias={"b": "nowhere"})
+    with pytest.raises(BadRequestError, match="unknown model group 'b'"):
+        router.completion("b", MSG)
+
+
+def test_plain_exception_falls_back_and_is_retried() -> None:
+    class Boom(Exception):
+        pass
+
+    router = Router(model_list=[mock("a", Boom("deployment broke")), mock("b", "from b")],
+                    fallbacks=[{"a": ["b"]}], num_retries=1)
+    assert text(router.completion("a", MSG)) == "from b"
+    snapshot = [a for a in router.health._states]  # both deployments were used
+    assert len(snapshot) == 2
+    router = Router(model_list=[mock("a", Boom("deployment broke"))], num_retries=0)
+    with pytest.raises(Boom):
+        router.completion("a", MSG)
+
+
+async def test_fallbacks_to_aliases_and_wildcards_async() -> None:
+    router = Router(model_list=[mock("a", Exception("down")), mock("mock/*", "wild",
+                                                                   model="mock/*")],
+                    model_group_alias={"backup": "mock/b"}, fallbacks=[{"a": ["backup"]}],
+                    num_retries=0)
+    assert text(await router.acompletion("a", MSG)) == "wild"
+    with pytest.raises(RouterConfigError, match="unknown model group"):
+        Router(model_list=[mock("a")], fallbacks=[{"a": ["nope"]}])
+
+
+def test_max_fallbacks() -> None:
+    boom = Exception("down")
+    model_list = [mock("a", boom), mock("b", boom), mock("c", boom), mock("d", "from d")]
+    chain = [{"a": ["b", "c", "d"]}]
+    assert text(Router(model_list=model_list, fallbacks=chain, num_retries=0)
+                .completion("a", MSG)) == "from d"
+    router = Router(model_list=model_list, fallbacks=chain, num_retries=0, max_fallbacks=2)
+    with pytest.raises(Exception, match="down"):
+        router.completion("a", MSG)
+
+
+def test_routing_strategy_args() -> None:
+    router = Router(model_list=[mock("a"), mock("a", "two")],
+                    routing_strategy="latency-based-routing",
+                    routing_strategy_args={"ttl": 30, "lowest_latency_buffer": 0.5})
+    assert router.health.latency_ttl == 30.0
+    assert text(router.completion("a", MSG)) in ("ok", "two")
+    for bad, match in (({"tll": 3}, "tll"), ({"ttl": -1}, "ttl"),
+                       ({"lowest_latency_buffer": "x"}, "lowest_latency_buffer")):
+        with pytest.raises(RouterConfigError, match=match):
+            Router(model_list=[mock("a")], routing_strategy="latency-based-routing",
+                   routing_strategy_args=bad)
+    with pytest.raises(RouterConfigError, match="do not apply to simple-shuffle"):
+        Router(model_list=[mock("a")], routing_strategy_args={"ttl": 5})
+
+
+def test_latency_ttl_forgets_old_measurements() -> None:
+    router = Router(model_list=[mock("a")], routing_strategy="latency-based-routing",
+                    routing_strategy_args={"ttl": 10})
+    now = [100.0]
+    router.health.clock = lambda: now[0]
+    dep = router.groups["a"][0]
+    router.health.add_latency(dep, 2.0)
+    assert router.health.latency(dep.id) == 2.0
+    now[0] += 11
+    assert router.health.latency(dep.id) is None
+
+
+def test_pre_call_checks_skip_small_windows_then_fall_back() -> None:
+    long_prompt = [{"role": "user", "content": "word " * 400}]
+    small = mock("a", "small")
+    small["model_info"] = {"max_input_tokens": 50}
+    big = mock("a", "big")
+    big["model_info"] = {"max_input_tokens": 100000}
+    router = Router(model_list=[small, big], enable_pre_call_checks=True)
+    for _ in range(5):
+        assert text(router.completion("a", long_prompt)) == "big"
+    assert text(router.completion("a", MSG)) in ("small", "big")
+    only_small = Router(model_list=[small, mock("c", "from c")], enable_pre_call_checks=True,
+                        context_window_fallbacks=[{"a": ["c"]}])
+    assert text(only_small.completion("a", long_prompt)) == "from c"
+    no_fallback = Router(model_list=[small], enable_pre_call_checks=True)
+    with pytest.raises(ContextWindowExceededError, match="context window"):
+        no_fallback.completion("a", long_prompt)
+    assert text(Router(model_list=[small]).completion("a", long_prompt)) == "small"
