@@ -77,15 +77,38 @@ def test_alias_to_a_missing_group_warns() -> None:
 
 
 def test_plain_exception_falls_back_and_is_retried() -> None:
+    """A deployment whose call raises a plain Exception (here its transport) is retried
+    and then falls back, as LiteLLM's router does; without fallbacks it reaches the caller."""
+    import json
+
+    from llmrelay import Client
+    from llmrelay.transport import MockTransport, Reply
+
     class Boom(Exception):
         pass
 
-    router = Router(model_list=[mock("a", Boom("deployment broke")), mock("b", "from b")],
-                    fallbacks=[{"a": ["b"]}], num_retries=1)
+    def handler(req: Any) -> Reply:
+        if "broken" in req.url:
+            raise Boom("deployment broke")
+        body = {"id": "x", "object": "chat.completion", "created": 1, "model": "m",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "from b"},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+        return Reply(200, {"content-type": "application/json"}, json.dumps(body).encode())
+
+    transport = MockTransport(handler)
+    client = Client(transport=transport)
+    model_list = [
+        {"model_name": "a", "litellm_params": {"model": "openai/x", "api_key": "k",
+                                               "api_base": "http://broken.invalid/v1"}},
+        {"model_name": "b", "litellm_params": {"model": "openai/y", "api_key": "k",
+                                               "api_base": "http://fine.invalid/v1"}}]
+    router = Router(model_list=model_list, fallbacks=[{"a": ["b"]}], num_retries=1,
+                    client=client)
     assert text(router.completion("a", MSG)) == "from b"
-    snapshot = [a for a in router.health._states]  # both deployments were used
-    assert len(snapshot) == 2
-    router = Router(model_list=[mock("a", Boom("deployment broke"))], num_retries=0)
+    assert [r.url.split("/")[2] for r in transport.requests] == [
+        "broken.invalid", "broken.invalid", "fine.invalid"]
+    router = Router(model_list=model_list[:1], num_retries=0, client=client)
     with pytest.raises(Boom):
         router.completion("a", MSG)
 
