@@ -38,6 +38,7 @@ from ..exceptions import (
     InternalServerError,
     LLMRelayError,
 )
+from ..providers.registry import resolve_model
 from .batching import RouterBatch
 from .config import (
     Deployment,
@@ -231,13 +232,20 @@ class Router(RouterQueries, RouterBatch):
             if name in self._derived:
                 self._derived.move_to_end(name)
                 return
-            try:
-                deps = [_deployment(i, e) for i, e in pattern.entries_for(name, parts)]
-            except RouterConfigError as exc:  # the request named a model nobody serves
-                reason = str(exc).split(": ", 1)[-1].split(" (known providers")[0]
+            entries, reason = [], ""
+            for index, entry in pattern.entries_for(name, parts):
+                lp = entry["litellm_params"]
+                try:  # checked first: a client's odd model name must not log warnings
+                    resolve_model(str(lp["model"]), lp.get("custom_llm_provider"))
+                except LLMRelayError as exc:
+                    reason = exc.message.split(" (known providers")[0]
+                    continue
+                entries.append((index, entry))
+            if not entries:  # the request named a model no provider serves
                 raise BadRequestError(f"model {name!r} matches the wildcard model group "
                                       f"{pattern.name!r}, but {reason}", model=name,
-                                      param="model") from None
+                                      param="model")
+            deps = [_deployment(i, e) for i, e in entries]
             groups, by_id = dict(self.groups), dict(self._by_id)
             groups[name] = deps
             by_id.update((d.id, d) for d in deps)
