@@ -9,7 +9,6 @@ import pytest
 
 import llmrelay
 from fakes.openai_server import FakeOpenAI
-from llmrelay.callbacks.registry import proxy_mode
 
 _LISTS = ("callbacks", "input_callback", "success_callback", "failure_callback")
 
@@ -50,7 +49,6 @@ def clean_llmrelay() -> Iterator[None]:
         setattr(llmrelay, name, [])
     llmrelay.cache = None
     llmrelay.num_retries = None
-    proxy_mode(False)  # a test that built the proxy app in-process switched it on
     llmrelay.drop_params = False
     llmrelay.turn_off_message_logging = False
     llmrelay.callback_timeout = 30.0

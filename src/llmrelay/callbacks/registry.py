@@ -27,24 +27,17 @@ from .custom_logger import CustomLogger
 from .hookspecs import ALL_HOOKS, FUNCTION_SIGNATURES, PROXY_HOOKS, near_miss
 
 __all__ = ["HookSignatureError", "ProxyHooks", "check_lists", "hook_methods", "is_async",
-           "overridden", "proxy_hooks", "proxy_mode", "resolve"]
+           "overridden", "proxy_hooks", "resolve"]
 
 
 class HookSignatureError(TypeError):
     """A hook or callback function cannot take the arguments llmrelay calls it with."""
 
 
-_PROXY = {"on": False}
 _lock = threading.Lock()
 _loggers: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDictionary()
 _loggers_by_id: dict[int, tuple[Any, tuple[str, ...]]] = {}  # unhashable / no weakref
 _functions: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-
-
-def proxy_mode(on: bool = True) -> None:
-    """Whether registrations happen inside the proxy by default (proxy-only hooks are
-    expected there, not warned about). The proxy passes ``proxy=True`` itself."""
-    _PROXY["on"] = on
 
 
 def resolve(entry: Any) -> Any:
@@ -117,8 +110,9 @@ def _inspect_logger(obj: CustomLogger, proxy: bool) -> tuple[str, ...]:
     return names
 
 
-def overridden(obj: CustomLogger, proxy: bool | None = None) -> tuple[str, ...]:
-    """The hooks ``obj`` overrides, checked (and warned about) on first sight only.
+def overridden(obj: CustomLogger, proxy: bool = False) -> tuple[str, ...]:
+    """The hooks ``obj`` overrides, checked (and warned about) on first sight only;
+    ``proxy``: registered by the proxy, where proxy-only hooks are expected.
 
     Raises :class:`HookSignatureError` for a hook llmrelay cannot call."""
     try:
@@ -128,7 +122,7 @@ def overridden(obj: CustomLogger, proxy: bool | None = None) -> tuple[str, ...]:
         found = item[1] if item is not None and item[0] is obj else None
     if found is not None:
         return found
-    names = _inspect_logger(obj, _PROXY["on"] if proxy is None else proxy)
+    names = _inspect_logger(obj, proxy)
     with _lock:
         try:
             _loggers[obj] = names
@@ -156,7 +150,7 @@ def check_function(fn: Callable[..., Any], list_name: str) -> None:
         pass
 
 
-def check_lists(lists: dict[str, Sequence[Any] | None], proxy: bool | None = None) -> None:
+def check_lists(lists: dict[str, Sequence[Any] | None], proxy: bool = False) -> None:
     """Resolve and check every entry of the named lists (``callbacks``,
     ``input_callback``, ``success_callback``, ``failure_callback``): registration.
 

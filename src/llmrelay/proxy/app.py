@@ -31,7 +31,7 @@ from .request_policy import RouteGate
 from .routes import llm, routes
 from .sse import json_response
 from .startup import StartupError
-from .state import ProxyState, apply_settings
+from .state import ProxyState
 
 __all__ = ["ProxyApp", "app_from_env", "create_app"]
 
@@ -133,13 +133,12 @@ class ProxyApp(Starlette):
 def create_app(cfg: ProxyConfig | None = None) -> ProxyApp:
     """The proxy app for ``cfg`` (None: the embedded defaults).
 
-    Applies ``litellm_settings`` to the ``llmrelay`` module and builds the model table now
+    Builds the app's own client from ``litellm_settings`` and the model table now
     (raising :class:`~llmrelay.proxy.config.ConfigError` for a bad config); the key store
     opens when the app starts (ASGI lifespan) and closes, after a final spend flush, when
     it stops.
     """
     cfg = cfg if cfg is not None else load_config(None)
-    apply_settings(cfg)
     state = ProxyState(cfg)
 
     @asynccontextmanager

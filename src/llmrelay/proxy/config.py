@@ -8,7 +8,7 @@
         model_info: {id: primary}
       - model_name: "*"              # any other model, keys from the environment
         litellm_params: {model: "*"}
-    litellm_settings:                # SDK settings for the proxy's calls
+    litellm_settings:                # the settings of the proxy's own llmrelay Client
       callbacks: custom_callbacks.proxy_handler_instance   # module in the config's folder
       success_callback: [...]
       cache: true

@@ -4,20 +4,22 @@ A config's ``model_list`` entries sharing a ``model_name`` form one group; calls
 :class:`llmrelay.router.Router` (load balancing, retries, cooldowns and fallbacks per
 ``router_settings``), so the library's callbacks fire once per request with the serving
 deployment in their metadata. Per-deployment prices (``input_cost_per_token`` /
-``output_cost_per_token`` in ``litellm_params`` or ``model_info``) are registered with
-:func:`llmrelay.register_model` so that spend is tracked for models the price table lacks.
+``output_cost_per_token`` in ``litellm_params`` or ``model_info``) become the proxy
+client's ``model_prices`` (:func:`deployment_prices`), so spend is tracked for models the
+price table lacks without touching the process-wide table.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any
-
-import llmrelay
+from typing import TYPE_CHECKING, Any
 
 from .._urls import mask_url
 
-__all__ = ["Deployment", "ModelTable"]
+if TYPE_CHECKING:
+    from .._client import Client
+
+__all__ = ["Deployment", "ModelTable", "deployment_prices"]
 
 _PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token")
 
@@ -25,9 +27,10 @@ _PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token")
 class Deployment:
     """One deployment as the proxy needs it: ids and names for spend records, and pricing."""
 
-    __slots__ = ("api_base", "group", "id", "model", "model_name", "provider")
+    __slots__ = ("api_base", "group", "id", "model", "model_name", "prices", "provider")
 
-    def __init__(self, dep: Any) -> None:
+    def __init__(self, dep: Any, prices: dict[str, dict[str, Any]] | None = None) -> None:
+        self.prices = prices  # the proxy client's price overlay
         self.group: str = dep.model_name
         self.id: str = dep.id
         self.model: str = dep.model  # as configured, e.g. "openai/gpt-4o-mini"
@@ -39,18 +42,18 @@ class Deployment:
         """USD cost of ``usage`` on this deployment (None when unpriced)."""
         from ..cost import usage_cost
 
-        return usage_cost(self.model_name, self.provider, usage)
+        return usage_cost(self.model_name, self.provider, usage, self.prices)
 
 
-def _register_prices(model_list: list[dict[str, Any]]) -> None:
+def deployment_prices(model_list: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Price rows (by the configured model string) of the deployments that set prices."""
     rows: dict[str, dict[str, Any]] = {}
     for entry in model_list:
         params, info = entry["litellm_params"], entry.get("model_info") or {}
         price = {k: params.get(k, info.get(k)) for k in _PRICE_KEYS}
         if any(v is not None for v in price.values()):
             rows[params["model"]] = {k: float(v or 0.0) for k, v in price.items()}
-    if rows:
-        llmrelay.register_model(rows)
+    return rows
 
 
 class ModelTable:
@@ -61,16 +64,19 @@ class ModelTable:
     """
 
     def __init__(self, model_list: list[dict[str, Any]],
-                 router_settings: dict[str, Any] | None = None) -> None:
+                 router_settings: dict[str, Any] | None = None,
+                 client: Client | None = None) -> None:
         from ..router import Router
 
-        _register_prices(model_list)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            self.router = Router(model_list=model_list, **(router_settings or {}))
+            self.router = Router(model_list=model_list, client=client,
+                                 **(router_settings or {}))
         self.warnings = [f"router_settings: {w.message}" for w in caught]
+        prices = client.settings.model_prices if client is not None else None
         self.groups: dict[str, list[Deployment]] = {
-            group: [Deployment(d) for d in deps] for group, deps in self.router.groups.items()}
+            group: [Deployment(d, prices) for d in deps]
+            for group, deps in self.router.groups.items()}
         self.by_id = {d.id: d for deps in self.groups.values() for d in deps}
 
     def __contains__(self, name: object) -> bool:

@@ -1,7 +1,8 @@
 """The proxy-only hooks of ``CustomLogger`` callbacks, run in-band on the request path.
 
-Loggers come from ``llmrelay.callbacks`` (read per request, so a reassigned list takes
-effect on the next request) and run in list order. Only loggers that override a hook are
+Loggers come from the proxy client's ``callbacks`` (``litellm_settings.callbacks``,
+resolved through the hook registry, :mod:`llmrelay.callbacks.registry`; re-resolved when
+the list changes) and run in list order. Only loggers that override a hook are
 called for it. What each hook may do (DESIGN.md §4.8):
 
 * ``async_pre_call_hook(user_api_key_dict, cache, data, call_type)``: return a dict to
@@ -26,21 +27,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
-import llmrelay
-
-from ..callbacks.custom_logger import CustomLogger
+from ..callbacks.registry import ProxyHooks as Hooks
+from ..callbacks.registry import proxy_hooks
 from .errors import ProxyError, from_exception
+
+if TYPE_CHECKING:
+    from .._client import Client
 
 __all__ = ["HookCache", "HookRunner", "Hooks"]
 
 log = logging.getLogger("llmrelay.proxy")
-
-_NAMES = ("async_pre_call_hook", "async_moderation_hook", "async_post_call_success_hook",
-          "async_post_call_failure_hook", "async_post_call_streaming_hook",
-          "async_post_call_streaming_iterator_hook")
 
 
 class HookCache:
@@ -80,62 +79,22 @@ class HookCache:
         self.delete_cache(key)
 
 
-def _resolve(entry: Any) -> Any:
-    if isinstance(entry, str):
-        from ..integrations.registry import get_integration
-
-        return get_integration(entry)
-    return entry
-
-
-def _override(obj: Any, name: str) -> Callable[..., Any] | None:
-    if not isinstance(obj, CustomLogger):
-        return None
-    impl = getattr(type(obj), name, None)
-    if impl is None or impl is getattr(CustomLogger, name, None):
-        return None
-    return getattr(obj, name)  # type: ignore[no-any-return]
-
-
-class Hooks:
-    """The bound hook methods of one callback list, per hook, in list order."""
-
-    __slots__ = ("failure", "iterator", "moderation", "pre_call", "stream_chunk", "success")
-
-    def __init__(self, entries: list[Any]) -> None:
-        found: dict[str, list[Callable[..., Any]]] = {n: [] for n in _NAMES}
-        seen: set[int] = set()
-        for entry in entries:
-            obj = _resolve(entry)
-            if id(obj) in seen:
-                continue
-            seen.add(id(obj))
-            for name in _NAMES:
-                fn = _override(obj, name)
-                if fn is not None:
-                    found[name].append(fn)
-        self.pre_call = tuple(found["async_pre_call_hook"])
-        self.moderation = tuple(found["async_moderation_hook"])
-        self.success = tuple(found["async_post_call_success_hook"])
-        self.failure = tuple(found["async_post_call_failure_hook"])
-        self.stream_chunk = tuple(found["async_post_call_streaming_hook"])
-        self.iterator = tuple(found["async_post_call_streaming_iterator_hook"])
-
-
 class HookRunner:
-    """Runs the proxy-only hooks of ``llmrelay.callbacks`` for one request at a time."""
+    """Runs the proxy-only hooks of one proxy client's ``callbacks`` for one request at a
+    time."""
 
-    def __init__(self) -> None:
+    def __init__(self, client: Client | None = None) -> None:
         self.cache = HookCache()
+        self.client = client
         self._key: tuple[int, ...] | None = None
         self._hooks = Hooks([])
 
     def current(self) -> Hooks:
         """The hooks of the callback list as it is now (recomputed when it changed)."""
-        entries = llmrelay.callbacks
+        entries = self.client.settings.callbacks if self.client is not None else []
         key = tuple(map(id, entries))
         if key != self._key:
-            self._hooks = Hooks(list(entries))
+            self._hooks = proxy_hooks(list(entries))
             self._key = key
         return self._hooks
 

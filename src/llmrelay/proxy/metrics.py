@@ -140,23 +140,22 @@ def mark_process_dead(pid: int) -> None:
                     exc_info=True)
 
 
-def _integration_configured() -> bool:
-    import llmrelay
-
+def _integration_configured(settings: Any) -> bool:
     module = sys.modules.get("llmrelay.integrations.prometheus")
     logger_type = getattr(module, "PrometheusLogger", None)
     for name in ("callbacks", "success_callback", "failure_callback", "input_callback"):
-        for cb in getattr(llmrelay, name, None) or ():
+        for cb in getattr(settings, name, None) or ():
             if cb == "prometheus" or (logger_type is not None
                                       and isinstance(cb, logger_type)):
                 return True
     return False
 
 
-def integration_text() -> str:
+def integration_text(settings: Any) -> str:
     """The ``prometheus`` integration's exposition (``llmrelay_llm_*``, and the default
-    registry's other collectors), or "" when it is not among the callbacks."""
-    if not _integration_configured():
+    registry's other collectors), or "" when it is not among the callbacks of
+    ``settings`` (the proxy client's)."""
+    if not _integration_configured(settings):
         return ""
     try:
         from ..integrations.prometheus import metrics_text

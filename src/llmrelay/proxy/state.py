@@ -11,42 +11,49 @@ from typing import Any
 
 import llmrelay
 
-from ..callbacks.registry import proxy_mode
+from .._client import Client
+from ..callbacks.registry import check_lists
 from .auth import Authenticator
 from .config import ConfigError, ProxyConfig
-from .deployments import ModelTable
+from .deployments import ModelTable, deployment_prices
 from .hooks import HookRunner
 from .metrics import Metrics
 
-__all__ = ["ProxyState", "apply_settings"]
+__all__ = ["ProxyState", "build_client"]
 
 log = logging.getLogger("llmrelay.proxy")
 
+_LISTS = ("callbacks", "success_callback", "failure_callback", "input_callback")
 
-def apply_settings(cfg: ProxyConfig) -> None:
-    """Set ``litellm_settings`` on the ``llmrelay`` module and enter proxy mode.
+
+def build_client(cfg: ProxyConfig) -> Client:
+    """The proxy's own :class:`~llmrelay.Client` from ``litellm_settings`` (callback lists,
+    cache, retries, timeouts ...) and the deployments' configured prices. Nothing is written
+    to the ``llmrelay`` module, so two apps in one process share nothing.
 
     Raises :class:`ConfigError` when a callback list or the cache cannot be set up.
     """
-    proxy_mode(True)
-    for name in ("callbacks", "success_callback", "failure_callback", "input_callback"):
+    lists: dict[str, Any] = {name: list(getattr(cfg, name)) for name in _LISTS}
+    for name, entries in lists.items():
         try:
-            setattr(llmrelay, name, list(getattr(cfg, name)))
+            check_lists({name: entries}, proxy=True)  # proxy-only hooks are expected here
         except (TypeError, ValueError, ImportError) as exc:
             raise ConfigError(f"litellm_settings.{name}: {exc}") from exc
-    for name, value in cfg.settings.items():
-        setattr(llmrelay, name, value)
+    cache = None
     if cfg.cache:
         try:
             from ..caching import Cache
 
-            llmrelay.cache = Cache(**cfg.cache_params)
+            cache = Cache(**cfg.cache_params)
         except ImportError as exc:
             raise ConfigError(f"litellm_settings.cache: caching is not available: {exc}") from exc
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"litellm_settings.cache_params: {exc}") from exc
-    else:
-        llmrelay.cache = None
+    try:
+        return Client(**lists, cache=cache,
+                      model_prices=deployment_prices(cfg.model_list) or None, **cfg.settings)
+    except TypeError as exc:
+        raise ConfigError(f"litellm_settings: {exc}") from exc
 
 
 class ProxyState:
@@ -54,12 +61,13 @@ class ProxyState:
 
     def __init__(self, cfg: ProxyConfig) -> None:
         self.cfg = cfg
+        self.client = build_client(cfg)  # this app's settings; llmrelay.* is never written
         try:
-            self.models = ModelTable(cfg.model_list, cfg.router_settings)
+            self.models = ModelTable(cfg.model_list, cfg.router_settings, client=self.client)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"model_list / router_settings: {exc}") from exc
         cfg.warnings.extend(self.models.warnings)
-        self.hooks = HookRunner()
+        self.hooks = HookRunner(self.client)
         self.metrics = Metrics()
         self.auth = Authenticator(cfg.master_key, None, cfg.key_header)
         self.store: Any = None

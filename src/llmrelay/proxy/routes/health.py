@@ -76,7 +76,7 @@ async def readiness(request: Request) -> Response:
         "auth": "master_key" if state.auth.enabled else "off",
         "version": llmrelay.__version__,
     }
-    cache = llmrelay.cache
+    cache = state.client.settings.cache
     if cache is not None:
         body["cache"] = probe = await _cache_probe(cache)
         if probe.get("reachable") is False:

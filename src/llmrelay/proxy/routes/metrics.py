@@ -32,5 +32,5 @@ async def metrics(request: Request) -> Response:
     text = state.metrics.render(llmrelay.callback_stats(),
                                 int(pending) if pending is not None else None)
     if not state.metrics.shared:  # shared: the integration's series are in the same files
-        text += integration_text()
+        text += integration_text(state.client.settings)
     return Response(text, media_type=_CONTENT_TYPE)
