@@ -32,7 +32,7 @@ LITELLM_ROUTER_KEYS = frozenset({
 _REDIS = ("redis_host", "redis_port", "redis_password", "redis_url", "redis_db")
 # Read here rather than passed to the Router.
 _OWN = frozenset({*_REDIS, "default_litellm_params", "ignore_invalid_deployments",
-                  "disable_cooldowns", "stream_timeout", "default_max_parallel_requests"})
+                  "disable_cooldowns", "stream_timeout"})
 
 
 @dataclass
@@ -76,11 +76,12 @@ def build_router_settings(cfg: ProxyConfig, litellm: dict[str, Any], router: dic
     if merged.get("disable_cooldowns") is not None and as_bool(
             merged["disable_cooldowns"], f"{w}.disable_cooldowns"):
         kwargs["cooldown_time"] = 0.0
-    if merged.get("default_max_parallel_requests") is not None \
-            and cfg.max_parallel_requests is None:
-        cfg.max_parallel_requests = numeric(merged["default_max_parallel_requests"],
-                                            f"{w}.default_max_parallel_requests",
-                                            integer=True) or None
+    if merged.get("default_max_parallel_requests") is not None:
+        kwargs["default_max_parallel_requests"] = numeric(
+            merged["default_max_parallel_requests"], f"{w}.default_max_parallel_requests",
+            integer=True) or None
+    elif cfg.max_parallel_requests is not None:  # general_/litellm_settings' name for it
+        kwargs["default_max_parallel_requests"] = cfg.max_parallel_requests
     cfg.redis_settings = {k: merged[k] for k in _REDIS if k in merged}
     policy.rest(w, {k: v for k, v in router.items() if k not in accepted},
                 _OWN | LITELLM_ROUTER_KEYS)

@@ -63,7 +63,7 @@ GENERAL: Table = {
     "database_connection_timeout": (HONOURED, "PostgreSQL connect timeout"),
     "max_request_size_mb": (HONOURED, "413 for larger request bodies"),
     "max_parallel_requests": (HONOURED, "default in-flight limit per deployment"),
-    "global_max_parallel_requests": (HONOURED, "in-flight limit for the whole proxy"),
+    "global_max_parallel_requests": (HONOURED, "in-flight limit per proxy process (429)"),
     "allowed_routes": (HONOURED, "other routes answer 403"),
     "allowed_ips": (HONOURED, "other client addresses get 403"),
     "use_x_forwarded_for": (HONOURED, "client address from X-Forwarded-For for allowed_ips"),

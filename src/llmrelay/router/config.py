@@ -63,6 +63,7 @@ class Deployment:
     # Why llmrelay cannot call this deployment (a provider it does not serve), raised when
     # the deployment is picked; the rest of the router works.
     error: LLMRelayError | None = field(default=None, repr=False)
+    max_parallel: int | None = None  # requests in flight at once (max_parallel_requests)
 
     @property
     def provider(self) -> str:
@@ -201,6 +202,8 @@ def _deployment(index: int, entry: Any) -> Deployment:
         inner_retries=int(_number(retries, "max_retries", where, True) or 0),
         config=dict(entry),
         error=error,
+        max_parallel=_number(lp.get("max_parallel_requests"), "max_parallel_requests", where,
+                             True) or None,
     )
 
 

@@ -4,8 +4,9 @@ All state lives in one :class:`Health` per router, guarded by one lock (held onl
 arithmetic operations, never across I/O), so sync threads and event loops may share it.
 
 Usage windows are sliding: "this minute" means the last 60 seconds. A deployment is
-*unavailable* while it cools down, or while the requests started in the last minute reach
-its ``rpm`` or the tokens used in the last minute reach its ``tpm``.
+*unavailable* while it cools down, while the requests started in the last minute reach
+its ``rpm`` or the tokens used in the last minute reach its ``tpm``, or while its
+``max_parallel_requests`` requests are in flight.
 
 Usage is counted only where something reads it: requests for a deployment with an ``rpm``,
 tokens for one with a ``tpm`` or when the routing strategy ranks by usage
@@ -155,9 +156,11 @@ class Health:
 
     def __init__(self, allowed_fails: int = 3, cooldown_time: float = 5.0, alpha: float = 0.3,
                  clock: Callable[[], float] = time.monotonic, *,
-                 track_tokens: bool = False, latency_ttl: float | None = None) -> None:
+                 track_tokens: bool = False, latency_ttl: float | None = None,
+                 max_parallel: int | None = None) -> None:
         self.allowed_fails = allowed_fails
         self.latency_ttl = latency_ttl  # a latency not updated for this long is forgotten
+        self.max_parallel = max_parallel  # in-flight limit of deployments that set none
         self.cooldown_time = cooldown_time
         self.alpha = alpha
         self.clock = clock
@@ -182,6 +185,10 @@ class Health:
         st.prune(now)
         if st.cool_until > now:
             return Unavailable(dep, st.cool_reason, st.cool_until, st.cooled_by_429)
+        parallel = dep.max_parallel or self.max_parallel
+        if parallel and st.in_flight >= parallel:
+            return Unavailable(dep, f"max_parallel_requests {parallel} in flight", now + 1.0,
+                               True)
         reqs, toks = st.requests, st.tokens
         if dep.rpm is not None and reqs is not None and reqs.total >= dep.rpm:
             return Unavailable(dep, f"rpm limit {dep.rpm} reached", reqs.frees_at(now), True)

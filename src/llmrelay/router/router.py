@@ -82,6 +82,9 @@ class Router(RouterQueries, RouterBatch):
     with ``*`` are wildcard groups (see :mod:`.names`). ``routing_strategy_args``: options
     of the routing strategy (see :mod:`.strategies`). ``enable_pre_call_checks``: leave
     out deployments whose context window the prompt exceeds (see :mod:`.precall`).
+    ``default_max_parallel_requests``: requests in flight at once per deployment, for
+    deployments without their own ``max_parallel_requests`` (a full deployment is passed
+    over like one at its rpm limit).
     ``allowed_fails`` / ``cooldown_time``: see :mod:`.health`. ``client``: a
     :class:`~llmrelay.Client` whose settings (callbacks, cache, ...) the router uses instead
     of the ``llmrelay.*`` module settings.
@@ -106,6 +109,7 @@ class Router(RouterQueries, RouterBatch):
                  model_group_alias: dict[str, Any] | None = None,
                  routing_strategy_args: dict[str, Any] | None = None,
                  max_fallbacks: int = 5, enable_pre_call_checks: bool = False,
+                 default_max_parallel_requests: int | None = None,
                  **unsupported: Any) -> None:
         if set_verbose or debug_level == "DEBUG":
             sys.modules["llmrelay"].set_verbose = True  # type: ignore[attr-defined]
@@ -160,7 +164,8 @@ class Router(RouterQueries, RouterBatch):
         self.cooldown_time = float(cooldown_time)
         self.health = Health(self.allowed_fails, self.cooldown_time,
                              track_tokens=routing_strategy in USES_TOKENS,
-                             latency_ttl=None if ttl is None else float(ttl))
+                             latency_ttl=None if ttl is None else float(ttl),
+                             max_parallel=int(default_max_parallel_requests or 0) or None)
         self._client = client
         self.retry_policy = as_policy(retry_policy, RetryPolicy, "retry_policy")
         self.model_group_retry_policy = {

@@ -125,6 +125,12 @@ class LLMRequest:
     async def _serve(self) -> Response:
         state = self.state
         self.auth = auth = await state.auth.authenticate(self.request.headers)
+        limit = state.cfg.global_max_parallel_requests
+        if limit is not None and state.metrics.in_flight > limit:  # this one included
+            raise ProxyError(429, f"the proxy is serving its limit of {limit} requests at "
+                             f"once (general_settings.global_max_parallel_requests); retry "
+                             f"shortly", type="rate_limit_error", code="rate_limit_exceeded",
+                             headers={"retry-after": "1"})
         self.data = data = await read_request(self.request, self.call_type, auth,
                                               state.cfg.policy, state.cfg.max_request_size)
         apply_to_body(state.cfg, data, self.call_type)
