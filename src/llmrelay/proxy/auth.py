@@ -65,7 +65,9 @@ class UserAPIKeyAuth:
                    max_budget=rec.max_budget, budget_duration=rec.budget_duration,
                    rpm_limit=rec.rpm_limit, tpm_limit=rec.tpm_limit,
                    max_parallel_requests=rec.max_parallel_requests, expires=rec.expires,
-                   metadata=rec.metadata, user_role="internal_user",
+                   metadata={k: v for k, v in (rec.metadata or {}).items()
+                             if k != "_llmrelay_key"},  # key_settings.EXTRA
+                   user_role="internal_user",
                    blocked=bool(rec.blocked), record=rec)
 
     @property

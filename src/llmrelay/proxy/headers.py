@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import llmrelay
 
+from .key_settings import check_soft_budget
+
 if TYPE_CHECKING:
     from .routes.llm import LLMRequest
 
@@ -77,6 +79,7 @@ def _key(req: LLMRequest, cost: float | None, out: dict[str, str]) -> None:
     except Exception:
         spend = float(getattr(auth, "spend", 0.0) or 0.0)
     out["x-litellm-key-spend"] = repr(float(spend) + float(cost or 0.0))
+    check_soft_budget(rec, float(spend) + float(cost or 0.0), out)
     for attr, name in (("max_budget", "max-budget"), ("rpm_limit", "rpm-limit"),
                        ("tpm_limit", "tpm-limit")):
         value = getattr(auth, attr, None)

@@ -39,7 +39,9 @@ _KEY_RECORD = {"type": "object", "required": ["token"], "properties": {
     "budget_reset_at": _NULLABLE_STR, "rpm_limit": _NULLABLE_INT, "tpm_limit": _NULLABLE_INT,
     "max_parallel_requests": _NULLABLE_INT, "expires": _NULLABLE_STR,
     "metadata": {"type": "object"}, "spend": {"type": "number"},
-    "created_at": _NULLABLE_STR, "blocked": {"type": "boolean"}}}
+    "created_at": _NULLABLE_STR, "blocked": {"type": "boolean"},
+    "aliases": {"type": "object", "additionalProperties": {"type": "string"}},
+    "tags": {"type": "array", "items": {"type": "string"}}, "soft_budget": _NULLABLE_NUM}}
 _COUNT = {"type": ["integer", "null"], "minimum": 0, "maximum": 2**31 - 1}
 _KEY_FIELDS = {
     "key_alias": _NULLABLE_STR, "user_id": _NULLABLE_STR, "team_id": _NULLABLE_STR,
@@ -50,7 +52,11 @@ _KEY_FIELDS = {
     "duration": {"type": ["string", "null"], "examples": ["30d"]},
     "expires": {"type": ["string", "null"], "format": "date-time"},
     "metadata": {"type": ["object", "null"]}, "blocked": {"type": ["boolean", "null"]},
-    "spend": {"type": "number", "minimum": 0}, "budget_reset_at": _NULLABLE_STR}
+    "spend": {"type": "number", "minimum": 0}, "budget_reset_at": _NULLABLE_STR,
+    "aliases": {"type": ["object", "null"], "additionalProperties": {
+        "type": "string", "minLength": 1}},
+    "tags": {"type": ["array", "null"], "items": {"type": "string", "minLength": 1}},
+    "soft_budget": {"type": ["number", "null"], "minimum": 0, "maximum": 1e15}}
 _KEY_OR_TOKEN = {"type": "string", "description": "a key (sk-...) or its token (hash)"}
 
 
@@ -103,9 +109,21 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "keys": {"type": "array", "items": _KEY_OR_TOKEN, "minItems": 1,
                      "maxItems": 1000}}}),
     ("GET", "/key/info"): _op(
-        "One virtual key (master key only)", _json({"type": "object", "required": [
+        "One virtual key (any key with the master key; a virtual key: its own, the default)",
+        _json({"type": "object", "required": [
             "key", "info"], "properties": {"key": _TEXT, "info": _ref("KeyRecord")}}),
-        tags=("Keys",), query={"key": (_KEY_OR_TOKEN, True)}),
+        tags=("Keys",), query={"key": (_KEY_OR_TOKEN, False)}),
+    ("POST", "/key/regenerate"): _op(
+        "A new key with an old one's settings and spend; the old one stops working "
+        "(master key, or a virtual key for itself)", _json(_ref("GeneratedKey")),
+        tags=("Keys",), body={"type": "object", "properties": {
+            **_KEY_FIELDS, "key": _KEY_OR_TOKEN,
+            "new_key": {"type": "string", "pattern": "^[\\x21-\\x7e]{8,256}$"}}}),
+    ("POST", "/key/{key}/regenerate"): {
+        **_op("As POST /key/regenerate, the old key in the path", _json(_ref("GeneratedKey")),
+              tags=("Keys",)),
+        "parameters": [{"name": "key", "in": "path", "required": True,
+                        "schema": _KEY_OR_TOKEN}]},
     ("GET", "/key/list"): _op(
         "Virtual keys (master key only)", _json({"type": "object", "required": [
             "keys", "total_count"], "properties": {

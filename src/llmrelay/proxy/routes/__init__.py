@@ -28,6 +28,8 @@ def routes() -> list[BaseRoute]:
         Route("/key/update", keys.update, methods=["POST"]),
         Route("/key/delete", keys.delete, methods=["POST"]),
         Route("/key/info", keys.info, methods=["GET"]),
+        Route("/key/regenerate", keys.regenerate, methods=["POST"]),
+        Route("/key/{key}/regenerate", keys.regenerate, methods=["POST"]),
         Route("/key/list", keys.list_keys, methods=["GET"]),
         Route("/spend/logs", spend.logs, methods=["GET"]),
         Route("/spend/keys", spend.keys, methods=["GET"]),

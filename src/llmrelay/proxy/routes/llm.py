@@ -30,6 +30,7 @@ from starlette.responses import Response
 
 from ..errors import ProxyError, for_caller, from_exception
 from ..headers import litellm_headers
+from ..key_settings import apply_alias, key_tags
 from ..keys.models import SpendRecord
 from ..request import build_kwargs, model_of, read_request
 from ..request_policy import apply_to_body
@@ -134,6 +135,7 @@ class LLMRequest:
         self.data = data = await read_request(self.request, self.call_type, auth,
                                               state.cfg.policy, state.cfg.max_request_size)
         apply_to_body(state.cfg, data, self.call_type)
+        apply_alias(auth.record, data)
         self.group = group = self._model_group(data)
         rec = auth.record
         if rec is not None:
@@ -264,7 +266,7 @@ class LLMRequest:
             completion_tokens=completion, total_tokens=total, cost=float(cost or 0.0),
             latency_ms=seconds * 1000.0, status=status, start_time=self.start_time,
             end_time=datetime.now(timezone.utc), cache_hit=bool(hidden.get("cache_hit")),
-            request_tags=[str(t) for t in tags] if isinstance(tags, list) else [])
+            request_tags=_tags(tags, key_tags(auth.record)))
 
     async def fail_hooks(self, exc: BaseException) -> BaseException:
         """Run ``async_post_call_failure_hook`` (once the body is known)."""
@@ -289,6 +291,12 @@ class LLMRequest:
         headers.update(err.headers)
         self.account("failure", err.status_code, getattr(served, "usage", None), cost, hidden)
         return json_response(err.body(), err.status_code, headers)
+
+
+def _tags(request_tags: Any, key: list[str]) -> list[str]:
+    """A usage record's tags: the request's, then the key's own (LiteLLM's key tags)."""
+    out = [str(t) for t in request_tags] if isinstance(request_tags, list) else []
+    return out + [t for t in key if t not in out]
 
 
 def _close(stream: Any) -> None:
