@@ -383,6 +383,10 @@ def test_missing_dependency_names_the_extra(builtin: Callable[..., None],
     # As if the OTLP exporter package were not installed:
     monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.metric_exporter",
                         None)
+    import llmrelay.integrations.otel as otel
+
+    # no provider set by the application (other tests here set global ones)
+    monkeypatch.setattr(otel, "_default_provider", lambda kind: True)
     with pytest.raises(IntegrationError, match=r"pip install 'llmrelay\[otel\]'"):
         llmrelay.callbacks = ["otel"]
 
@@ -440,3 +444,37 @@ def test_content_parts_usage_details_and_conversation() -> None:
     assert a["gen_ai.usage.cache_read.input_tokens"] == 5
     assert a["gen_ai.usage.cache_creation.input_tokens"] == 7
     assert a["gen_ai.usage.reasoning.output_tokens"] == 3
+
+
+def test_works_without_the_otlp_exporter_when_the_app_set_its_providers() -> None:
+    """Only opentelemetry-api/-sdk installed: an application with its own providers gets
+    its spans; without them, registering otel says which package is missing."""
+    proc = start_python("""
+        import sys
+        sys.modules["opentelemetry.exporter.otlp.proto.http"] = None  # not installed
+        sys.modules["opentelemetry.exporter.otlp.proto.http.trace_exporter"] = None
+        sys.modules["opentelemetry.exporter.otlp.proto.http.metric_exporter"] = None
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+            InMemorySpanExporter)
+        import llmrelay
+        from llmrelay.integrations.registry import IntegrationError, get_integration
+        from llmrelay.integrations.otel import OTelLogger
+        try:
+            OTelLogger()
+        except IntegrationError as exc:
+            print("refused:", "opentelemetry.exporter" in str(exc))
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        llmrelay.callbacks = ["otel"]
+        llmrelay.completion(model="mock/mock", messages=[{"role": "user", "content": "hi"}])
+        llmrelay.flush(10)
+        print("spans:", [s.name for s in exporter.get_finished_spans()])
+    """)
+    out = finish(proc)
+    assert "refused: True" in out
+    assert "spans: ['chat mock']" in out

@@ -24,7 +24,9 @@ Follows the OpenTelemetry semantic conventions for generative AI clients:
   logging is turned off.
 
 The application's tracer and meter providers are used when it has set them (checked at the
-first event); otherwise this logger uses its own, built when it is created and exporting
+first event; then only ``opentelemetry-api`` and ``-sdk`` are needed); otherwise this logger
+uses its own, built when it is created (which needs ``opentelemetry-exporter-otlp-proto-http``:
+without it, registering ``otel`` fails naming the package) and exporting
 OTLP over HTTP/protobuf as the standard ``OTEL_*`` variables say
 (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``..._HEADERS``, ``OTEL_SERVICE_NAME``,
 ``OTEL_TRACES_EXPORTER=none`` ...), in batches off the caller's path.
@@ -33,6 +35,7 @@ OTLP over HTTP/protobuf as the standard ``OTEL_*`` variables say
 from __future__ import annotations
 
 import atexit
+import importlib
 import json
 import logging
 import os
@@ -43,13 +46,6 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ..callbacks.payload import REDACTED
@@ -89,7 +85,36 @@ def _env_off(var: str) -> bool:
     return "none" in os.environ.get(var, "otlp").lower()
 
 
-def _resource() -> Resource:
+_EXPORTER = "opentelemetry-exporter-otlp-proto-http"
+_OWN_MODULES = ("exporter.otlp.proto.http.trace_exporter",
+                "exporter.otlp.proto.http.metric_exporter", "sdk.trace", "sdk.trace.export",
+                "sdk.metrics", "sdk.metrics.export", "sdk.resources")
+
+
+def _own_parts() -> Any:
+    """The SDK and OTLP exporter classes, needed only when llmrelay builds its own
+    providers (an application that set its own needs just opentelemetry-api/-sdk)."""
+    from .registry import IntegrationError
+
+    try:
+        # import_module, not ``from ... import``: it honours a module known to be missing
+        (trace_exporter, metric_exporter, sdk_trace, trace_export, sdk_metrics,
+         metrics_export, resources) = (importlib.import_module(f"opentelemetry.{name}")
+                                       for name in _OWN_MODULES)
+    except ImportError as exc:
+        raise IntegrationError(
+            f"otel: the application has set no OpenTelemetry tracer/meter provider, so "
+            f"llmrelay would export with its own, which needs {exc.name or _EXPORTER} "
+            f"(pip install 'llmrelay[otel]'); or set your providers before registering "
+            f"otel, or pass tracer_provider=/meter_provider=") from exc
+    return (trace_exporter.OTLPSpanExporter, metric_exporter.OTLPMetricExporter,
+            sdk_trace.TracerProvider, trace_export.BatchSpanProcessor,
+            sdk_metrics.MeterProvider, metrics_export.PeriodicExportingMetricReader,
+            resources.Resource)
+
+
+def _resource() -> Any:
+    Resource = _own_parts()[6]
     resource = Resource.create()
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": "llmrelay"}))
@@ -109,8 +134,9 @@ def _own_tracer_provider() -> Any:
             "OTEL_TRACES_EXPORTER"):
         return trace.NoOpTracerProvider()
     _check_protocol("TRACES")
-    provider = TracerProvider(resource=_resource(), shutdown_on_exit=False)
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    span_exporter, _, tracer_provider, batch, _, _, _ = _own_parts()
+    provider = tracer_provider(resource=_resource(), shutdown_on_exit=False)
+    provider.add_span_processor(batch(span_exporter()))
     return provider
 
 
@@ -119,8 +145,10 @@ def _own_meter_provider() -> Any:
             "OTEL_METRICS_EXPORTER"):
         return metrics.NoOpMeterProvider()
     _check_protocol("METRICS")
-    reader = PeriodicExportingMetricReader(OTLPMetricExporter())
-    return MeterProvider(metric_readers=[reader], resource=_resource(), shutdown_on_exit=False)
+    _, metric_exporter, _, _, meter_provider, periodic, _ = _own_parts()
+    reader = periodic(metric_exporter())
+    return meter_provider(metric_readers=[reader], resource=_resource(),
+                          shutdown_on_exit=False)
 
 
 class OTelLogger(CustomLogger):
@@ -152,9 +180,26 @@ class OTelLogger(CustomLogger):
         self._own_mp: Any = None
         if tracer_provider is None and meter_provider is None:
             if _default_provider("trace"):
-                self._own_tp = self._own(_own_tracer_provider())
+                self._own_tp = self._own_kind("trace")
             if _default_provider("metrics"):
-                self._own_mp = self._own(_own_meter_provider())
+                self._own_mp = self._own_kind("metrics")
+
+    def _own_kind(self, kind: str) -> Any:
+        """Our own provider of ``kind``; None (the global, a no-op) when the OTLP exporter
+        is missing but the application set up the other kind itself: it did configure
+        OpenTelemetry, just not this signal. Raises IntegrationError when it set up
+        neither (nothing would ever be exported)."""
+        from .registry import IntegrationError
+
+        build = _own_tracer_provider if kind == "trace" else _own_meter_provider
+        try:
+            return self._own(build())
+        except IntegrationError:
+            if _default_provider("metrics" if kind == "trace" else "trace"):
+                raise
+            log.info("llmrelay: otel: no %s provider set and no OTLP exporter installed; "
+                     "%s are not recorded", kind, "spans" if kind == "trace" else "metrics")
+            return None
 
     # ---- providers and instruments, resolved at the first event ----------------------------
     def _setup(self) -> None:
@@ -168,8 +213,8 @@ class OTelLogger(CustomLogger):
             if tp is None:
                 if not explicit and _default_provider("trace"):
                     if self._own_tp is None:
-                        self._own_tp = self._own(_own_tracer_provider())
-                    tp = self._own_tp
+                        self._own_tp = self._own_kind("trace")
+                    tp = self._own_tp or trace.get_tracer_provider()
                 else:
                     tp = trace.get_tracer_provider()
                     self._disown(self._own_tp)
@@ -178,8 +223,8 @@ class OTelLogger(CustomLogger):
             if mp is None:
                 if not explicit and _default_provider("metrics"):
                     if self._own_mp is None:
-                        self._own_mp = self._own(_own_meter_provider())
-                    mp = self._own_mp
+                        self._own_mp = self._own_kind("metrics")
+                    mp = self._own_mp or metrics.get_meter_provider()
                 else:
                     mp = metrics.get_meter_provider()
                     self._disown(self._own_mp)
