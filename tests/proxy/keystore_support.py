@@ -1,6 +1,6 @@
 """Helpers shared by the key store tests: the PostgreSQL test server (skip or fail when it is
-missing), a schema per test, stores that fail on demand, and a TCP forwarder that lets a
-test take the database away and bring it back."""
+missing), a schema per test, and stores that fail on demand (``tcp_relay.Relay`` takes a
+real database away and brings it back)."""
 
 from __future__ import annotations
 
@@ -97,7 +97,6 @@ class FlakyStore:
         self.lose_answer = False
         self.calls: dict[str, int] = {}
         self.batches: list[int] = []
-        self.batch_ids: list[str | None] = []
 
     def _count(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -111,11 +110,10 @@ class FlakyStore:
         self._count("get")
         return await self.inner.get(token)
 
-    async def add_spend(self, records: list[Any], batch_id: str | None = None) -> bool:
+    async def add_spend(self, records: list[Any]) -> int:
         self._count("add_spend")
         self.batches.append(len(records))
-        self.batch_ids.append(batch_id)
-        written = bool(await self.inner.add_spend(records, batch_id=batch_id))
+        written = int(await self.inner.add_spend(records))
         if self.lose_answer:
             self.lose_answer = False
             raise StoreUnavailable("connection lost after commit (test)")
@@ -123,62 +121,6 @@ class FlakyStore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
-
-
-class Forwarder:
-    """A TCP forwarder on 127.0.0.1 to ``target``. ``stop()`` closes every connection and
-    refuses new ones (the database "goes away"), ``start()`` forwards again. The listening
-    socket stays open throughout, so no other process can take the port meanwhile."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = 0
-        self.open = False
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        if self._server is None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-            self.port = self._server.sockets[0].getsockname()[1]
-        self.open = True
-
-    async def stop(self) -> None:
-        self.open = False
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def close(self) -> None:
-        await self.stop()
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-            await server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.open:
-            writer.transport.abort()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers.update((writer, up_writer))
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (OSError, asyncio.CancelledError):
-                pass
-            finally:
-                dst.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self._writers.difference_update((writer, up_writer))
 
 
 async def eventually(predicate: Any, timeout: float = 10.0) -> None:

@@ -4,14 +4,12 @@ port, with the fake OpenAI upstream behind it and the official ``openai`` SDK in
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -116,6 +114,15 @@ class Proxy:
                 self.proc.kill()
                 self.proc.wait()
 
+    def kill9(self) -> None:
+        """``kill -9`` of the proxy and all its workers, mid-whatever."""
+        self.http.close()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
     def create_key(self, **fields: Any) -> dict[str, Any]:
         r = self.http.post("/key/generate", json=fields, headers=self.headers())
         assert r.status_code == 200, r.text
@@ -154,8 +161,9 @@ def start_proxy(tmp: Path, config: dict[str, Any] | None, *, master_key: str | N
         # a config without a master key runs only when explicitly permitted (as LiteLLM)
         env.setdefault(PERMIT_NO_KEY, "true")
     with open(tmp / "proxy.out", "wb") as out:
+        # Its own process group: kill9() takes the supervisor and its workers at once.
         proc = subprocess.Popen(proxy_command(*cli), cwd=tmp, env=proxy_env(tmp, env),
-                                stdout=out, stderr=subprocess.STDOUT)
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     proxy = Proxy(proc, tmp, master_key)
     try:
         proxy.wait_ready(timeout)
@@ -215,66 +223,3 @@ def upstream_model(fake: Any, name: str = "gpt-4o-mini", **params: Any) -> dict[
     return {"model_name": name, "litellm_params": {
         "model": f"openai/{name}", "api_base": fake.url, "api_key": "sk-upstream-key",
         **params}}
-
-
-class Relay:
-    """A TCP relay to a server (a database, Redis) on its own loop and thread; :meth:`cut`
-    drops every connection and refuses new ones until :meth:`restore`. Both return once
-    done. The listening socket stays open, so the port stays the relay's."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.open = True
-        self.pipes: set[asyncio.StreamWriter] = set()
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self._main, args=(ready,), daemon=True)
-        self.thread.start()
-        ready.wait(10)
-
-    def _main(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.server = self.loop.run_until_complete(
-            asyncio.start_server(self._client, "127.0.0.1", 0))
-        self.port = self.server.sockets[0].getsockname()[1]
-        ready.set()
-        self.loop.run_forever()
-
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (OSError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.open:
-            writer.close()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.close()
-            return
-        self.pipes.update((writer, up_writer))
-        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
-        self.pipes.difference_update((writer, up_writer))
-
-    async def _set(self, value: bool) -> None:
-        self.open = value
-        if not value:
-            for w in list(self.pipes):
-                w.close()
-
-    def cut(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._set(False), self.loop).result(10)
-
-    def restore(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._set(True), self.loop).result(10)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)

@@ -52,7 +52,7 @@ async def raw_key_rows(store: KeyStore) -> str:
     """Everything in the keys table, as text (backend internals, for the "never in clear"
     check)."""
     if store.dialect == "sqlite":
-        rows = await store._call(store._query, "SELECT * FROM keys", ())  # type: ignore[attr-defined]
+        rows = await store._call(sqlite_query, "SELECT * FROM keys", ())  # type: ignore[attr-defined]
     else:
         rows = await store._rows("SELECT k::text FROM keys k")  # type: ignore[attr-defined]
     return repr(rows)
@@ -241,22 +241,24 @@ async def test_add_spend_appends_rows_and_increments_keys(store: KeyStore) -> No
         spend(None, 9.0, call_id="c4", start_time=t0 + timedelta(minutes=3)),
         spend("f" * 64, 2.0, call_id="c5", start_time=t0 + timedelta(minutes=4)),
     ]
-    assert await store.add_spend(records, batch_id="batch-1") is True
+    assert await store.add_spend(records) == 5
     got_a, got_b = await store.get(a.token), await store.get(b.token)
     assert got_a is not None and got_a.spend == pytest.approx(0.75)
     assert got_b is not None and got_b.spend == pytest.approx(1.0)
     logs = await store.spend_logs()
     assert [r.call_id for r in logs] == ["c5", "c4", "c3", "c2", "c1"]
     assert logs[-1] == records[0]
-    # The same batch again (a retry after a lost answer) is not counted twice ...
-    assert await store.add_spend(records, batch_id="batch-1") is False
-    # ... while a new batch is, and a batch without an id gets a fresh one.
-    assert await store.add_spend([spend(a.token, 0.125)], batch_id="batch-2") is True
-    assert await store.add_spend([spend(a.token, 0.125)]) is True
+    # The same rows again (a retry after a lost answer, a replay) are not counted twice,
+    # also when they come mixed with new ones in another batch ...
+    assert await store.add_spend(records) == 0
+    assert await store.add_spend([records[1], spend(a.token, 0.125)]) == 1
+    # ... and the same call id twice in one batch counts once.
+    again = spend(a.token, 0.125)
+    assert await store.add_spend([again, again]) == 1
     got_a = await store.get(a.token)
     assert got_a is not None and got_a.spend == pytest.approx(1.0)
     assert len(await store.spend_logs()) == 7
-    assert await store.add_spend([]) is True
+    assert await store.add_spend([]) == 0
 
 
 async def test_spend_logs_filters(store: KeyStore) -> None:
@@ -304,9 +306,13 @@ async def test_healthy_and_closed(store: KeyStore) -> None:
         await store.get("0" * 64)
 
 
+def sqlite_query(conn: Any, sql: str, params: Any) -> Any:
+    return conn.execute(sql, params).fetchall()
+
+
 async def _versions(store: KeyStore) -> list[int]:
     if store.dialect == "sqlite":
-        rows = await store._call(store._query, "SELECT version FROM schema_version", ())  # type: ignore[attr-defined]
+        rows = await store._call(sqlite_query, "SELECT version FROM schema_version", ())  # type: ignore[attr-defined]
     else:
         rows = await store._rows("SELECT version FROM schema_version")  # type: ignore[attr-defined]
     return sorted(r[0] for r in rows)
@@ -368,7 +374,7 @@ async def test_unsupported_url_hides_password() -> None:
 async def test_sqlite_one_update_per_key_per_batch(tmp_path: Any) -> None:
     store = await open_store(None, str(tmp_path / "k.db"))
     statements: list[str] = []
-    await store._call(store._db.set_trace_callback, statements.append)  # type: ignore[attr-defined]
+    await store._call(lambda conn: conn.set_trace_callback(statements.append))  # type: ignore[attr-defined]
     _, a = await store.create()
     _, b = await store.create()
     statements.clear()
@@ -416,8 +422,8 @@ def test_sqlite_failed_commit_is_rolled_back(tmp_path: Any) -> None:
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 async def test_version_1_database_is_migrated(kind: str, tmp_path: Any) -> None:
-    """A database made by schema version 1 (unique call_id index) opens at the latest
-    version with its rows kept, the index gone and batches remembered instead."""
+    """A database made by schema version 1 opens at the latest version with its rows kept
+    and call ids unique."""
     from llmrelay.proxy.keys.migrations import MIGRATIONS
 
     v1 = MIGRATIONS[0]
@@ -454,10 +460,65 @@ async def test_version_1_database_is_migrated(kind: str, tmp_path: Any) -> None:
         try:
             assert await _versions(store) == list(range(1, LATEST + 1))
             assert [r.call_id for r in await store.spend_logs()] == ["c1"]
-            # call_id is no longer unique; batch ids are what make retries safe
-            assert await store.add_spend([spend(None, 1.0, call_id="c1")], batch_id="b") is True
-            assert await store.add_spend([spend(None, 1.0, call_id="c2")], batch_id="b") is False
-            assert sorted(r.call_id for r in await store.spend_logs()) == ["c1", "c1"]
+            assert await store.add_spend([spend(None, 1.0, call_id="c1")]) == 0
+            assert await store.add_spend([spend(None, 1.0, call_id="c2")]) == 1
+            assert sorted(r.call_id for r in await store.spend_logs()) == ["c1", "c2"]
+        finally:
+            await store.close()
+    finally:
+        if schema:
+            drop_schema(schema)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_version_2_duplicates_are_removed_and_call_ids_made_unique(
+        kind: str, tmp_path: Any) -> None:
+    """Version 2 allowed a call id twice; version 3 keeps the oldest row of each and makes
+    call ids unique (what makes spool replays count once)."""
+    from llmrelay.proxy.keys.migrations import MIGRATIONS
+
+    rows = ("INSERT INTO spend_logs (call_id, status, start_time, end_time, cost) VALUES "
+            "('dup', 'success', {t}, {t}, 1), ('dup', 'success', {t}, {t}, 2), "
+            "('one', 'success', {t}, {t}, 3)")
+    schema = None
+    if kind == "sqlite":
+        path = tmp_path / "v2.db"
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+                     "name TEXT NOT NULL, applied_at REAL NOT NULL)")
+        for migration in MIGRATIONS[:2]:
+            for statement in migration.statements("sqlite"):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (?, 'v', 0)",
+                         (migration.version,))
+        conn.execute(rows.format(t="0"))
+        conn.commit()
+        conn.close()
+        url = f"sqlite:///{path}"
+    else:
+        import psycopg
+        from psycopg import sql as pg_sql
+
+        schema = new_schema()
+        with psycopg.connect(pg_url(), autocommit=True) as pg:
+            pg.execute(pg_sql.SQL("CREATE SCHEMA {}").format(pg_sql.Identifier(schema)))
+            pg.execute(pg_sql.SQL("SET search_path TO {}").format(pg_sql.Identifier(schema)))
+            pg.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+                       "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            for migration in MIGRATIONS[:2]:
+                for statement in migration.statements("postgres"):
+                    pg.execute(statement)
+                pg.execute("INSERT INTO schema_version (version, name) VALUES (%s, 'v')",
+                           (migration.version,))
+            pg.execute(rows.format(t="now()"))
+        url = with_schema(pg_url(), schema)
+    try:
+        store = await open_store(url, "unused.db")
+        try:
+            assert await _versions(store) == list(range(1, LATEST + 1))
+            kept = {r.call_id: r.cost for r in await store.spend_logs()}
+            assert kept == {"dup": 1.0, "one": 3.0}
+            assert await store.add_spend([spend(None, 1.0, call_id="dup")]) == 0
         finally:
             await store.close()
     finally:
@@ -473,7 +534,7 @@ async def test_postgres_reconnects_after_connections_are_killed(tmp_path: Any) -
     async with backend_store("postgres", tmp_path) as store:
         _, rec = await store.create()
         pool = store._pool  # type: ignore[attr-defined]
-        pids = [c.info.backend_pid for c in pool._idle]
+        pids = [c.info.backend_pid for c, _ in pool._idle]
         assert pids
         with psycopg.connect(pg_url(), autocommit=True) as admin:
             for pid in pids:
@@ -681,3 +742,33 @@ async def test_cache_is_bounded() -> None:
         await cache.get(f"t{i}")
     assert len(cache) <= 10
     assert (await cache.get("t49")).token == "t49"  # type: ignore[union-attr]
+
+
+# -- SQLite deadlines ------------------------------------------------------------------------
+
+async def test_sqlite_statement_over_its_deadline_is_interrupted(tmp_path: Any) -> None:
+    store = await open_store(None, str(tmp_path / "slow.db"), statement_timeout=0.2)
+    endless = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+               "SELECT COUNT(*) FROM n")
+    with pytest.raises(StoreUnavailable) as info:
+        await store._call(sqlite_query, endless, ())  # type: ignore[attr-defined]
+    assert "interrupted" in str(info.value)
+    assert await store.healthy() is True  # the same connection goes on
+    await store.close()
+
+
+async def test_sqlite_call_over_its_deadline_gets_a_new_connection(tmp_path: Any) -> None:
+    """A call that does not come back (a hung disk) fails at its deadline; the next call
+    runs on a new thread and connection instead of queueing behind it."""
+    import threading
+
+    store = await open_store(None, str(tmp_path / "hung.db"), call_timeout=0.2)
+    release = threading.Event()
+    with pytest.raises(StoreUnavailable) as info:
+        await store._call(lambda conn: release.wait(10))  # type: ignore[attr-defined]
+    assert "no answer within" in str(info.value)
+    _, rec = await store.create()
+    assert await store.get(rec.token) == rec
+    assert store.abandoned == 1  # type: ignore[attr-defined]
+    release.set()
+    await store.close()

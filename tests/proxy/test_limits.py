@@ -90,8 +90,8 @@ def test_budget_of_an_ended_window_counts_only_new_spend() -> None:
     refused(lim.check, fresh, "m", 5.0)
 
 
-def test_budget_sees_unwritten_spend() -> None:
-    writer = SpendWriter(store=None)
+def test_budget_sees_unwritten_spend(tmp_path: Any) -> None:
+    writer = SpendWriter(None, str(tmp_path / "spool"))
     rec = key(max_budget=1.0, spend=0.5)
     lim = limiter()
     lim.check(rec, "m", writer.spend_of(rec.token, rec.spend))

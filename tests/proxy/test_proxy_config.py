@@ -271,3 +271,59 @@ def test_serve_workers(tmp_path: Path) -> None:
 def test_help_everywhere(tmp_path: Path, args: list[str]) -> None:
     done = run_cli(tmp_path, *args)
     assert done.returncode == 0 and "usage: llmrelay" in done.stdout
+
+
+# ---- accounting: where Redis is, spool, failure policy ------------------------------------
+@pytest.mark.parametrize(("config", "env", "url", "source"), [
+    ({}, {}, None, None),
+    ({"router_settings": {"redis_host": "r1", "redis_port": 6380, "redis_password": "p w"}},
+     {}, "redis://:p%20w@r1:6380/0", "router_settings"),
+    ({"router_settings": {"redis_url": "redis://r2:6379/3"}}, {}, "redis://r2:6379/3",
+     "router_settings"),
+    ({"general_settings": {"redis_host": "g"}, "router_settings": {"redis_host": "r"}}, {},
+     "redis://g:6379/0", "general_settings"),
+    ({"litellm_settings": {"cache": True, "cache_params": {"type": "redis", "host": "c",
+                                                           "port": "6390"}}},
+     {}, "redis://c:6390/0", "litellm_settings.cache_params"),
+    ({"litellm_settings": {"cache": True, "cache_params": {"type": "redis"}}},
+     {"REDIS_HOST": "envhost", "REDIS_PASSWORD": "pw"}, "redis://:pw@envhost:6379/0",
+     "litellm_settings.cache_params"),
+    ({"router_settings": {"redis_host": "r"}}, {"LLMRELAY_REDIS_URL": "redis://e:1/2"},
+     "redis://e:1/2", "LLMRELAY_REDIS_URL"),
+    ({"litellm_settings": {"cache": True, "cache_params": {"type": "local"}}},
+     {"REDIS_HOST": "ignored"}, None, None),
+])
+def test_redis_url_is_found_where_litellm_users_put_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: dict[str, Any],
+        env: dict[str, str], url: str | None, source: str | None) -> None:
+    for name in ("LLMRELAY_REDIS_URL", "REDIS_URL", "REDIS_HOST", "REDIS_PORT",
+                 "REDIS_PASSWORD", "REDIS_USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    cfg = load_config(write(tmp_path, {"model_list": MOCK, **config}))
+    assert (cfg.redis_url, cfg.accounting.redis_source) == (url, source)
+    assert not any(k.startswith("redis_") for k in cfg.router_settings)
+    assert not any("redis" in w for w in cfg.warnings)
+
+
+def test_accounting_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMRELAY_DATA_DIR", str(tmp_path))
+    cfg = load_config(write(tmp_path, {"model_list": MOCK}))
+    acct = cfg.accounting
+    assert acct.spool_dir == str(tmp_path / "llmrelay-spool")
+    assert (acct.spool_fsync, acct.limits_failure_policy) == ("interval", "fail_open")
+    cfg = load_config(write(tmp_path, {"model_list": MOCK, "general_settings": {
+        "spool_dir": "/x/spool", "spool_max_size_mb": 2, "spool_fsync": "always",
+        "limits_failure_policy": "fail_closed", "database_timeout": 1.5}}))
+    acct = cfg.accounting
+    assert (acct.spool_dir, acct.spool_max_bytes, acct.spool_fsync) == (
+        "/x/spool", 2 * 1024 * 1024, "always")
+    assert (acct.limits_failure_policy, acct.database_timeout) == ("fail_closed", 1.5)
+    for bad, named in ((("spool_fsync", "sometimes")), "spool_fsync"), (
+            ("limits_failure_policy", "maybe"), "limits_failure_policy"), (
+            ("database_timeout", 0), "database_timeout"), (
+            ("redis_port", "x"), "redis_port"):
+        with pytest.raises(ConfigError, match=named):
+            load_config(write(tmp_path, {"model_list": MOCK, "general_settings": {
+                bad[0]: bad[1], **({"redis_host": "h"} if named == "redis_port" else {})}}))

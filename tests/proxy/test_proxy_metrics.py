@@ -225,11 +225,13 @@ def test_one_process_keeps_numbers_in_memory() -> None:
     m.in_flight += 1
     m.observe(CHAT, "g", 200, 3, 4, 0.5, 0.2)
     m.in_flight -= 1
-    text = m.render({"cb": {"failed": 2}}, 7)
+    text = m.render({"cb": {"failed": 2}}, {"llmrelay_spend_writer_pending": 7,
+                                           "llmrelay_limit_refusals": {"rpm": 3}})
     assert total(text, "llmrelay_requests_total", model="g", status="200") == 1
     assert total(text, "llmrelay_tokens_total", model="g", type="completion") == 4
     assert total(text, "llmrelay_callback_failures_total", callback="cb", kind="failed") == 2
     assert total(text, "llmrelay_spend_writer_pending") == 7
+    assert total(text, "llmrelay_limit_refusals_total", limit="rpm") == 3
     assert total(text, "llmrelay_requests_in_flight") == 0
 
 

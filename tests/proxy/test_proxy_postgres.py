@@ -17,7 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import openai
 import pytest
-from proxy_harness import MASTER_KEY, Proxy, Relay, readiness, start_proxy, wait_until
+from proxy_harness import MASTER_KEY, Proxy, readiness, start_proxy, wait_until
+from tcp_relay import Relay
 
 PG_URL = os.environ.get("LLMRELAY_TEST_POSTGRES_URL",
                         "postgresql://postgres@127.0.0.1:5432/test")

@@ -19,12 +19,12 @@ import pytest
 from proxy_harness import (
     MASTER_KEY,
     Proxy,
-    Relay,
     readiness,
     start_proxy,
     upstream_model,
     wait_until,
 )
+from tcp_relay import Relay
 
 REDIS_URL = os.environ.get("LLMRELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -175,16 +175,16 @@ def create_app(cfg: ProxyConfig | None = None) -> ProxyApp:
 
 
 async def _sync_metrics(state: ProxyState, every: float = 1.0) -> None:
-    """Multiprocess mode: keep this worker's callback failures and pending spend records
-    in the shared metrics files (a scrape may reach another worker)."""
+    """Multiprocess mode: keep this worker's callback failures and accounting series in
+    the shared metrics files (a scrape may reach another worker)."""
     import llmrelay
 
     while True:
         await asyncio.sleep(every)
         try:
-            pending = getattr(state.spend, "pending", None) if state.spend is not None else None
-            state.metrics.sync(llmrelay.callback_stats(),
-                               int(pending) if pending is not None else None)
+            from .metrics_accounting import accounting_values
+
+            state.metrics.sync(llmrelay.callback_stats(), accounting_values(state))
         except Exception:
             log.debug("llmrelay proxy: syncing metrics failed", exc_info=True)
 

@@ -43,6 +43,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import litellm_keys as keys
+from .accounting_config import GENERAL_KEYS as ACCOUNTING_KEYS
+from .accounting_config import AccountingConfigError, AccountingSettings
+from .accounting_config import accounting_settings as _accounting
 from .config_values import (
     ConfigError,
     as_bool,
@@ -106,14 +109,25 @@ class ProxyConfig:
     unservable: dict[str, str] = field(default_factory=dict)  # model group -> why
     warnings: list[str] = field(default_factory=list)
     defaults: bool = False  # True when the embedded default model list is in use
+    # Redis for shared limits, the spool, the limits failure policy (accounting_config.py)
+    accounting: AccountingSettings = field(default_factory=AccountingSettings)
+
+    @property
+    def redis_url(self) -> str | None:
+        """The Redis server for shared limits (resolved from LiteLLM's settings), or None."""
+        return self.accounting.redis_url
 
     def model_names(self) -> list[str]:
         return list(dict.fromkeys(m["model_name"] for m in self.model_list))
 
     def store_options(self) -> dict[str, Any]:
-        """Options for the key store's ``open`` (the pool settings are PostgreSQL's)."""
+        """Options for the key store's ``open``: the pool settings (PostgreSQL's) and the
+        timeouts (``accounting_config.py``)."""
         url = self.database_url or ""
-        return dict(self.database_options) if url.startswith("postgres") else {}
+        options = self.accounting.store_options(url)
+        if url.startswith("postgres"):
+            options.update(self.database_options)
+        return options
 
 
 def default_model_list(env: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -256,7 +270,8 @@ _GENERAL_READ = frozenset({
     "global_max_parallel_requests", "allowed_routes", "allowed_ips", "use_x_forwarded_for",
     "litellm_key_header_name", "completion_model", "embedding_model", "enforce_user_param",
     "reject_clientside_metadata_tags", "pass_through_endpoints",
-    *LIMIT_KEYS, *POLICY_KEYS})  # request contract and limits: see contract/, limits.py
+    *LIMIT_KEYS, *POLICY_KEYS,  # request contract and limits: see contract/, limits.py
+    *ACCOUNTING_KEYS})  # Redis, spool, failure policy, timeouts: accounting_config.py
 
 
 def _general_settings(cfg: ProxyConfig, general: dict[str, Any], raw_general: dict[str, Any],
@@ -386,6 +401,11 @@ def load_config(path: str | None = None) -> ProxyConfig:
     router = section(raw, "router_settings")
     cfg.router_settings, plan = build_router_settings(cfg, litellm, router, policy)
     prepare_models(cfg, raw.get("credential_list"), plan, policy)
+    try:
+        cfg.accounting = _accounting(section(raw, "general_settings"), cfg.redis_settings,
+                                     cfg.cache_params if cfg.cache else None, data_dir or ".")
+    except AccountingConfigError as exc:
+        raise ConfigError(str(exc)) from None
     policy.check()
     try:
         cfg.policy = policy_from(section(raw, "general_settings"),

@@ -10,7 +10,9 @@ Exposed at ``GET /metrics``:
 * ``llmrelay_requests_in_flight`` gauge
 * ``llmrelay_callback_failures_total{callback,kind="failed"|"timed_out"|"dropped"}``
   counter, from :func:`llmrelay.callback_stats`
-* ``llmrelay_spend_writer_pending`` gauge (usage records not yet in the database)
+* the accounting series: the spend writer and its spool, the database, the limiter
+  (``metrics_accounting.py``: ``llmrelay_spend_*``, ``llmrelay_database_up``,
+  ``llmrelay_limits_*``, ``llmrelay_limit_refusals_total{limit}``)
 
 followed, when the ``prometheus`` integration is among the callbacks, by its
 ``llmrelay_llm_*`` series (:func:`integration_text`).
@@ -19,8 +21,8 @@ Several worker processes (``llmrelay serve --workers N``) share their numbers th
 ``prometheus_client``'s multiprocess mode: ``serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at
 a fresh directory before the workers start, every worker then also writes each update to
 its memory-mapped files there, and a scrape, whichever worker answers it, adds up all
-workers (the integration's series included). The callback failures and pending spend
-records are copied there once a second (:meth:`Metrics.sync`) and by the worker that
+workers (the integration's series included). The callback failures and the accounting
+series are copied there once a second (:meth:`Metrics.sync`) and by the worker that
 answers the scrape, so other workers' values can be a second old. Without
 ``prometheus_client`` installed each worker reports only its own numbers.
 """
@@ -31,6 +33,7 @@ import bisect
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["MULTIPROC_ENV", "Metrics", "integration_text", "mark_process_dead"]
@@ -74,8 +77,9 @@ class _Shared:
         self.failures = Counter("llmrelay_callback_failures", "Callback deliveries that "
                                 "failed, timed out or were dropped.", ("callback", "kind"),
                                 registry=None)
-        self.pending = Gauge("llmrelay_spend_writer_pending", "Usage records not yet "
-                             "written.", registry=None, multiprocess_mode="livesum")
+        from .metrics_accounting import SharedAccounting
+
+        self.accounting = SharedAccounting()
         self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     def child(self, metric: Any, *labels: str) -> Any:
@@ -245,9 +249,9 @@ class Metrics:
         sh.child(sh.latency, model).observe(seconds)
 
     def sync(self, callback_stats: dict[str, dict[str, Any]] | None,
-             spend_pending: int | None) -> None:
+             accounting: Mapping[str, Any] | None) -> None:
         """Multiprocess mode: copy this process's callback failures (as increments since
-        the last sync) and pending spend records to the shared files."""
+        the last sync) and accounting values to the shared files."""
         sh = self._sh()
         if sh is None:
             return
@@ -259,14 +263,14 @@ class Metrics:
                 if now > before:
                     child.inc(now - before)
                     self._synced[(name, kind)] = now
-        sh.pending.set(spend_pending or 0)
+        sh.accounting.sync(accounting or {})
 
     def render(self, callback_stats: dict[str, dict[str, Any]] | None = None,
-               spend_pending: int | None = None) -> str:
+               accounting: Mapping[str, Any] | None = None) -> str:
         """The exposition text: this process's numbers, or in multiprocess mode every
         process's (and the integration's, which share the files)."""
         if self._multi:
-            self.sync(callback_stats, spend_pending)
+            self.sync(callback_stats, accounting)
             return _Shared.text()
         out: list[str] = []
         add = out.append
@@ -294,10 +298,10 @@ class Metrics:
             for kind in ("failed", "timed_out", "dropped"):
                 add(f'llmrelay_callback_failures_total{{callback="{_esc(name)}",'
                     f'kind="{kind}"}} {int(stats.get(kind, 0) or 0)}')
-        if spend_pending is not None:
-            add("# HELP llmrelay_spend_writer_pending Usage records not yet written.")
-            add("# TYPE llmrelay_spend_writer_pending gauge")
-            add(f"llmrelay_spend_writer_pending {spend_pending}")
+        if accounting:
+            from .metrics_accounting import render
+
+            out.extend(render(accounting))
         return "\n".join(out) + "\n"
 
     def _render_latency(self, add: Any) -> None:

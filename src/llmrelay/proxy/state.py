@@ -81,13 +81,16 @@ class ProxyState:
         from .keys.cache import KeyCache
         from .keys.limits import Limiter
         from .keys.spend import SpendWriter
+        from .keys.spool import Spool
         from .keys.store import open_store
 
         self.store = await open_store(self.cfg.database_url, self.cfg.sqlite_path,
                                       **self.cfg.store_options())
         self.key_cache = KeyCache(self.store)
         self.key_cache.start_watching()
-        self.spend = SpendWriter(self.store)
+        acct = self.cfg.accounting
+        self.spend = SpendWriter(self.store, Spool(
+            acct.spool_dir, fsync=acct.spool_fsync, max_bytes=acct.spool_max_bytes))
         await self.spend.start()
         self.limiter = Limiter()
         self.auth.key_cache = self.key_cache
@@ -114,11 +117,25 @@ class ProxyState:
             return float(rec.spend or 0.0)
         return float(self.spend.spend_of(rec.token, rec.spend))
 
-    async def flush_spend(self, timeout: float = 2.0) -> None:
-        """Write buffered usage records now (best effort), so reports include them."""
-        if self.spend is None:
-            return
+    async def flush_spend(self, timeout: float = 3.0) -> str | None:
+        """Write spooled usage records now, and wait (up to ``timeout`` s) until every
+        record spooled on this machine before the call (other workers' too) is in the
+        database. Returns None then, else what is missing (a report would be partial)."""
+        writer = self.spend
+        if writer is None:
+            return None
+        snapshot = writer.spool.snapshot()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
-            await asyncio.wait_for(self.spend.flush(), timeout)
+            await asyncio.wait_for(writer.flush(), timeout)
         except Exception:
             log.debug("llmrelay proxy: spend flush before a report failed", exc_info=True)
+        while True:
+            left = writer.spool.caught_up(snapshot) + len(writer._memory)
+            if not left:
+                return None
+            if loop.time() >= deadline:
+                return (f"{left} bytes of usage records spooled on this machine are not in "
+                        f"the database yet ({writer.last_error or 'the writers are behind'})")
+            await asyncio.sleep(0.05)

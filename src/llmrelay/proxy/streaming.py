@@ -7,7 +7,9 @@ chunk is priced (``usage.cost``) and passed on only when the client asked for it
 not send one, or a client that left early) the tokens are estimated from the chunks seen.
 :meth:`StreamRun.finish` runs once however the stream ends: it closes the SDK stream (for
 an early end that cancels the upstream request and emits the SDK's one "abandoned" event),
-runs the failure hooks for an upstream error, and writes the usage record.
+runs the failure hooks for an upstream error, and writes the usage record. A stream that
+ends (``[DONE]`` or an error event) runs it before that last event is sent, so a client
+that saw the end of a stream has its usage record spooled.
 """
 
 from __future__ import annotations
@@ -73,14 +75,17 @@ class StreamRun:
                 if per_chunk:
                     chunk = await runner.stream_chunk(hooks, req.auth, chunk)
                 yield encode_event(chunk)
-            yield DONE
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self.error = exc
             reported = await req.fail_hooks(exc)
             err = for_caller(from_exception(reported), reported, req.auth, req.call_id)
+            await self.finish()  # the usage record is spooled before the client sees the end
             yield b"data: " + dumps(err.body()) + b"\n\n"
+            return
+        await self.finish()
+        yield DONE
 
     def abandon(self) -> None:
         """The client went away: close the upstream stream now, which cancels the upstream

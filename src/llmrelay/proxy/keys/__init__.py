@@ -1,13 +1,14 @@
 """The proxy's key store half: virtual keys and usage records in SQLite or PostgreSQL
-(:func:`open_store`), the in-process key cache, the batched spend writer and the per-key
-limiter. The PostgreSQL backend (psycopg) is imported only for a ``postgresql://`` URL."""
+(:func:`open_store`), the in-process key cache, the spend spool and batched spend writer,
+and the limiter. The PostgreSQL backend (psycopg) is imported only for a ``postgresql://`` URL."""
 
 from .cache import KeyCache
 from .fields import KeyFieldError
 from .limits import Lease, Limiter, LimitExceeded, model_allowed
 from .models import KeyRecord, SpendRecord, hash_key, parse_duration
 from .spend import SpendWriter
-from .store import KeyStore, StoreUnavailable, open_store
+from .spool import Spool, SpoolError
+from .store import KeyStore, RowsRejected, StoreUnavailable, open_store
 
 __all__ = [
     "KeyCache",
@@ -17,8 +18,11 @@ __all__ = [
     "Lease",
     "LimitExceeded",
     "Limiter",
+    "RowsRejected",
     "SpendRecord",
     "SpendWriter",
+    "Spool",
+    "SpoolError",
     "StoreUnavailable",
     "hash_key",
     "model_allowed",

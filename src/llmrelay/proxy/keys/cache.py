@@ -7,10 +7,11 @@ round trip once warm.
   entry at once, and committed spend is added to the cached record, because the cache
   subscribes to the store's change notices.
 * Changes made by other processes sharing the database (``--workers N``, or another
-  proxy) are seen through :meth:`start_watching`: every ``watch_interval`` seconds (1 s)
+  proxy) are seen through :meth:`start_watching`: every ``watch_interval`` seconds (0.5 s)
   one query reads the store's key changes of the last ``watch_window`` seconds (10 s) and
-  drops the keys changed since the last look, so a revoked or updated key stops working
-  everywhere within about a second. After a gap in watching longer than the window (the
+  drops the keys changed since the last look, so a revoked, blocked or updated key (a
+  budget edit) is seen by every worker and instance within a second. The same poll tells
+  whether the database answers (``stats()["store_down"]``). After a gap in watching longer than the window (the
   database was away) the whole cache is dropped once the database answers again.
 * A key whose budget window has ended is re-read at once (the store resets its spend).
 * When the store raises (database down) an expired entry is served as is and the store is
@@ -66,11 +67,12 @@ class KeyCache:
         self.misses = 0
         self.stale_served = 0
         self.errors = 0
-        self.watch_interval = 1.0
+        self.watch_interval = 0.5
         self.watch_window = 10.0
         self._seen_changes: set[int] | None = None  # None: not watched yet
         self._watched_at = 0.0
         self._watcher: asyncio.Task[None] | None = None
+        self.watch_error: str | None = None  # the last poll's failure, None when it answered
         subscribe = getattr(store, "subscribe", None)
         if callable(subscribe):
             subscribe(self)
@@ -167,7 +169,8 @@ class KeyCache:
     def stats(self) -> dict[str, Any]:
         return {"entries": len(self._entries), "hits": self.hits, "misses": self.misses,
                 "stale_served": self.stale_served, "errors": self.errors,
-                "store_down": self._store_down}
+                "store_down": self._store_down or self.watch_error is not None,
+                "store_error": self.watch_error}
 
     # -- changes made by other processes ----------------------------------------------
     async def poll_changes(self) -> int:
@@ -212,7 +215,9 @@ class KeyCache:
         while True:
             try:
                 await self.poll_changes()
+                self.watch_error = None
             except Exception as exc:  # the database is away: try again next time
+                self.watch_error = f"{type(exc).__name__}: {exc}"
                 log.debug("llmrelay key cache: reading key changes failed: %s", exc)
             await asyncio.sleep(self.watch_interval)
 

@@ -20,6 +20,15 @@ Key changes: version 2 also adds ``key_changes``, one row per key created, updat
 deleted, written in the same statement or transaction as the change, so that the key
 caches of other processes sharing the database (``--workers N``) drop those keys within a
 second instead of when their entries expire.
+
+Idempotent by call id: version 3 makes ``spend_logs.call_id`` unique again (rows whose call
+id is stored are skipped, ``ON CONFLICT DO NOTHING``), because usage records are now
+replayed from a local spool after a crash, by whichever process finds them, in batches
+that are not the ones first sent. The index no longer slows writes as the table grows:
+call ids are time-ordered (UUID version 7), so new entries land at the right edge of the
+B-tree. Duplicate call ids left by older versions are removed first (the oldest row kept).
+Version 3 also adds ``spend_logs.end_user`` (the request's ``user``) and
+``keys.spend_epoch`` (when the spend was last set by hand; budget counters start anew).
 """
 
 from __future__ import annotations
@@ -165,10 +174,29 @@ _V2_POSTGRES = (
     "CREATE INDEX IF NOT EXISTS key_changes_changed_at ON key_changes (changed_at)",
 )
 
+_V3_SQLITE = (
+    "DELETE FROM spend_logs WHERE call_id IS NOT NULL AND id NOT IN "
+    "(SELECT MIN(id) FROM spend_logs WHERE call_id IS NOT NULL GROUP BY call_id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS spend_logs_call_id_unique ON spend_logs (call_id)",
+    "ALTER TABLE spend_logs ADD COLUMN end_user TEXT",
+    "ALTER TABLE keys ADD COLUMN spend_epoch INTEGER NOT NULL DEFAULT 0",
+)
+
+_V3_POSTGRES = (
+    "SET LOCAL statement_timeout = 0",
+    "DELETE FROM spend_logs a USING spend_logs b "
+    "WHERE a.call_id = b.call_id AND a.id > b.id",
+    "CREATE UNIQUE INDEX IF NOT EXISTS spend_logs_call_id_unique ON spend_logs (call_id)",
+    "ALTER TABLE spend_logs ADD COLUMN IF NOT EXISTS end_user TEXT",
+    "ALTER TABLE keys ADD COLUMN IF NOT EXISTS spend_epoch BIGINT NOT NULL DEFAULT 0",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "keys and spend_logs", _V1_SQLITE, _V1_POSTGRES),
     Migration(2, "idempotent spend batches instead of a unique call_id; key changes",
               _V2_SQLITE, _V2_POSTGRES),
+    Migration(3, "unique call_id (replayed spool records count once); end_user; spend_epoch",
+              _V3_SQLITE, _V3_POSTGRES),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -111,6 +111,9 @@ class KeyRecord:
     spend: float = 0.0
     created_at: datetime = field(default_factory=utcnow)
     blocked: bool = False
+    # When ``spend`` was last set by hand (microseconds since the epoch, 0: never): the
+    # limiter's budget counters are per (window, epoch), so setting the spend starts anew.
+    spend_epoch: int = 0
 
     def is_expired(self, now: datetime | None = None) -> bool:
         """True once ``expires`` has passed."""
@@ -121,14 +124,17 @@ class KeyRecord:
         return self.budget_reset_at is not None and (now or utcnow()) >= self.budget_reset_at
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (datetimes as ISO 8601 strings)."""
-        return _jsonable(dataclasses.asdict(self))
+        """JSON-ready fields (datetimes as ISO 8601 strings; internal fields left out)."""
+        data = dataclasses.asdict(self)
+        del data["spend_epoch"]
+        return _jsonable(data)
 
 
 @dataclass
 class SpendRecord:
     """One request's usage, as appended to ``spend_logs`` (``key_hash`` is the key's token,
-    or None for the master key / anonymous callers)."""
+    or None for the master key / anonymous callers). ``call_id`` is unique: a row whose
+    ``call_id`` is stored already is not stored (nor counted) again."""
 
     call_id: str
     key_hash: str | None = None
@@ -149,6 +155,7 @@ class SpendRecord:
     end_time: datetime = field(default_factory=utcnow)
     cache_hit: bool = False
     request_tags: list[str] = field(default_factory=list)
+    end_user: str | None = None  # the request's ``user``
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (datetimes as ISO 8601 strings)."""

@@ -1,19 +1,22 @@
-"""The PostgreSQL key store: psycopg 3 async connections in a small pool of our own.
+"""The PostgreSQL key store: psycopg 3 async connections in a small pool of our own
+(``pgpool.py``: connect, statement, call and idle timeouts, TCP keepalive; a connection
+that misses a deadline or fails is closed and replaced, never waited on again).
 
-Connections are opened on demand (at most ``pool_size``), kept while healthy and dropped
-when broken; an operation that fails on a kept connection (the server restarted, an idle
-connection was killed) is retried once on a fresh one. A database that stays unreachable
-raises :class:`StoreUnavailable`. A ``?schema=name`` parameter in the URL puts the tables in
-that schema (created if missing) through ``search_path``.
+A database that is unreachable or too slow raises :class:`StoreUnavailable`. A
+``?schema=name`` parameter in the URL puts the tables in that schema (created if missing)
+through ``search_path``.
+
+Usage rows go in with one statement per batch: the columns as arrays through ``unnest``,
+``ON CONFLICT (call_id) DO NOTHING``, and the cost of the rows actually inserted added to
+each spend target in the same statement (data-modifying CTEs), so a batch is atomic and a
+replayed row is neither stored nor counted twice, whichever instance replays it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -21,15 +24,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
-from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from .migrations import LATEST, SCHEMA_VERSION_SQL, pending
 from .models import KEY_COLUMNS, SPEND_COLUMNS, KeyRecord, SpendRecord, as_utc
+from .pgpool import CONNECTION_ERRORS, Conn, Pool, PoolTimeout
+from .storable import storable_text
 from .store import (
     SPEND_BY_KEY_FIELDS,
     SPEND_BY_KEY_SQL,
+    SPEND_TARGETS,
     KeyStore,
+    RowsRejected,
     StoreUnavailable,
     key_exists_error,
     redact_url,
@@ -41,16 +47,39 @@ __all__ = ["PostgresStore"]
 
 log = logging.getLogger("llmrelay.proxy.keys")
 T = TypeVar("T")
-Conn = psycopg.AsyncConnection[Any]
 
 _MIGRATION_LOCK = 0x6C6C6D72656C6179  # "llmrelay": one advisory lock for migrations
 _KEY_SELECT = f"SELECT {', '.join(KEY_COLUMNS)} FROM keys"
-# Rows go in with COPY (one stream per batch, several times faster than INSERT of the same
-# rows); the batch id goes in first, and a known id means the batch was committed before.
-_SPEND_COPY = f"COPY spend_logs ({', '.join(SPEND_COLUMNS)}) FROM STDIN"
-_BATCH_INSERT = ("INSERT INTO spend_batches (batch_id) VALUES (%s) "
-                 "ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id")
-_CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
+_SPEND_TYPES = {"prompt_tokens": "int4", "completion_tokens": "int4",
+                "total_tokens": "int4", "cost": "float8", "latency_ms": "float8",
+                "start_time": "timestamptz", "end_time": "timestamptz", "cache_hit": "bool"}
+# Errors that mean "these rows cannot be stored" (bad text, a value out of range, a
+# constraint), not "the database is away": SQLSTATE classes 22 and 23, and what psycopg
+# refuses before sending (NUL characters, text that is not valid Unicode).
+_ROW_ERRORS = (psycopg.DataError, psycopg.IntegrityError, UnicodeError, ValueError,
+               OverflowError)
+
+
+def _spend_insert_sql() -> str:
+    """One statement: insert the unnested rows whose call id is new, add their cost to
+    every spend target, return the inserted rows' target ids and cost."""
+    arrays = ", ".join(f"%s::{_SPEND_TYPES.get(c, 'text')}[]" for c in SPEND_COLUMNS)
+    values = ", ".join("r.request_tags::jsonb" if c == "request_tags" else f"r.{c}"
+                       for c in SPEND_COLUMNS)
+    fields = sorted({field for _, _, field in SPEND_TARGETS})
+    updates = "".join(
+        f", t{i} AS (UPDATE {table} t SET spend = t.spend + d.usd FROM (SELECT {field} AS id, "
+        f"SUM(cost) AS usd FROM ins WHERE {field} IS NOT NULL GROUP BY {field}) d "
+        f"WHERE t.{id_column} = d.id RETURNING 1)"
+        for i, (table, id_column, field) in enumerate(SPEND_TARGETS))
+    return (f"WITH r AS (SELECT * FROM unnest({arrays}) AS r({', '.join(SPEND_COLUMNS)})), "
+            f"ins AS (INSERT INTO spend_logs ({', '.join(SPEND_COLUMNS)}) SELECT {values} "
+            f"FROM r ON CONFLICT (call_id) DO NOTHING RETURNING {', '.join(fields)}, cost)"
+            f"{updates} SELECT {', '.join(fields)}, cost FROM ins")
+
+
+_SPEND_INSERT = _spend_insert_sql()
+_SPEND_RETURNED = sorted({field for _, _, field in SPEND_TARGETS})
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -70,7 +99,9 @@ def _spend(row: Sequence[Any]) -> SpendRecord:
     data = dict(zip(SPEND_COLUMNS, row, strict=True))
     data["start_time"] = _utc(data["start_time"])
     data["end_time"] = _utc(data["end_time"])
-    data["request_tags"] = list(data["request_tags"] or [])
+    tags = data["request_tags"]
+    data["request_tags"] = [storable_text(str(t), len(str(t))) for t in tags] if isinstance(
+        tags, list) else []
     return SpendRecord(**data)
 
 
@@ -98,77 +129,33 @@ def split_schema(url: str) -> tuple[str, str | None]:
     return urlunsplit(parts._replace(query=rest)), schema or None
 
 
-class _Pool:
-    """At most ``size`` connections; idle ones are reused, broken ones closed."""
-
-    def __init__(self, conninfo: str, size: int, timeout: float,
-                 setup: Callable[[Conn], Awaitable[None]]) -> None:
-        self.conninfo = conninfo
-        self.timeout = timeout
-        self.setup = setup
-        self.closed = False
-        self._idle: list[Conn] = []
-        self._slots = asyncio.Semaphore(size)
-
-    async def _connect(self) -> Conn:
-        conn = await asyncio.wait_for(
-            psycopg.AsyncConnection.connect(self.conninfo, autocommit=True,
-                                            connect_timeout=max(1, int(self.timeout))),
-            self.timeout + 1.0)
-        try:
-            await self.setup(conn)
-        except BaseException:
-            await conn.close()
-            raise
-        return conn
-
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[tuple[Conn, bool]]:
-        """``(connection, reused)``; the connection goes back to the pool if healthy."""
-        async with self._slots:
-            reused = bool(self._idle)
-            conn = self._idle.pop() if reused else await self._connect()
-            try:
-                yield conn, reused
-            finally:
-                if (self.closed or conn.broken or conn.closed
-                        or conn.info.transaction_status != TransactionStatus.IDLE):
-                    await _close_quietly(conn)
-                else:
-                    self._idle.append(conn)
-
-    async def drop_idle(self) -> None:
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            await _close_quietly(conn)
-
-
-async def _close_quietly(conn: Conn) -> None:
-    try:
-        await conn.close()
-    except Exception:
-        pass
-
-
 class PostgresStore(KeyStore):
     """Key store in PostgreSQL (tables in ``schema`` when given, else ``search_path``)."""
 
     dialect = "postgres"
 
     def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 5.0,
-                 schema: str | None = None) -> None:
+                 statement_timeout: float = 5.0, call_timeout: float | None = None,
+                 idle_timeout: float = 30.0, schema: str | None = None) -> None:
         super().__init__()
         conninfo, url_schema = split_schema(url)
         self.url = redact_url(url)
         self.schema = schema or url_schema
-        self._pool = _Pool(conninfo, pool_size, connect_timeout, self._setup)
+        self._pool = Pool(conninfo, size=pool_size, connect_timeout=connect_timeout,
+                          statement_timeout=statement_timeout, call_timeout=call_timeout,
+                          idle_timeout=idle_timeout, setup=self._setup)
+
+    @property
+    def replaced_connections(self) -> int:
+        """Connections closed after a failure or a missed deadline."""
+        return self._pool.replaced
 
     @classmethod
     async def open(cls, url: str, **options: Any) -> PostgresStore:
         """Connect and apply migrations; StoreUnavailable when the server cannot be
         reached."""
         store = cls(url, **options)
-        await store._run(store._migrate)
+        await store._run(store._migrate, timeout=None)
         return store
 
     async def _setup(self, conn: Conn) -> None:
@@ -183,25 +170,20 @@ class PostgresStore(KeyStore):
             await conn.execute(sql.SQL("SET search_path TO {}").format(
                 sql.Identifier(self.schema)))
 
-    async def _run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
-        """``fn(conn)`` on a pooled connection; once more on a fresh one when a kept
-        connection turns out dead. Connection failures become StoreUnavailable."""
+    async def _run(self, fn: Callable[[Conn], Awaitable[T]], *,
+                   timeout: float | bool | None = True) -> T:
+        """``fn(conn)`` through the pool (see ``pgpool.py``); connection failures and
+        missed deadlines become StoreUnavailable."""
         if self.closed:
             raise StoreUnavailable("the key store is closed")
-        for attempt in (0, 1):
-            reused = False
-            try:
-                async with self._pool.connection() as (conn, reused):
-                    return await fn(conn)
-            except (*_CONNECTION_ERRORS, OSError, asyncio.TimeoutError) as exc:
-                await self._pool.drop_idle()
-                if attempt == 0 and reused:
-                    continue
-                raise StoreUnavailable(f"PostgreSQL {self.url}: {exc}") from exc
-        raise AssertionError("unreachable")
+        try:
+            return await self._pool.run(fn, timeout=timeout)
+        except (*CONNECTION_ERRORS, PoolTimeout) as exc:
+            raise StoreUnavailable(f"PostgreSQL {self.url}: {exc}") from exc
 
     async def _migrate(self, conn: Conn) -> None:
         async with conn.transaction():
+            await conn.execute("SET LOCAL statement_timeout = 0")  # big tables take long
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             await conn.execute(SCHEMA_VERSION_SQL["postgres"])
             cur = await conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
@@ -277,38 +259,24 @@ class PostgresStore(KeyStore):
                          (as_utc(new), token, as_utc(old)))
 
     # -- spend -------------------------------------------------------------------------
-    async def _write_spend(self, batch_id: str, records: list[SpendRecord],
-                           prune_before: str | None) -> dict[str, float] | None:
+    async def _write_spend(self, records: list[SpendRecord]) -> tuple[dict[str, float], int]:
+        columns: list[list[Any]] = [[] for _ in SPEND_COLUMNS]
         tags_at = SPEND_COLUMNS.index("request_tags")
-        times_at = (SPEND_COLUMNS.index("start_time"), SPEND_COLUMNS.index("end_time"))
-        rows = []
         for rec in records:
-            row = list(spend_row(rec))
-            row[tags_at] = json.dumps(row[tags_at])
-            for at in times_at:
-                row[at] = as_utc(row[at])
-            rows.append(row)
-        deltas = spend_deltas((r.key_hash, r.cost) for r in records)
+            for i, value in enumerate(spend_row(rec)):
+                columns[i].append(json.dumps(value) if i == tags_at else value)
 
-        async def write(conn: Conn) -> dict[str, float] | None:
-            async with conn.transaction():
-                cur = await conn.execute(_BATCH_INSERT, (batch_id,))
-                if await cur.fetchone() is None:
-                    return None  # this batch was committed before (a retry)
-                async with conn.cursor() as copy_cur, copy_cur.copy(_SPEND_COPY) as copy:
-                    for row in rows:
-                        await copy.write_row(row)
-                if deltas:
-                    async with conn.cursor() as upd:
-                        await upd.executemany(
-                            "UPDATE keys SET spend = spend + %s WHERE token = %s",
-                            [(deltas[t], t) for t in sorted(deltas)])
-                if prune_before is not None:
-                    await conn.execute("DELETE FROM spend_batches WHERE batch_id < %s",
-                                       (prune_before,))
-            return deltas
+        async def write(conn: Conn) -> list[tuple[Any, ...]]:
+            cur = await conn.execute(_SPEND_INSERT, columns)
+            return await cur.fetchall()
 
-        return await self._run(write)
+        try:
+            rows = await self._run(write)
+        except _ROW_ERRORS as exc:
+            raise RowsRejected(f"{type(exc).__name__}: {exc}") from exc
+        key_at = _SPEND_RETURNED.index("key_hash")
+        deltas = spend_deltas((row[key_at], row[-1]) for row in rows)
+        return deltas, len(rows)
 
     async def spend_logs(self, *, key_hash: str | None = None, user_id: str | None = None,
                          team_id: str | None = None, start: datetime | None = None,
@@ -346,5 +314,4 @@ class PostgresStore(KeyStore):
 
     async def close(self) -> None:
         self.closed = True
-        self._pool.closed = True
-        await self._pool.drop_idle()
+        await self._pool.close()

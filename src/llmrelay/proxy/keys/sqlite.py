@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,10 +23,13 @@ from typing import Any, TypeVar
 
 from .migrations import LATEST, SCHEMA_VERSION_SQL, pending
 from .models import KEY_COLUMNS, SPEND_COLUMNS, KeyRecord, SpendRecord, as_utc
+from .storable import storable_text
 from .store import (
     SPEND_BY_KEY_FIELDS,
     SPEND_BY_KEY_SQL,
+    SPEND_TARGETS,
     KeyStore,
+    RowsRejected,
     StoreUnavailable,
     key_exists_error,
     log,
@@ -40,8 +44,12 @@ T = TypeVar("T")
 _KEY_SELECT = f"SELECT {', '.join(KEY_COLUMNS)} FROM keys"
 _SPEND_INSERT = (f"INSERT INTO spend_logs ({', '.join(SPEND_COLUMNS)}) "
                  f"VALUES ({', '.join('?' * len(SPEND_COLUMNS))})")
-_BATCH_INSERT = ("INSERT INTO spend_batches (batch_id, written_at) VALUES (?, ?) "
-                 "ON CONFLICT (batch_id) DO NOTHING")
+_KNOWN_IDS = "SELECT call_id FROM spend_logs WHERE call_id IN ({})"
+_ID_CHUNK = 500  # bound parameters per lookup (old SQLite builds allow 999)
+# Errors that mean "these rows cannot be stored", not "the database is away".
+_ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError,
+               sqlite3.ProgrammingError, UnicodeError, OverflowError, TypeError, ValueError)
+_NEVER = float("inf")
 _TIMES = ("budget_reset_at", "expires", "created_at", "start_time", "end_time")
 _JSON = ("models", "metadata", "request_tags")
 
@@ -91,9 +99,17 @@ def _key(row: Sequence[Any]) -> KeyRecord:
 
 def _spend(row: Sequence[Any]) -> SpendRecord:
     data = dict(zip(SPEND_COLUMNS, row, strict=True))
+    for name, value in data.items():  # rows stored by older versions may hold anything
+        if isinstance(value, str):
+            data[name] = storable_text(value, len(value))
     data["start_time"] = _decode_time(data["start_time"])
     data["end_time"] = _decode_time(data["end_time"])
-    data["request_tags"] = json.loads(data["request_tags"] or "[]")
+    try:
+        tags = json.loads(data["request_tags"] or "[]")
+    except ValueError:
+        tags = None
+    data["request_tags"] = ([storable_text(str(t), len(str(t))) for t in tags]
+                            if isinstance(tags, list) else [])
     data["cache_hit"] = bool(data["cache_hit"])
     return SpendRecord(**data)
 
@@ -120,44 +136,79 @@ class SQLiteStore(KeyStore):
 
     dialect = "sqlite"
 
-    def __init__(self, path: str, *, busy_timeout_ms: int = 5000) -> None:
+    def __init__(self, path: str, *, busy_timeout_ms: int = 5000,
+                 statement_timeout: float = 5.0, call_timeout: float | None = None) -> None:
         super().__init__()
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
+        self.statement_timeout = statement_timeout
+        self.call_timeout = (call_timeout if call_timeout is not None
+                             else busy_timeout_ms / 1000.0 + statement_timeout + 1.0)
         self._conn: sqlite3.Connection | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmrelay-sqlite")
+        self._executor = _new_executor()
+        self._local = threading.local()  # .deadline: the running statement's (per thread)
+        self.abandoned = 0  # connections given up on after a call deadline
 
     @classmethod
     async def open(cls, path: str, **options: Any) -> SQLiteStore:
         """Open the file (creating its folder), set WAL mode, apply migrations."""
         store = cls(path, **options)
         try:
-            await store._call(store._open_sync)
+            await store._call(store._migrate_sync, timeout=None)
         except BaseException:
             store._executor.shutdown(wait=False)
             raise
         return store
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _call(self, fn: Callable[..., T], *args: Any,
+                    timeout: float | bool | None = True) -> T:
+        """``fn(connection, *args)`` on the store's thread within the call deadline
+        (``timeout`` True: ``call_timeout``; None: no deadline)."""
         if self.closed:
             raise StoreUnavailable("the key store is closed")
         loop = asyncio.get_running_loop()
+        limit = self.call_timeout if timeout is True else timeout
+        executor = self._executor
+        fut = loop.run_in_executor(executor, functools.partial(self._on_thread, fn, *args))
         try:
-            return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+            if limit is None:
+                return await fut
+            return await asyncio.wait_for(fut, float(limit))
+        except asyncio.TimeoutError:
+            self._abandon(executor)
+            raise StoreUnavailable(f"SQLite database {self.path!r}: no answer within "
+                                   f"{float(limit or 0):.1f} s; the connection was replaced"
+                                   ) from None
         except sqlite3.DatabaseError as exc:
-            # Locked/unreadable/not-a-database files; constraint and programming errors
-            # are the caller's to see.
+            # Locked/unreadable/not-a-database files and interrupted statements; constraint
+            # and programming errors are the caller's to see.
             if type(exc) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
                 raise
             raise StoreUnavailable(f"SQLite database {self.path!r}: {exc}") from exc
 
-    @property
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StoreUnavailable("the key store is not open")
-        return self._conn
+    def _on_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = self._connect_sync()
+        self._local.deadline = time.monotonic() + self.statement_timeout
+        try:
+            return fn(conn, *args)
+        finally:
+            self._local.deadline = _NEVER
 
-    def _open_sync(self) -> None:
+    def _abandon(self, executor: ThreadPoolExecutor) -> None:
+        """A call missed its deadline: its thread and connection are left to finish (or
+        hang) on their own; the next call gets a new thread and a new connection."""
+        if executor is not self._executor:
+            return  # replaced already
+        self.abandoned += 1
+        log.warning("llmrelay key store: SQLite %s did not answer within %.1f s; opening a "
+                    "new connection", self.path, self.call_timeout)
+        self._executor = _new_executor()
+        self._conn = None
+        executor.shutdown(wait=False)
+
+    def _connect_sync(self) -> sqlite3.Connection:
         folder = os.path.dirname(self.path)
         if folder and self.path != ":memory:":
             os.makedirs(folder, exist_ok=True)
@@ -167,11 +218,18 @@ class SQLiteStore(KeyStore):
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             self._with_lock_retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             conn.execute("PRAGMA synchronous = NORMAL")
-            self._with_lock_retry(lambda: self._migrate(conn))
+            # Interrupts a statement running past its deadline (checked every 1000 steps).
+            local = self._local
+            conn.set_progress_handler(
+                lambda: int(time.monotonic() > getattr(local, "deadline", _NEVER)), 1000)
         except BaseException:
             conn.close()
             raise
-        self._conn = conn
+        return conn
+
+    def _migrate_sync(self, conn: sqlite3.Connection) -> None:
+        self._local.deadline = _NEVER  # a migration may take long on a big table
+        self._with_lock_retry(lambda: self._migrate(conn))
 
     def _with_lock_retry(self, fn: Callable[[], Any]) -> None:
         """Run ``fn``, retrying while another process holds the file: switching to WAL does
@@ -207,49 +265,33 @@ class SQLiteStore(KeyStore):
         sql = (f"INSERT INTO keys ({', '.join(KEY_COLUMNS)}) "
                f"VALUES ({', '.join('?' * len(KEY_COLUMNS))})")
         try:
-            await self._call(self._execute_write, sql, row, (rec.token,))
+            await self._call(_execute_write, sql, row, (rec.token,))
         except sqlite3.IntegrityError:
             raise key_exists_error() from None
-
-    def _execute_write(self, sql: str, params: Sequence[Any],
-                       changed: Sequence[str] = ()) -> int:
-        """Run one write; when it changed rows, log ``changed`` tokens in ``key_changes``
-        in the same transaction."""
-        db = self._db
-        with _write_tx(db):
-            count: int = db.execute(sql, params).rowcount
-            if count and changed:
-                now = time.time()
-                db.executemany("INSERT INTO key_changes (token, changed_at) VALUES (?, ?)",
-                               [(token, now) for token in changed])
-            return count
 
     async def _update(self, token: str, values: dict[str, Any]) -> KeyRecord | None:
         names = sorted(values)
         sql = f"UPDATE keys SET {', '.join(f'{n} = ?' for n in names)} WHERE token = ?"
         params = [_encode(n, values[n]) for n in names] + [token]
-        if await self._call(self._execute_write, sql, params, (token,)) == 0:
+        if await self._call(_execute_write, sql, params, (token,)) == 0:
             return None
         return await self._fetch(token)
 
     async def _delete(self, tokens: list[str]) -> int:
         sql = f"DELETE FROM keys WHERE token IN ({', '.join('?' * len(tokens))})"
-        return await self._call(self._execute_write, sql, tokens, tokens)
+        return await self._call(_execute_write, sql, tokens, tokens)
 
     async def _recent_key_changes(self, window: float) -> list[tuple[int, str]]:
-        rows = await self._call(self._query, "SELECT seq, token FROM key_changes WHERE "
+        rows = await self._call(_query, "SELECT seq, token FROM key_changes WHERE "
                                 "changed_at >= ? ORDER BY seq", (time.time() - window,))
         return [(int(seq), str(token)) for seq, token in rows]
 
     async def _prune_key_changes(self, older_than: float) -> None:
-        await self._call(self._execute_write, "DELETE FROM key_changes WHERE changed_at < ?",
+        await self._call(_execute_write, "DELETE FROM key_changes WHERE changed_at < ?",
                          (time.time() - older_than,))
 
-    def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        return self._db.execute(sql, params).fetchall()
-
     async def _fetch(self, token: str) -> KeyRecord | None:
-        rows = await self._call(self._query, _KEY_SELECT + " WHERE token = ?", (token,))
+        rows = await self._call(_query, _KEY_SELECT + " WHERE token = ?", (token,))
         return _key(rows[0]) if rows else None
 
     async def _list(self, user_id: str | None, team_id: str | None) -> list[KeyRecord]:
@@ -259,36 +301,23 @@ class SQLiteStore(KeyStore):
                 where.append(f"{name} = ?")
                 params.append(value)
         sql = _KEY_SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        rows = await self._call(self._query, sql + " ORDER BY created_at, token", params)
+        rows = await self._call(_query, sql + " ORDER BY created_at, token", params)
         return [_key(r) for r in rows]
 
     async def _reset_budget(self, token: str, old: datetime, new: datetime) -> None:
-        await self._call(self._execute_write,
+        await self._call(_execute_write,
                          "UPDATE keys SET spend = 0, budget_reset_at = ? "
                          "WHERE token = ? AND budget_reset_at = ?",
                          (_encode("budget_reset_at", new), token,
                           _encode("budget_reset_at", old)))
 
     # -- spend -------------------------------------------------------------------------
-    async def _write_spend(self, batch_id: str, records: list[SpendRecord],
-                           prune_before: str | None) -> dict[str, float] | None:
-        rows = [_spend_row(r) for r in records]
-        return await self._call(self._write_spend_sync, batch_id, rows, prune_before)
-
-    def _write_spend_sync(self, batch_id: str, rows: list[tuple[Any, ...]],
-                          prune_before: str | None) -> dict[str, float] | None:
-        db = self._db
-        key_at, cost_at = SPEND_COLUMNS.index("key_hash"), SPEND_COLUMNS.index("cost")
-        with _write_tx(db):
-            if db.execute(_BATCH_INSERT, (batch_id, time.time())).rowcount != 1:
-                return None  # this batch was committed before (a retry)
-            db.executemany(_SPEND_INSERT, rows)
-            deltas = spend_deltas((row[key_at], row[cost_at]) for row in rows)
-            db.executemany("UPDATE keys SET spend = spend + ? WHERE token = ?",
-                           [(deltas[t], t) for t in sorted(deltas)])
-            if prune_before is not None:
-                db.execute("DELETE FROM spend_batches WHERE batch_id < ?", (prune_before,))
-        return deltas
+    async def _write_spend(self, records: list[SpendRecord]) -> tuple[dict[str, float], int]:
+        try:
+            rows = [_spend_row(r) for r in records]
+            return await self._call(_write_spend_sync, rows)
+        except _ROW_ERRORS as exc:
+            raise RowsRejected(f"{type(exc).__name__}: {exc}") from exc
 
     async def spend_logs(self, *, key_hash: str | None = None, user_id: str | None = None,
                          team_id: str | None = None, start: datetime | None = None,
@@ -304,11 +333,11 @@ class SQLiteStore(KeyStore):
         sql = (f"SELECT {', '.join(SPEND_COLUMNS)} FROM spend_logs"
                + (" WHERE " + " AND ".join(where) if where else "")
                + " ORDER BY start_time DESC, id DESC LIMIT ?")
-        rows = await self._call(self._query, sql, [*params, int(limit)])
+        rows = await self._call(_query, sql, [*params, int(limit)])
         return [_spend(r) for r in rows]
 
     async def spend_by_key(self) -> list[dict[str, Any]]:
-        rows = await self._call(self._query, SPEND_BY_KEY_SQL, ())
+        rows = await self._call(_query, SPEND_BY_KEY_SQL, ())
         out = []
         for row in rows:
             item = dict(zip(SPEND_BY_KEY_FIELDS, row, strict=True))
@@ -319,7 +348,7 @@ class SQLiteStore(KeyStore):
 
     async def healthy(self) -> bool:
         try:
-            await self._call(self._query, "SELECT 1", ())
+            await self._call(_query, "SELECT 1", ())
         except Exception:
             return False
         return True
@@ -328,12 +357,64 @@ class SQLiteStore(KeyStore):
         if self.closed:
             return
         try:
-            await self._call(self._close_sync)
+            await self._call(_close_sync)
         finally:
             self.closed = True
+            self._conn = None
             self._executor.shutdown(wait=False)
 
-    def _close_sync(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+
+def _new_executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmrelay-sqlite")
+
+
+def _close_sync(conn: sqlite3.Connection) -> None:
+    conn.close()
+
+
+def _query(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _execute_write(conn: sqlite3.Connection, sql: str, params: Sequence[Any],
+                   changed: Sequence[str] = ()) -> int:
+    """Run one write; when it changed rows, log ``changed`` tokens in ``key_changes`` in
+    the same transaction."""
+    with _write_tx(conn):
+        count: int = conn.execute(sql, params).rowcount
+        if count and changed:
+            now = time.time()
+            conn.executemany("INSERT INTO key_changes (token, changed_at) VALUES (?, ?)",
+                             [(token, now) for token in changed])
+        return count
+
+
+def _write_spend_sync(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]
+                      ) -> tuple[dict[str, float], int]:
+    """Insert the rows whose call id is new and add their cost to the spend targets, in one
+    ``BEGIN IMMEDIATE`` transaction (no other writer can insert the same ids between the
+    lookup and the insert)."""
+    cost_at = SPEND_COLUMNS.index("cost")
+    with _write_tx(conn):
+        ids = [row[0] for row in rows if row[0] is not None]
+        known: set[str] = set()
+        for i in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[i:i + _ID_CHUNK]
+            known.update(cid for (cid,) in conn.execute(
+                _KNOWN_IDS.format(", ".join("?" * len(chunk))), chunk))
+        new = []
+        for row in rows:
+            if row[0] is None or row[0] not in known:
+                new.append(row)
+                if row[0] is not None:
+                    known.add(row[0])  # the same id twice in one batch counts once
+        conn.executemany(_SPEND_INSERT, new)
+        key_deltas: dict[str, float] = {}
+        for table, id_column, field in SPEND_TARGETS:
+            at = SPEND_COLUMNS.index(field)
+            deltas = spend_deltas((row[at], row[cost_at]) for row in new)
+            conn.executemany(f"UPDATE {table} SET spend = spend + ? WHERE {id_column} = ?",
+                             [(deltas[t], t) for t in sorted(deltas)])
+            if table == "keys":
+                key_deltas = deltas
+    return key_deltas, len(new)

@@ -15,12 +15,20 @@ soon as its window is over, so the first request after the boundary triggers the
 Change notices: objects passed to :meth:`KeyStore.subscribe` (the key cache) hear of every
 key created, updated or deleted through this store (``on_key_changed(token)``) and of the
 spend each committed batch added (``on_spend_added({token: usd})``), so a cache in this
-process stays exact. Other processes sharing the database see changes when their cache
-entries expire.
+process stays exact. Other processes sharing the database read the ``key_changes`` log
+(:meth:`KeyStore.recent_key_changes`) and drop changed keys within a second.
 
-Errors: a database that cannot be reached raises :class:`StoreUnavailable` (HTTP 503); bad
-fields raise :class:`~.fields.KeyFieldError` (HTTP 400); an unknown key in ``update``
-raises ``KeyError``.
+Timeouts: no database call waits without bound. PostgreSQL connections have a connect
+timeout, a server-side statement and idle-in-transaction timeout, TCP keepalive and a TCP
+user timeout, and every call a client-side deadline after which its connection is closed
+and replaced; SQLite calls have a busy (lock) timeout, a statement deadline (the statement
+is interrupted) and a call deadline after which the connection and its thread are
+abandoned and a new one is opened.
+
+Errors: a database that cannot be reached, or a call over its deadline, raises
+:class:`StoreUnavailable` (HTTP 503); usage rows the database refuses raise
+:class:`RowsRejected`; bad fields raise :class:`~.fields.KeyFieldError` (HTTP 400); an
+unknown key in ``update`` raises ``KeyError``.
 """
 
 from __future__ import annotations
@@ -28,7 +36,6 @@ from __future__ import annotations
 import abc
 import builtins
 import logging
-import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -46,7 +53,8 @@ from .models import (
     utcnow,
 )
 
-__all__ = ["KeyStore", "StoreListener", "StoreUnavailable", "new_batch_id", "open_store"]
+__all__ = ["SPEND_TARGETS", "KeyStore", "RowsRejected", "StoreListener", "StoreUnavailable",
+           "open_store"]
 
 log = logging.getLogger("llmrelay.proxy.keys")
 
@@ -100,7 +108,6 @@ class KeyStore(abc.ABC):
     def __init__(self) -> None:
         self._listeners: list[StoreListener] = []
         self.closed = False
-        self._writes = 0
         self._change_polls = 0
 
     # -- change notices ----------------------------------------------------------------
@@ -138,11 +145,14 @@ class KeyStore(abc.ABC):
 
     async def update(self, token_or_key: str, **fields: Any) -> KeyRecord:
         """Change fields of a key named by its token or its plaintext; returns the updated
-        record. Setting ``budget_duration`` starts a new window now. Raises KeyError for
+        record. Setting ``budget_duration`` starts a new window now; setting ``spend``
+        starts a new budget epoch (``spend_epoch``). Raises KeyError for
         an unknown key, KeyFieldError for bad fields."""
         now = utcnow()
         values = clean_fields(fields, now)
         budget_window(values, now)
+        if "spend" in values:  # budget counters keyed by the old epoch are left behind
+            values["spend_epoch"] = time.time_ns() // 1000
         for token in _candidates(token_or_key):
             rec = await (self._update(token, values) if values else self._fetch(token))
             if rec is not None:
@@ -193,25 +203,22 @@ class KeyStore(abc.ABC):
         return fresh if fresh is not None else rec
 
     # -- spend -------------------------------------------------------------------------
-    async def add_spend(self, records: Sequence[SpendRecord],
-                        batch_id: str | None = None) -> bool:
-        """Append usage rows and add their cost to each key's spend, in one transaction
-        (the rows in one pass, ``executemany`` in SQLite and COPY in PostgreSQL, then one
-        UPDATE per key). ``batch_id`` (default: a new one) names the batch: a batch whose
-        id is already stored is skipped as a whole, so retrying a batch with its id after
-        an unclear failure never counts it twice. Returns False for such a skipped batch.
-        Raises StoreUnavailable when the database is down (nothing is written then)."""
+    async def add_spend(self, records: Sequence[SpendRecord]) -> int:
+        """Append usage rows and add their cost to each key's spend, in one transaction.
+
+        Idempotent by ``call_id``: a row whose call id is stored already is skipped and
+        its cost not added again, so a batch retried after an unclear failure, or records
+        replayed from a spool by another process, are never counted twice. Returns how
+        many rows were new. Raises :class:`StoreUnavailable` when the database cannot be
+        reached or timed out (nothing was written, or all of it: retry the same rows), and
+        :class:`RowsRejected` when the database refused the rows' contents (retrying the
+        same rows fails the same way: split them)."""
         if not records:
-            return True
-        prune = self._writes % PRUNE_EVERY == 0
-        self._writes += 1
-        deltas = await self._write_spend(batch_id or new_batch_id(), list(records),
-                                         batch_cutoff() if prune else None)
-        if deltas is None:
-            return False
+            return 0
+        deltas, inserted = await self._write_spend(list(records))
         if deltas:
             self._notify("on_spend_added", deltas)
-        return True
+        return inserted
 
     # -- changes made by other processes ----------------------------------------------
     async def recent_key_changes(self, window: float) -> builtins.list[tuple[int, str]]:
@@ -220,7 +227,7 @@ class KeyStore(abc.ABC):
         first. Every ``PRUNE_EVERY``-th call also forgets changes older than a day."""
         self._change_polls += 1
         if self._change_polls % PRUNE_EVERY == 1:
-            await self._prune_key_changes(BATCH_MEMORY_SECONDS)
+            await self._prune_key_changes(CHANGE_MEMORY_SECONDS)
         return await self._recent_key_changes(window)
 
     @abc.abstractmethod
@@ -274,28 +281,25 @@ class KeyStore(abc.ABC):
         """``spend = 0, budget_reset_at = new`` where ``budget_reset_at`` is still ``old``."""
 
     @abc.abstractmethod
-    async def _write_spend(self, batch_id: str, records: builtins.list[SpendRecord],
-                           prune_before: str | None) -> dict[str, float] | None:
-        """In one transaction: record ``batch_id`` (None, nothing written, when it is
-        already recorded), insert the rows, add their cost per key, and when
-        ``prune_before`` is set forget batch ids below it. Returns ``{token: usd added}``."""
+    async def _write_spend(self, records: builtins.list[SpendRecord]
+                           ) -> tuple[dict[str, float], int]:
+        """In one transaction: insert the rows whose ``call_id`` is not stored yet and add
+        their cost to each spend target (``SPEND_TARGETS``). Returns ``({token: usd
+        added}, rows inserted)``."""
 
 
-# Batch ids are remembered a day (a retry comes within the writer's retry_max, 30 s), and
-# forgotten every PRUNE_EVERY batches by a primary key range delete.
-BATCH_MEMORY_SECONDS = 86400
+# Key changes are remembered a day, and forgotten every PRUNE_EVERY polls.
+CHANGE_MEMORY_SECONDS = 86400
 PRUNE_EVERY = 256
 
+# Where a usage row's cost is added: (table, id column, SpendRecord field). Budgets at more
+# levels (teams, users, organisations) add their table here.
+SPEND_TARGETS: tuple[tuple[str, str, str], ...] = (("keys", "token", "key_hash"),)
 
-def new_batch_id() -> str:
-    """A unique spend batch id that sorts by creation time (nanoseconds first)."""
-    return f"{time.time_ns():020d}-{secrets.token_hex(8)}"
 
-
-def batch_cutoff(now_ns: int | None = None) -> str:
-    """Batch ids below this were made more than ``BATCH_MEMORY_SECONDS`` ago."""
-    now_ns = time.time_ns() if now_ns is None else now_ns
-    return f"{now_ns - BATCH_MEMORY_SECONDS * 1_000_000_000:020d}"
+class RowsRejected(Exception):
+    """The database refused the contents of usage rows (bad text, a constraint): sending
+    the same rows again fails again, so the writer splits the batch to find them."""
 
 
 def key_exists_error() -> KeyFieldError:
@@ -319,7 +323,7 @@ def spend_row(rec: SpendRecord) -> tuple[Any, ...]:
             int(rec.prompt_tokens or 0), int(rec.completion_tokens or 0),
             int(rec.total_tokens or 0), float(rec.cost or 0.0), float(rec.latency_ms or 0.0),
             rec.status or "success", rec.start_time, rec.end_time, bool(rec.cache_hit),
-            [str(t) for t in rec.request_tags or ()])
+            [str(t) for t in rec.request_tags or ()], rec.end_user)
 
 
 def redact_url(url: str) -> str:

@@ -70,15 +70,19 @@ def _tokens(usage: Any) -> tuple[int, int, int]:
 
 
 def new_call_id() -> str:
-    """A random version-4 UUID string, without the ``os.urandom`` system call per request
-    that ``uuid.uuid4()`` makes (call ids need uniqueness, not secrecy)."""
-    h = "%032x" % (_random_bits(128) & _UUID_MASK | _UUID_V4)
+    """A version-7 UUID string: 48 bits of unix milliseconds, then 74 random bits (no
+    ``os.urandom`` system call per request: call ids need uniqueness, not secrecy). Ids
+    that grow with time keep the unique index on ``spend_logs.call_id`` appending at its
+    right edge instead of touching a random page per row."""
+    rand = _random_bits(74)
+    value = ((time.time_ns() // 1_000_000) << 80 | 0x7 << 76 | (rand >> 62) << 64
+             | 0b10 << 62 | rand & _LOW_62)
+    h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _random_bits = random.getrandbits
-_UUID_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
-_UUID_V4 = (0x4000 << 64) | (0x8000 << 48)
+_LOW_62 = (1 << 62) - 1
 
 
 def format_cost(cost: float | None) -> str:
@@ -137,6 +141,9 @@ class LLMRequest:
         apply_to_body(state.cfg, data, self.call_type)
         apply_alias(auth.record, data)
         self.group = group = self._model_group(data)
+        spend = state.spend
+        if spend is not None and not spend.accepting:
+            raise _spool_refusal(spend)
         rec = auth.record
         if rec is not None:
             state.limiter.check(rec, group, state.spend_now(rec))
@@ -266,7 +273,8 @@ class LLMRequest:
             completion_tokens=completion, total_tokens=total, cost=float(cost or 0.0),
             latency_ms=seconds * 1000.0, status=status, start_time=self.start_time,
             end_time=datetime.now(timezone.utc), cache_hit=bool(hidden.get("cache_hit")),
-            request_tags=_tags(tags, key_tags(auth.record)))
+            request_tags=_tags(tags, key_tags(auth.record)),
+            end_user=data.get("user") if isinstance(data.get("user"), str) else None)
 
     async def fail_hooks(self, exc: BaseException) -> BaseException:
         """Run ``async_post_call_failure_hook`` (once the body is known)."""
@@ -297,6 +305,17 @@ def _tags(request_tags: Any, key: list[str]) -> list[str]:
     """A usage record's tags: the request's, then the key's own (LiteLLM's key tags)."""
     out = [str(t) for t in request_tags] if isinstance(request_tags, list) else []
     return out + [t for t in key if t not in out]
+
+
+def _spool_refusal(writer: Any) -> ProxyError:
+    """503 while usage records cannot be spooled: answering would break the promise that
+    every answered request is recorded."""
+    reason = ("the spend spool cannot be written" if not writer.stats()["spool_writable"]
+              else f"the spend spool is full ({writer.spool.folder_bytes} bytes of "
+                   f"{writer.spool.max_bytes}; the database is not taking the backlog)")
+    return ProxyError(503, f"The proxy cannot account for new requests right now: {reason}. "
+                      "Retry later.", code="spend_spool_unavailable",
+                      headers={"retry-after": "5"})
 
 
 def _close(stream: Any) -> None:

@@ -14,6 +14,7 @@ import llmrelay
 
 from ..errors import from_exception
 from ..metrics import integration_text
+from ..metrics_accounting import accounting_values
 from ..sse import json_response
 
 __all__ = ["metrics"]
@@ -28,9 +29,7 @@ async def metrics(request: Request) -> Response:
     except Exception as exc:
         err = from_exception(exc)
         return json_response(err.body(), err.status_code)
-    pending = getattr(state.spend, "pending", None) if state.spend is not None else None
-    text = state.metrics.render(llmrelay.callback_stats(),
-                                int(pending) if pending is not None else None)
+    text = state.metrics.render(llmrelay.callback_stats(), accounting_values(state))
     if not state.metrics.shared:  # shared: the integration's series are in the same files
         text += integration_text(state.client.settings)
     return Response(text, media_type=_CONTENT_TYPE)

@@ -4,8 +4,13 @@
   records, newest first (``api_key`` takes a key or its token; dates in ISO 8601).
 * ``GET /spend/keys``: per key: total spend, requests and tokens.
 
-Records reach the database through the batched spend writer; a report first asks the
-writer to flush (best effort, so with the database down the last records may be missing).
+Records reach the database through the spool and the batched spend writer. A report
+first has every record spooled on this machine before the request written (this worker's
+and the other workers'), waiting up to 3 s. When that fails (the database is away, a
+writer is behind) the answer is a 503 (``spend_logs_incomplete``) naming what is missing,
+never a silently partial list; ``?allow_partial=true`` takes the partial list instead.
+Every answer says which it is in ``x-llmrelay-spend-complete: true|false``. (Records still
+in the spool of another instance, on another machine, are not known here.)
 """
 
 from __future__ import annotations
@@ -48,6 +53,19 @@ def _limit(value: str | None) -> int:
     return min(n, 100000)
 
 
+async def _complete(request: Request) -> dict[str, str]:
+    """Wait for the records spooled before this request; headers for the answer. Raises
+    a 503 ProxyError when some are missing and the caller did not allow a partial one."""
+    missing = await request.app.state.proxy.flush_spend()
+    if missing is None:
+        return {"x-llmrelay-spend-complete": "true"}
+    if request.query_params.get("allow_partial", "").lower() in ("1", "true", "yes"):
+        return {"x-llmrelay-spend-complete": "false"}
+    raise ProxyError(503, f"Spend report incomplete: {missing}. Retry shortly, or pass "
+                     "allow_partial=true to get what is stored.", code="spend_logs_incomplete",
+                     headers={"retry-after": "2", "x-llmrelay-spend-complete": "false"})
+
+
 async def logs(request: Request) -> Response:
     try:
         state = request.app.state.proxy
@@ -60,21 +78,21 @@ async def logs(request: Request) -> Response:
                    "start": _date(query_text(request, "start_date"), "start_date"),
                    "end": _date(query_text(request, "end_date"), "end_date"),
                    "limit": _limit(q.get("limit"))}
-        await state.flush_spend()
+        headers = await _complete(request)
         rows = await state.store.spend_logs(**filters)
     except Exception as exc:
         err = from_exception(exc)
-        return json_response(err.body(), err.status_code)
-    return json_response([record_dict(r) for r in rows])
+        return json_response(err.body(), err.status_code, err.headers)
+    return json_response([record_dict(r) for r in rows], headers=headers)
 
 
 async def keys(request: Request) -> Response:
     try:
         state = request.app.state.proxy
         state.auth.require_master(request.headers)
-        await state.flush_spend()
+        headers = await _complete(request)
         rows: list[dict[str, Any]] = await state.store.spend_by_key()
     except Exception as exc:
         err = from_exception(exc)
-        return json_response(err.body(), err.status_code)
-    return json_response(rows)
+        return json_response(err.body(), err.status_code, err.headers)
+    return json_response(rows, headers=headers)
