@@ -171,14 +171,16 @@ class SQLiteStore(KeyStore):
         executor = self._executor
         fut = loop.run_in_executor(executor, functools.partial(self._on_thread, fn, *args))
         try:
-            if limit is None:
-                return await fut
-            return await asyncio.wait_for(fut, float(limit))
-        except asyncio.TimeoutError:
-            self._abandon(executor)
-            raise StoreUnavailable(f"SQLite database {self.path!r}: no answer within "
-                                   f"{float(limit or 0):.1f} s; the connection was replaced"
-                                   ) from None
+            if limit is not None:
+                # asyncio.wait, not wait_for: a call given up on is left to its thread.
+                done, _ = await asyncio.wait({fut}, timeout=float(limit))
+                if not done:
+                    fut.add_done_callback(_consume)
+                    self._abandon(executor)
+                    raise StoreUnavailable(f"SQLite database {self.path!r}: no answer "
+                                           f"within {float(limit):.1f} s; the connection "
+                                           "was replaced")
+            return await fut
         except sqlite3.DatabaseError as exc:
             # Locked/unreadable/not-a-database files and interrupted statements; constraint
             # and programming errors are the caller's to see.
@@ -362,6 +364,11 @@ class SQLiteStore(KeyStore):
             self.closed = True
             self._conn = None
             self._executor.shutdown(wait=False)
+
+
+def _consume(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()  # retrieved: an abandoned call's error is not news
 
 
 def _new_executor() -> ThreadPoolExecutor:
