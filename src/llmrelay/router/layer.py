@@ -9,9 +9,13 @@ and describes the serving deployment in ``kwargs["litellm_params"]["metadata"]``
 (``model_group``, ``model_id``, ``deployment``).
 
 Order of work: the requested group gets ``1 + num_retries`` attempts (each preferring a
-deployment not yet tried in this call, ``retry_after`` seconds apart; errors the caller
-caused are not retried, and a deployment refusing with 401/403/404 is not asked again);
-then the fallback groups in order, each with the same budget.
+deployment not yet tried in this call; errors the caller caused are not retried, and a
+deployment refusing with 401/403/404 is not asked again); then the fallback groups in
+order, each with the same budget. Between attempts, :meth:`RouterCall.retry_wait` decides
+the pause as the SDK's retries do (``_retry.backoff_delay``): none when an untried
+deployment is ready, else the server's ``Retry-After`` or exponential backoff with
+jitter, at least ``retry_after``; a pause that would end past the request's timeout ends
+the retries instead.
 A stream is routed, retried and failed over until it opens; once chunks flow, a failure
 reaches the caller (and counts against the deployment's health).
 Sync and async twins share every decision; only sleeping and awaiting differ.
@@ -31,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from .._calltypes import known_params
 from .._context import UNSET, CallContext
 from .._params import auth_options, split_params
+from .._retry import backoff_delay
 from .._urls import mask_url
 from ..callbacks.dispatcher import Delivery, Job, dispatcher
 from ..callbacks.payload import mask_key
@@ -148,6 +153,22 @@ class RouterCall:
         if allowed is not None:
             return attempts <= allowed
         return not isinstance(exc, _CALLERS_FAULT) and attempts <= self.retries
+
+    def retry_wait(self, attempt: int, last: BaseException | None, ctx: CallContext,
+                   group: str, tried: list[str], refused: set[str],
+                   began: float) -> float | None:
+        """Seconds to pause before retry number ``attempt`` (from 1) after ``last``, or
+        None when the pause would end past the request's timeout (measured from
+        ``began``, ``time.monotonic()``): then the retries end with ``last``."""
+        fresh = self.pick(group, tried, refused)
+        if fresh is not None and fresh.id not in tried and self.router.retry_after <= 0:
+            return 0.0  # another deployment is ready: its limits are not this one's
+        wait = max(backoff_delay(attempt - 1, last, ctx.retry_delay or 0.5),
+                   self.router.retry_after)
+        timeout = _seconds(ctx.timeout)
+        if timeout is not None and time.monotonic() - began + wait >= timeout:
+            return None
+        return wait
 
     def fallback_groups(self, exc: BaseException) -> list[str]:
         """The groups to try after the requested one failed with ``exc`` (any exception),
@@ -372,9 +393,13 @@ class RouterCall:
         tried: list[str] = []
         refused: set[str] = set()
         last: Exception | None = None
+        began = time.monotonic()
         for n in range(self.max_retries + 1):
-            if n and self.router.retry_after > 0:
-                time.sleep(self.router.retry_after)
+            if n:
+                wait = self.retry_wait(n, last, ctx, group, tried, refused, began)
+                if wait is None:
+                    break
+                time.sleep(wait)
             dep = self.claim(group, tried, refused)
             if dep is None:
                 raise last if last is not None else self.unavailable(group)
@@ -415,9 +440,13 @@ class RouterCall:
         tried: list[str] = []
         refused: set[str] = set()
         last: Exception | None = None
+        began = time.monotonic()
         for n in range(self.max_retries + 1):
-            if n and self.router.retry_after > 0:
-                await asyncio.sleep(self.router.retry_after)
+            if n:
+                wait = self.retry_wait(n, last, ctx, group, tried, refused, began)
+                if wait is None:
+                    break
+                await asyncio.sleep(wait)
             dep = self.claim(group, tried, refused)
             if dep is None:
                 raise last if last is not None else self.unavailable(group)
@@ -435,6 +464,14 @@ class RouterCall:
             return self.succeeded(ctx, dep, group, started, result)
         assert last is not None
         raise last
+
+
+def _seconds(timeout: Any) -> float | None:
+    """A request timeout in seconds (an ``httpx.Timeout``: its read timeout), or None."""
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        return float(timeout) if timeout > 0 else None
+    read = getattr(timeout, "read", None)
+    return float(read) if isinstance(read, (int, float)) and read > 0 else None
 
 
 def _filtered(result: Any) -> bool:
