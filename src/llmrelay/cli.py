@@ -28,6 +28,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["main"]
@@ -35,60 +36,59 @@ __all__ = ["main"]
 DEFAULT_BASE_URL = "http://127.0.0.1:4000"
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _proxy_step(command: str, path: str | None, step: Callable[[Any], None]) -> int:
+    """Load the config at ``path`` and run ``step(cfg)``; a refused config or an unusable
+    database is one line on stderr and its exit code (2 or 3), success 0."""
     try:
         from .proxy.config import ConfigError, load_config
-        from .proxy.server import serve
         from .proxy.startup import StartupError
     except ImportError as exc:
-        print(f"llmrelay serve needs the proxy extra: pip install 'llmrelay[proxy]' ({exc})",
-              file=sys.stderr)
+        print(f"llmrelay {command} needs the proxy extra: pip install 'llmrelay[proxy]' "
+              f"({exc})", file=sys.stderr)
         return 2
+    try:
+        step(load_config(path))
+        return 0
+    except ConfigError as exc:
+        print(f"llmrelay: config error ({path or 'embedded defaults'}): {exc}",
+              file=sys.stderr)
+        code = 2
+    except StartupError as exc:
+        print(f"llmrelay: {exc.message}", file=sys.stderr)
+        code = exc.exit_code
+    if command == "serve":
+        print("llmrelay: refusing to start", file=sys.stderr)
+    return code
+
+
+def _serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("llmrelay serve: --workers must be at least 1", file=sys.stderr)
         return 2
-    try:
-        cfg = load_config(args.config)
+
+    def run(cfg: Any) -> None:
+        from .proxy.server import serve
+
         serve(cfg, host=args.host, port=args.port, workers=args.workers,
               log_level=args.log_level)
-    except ConfigError as exc:
-        where = f" ({args.config})" if args.config else ""
-        print(f"llmrelay: config error{where}: {exc}", file=sys.stderr)
-        print("llmrelay: refusing to start", file=sys.stderr)
-        return 2
-    except StartupError as exc:
-        print(f"llmrelay: {exc.message}", file=sys.stderr)
-        print("llmrelay: refusing to start", file=sys.stderr)
-        return exc.exit_code
-    return 0
+
+    return _proxy_step("serve", args.config, run)
 
 
 def _config_check(args: argparse.Namespace) -> int:
     """Everything ``serve`` checks before it binds, without serving; prints the summary."""
-    try:
-        from .proxy.config import ConfigError, load_config
+
+    def check(cfg: Any) -> None:
         from .proxy.server import preflight
-        from .proxy.startup import StartupError
-    except ImportError as exc:
-        print(f"llmrelay config needs the proxy extra: pip install 'llmrelay[proxy]' ({exc})",
-              file=sys.stderr)
-        return 2
-    where = args.file or "embedded defaults"
-    try:
-        cfg = load_config(args.file)
-        app = preflight(cfg, args.host, database=not args.no_db)
-    except ConfigError as exc:
-        print(f"llmrelay: config error ({where}): {exc}", file=sys.stderr)
-        return 2
-    except StartupError as exc:
-        print(f"llmrelay: {exc.message}", file=sys.stderr)
-        return exc.exit_code
-    table = app.state.proxy.models
-    models = table.names() + [p.name for p in table.router.patterns]
-    store = "not checked" if args.no_db else "opened"
-    print(f"{where}: OK: {len(models)} model name(s) ({', '.join(models)}); "
-          f"auth {'on' if cfg.master_key else 'OFF'}; database {store}")
-    return 0
+
+        table = preflight(cfg, args.host, database=not args.no_db).state.proxy.models
+        models = table.names() + [p.name for p in table.router.patterns]
+        store = "not checked" if args.no_db else "opened"
+        print(f"{args.file or 'embedded defaults'}: OK: {len(models)} model name(s) "
+              f"({', '.join(models)}); auth {'on' if cfg.master_key else 'OFF'}; "
+              f"database {store}")
+
+    return _proxy_step("config", args.file, check)
 
 
 # ---- keys ---------------------------------------------------------------------------------

@@ -223,3 +223,33 @@ def upstream_model(fake: Any, name: str = "gpt-4o-mini", **params: Any) -> dict[
     return {"model_name": name, "litellm_params": {
         "model": f"openai/{name}", "api_base": fake.url, "api_key": "sk-upstream-key",
         **params}}
+
+
+REDIS_URL = os.environ.get("LLMRELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_namespace(prefix: str) -> Any:
+    """A generator for a fixture: a fresh key prefix on the test Redis, its keys deleted
+    afterwards; skips (or fails, with ``LLMRELAY_REQUIRE_SERVICES=1``) without Redis."""
+    import uuid
+
+    import pytest
+
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+        client.ping()
+    except Exception as exc:
+        message = f"Redis at {REDIS_URL} is unusable: {type(exc).__name__}: {exc}"
+        if os.environ.get("LLMRELAY_REQUIRE_SERVICES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    ns = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    yield ns
+    try:
+        keys = list(client.scan_iter(match=f"{ns}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -11,8 +11,6 @@ upstreams' (``OPENAI_API_BASE``, ``ANTHROPIC_BASE_URL``), so only deployments wi
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +18,19 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from proxy_harness import HERE, PERMIT_NO_KEY, Proxy, run_cli, start_proxy
+from proxy_harness import (
+    HERE,
+    PERMIT_NO_KEY,
+    REDIS_URL,
+    Proxy,
+    redis_namespace,
+    run_cli,
+    start_proxy,
+)
 
 from fakes.anthropic_server import FakeAnthropic
 
 CONFIGS = HERE / "litellm_configs"
-REDIS_URL = os.environ.get("LLMRELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 HI = [{"role": "user", "content": "Hello"}]
 
 
@@ -204,31 +209,14 @@ def test_example_configs_start(tmp_path: Path, env: dict[str, str], name: str) -
 
 
 @pytest.fixture
-def redis_namespace() -> Iterator[str]:
-    try:
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
-        client.ping()
-    except Exception as exc:
-        message = f"Redis at {REDIS_URL} is unusable: {type(exc).__name__}: {exc}"
-        if os.environ.get("LLMRELAY_REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    ns = f"llmrelay-litellm-config-test-{uuid.uuid4().hex[:12]}"
-    yield ns
-    try:
-        keys = list(client.scan_iter(match=f"{ns}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+def namespace() -> Iterator[str]:
+    yield from redis_namespace("llmrelay-litellm-config-test")
 
 
 def test_redis_caching(tmp_path: Path, env: dict[str, str], fake_server: Any,
-                       redis_namespace: str) -> None:
+                       namespace: str) -> None:
     proxy = serve(tmp_path, "redis_caching", env,
-                  fill={"litellm.caching.caching": redis_namespace})
+                  fill={"litellm.caching.caching": namespace})
     try:
         assert "atranscription: calls llmrelay does not serve yet" in proxy.output()
         for _ in range(2):

@@ -8,7 +8,6 @@ Skipped when Redis is unreachable, unless ``LLMRELAY_REQUIRE_SERVICES=1``.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,37 +17,20 @@ from urllib.parse import urlsplit
 import pytest
 from proxy_harness import (
     MASTER_KEY,
+    REDIS_URL,
     Proxy,
     readiness,
+    redis_namespace,
     start_proxy,
     upstream_model,
     wait_until,
 )
 from tcp_relay import Relay
 
-REDIS_URL = os.environ.get("LLMRELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
 
 @pytest.fixture(scope="module")
 def namespace() -> Iterator[str]:
-    try:
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
-        client.ping()
-    except Exception as exc:
-        message = f"Redis at {REDIS_URL} is unusable: {type(exc).__name__}: {exc}"
-        if os.environ.get("LLMRELAY_REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    ns = f"llmrelay-proxy-test-{uuid.uuid4().hex[:12]}"
-    yield ns
-    try:
-        keys = list(client.scan_iter(match=f"{ns}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    yield from redis_namespace("llmrelay-proxy-test")
 
 
 @pytest.fixture(scope="module")
