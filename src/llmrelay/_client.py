@@ -102,8 +102,10 @@ class Client:
         (the re-entrancy guard, when ``suppress_reentrant_callbacks`` is on)."""
         s = self.settings
         base = (s.callbacks, s.input_callback, s.success_callback, s.failure_callback)
-        extra = [kwargs.get(name) for name in _LIST_NAMES]
-        if extra[0] or extra[1] or extra[2] or extra[3]:
+        get = kwargs.get
+        if get("callbacks") or get("input_callback") or get("success_callback") or get(
+                "failure_callback"):
+            extra = [get(name) for name in _LIST_NAMES]
             lists = [list(b or ()) + list(e or ()) for b, e in zip(base, extra, strict=True)]
             plan = plan_for(lists[0], lists[1], lists[2], lists[3], is_async, cache=False)
         else:
@@ -185,13 +187,11 @@ class Client:
         if plan is None:
             return None
         call = ctx.call
-        prefix = "a" if is_async else ""
-        return CallLog(plan, self.settings, call_type=prefix + ctx.call_type, model=call.model,
-                       provider=call.provider, messages=call.messages, input=call.input,
-                       optional_params=call.params, metadata=ctx.metadata,
-                       api_base=call.api_base, api_key=call.api_key, call_id=ctx.call_id,
-                       trace_id=kwargs.get("litellm_trace_id"), stream=call.stream,
-                       is_async=is_async, redact=self._redact(kwargs))
+        return CallLog(plan, self.settings, ("a" + ctx.call_type) if is_async else ctx.call_type,
+                       call.model, call.spec.name, call.messages, call.input, call.params,
+                       ctx.metadata, call.api_base, call.api_key, ctx.call_id,
+                       kwargs.get("litellm_trace_id"), call.stream, is_async,
+                       self._redact(kwargs))
 
     def _layers(self) -> tuple[Layer, ...]:
         """Outermost first: the cache (a hit skips routing entirely), then ``self.layers``

@@ -64,11 +64,14 @@ SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settin
 _DEFAULTS = Settings()
 
 
+_MODULES = sys.modules
+
+
 def _module_property(name: str) -> property:
     default = getattr(_DEFAULTS, name)
 
-    def get(self: ModuleSettings) -> Any:
-        return getattr(self._module(), name, default)
+    def get(self: ModuleSettings, _name: str = name, _default: Any = default) -> Any:
+        return getattr(_MODULES[self._name], _name, _default)  # type: ignore[attr-defined]
 
     def set_(self: ModuleSettings, value: Any) -> None:
         setattr(self._module(), name, value)

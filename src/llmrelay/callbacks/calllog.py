@@ -45,8 +45,7 @@ log = logging.getLogger("llmrelay")
 __all__ = ["CallLog"]
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now()
+_now = dt.datetime.now
 
 
 def _as_messages(input: Any) -> list[dict[str, Any]] | None:
@@ -96,14 +95,13 @@ def _with_payload(kw: dict[str, Any], obj: Any, status: str) -> EventKwargs:
 
 
 class CallLog:
-    __slots__ = ("context", "done", "is_async", "kwargs", "plan", "redact", "redacted_body",
-                 "settings")
+    __slots__ = ("context", "done", "held", "is_async", "kwargs", "plan", "redact",
+                 "redacted_body", "settings")
 
     def __init__(
         self,
         plan: Plan,
-        settings: Any = None,
-        *,
+        settings: Any,
         call_type: str,
         model: str,
         provider: str | None,
@@ -125,6 +123,7 @@ class CallLog:
         self.is_async = is_async
         self.redact = redact
         self.redacted_body: Any = None
+        self.held: Callable[[], list[Delivery]] | None = None  # an event riding with the next
         self.done = False
         if messages is None:
             messages = _as_messages(input)
@@ -174,13 +173,14 @@ class CallLog:
                 log.debug("llmrelay: building the redacted request failed", exc_info=True)
                 self.redacted_body = REDACTED
         kw = self.kwargs
+        shown = mask_url(api_base)
         kw["additional_args"] = {
             "complete_input_dict": self.redacted_body if self.redact else body,
             "headers": mask_headers(headers),
-            "api_base": mask_url(api_base),
+            "api_base": shown,
         }
         if api_base:
-            kw["litellm_params"]["api_base"] = mask_url(api_base)
+            kw["litellm_params"]["api_base"] = shown
         kw["log_event_type"] = "pre_api_call"
 
     def _pre_args(self, sink: Sink) -> tuple[Any, ...]:
@@ -201,10 +201,10 @@ class CallLog:
             if sink.is_async:  # cannot be awaited here: deliver in the background
                 self._submit((sink,), self._pre_args(sink))
                 continue
-            token = reentry.mark(sink.target)
+            token = reentry.mark_sink(sink)
             try:
                 result = sink.fn(*self._pre_args(sink))
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     close = getattr(result, "close", None)
                     if close is not None:
                         close()
@@ -220,10 +220,10 @@ class CallLog:
         """Async twin: async pre-call hooks are awaited on the caller's loop."""
         self._prepare_pre(body, headers, api_base, redacted)
         for sink in self.plan.pre_api:
-            token = reentry.mark(sink.target)
+            token = reentry.mark_sink(sink)
             try:
                 result = sink.fn(*self._pre_args(sink))
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     await result
             except Exception as exc:
                 log.error("llmrelay: pre-call callback %s raised %s: %s", sink.hook,
@@ -232,10 +232,28 @@ class CallLog:
                 reentry.reset(token)
 
     # ---- observer events -------------------------------------------------------------------
-    def _submit(self, sinks: tuple[Sink, ...], args: tuple[Any, ...]) -> None:
+    def _hand_over(self, expand: Callable[[], list[Delivery]]) -> None:
+        """Submit ``expand`` (with any event held back for it) as one job."""
+        held = self.held
+        if held is not None:
+            self.held = None
+            mine = expand
+
+            def expand() -> list[Delivery]:
+                return held() + mine()
+        dispatcher.submit(Job(expand, self.context, self.settings))
+
+    def _submit(self, sinks: tuple[Sink, ...],
+                args_or_factory: tuple[Any, ...] | Callable[[], tuple[Any, ...]],
+                hold: bool = False) -> None:
+        """Hand an event over; with ``hold`` it rides with the call's next event instead
+        (one job for both: the terminal event of a whole reply follows within the call)."""
         redact = not self.redact
 
         def expand() -> list[Delivery]:
+            args = args_or_factory if isinstance(args_or_factory, tuple) else (
+                args_or_factory())
+
             def redacted() -> tuple[Any, ...]:
                 if len(args) == 4 and isinstance(args[0], dict):
                     kw = _redacted_kwargs(args[0], self.redacted_body)
@@ -246,18 +264,35 @@ class CallLog:
 
             return _deliveries(sinks, args, redacted if redact else None)
 
-        dispatcher.submit(Job(expand, self.context, self.settings))
+        if hold:
+            held = self.held
+            self.held = expand if held is None else (lambda: held() + expand())
+            return
+        self._hand_over(expand)
 
     def post_api_call(self, original_response: Any, headers: dict[str, str] | None) -> None:
         """The raw reply arrived (an error reply too); kept for later events."""
         kw = self.kwargs
-        kw["original_response"] = REDACTED if self.redact else original_response
-        kw["response_headers"] = dict(headers or {})
+        original = kw["original_response"] = REDACTED if self.redact else original_response
+        seen = kw["response_headers"] = dict(headers) if headers else {}
         if not self.plan.post_api:
             return
-        kw = dict(kw)
-        kw["log_event_type"] = "post_api_call"
-        self._submit(self.plan.post_api, (kw, kw["original_response"], kw["start_time"], _now()))
+        end = _now()
+        if not kw["stream"]:
+            # a whole reply: this event rides with the terminal one, which follows within
+            # the call, and shares its kwargs dict (as LiteLLM's events share one dict)
+            self._submit(self.plan.post_api, lambda: (kw, original, kw["start_time"], end),
+                         hold=True)
+            return
+
+        def args() -> tuple[Any, ...]:  # a stream's: built off the caller's path
+            ev = dict(kw)
+            ev["log_event_type"] = "post_api_call"
+            ev["original_response"] = original
+            ev["response_headers"] = seen
+            return (ev, original, ev["start_time"], end)
+
+        self._submit(self.plan.post_api, args)
 
     def first_chunk(self) -> None:
         if self.kwargs["completion_start_time"] is None:
@@ -270,18 +305,25 @@ class CallLog:
         self._submit(self.plan.stream, (kw, obj, kw["start_time"], _now()))
 
     def _terminal(self, sinks: tuple[Sink, ...], status: str, response: Any,
-                  error: BaseException | None) -> None:
+                  error: BaseException | None, fields: dict[str, Any]) -> None:
+        """Hand the terminal event over; ``kwargs`` gets its final fields on the dispatcher
+        (nothing reads it on the caller's side once the call has ended)."""
         kw = self.kwargs
         redact_all = self.redact
+        end = _now()
 
         def expand() -> list[Delivery]:
+            kw["end_time"] = end
+            if kw["completion_start_time"] is None:
+                kw["completion_start_time"] = end
+            kw.update(fields)
             if error is not None:
                 kw["traceback_exception"] = traceback_text(error)
             obj = redact_response(response) if redact_all and response is not None else response
             if kw["stream"] and status == "success":
                 kw["complete_streaming_response"] = obj
                 kw["async_complete_streaming_response"] = obj
-            args = (_with_payload(kw, obj, status), obj, kw["start_time"], kw["end_time"])
+            args = (_with_payload(kw, obj, status), obj, kw["start_time"], end)
 
             def redacted() -> tuple[Any, ...]:
                 rkw = _redacted_kwargs(kw, self.redacted_body)
@@ -289,22 +331,11 @@ class CallLog:
                 if "complete_streaming_response" in rkw:
                     rkw["complete_streaming_response"] = robj
                     rkw["async_complete_streaming_response"] = robj
-                return (_with_payload(rkw, robj, status), robj, kw["start_time"],
-                        kw["end_time"])
+                return (_with_payload(rkw, robj, status), robj, kw["start_time"], end)
 
             return _deliveries(sinks, args, None if redact_all else redacted)
 
-        dispatcher.submit(Job(expand, self.context, self.settings))
-
-    def _end(self, extra: dict[str, Any]) -> dict[str, Any]:
-        kw = self.kwargs
-        end = _now()
-        kw["end_time"] = end
-        if kw["completion_start_time"] is None:
-            kw["completion_start_time"] = end
-        if extra:
-            kw.update(extra)
-        return kw
+        self._hand_over(expand)
 
     def success(self, response: Any, *, cost: float | None, cache_hit: bool = False,
                 **extra: Any) -> None:
@@ -312,21 +343,23 @@ class CallLog:
         if self.done:
             return
         self.done = True
-        kw = self._end(extra)
-        kw["response_cost"] = cost
-        kw["cache_hit"] = cache_hit
-        kw["log_event_type"] = "successful_api_call"
+        if not self.plan.success and self.held is not None:
+            self._hand_over(lambda: [])
         if self.plan.success:
-            self._terminal(self.plan.success, "success", response, None)
+            extra["response_cost"] = cost
+            extra["cache_hit"] = cache_hit
+            extra["log_event_type"] = "successful_api_call"
+            self._terminal(self.plan.success, "success", response, None, extra)
 
     def failure(self, exc: BaseException, **extra: Any) -> None:
         """The one failure event; never delays the exception reaching the caller."""
         if self.done:
             return
         self.done = True
-        kw = self._end(extra)
-        kw["exception"] = exc
-        kw["response_cost"] = 0.0
-        kw["log_event_type"] = "failed_api_call"
+        if not self.plan.failure and self.held is not None:
+            self._hand_over(lambda: [])
         if self.plan.failure:
-            self._terminal(self.plan.failure, "failure", None, exc)
+            extra["exception"] = exc
+            extra["response_cost"] = 0.0
+            extra["log_event_type"] = "failed_api_call"
+            self._terminal(self.plan.failure, "failure", None, exc, extra)

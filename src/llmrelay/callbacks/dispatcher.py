@@ -176,12 +176,11 @@ class Dispatcher:
 
     # ---- caller side ---------------------------------------------------------------------
     def submit(self, job: Job) -> None:
-        """Hand a job over; O(1) on the caller's path."""
+        """Hand a job over; O(1) and lock-free on the caller's path (a job waiting in the
+        inbox counts as outstanding by being there)."""
         loop = self._loop
         if loop is None:
             loop = self._start()
-        with self._lock:
-            self._outstanding += 1
         self._inbox.append(job)
         if not self._awake:
             self._awake = True
@@ -199,10 +198,10 @@ class Dispatcher:
         Returns False if ``timeout`` seconds passed first. Called from inside a hook it
         returns at once (waiting there could deadlock)."""
         if self._thread is None or self._in_delivery_thread():
-            return self._outstanding == 0
+            return self.outstanding == 0
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
-            while self._outstanding > 0:
+            while self._outstanding > 0 or self._inbox:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
@@ -221,7 +220,8 @@ class Dispatcher:
 
     @property
     def outstanding(self) -> int:
-        return self._outstanding
+        """Events handed over and not yet delivered (or dropped, or timed out)."""
+        return self._outstanding + len(self._inbox)
 
     def threads(self) -> int:
         """Live threads of the dispatcher (its loop and its runners)."""
@@ -267,12 +267,12 @@ class Dispatcher:
         if self._exit_done:
             return
         self._exit_done = True
-        if self._thread is None or self._outstanding == 0:
+        if self._thread is None or self.outstanding == 0:
             return
         deadline = _opt(None, "callback_exit_timeout")
         if not self.flush(deadline):
             log.warning("llmrelay: %d callback event(s) were still undelivered after the %.1fs "
-                        "exit deadline", self._outstanding, deadline)
+                        "exit deadline", self.outstanding, deadline)
 
     def after_fork_in_child(self) -> None:
         """The child process starts with no thread and no inherited events."""
@@ -284,7 +284,10 @@ class Dispatcher:
     def _drain(self) -> None:
         inbox = self._inbox
         while inbox:
-            self._expand(inbox.popleft())
+            with self._lock:  # counted before they leave the inbox, so flush never misses one
+                jobs = [inbox.popleft() for _ in range(len(inbox))]
+                self._outstanding += len(jobs)
+            self._expand(jobs)
         if self._linger is None and self._loop is not None:
             self._linger = self._loop.call_later(_LINGER, self._settle)
 
@@ -301,7 +304,9 @@ class Dispatcher:
     def _drain_inline(self) -> None:  # last resort when the loop is gone: deliver sync hooks
         self._awake = False
         while self._inbox:
-            job = self._inbox.popleft()
+            with self._lock:
+                job = self._inbox.popleft()
+                self._outstanding += 1
             try:
                 deliveries = job.expand()
             except Exception:
@@ -312,31 +317,38 @@ class Dispatcher:
                         (job.context or contextvars.copy_context()).copy().run(_run_sync, d)
                     except Exception:
                         log.debug("llmrelay: callback failed during shutdown", exc_info=True)
-            with self._lock:
-                self._done_locked(1)
 
-    def _expand(self, job: Job) -> None:
-        try:
-            deliveries = job.expand()
-        except Exception:
-            log.exception("llmrelay: building a callback event failed")
-            deliveries = []
+    def _expand(self, jobs: list[Job]) -> None:
+        """Turn jobs into queued deliveries (one lock for the whole batch), then start
+        what may start."""
+        batch: list[tuple[Job, list[Delivery]]] = []
+        for job in jobs:
+            try:
+                batch.append((job, job.expand()))
+            except Exception:
+                log.exception("llmrelay: building a callback event failed")
+                batch.append((job, []))
         touched: dict[int, _Target] = {}
+        limits: dict[int, int] = {}  # per settings object, read once per batch
         with self._lock:
-            self._outstanding += len(deliveries)
-            self._done_locked(1)  # the job itself
-            for d in deliveries:
-                d.job = job
-                t = self._target_locked(d.target)
-                limit = max(1, int(_opt(job.settings, "callback_queue_size")))
-                while len(t.pending) >= limit:
-                    t.pending.popleft()
-                    t.stats.dropped += 1
-                    t.stats.queued -= 1
-                    self._done_locked(1)
-                t.pending.append(d)
-                t.stats.queued += 1
-                touched[t.key] = t
+            for job, deliveries in batch:
+                self._outstanding += len(deliveries)
+                limit = limits.get(id(job.settings))
+                if limit is None:
+                    limit = limits[id(job.settings)] = max(
+                        1, int(_opt(job.settings, "callback_queue_size")))
+                for d in deliveries:
+                    d.job = job
+                    t = self._target_locked(d.target)
+                    while len(t.pending) >= limit:
+                        t.pending.popleft()
+                        t.stats.dropped += 1
+                        t.stats.queued -= 1
+                        self._outstanding -= 1
+                    t.pending.append(d)
+                    t.stats.queued += 1
+                    touched[t.key] = t
+            self._done_locked(len(batch))  # the jobs themselves
         for t in touched.values():
             self._pump(t)
 
@@ -483,12 +495,19 @@ class Dispatcher:
 
     def _run_target(self, runner: _Runner, t: _Target) -> None:
         """Run ``t``'s sync deliveries in order until its queue is empty or starts with an
-        async one (then the loop takes over)."""
-        resume = False
+        async one (then the loop takes over). One lock round per delivery: the outcome of
+        one and the start of the next."""
+        done: Delivery | None = None
+        error: BaseException | None = None
+        started = 0.0
         while True:
             with self._lock:
                 if runner.abandoned:
-                    return
+                    return  # the watchdog counted it and moved on without this runner
+                if done is not None:
+                    runner.current = runner.target = None
+                    self._record_locked(t, done, error, started)
+                    self._done_locked(1)
                 if not t.pending or t.pending[0].is_async:
                     t.sync_busy = False
                     resume = bool(t.pending)
@@ -499,19 +518,14 @@ class Dispatcher:
                 runner.current, runner.target = d, t
                 runner.since = time.monotonic()
             started = time.perf_counter()
-            error: BaseException | None = None
+            error = None
             try:
                 ctx = d.job.context if d.job is not None else None
                 (ctx if ctx is not None else contextvars.copy_context()).copy().run(_run_sync,
                                                                                     d)
             except Exception as exc:
                 error = exc
-            with self._lock:
-                if runner.abandoned:
-                    return  # the watchdog counted it and moved on without this runner
-                runner.current = runner.target = None
-                self._record_locked(t, d, error, started)
-                self._done_locked(1)
+            done = d
         if resume and self._loop is not None:
             try:
                 self._loop.call_soon_threadsafe(self._pump, t)

@@ -54,10 +54,14 @@ def mask_key(key: Any) -> Any:
 
 
 def mask_headers(headers: dict[str, str] | None) -> dict[str, str]:
+    """A copy of ``headers`` with credentials masked (and nothing else changed)."""
     if not headers:
         return {}
-    return {k: (mask_key(v.split(" ", 1)[-1]) if k.lower() in _SECRET_HEADERS else v)
-            for k, v in headers.items()}
+    out = dict(headers)
+    for k, v in headers.items():
+        if k.lower() in _SECRET_HEADERS:
+            out[k] = mask_key(v.split(" ", 1)[-1])
+    return out
 
 
 def _redact_content(content: Any) -> Any:

@@ -28,7 +28,7 @@ class Sink:
     ``"observer"`` (kwargs, response, start, end), ``"pre"`` (model, messages, kwargs),
     ``"input"`` (kwargs)."""
 
-    __slots__ = ("fn", "hook", "is_async", "redact", "style", "target")
+    __slots__ = ("fn", "hook", "is_async", "mark", "redact", "style", "target")
 
     def __init__(self, target: Any, hook: str, fn: Callable[..., Any], is_async: bool,
                  style: str, redact: bool = False) -> None:
@@ -38,6 +38,7 @@ class Sink:
         self.is_async = is_async
         self.style = style
         self.redact = redact  # the logger asked for turn_off_message_logging
+        self.mark = frozenset({id(target)})  # the re-entrancy mark of its hooks
 
 
 class Plan:
@@ -139,8 +140,9 @@ def plan_for(callbacks: Sequence[Any] | None, inputs: Sequence[Any] | None,
     nobody listens."""
     if not (callbacks or inputs or successes or failures):
         return None
-    key = (tuple(callbacks or _EMPTY), tuple(inputs or _EMPTY), tuple(successes or _EMPTY),
-           tuple(failures or _EMPTY), is_async)
+    key = (tuple(callbacks) if callbacks else _EMPTY, tuple(inputs) if inputs else _EMPTY,
+           tuple(successes) if successes else _EMPTY, tuple(failures) if failures else _EMPTY,
+           is_async)
     if not cache:
         return build_plan(key[0], key[1], key[2], key[3], is_async)
     try:

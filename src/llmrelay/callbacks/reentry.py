@@ -23,7 +23,7 @@ import contextvars
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["current", "delivering", "mark", "suppressed"]
+__all__ = ["current", "delivering", "mark", "mark_sink", "reset", "suppressed"]
 
 _EMPTY: frozenset[int] = frozenset()
 _DELIVERING: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
@@ -38,6 +38,12 @@ def current() -> frozenset[int]:
 def mark(target: Any) -> contextvars.Token[frozenset[int]]:
     """Mark the current context as running a hook of ``target`` (undo with ``reset``)."""
     return _DELIVERING.set(_DELIVERING.get() | {id(target)})
+
+
+def mark_sink(sink: Any) -> contextvars.Token[frozenset[int]]:
+    """:func:`mark` for a plan's sink (its mark is computed once, with the plan)."""
+    current = _DELIVERING.get()
+    return _DELIVERING.set(current | sink.mark if current else sink.mark)
 
 
 def reset(token: contextvars.Token[frozenset[int]]) -> None:

@@ -1,0 +1,72 @@
+"""The callback system's CPU cost: the reference doc's six-hook class on mock calls.
+
+    python bench/callback_cost.py [--rounds 3] [--n 3000] [--litellm PYTHON]
+
+Each round runs llmrelay and LiteLLM in fresh interpreters (``_worker.py callbacks``); each
+worker interleaves 5 rounds with and without the logger and reports medians of CPU time
+(``time.process_time``: every thread of the process, delivery included; the caller's own
+thread with ``time.thread_time``). Figures are per call and shown as the added cost and as
+ratios, since the shared machine makes absolute times drift. LiteLLM's Python comes from
+``--litellm`` (default: bench/.venv-litellm, created by run.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from run import LITELLM_VENV, litellm_python, run_worker  # noqa: E402
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.1f} µs"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--n", type=int, default=3000)
+    ap.add_argument("--litellm", default=None, help="python of a LiteLLM virtualenv")
+    args = ap.parse_args()
+    theirs = args.litellm or (str(LITELLM_VENV / "bin" / "python")
+                              if (LITELLM_VENV / "bin" / "python").exists() else litellm_python())
+    ours: list[dict[str, float]] = []
+    lite: list[dict[str, float]] = []
+    for _ in range(args.rounds):
+        ours.append(run_worker(sys.executable, "callbacks", "llmrelay", "-", args.n))
+        lite.append(run_worker(theirs, "callbacks", "litellm", "-", max(200, args.n // 10)))
+
+    def med(rows: list[dict[str, float]], key: str) -> float:
+        return statistics.median(r[key] for r in rows)
+
+    o_none, o_six = med(ours, "none_total_s"), med(ours, "six_total_s")
+    o_nc, o_sc = med(ours, "none_caller_s"), med(ours, "six_caller_s")
+    o_held = med(ours, "caller_path_s")
+    l_none, l_six = med(lite, "none_total_s"), med(lite, "six_total_s")
+    added, l_added = o_six - o_none, l_six - l_none
+    lines = [
+        "| CPU per mock call | llmrelay | LiteLLM |", "|---|---|---|",
+        f"| no callbacks | {us(o_none)} | {us(l_none)} |",
+        f"| six-hook class, total (all threads, delivery included) | {us(o_six)} | "
+        f"{us(l_six)} |",
+        f"| added by the six-hook class, total | **{us(added)}** | {us(l_added)} |",
+        f"| added, on the caller's thread (tight loop, delivery running) | "
+        f"{us(o_sc - o_nc)} | - |",
+        f"| added, caller's path with delivery held back (seed's method) | "
+        f"**{us(o_held - o_nc)}** | - |",
+        "",
+        f"Ratios: the six-hook class makes an llmrelay call cost {o_six / o_none:.2f}x a call "
+        f"with no callbacks (LiteLLM: {l_six / l_none:.2f}x); it adds "
+        f"{l_added / added:.1f}x less CPU than it adds to LiteLLM, and an llmrelay call with "
+        f"it costs {l_six / o_six:.0f}x less CPU than LiteLLM's.",
+    ]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
