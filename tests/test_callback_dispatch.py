@@ -4,10 +4,6 @@ bounded async concurrency per logger, one exit handler, the lazy shared payload.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -16,17 +12,9 @@ from typing import Any
 import llmrelay
 from llmrelay.callbacks.dispatcher import dispatcher
 from llmrelay.integrations.custom_logger import CustomLogger
+from script_support import run_script
 
-SRC = str(Path(__file__).resolve().parent.parent / "src")
 MSGS = [{"role": "user", "content": "Hi"}]
-
-
-def _run(script: str, tmp_path: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    path = tmp_path / "script.py"
-    path.write_text(textwrap.dedent(script))
-    env = dict(os.environ, PYTHONPATH=SRC)
-    return subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
-                          env=env, timeout=timeout)
 
 
 def _llmrelay_threads() -> list[str]:
@@ -206,7 +194,7 @@ def test_a_slow_async_hook_loses_no_event_at_exit_and_one_handler_runs(tmp_path:
         print("calls-done", time.monotonic(), flush=True)
     """
     t0 = time.monotonic()
-    result = _run(script, tmp_path)
+    result = run_script(script, tmp_path)
     took = time.monotonic() - t0
     assert result.returncode == 0, result.stderr
     assert len(set(out_file.read_text().splitlines())) == 100
@@ -224,7 +212,7 @@ def test_the_exit_deadline_is_applied_once(tmp_path: Path) -> None:
                             mock_response="hi")
     """
     t0 = time.monotonic()
-    result = _run(script, tmp_path)
+    result = run_script(script, tmp_path)
     took = time.monotonic() - t0
     assert result.returncode == 0
     assert result.stderr.count("exit deadline") == 1

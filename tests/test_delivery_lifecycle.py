@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +11,9 @@ import pytest
 
 import llmrelay
 from llmrelay.integrations.custom_logger import CustomLogger
+from script_support import run_script
 
-SRC = str(Path(__file__).resolve().parent.parent / "src")
 MSGS = [{"role": "user", "content": "Hi"}]
-
-
-def _run(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    path = tmp_path / "script.py"
-    path.write_text(textwrap.dedent(script))
-    env = dict(os.environ, PYTHONPATH=SRC)
-    return subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
-                          env=env, timeout=120)
 
 
 def test_no_event_lost_when_exiting_right_after_100_async_calls(tmp_path: Path) -> None:
@@ -57,7 +46,7 @@ def test_no_event_lost_when_exiting_right_after_100_async_calls(tmp_path: Path) 
         asyncio.run(main())
         # exits at once: no flush() here
     """
-    result = _run(script, tmp_path)
+    result = run_script(script, tmp_path)
     assert result.returncode == 0, result.stderr
     lines = out_file.read_text().splitlines()
     assert len([line for line in lines if line != "fn"]) == 100
@@ -77,7 +66,7 @@ def test_exit_deadline_is_bounded(tmp_path: Path) -> None:
         import atexit
         atexit.register(lambda: print("exit-started", flush=True))
     """
-    result = _run(script, tmp_path)
+    result = run_script(script, tmp_path)
     assert result.returncode == 0
     assert "undelivered after the 0.5s exit deadline" in result.stderr
 
@@ -107,7 +96,7 @@ def test_callbacks_work_after_fork(tmp_path: Path) -> None:
         llmrelay.completion(model="gpt-4o", messages=[{{"role": "user", "content": "x"}}],
                             mock_response="parent-again")
     """
-    result = _run(script, tmp_path)
+    result = run_script(script, tmp_path)
     assert result.returncode == 0, result.stderr
     lines = out_file.read_text().splitlines()
     contents = sorted(line.split(":", 1)[1] for line in lines)
@@ -228,7 +217,7 @@ def test_events_delivered_when_no_thread_can_start(tmp_path: Path) -> None:
         llmrelay.completion("gpt-4o-mini", [{{"role": "user", "content": "x"}}],
                             mock_response="three")  # left to the exit flush
     """
-    proc = _run(script, tmp_path)
+    proc = run_script(script, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "undelivered" not in proc.stderr
     lines = out_file.read_text().splitlines()

@@ -393,3 +393,18 @@ def test_router_uses_its_clients_transport_and_settings() -> None:
     (kind, kwargs, _), = rec.events
     assert kind == "success" and kwargs["litellm_params"]["metadata"]["model_group"] == "g"
     assert len(kwargs["attempts"]) == 1
+
+
+def test_module_settings_start_from_the_client_defaults() -> None:
+    import dataclasses
+
+    import llmrelay as module
+
+    defaults = Settings()
+    for f in dataclasses.fields(Settings):
+        if f.name in ("transport", "retry_initial_delay"):  # not a module setting / set by conftest
+            continue
+        if f.name in ("callbacks", "input_callback", "success_callback", "failure_callback"):
+            assert getattr(module, f.name) == [], f.name
+            continue
+        assert getattr(module, f.name) == getattr(defaults, f.name), f.name
