@@ -357,6 +357,15 @@ def _top_level(cfg: ProxyConfig, raw: dict[str, Any], policy: _Policy) -> None:
     policy.rest("", raw, handled)
 
 
+def _quiet_unused(cfg: ProxyConfig) -> None:
+    """Unset ``os.environ/`` variables inside settings that have no effect anyway are not
+    worth a warning each (the summary already lists those settings)."""
+    unused = tuple(key for key, _ in cfg.unused)
+    cfg.warnings = [w for w in cfg.warnings if not (
+        "environment variable" in w
+        and any(w.startswith((k + ".", k + "[")) for k in unused))]
+
+
 def load_config(path: str | None = None) -> ProxyConfig:
     """Read, check and resolve the config at ``path`` (None: the embedded defaults).
 
@@ -407,6 +416,7 @@ def load_config(path: str | None = None) -> ProxyConfig:
     except AccountingConfigError as exc:
         raise ConfigError(str(exc)) from None
     policy.check()
+    _quiet_unused(cfg)
     try:
         cfg.policy = policy_from(section(raw, "general_settings"),
                                  limits_from(section(raw, "general_settings")), litellm)

@@ -4,7 +4,8 @@ LiteLLM users' configs must start unchanged, so no documented key is a typo to u
 gets one of four policies:
 
 * ``HONOURED``: llmrelay does what the key asks (the loader in ``config.py`` /
-  ``config_router.py`` reads it);
+  ``config_router.py`` reads it; every ``router_settings`` key ``llmrelay.Router`` takes is
+  passed to it, whatever this table says);
 * ``SAME``: llmrelay already behaves the way the key asks, so there is nothing to change
   (e.g. ``telemetry: false``: llmrelay sends no telemetry);
 * ``ABSENT``: the key only configures something llmrelay does not have (an integration,
@@ -223,9 +224,9 @@ ROUTER: Table = {
     "default_max_parallel_requests": (HONOURED, "default in-flight limit per deployment"),
     "enable_pre_call_checks": (HONOURED, "deployments too small for the prompt are skipped"),
     "optional_pre_call_checks": (REFUSED, "pre-call checks are not implemented"),
-    "retry_policy": (REFUSED, "per-error retry counts are not implemented"),
-    "model_group_retry_policy": (REFUSED, "per-error retry counts are not implemented"),
-    "allowed_fails_policy": (REFUSED, "per-error cooldown rules are not implemented"),
+    "retry_policy": (HONOURED, "retries per error type"),
+    "model_group_retry_policy": (HONOURED, "retries per error type, per model group"),
+    "allowed_fails_policy": (HONOURED, "failures per error type before a cooldown"),
     "enable_tag_filtering": (REFUSED, "tag-based routing is not implemented"),
     "tag_filtering_match_any": (ABSENT, "tag-based routing is not implemented"),
     "provider_budget_config": (REFUSED, "provider budgets are not implemented"),
@@ -236,8 +237,8 @@ ROUTER: Table = {
     "caching_groups": (ABSENT, "cache entries are per model group"),
     "cache_kwargs": (ABSENT, "use litellm_settings.cache_params"),
     "client_ttl": (ABSENT, "HTTP clients are pooled for the process's life"),
-    "debug_level": (ABSENT, "use `llmrelay serve --log-level`"),
-    "set_verbose": (ABSENT, "use `llmrelay serve --log-level`"),
+    "debug_level": (HONOURED, "DEBUG turns on llmrelay.set_verbose"),
+    "set_verbose": (HONOURED, "turns on llmrelay.set_verbose"),
     "default_priority": (ABSENT, "no request scheduler"),
     "polling_interval": (ABSENT, "no request scheduler"),
     "alerting_config": (ABSENT, "no alerting"),
