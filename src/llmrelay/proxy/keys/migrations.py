@@ -29,11 +29,17 @@ call ids are time-ordered (UUID version 7), so new entries land at the right edg
 B-tree. Duplicate call ids left by older versions are removed first (the oldest row kept).
 Version 3 also adds ``spend_logs.end_user`` (the request's ``user``) and
 ``keys.spend_epoch`` (when the spend was last set by hand; budget counters start anew).
+
+Hierarchy: version 4 adds organisations, teams (and their members), users, end users,
+tags and shared budgets, the audit log, and the spend rollups reports read (see
+``schema_v4.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .schema_v4 import V4_POSTGRES, V4_SQLITE
 
 __all__ = ["LATEST", "MIGRATIONS", "SCHEMA_VERSION_SQL", "Migration", "pending"]
 
@@ -197,6 +203,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               _V2_SQLITE, _V2_POSTGRES),
     Migration(3, "unique call_id (replayed spool records count once); end_user; spend_epoch",
               _V3_SQLITE, _V3_POSTGRES),
+    Migration(4, "organisations, teams, users, end users, tags, budgets, audit log, spend "
+              "rollups (schema_v4.py)", V4_SQLITE, V4_POSTGRES),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -156,6 +156,12 @@ class SpendRecord:
     cache_hit: bool = False
     request_tags: list[str] = field(default_factory=list)
     end_user: str | None = None  # the request's ``user``
+    provider: str | None = None  # the serving deployment's provider ("openai", ...)
+    organization_id: str | None = None  # the key's team's organisation
+    # With ``store_prompts_in_spend_logs``: the request's messages/input and the response
+    # (JSON text, cut to ``storable.MAX_BODY_CHARS``); None otherwise.
+    messages: str | None = None
+    response: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (datetimes as ISO 8601 strings)."""

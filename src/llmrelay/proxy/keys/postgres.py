@@ -29,12 +29,14 @@ from psycopg.types.json import Jsonb
 from .migrations import LATEST, SCHEMA_VERSION_SQL, pending
 from .models import KEY_COLUMNS, SPEND_COLUMNS, KeyRecord, SpendRecord, as_utc
 from .pgpool import CONNECTION_ERRORS, Conn, Pool, PoolTimeout
+from .rollup import INS_COLUMNS, postgres_ctes
 from .storable import storable_text
 from .store import (
     SPEND_BY_KEY_FIELDS,
     SPEND_BY_KEY_SQL,
     SPEND_TARGETS,
     KeyStore,
+    Program,
     RowsRejected,
     StoreUnavailable,
     key_exists_error,
@@ -67,6 +69,7 @@ def _spend_insert_sql() -> str:
     values = ", ".join("r.request_tags::jsonb" if c == "request_tags" else f"r.{c}"
                        for c in SPEND_COLUMNS)
     fields = sorted({field for _, _, field in SPEND_TARGETS})
+    returned = [*fields, *(c for c in INS_COLUMNS if c not in fields)]
     updates = "".join(
         f", t{i} AS (UPDATE {table} t SET spend = t.spend + d.usd FROM (SELECT {field} AS id, "
         f"SUM(cost) AS usd FROM ins WHERE {field} IS NOT NULL GROUP BY {field}) d "
@@ -74,8 +77,8 @@ def _spend_insert_sql() -> str:
         for i, (table, id_column, field) in enumerate(SPEND_TARGETS))
     return (f"WITH r AS (SELECT * FROM unnest({arrays}) AS r({', '.join(SPEND_COLUMNS)})), "
             f"ins AS (INSERT INTO spend_logs ({', '.join(SPEND_COLUMNS)}) SELECT {values} "
-            f"FROM r ON CONFLICT (call_id) DO NOTHING RETURNING {', '.join(fields)}, cost)"
-            f"{updates} SELECT {', '.join(fields)}, cost FROM ins")
+            f"FROM r ON CONFLICT (call_id) DO NOTHING RETURNING {', '.join(returned)})"
+            f"{updates}{postgres_ctes()} SELECT {', '.join(fields)}, cost FROM ins")
 
 
 _SPEND_INSERT = _spend_insert_sql()
@@ -304,6 +307,26 @@ class PostgresStore(KeyStore):
             item["last_used"] = _utc(item["last_used"])
             out.append(item)
         return out
+
+    async def run_program(self, program: Callable[[], Program[T]], *, write: bool = True,
+                          timeout: float | None = None) -> T:
+        async def run(conn: Conn) -> T:
+            prog = program()
+            async with conn.transaction():
+                if not write:
+                    await conn.execute("SET TRANSACTION READ ONLY")
+                if timeout is not None:
+                    await conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
+                try:
+                    query, params = next(prog)
+                    while True:
+                        cur = await conn.execute(query.replace("?", "%s"), params)
+                        rows = await cur.fetchall() if cur.description is not None else []
+                        query, params = prog.send(rows)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+
+        return await self._run(run, timeout=True if timeout is None else timeout + 2.0)
 
     async def healthy(self) -> bool:
         try:

@@ -53,6 +53,9 @@ SUFFIX = ".spool"
 DONE_SUFFIX = ".done"
 DEAD_LETTER = "dead-letter.jsonl"
 _START_AT, _END_AT = SPEND_COLUMNS.index("start_time"), SPEND_COLUMNS.index("end_time")
+# Fields of the first format-1 records (through ``end_user``); later versions append
+# fields, and a shorter line (spooled by an older llmrelay) leaves them at their defaults.
+_FIRST_FIELDS = SPEND_COLUMNS.index("end_user") + 1
 
 
 class SpoolError(OSError):
@@ -74,10 +77,10 @@ def encode_record(rec: SpendRecord) -> bytes:
 def decode_record(line: bytes) -> SpendRecord:
     """The record of a spool line; ValueError when the line is not one."""
     values = json.loads(line)
-    if not isinstance(values, list) or not values or values[0] != FORMAT or (
-            len(values) != len(SPEND_COLUMNS) + 1):
+    if not isinstance(values, list) or not values or values[0] != FORMAT or not (
+            _FIRST_FIELDS < len(values) <= len(SPEND_COLUMNS) + 1):
         raise ValueError("not a spool record of format 1")
-    data = dict(zip(SPEND_COLUMNS, values[1:], strict=True))
+    data = dict(zip(SPEND_COLUMNS, values[1:], strict=False))
     for at in (_START_AT, _END_AT):
         name = SPEND_COLUMNS[at]
         data[name] = datetime.fromtimestamp(float(data[name]), timezone.utc)

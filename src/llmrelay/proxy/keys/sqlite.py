@@ -9,6 +9,7 @@ to share between several proxy worker processes; every write transaction starts 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -23,12 +24,14 @@ from typing import Any, TypeVar
 
 from .migrations import LATEST, SCHEMA_VERSION_SQL, pending
 from .models import KEY_COLUMNS, SPEND_COLUMNS, KeyRecord, SpendRecord, as_utc
+from .rollup import sqlite_rollup
 from .storable import storable_text
 from .store import (
     SPEND_BY_KEY_FIELDS,
     SPEND_BY_KEY_SQL,
     SPEND_TARGETS,
     KeyStore,
+    Program,
     RowsRejected,
     StoreUnavailable,
     key_exists_error,
@@ -348,6 +351,23 @@ class SQLiteStore(KeyStore):
             out.append(item)
         return out
 
+    async def run_program(self, program: Callable[[], Program[T]], *, write: bool = True,
+                          timeout: float | None = None) -> T:
+        limit = True if timeout is None else timeout + self.busy_timeout_ms / 1000.0 + 1.0
+        return await self._call(self._drive, program(), write, timeout, timeout=limit)
+
+    def _drive(self, conn: sqlite3.Connection, program: Program[T], write: bool,
+               timeout: float | None) -> T:
+        if timeout is not None:
+            self._local.deadline = time.monotonic() + timeout
+        with _write_tx(conn) if write else contextlib.nullcontext():
+            try:
+                sql, params = next(program)
+                while True:
+                    sql, params = program.send(conn.execute(sql, params).fetchall())
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+
     async def healthy(self) -> bool:
         try:
             await self._call(_query, "SELECT 1", ())
@@ -424,4 +444,5 @@ def _write_spend_sync(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]
                              [(deltas[t], t) for t in sorted(deltas)])
             if table == "keys":
                 key_deltas = deltas
+        sqlite_rollup(conn, new)
     return key_deltas, len(new)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MAX_TAGS", "MAX_TAG_CHARS", "MAX_TEXT_CHARS", "storable_record", "storable_tags",
+__all__ = ["MAX_BODY_CHARS", "MAX_TAGS", "MAX_TAG_CHARS", "MAX_TEXT_CHARS", "storable_record", "storable_tags",
            "storable_text"]
 
 MAX_TEXT_CHARS = 1024
 MAX_TAG_CHARS = 256
 MAX_TAGS = 64
+MAX_BODY_CHARS = 65536  # stored request/response bodies (store_prompts_in_spend_logs)
 _REPLACEMENT = "\ufffd"
 
 
@@ -41,14 +42,17 @@ def storable_text(value: str | None, limit: int = MAX_TEXT_CHARS) -> str | None:
 
 
 def storable_tags(tags: Any) -> list[str]:
-    """Request tags as stored: a list of storable strings (non-lists give ``[]``)."""
+    """Request tags as stored: a list of distinct storable strings (non-lists give
+    ``[]``)."""
     if not isinstance(tags, (list, tuple)):
         return []
-    return [storable_text(str(t), MAX_TAG_CHARS) or "" for t in tags[:MAX_TAGS]]
+    return list(dict.fromkeys(storable_text(str(t), MAX_TAG_CHARS) or ""
+                              for t in tags[:MAX_TAGS]))
 
 
 _RECORD_TEXT = ("call_id", "key_hash", "key_alias", "user_id", "team_id", "model",
-                "model_group", "deployment", "api_base", "status", "end_user")
+                "model_group", "deployment", "api_base", "status", "end_user", "provider",
+                "organization_id")
 
 
 def storable_record(rec: Any) -> Any:
@@ -62,4 +66,8 @@ def storable_record(rec: Any) -> Any:
     tags = rec.request_tags
     if tags:
         rec.request_tags = storable_tags(tags)
+    for name in ("messages", "response"):
+        value = getattr(rec, name)
+        if value is not None:
+            setattr(rec, name, storable_text(value, MAX_BODY_CHARS))
     return rec

@@ -37,9 +37,9 @@ import abc
 import builtins
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from .fields import KeyFieldError, budget_window, clean_fields
@@ -53,8 +53,8 @@ from .models import (
     utcnow,
 )
 
-__all__ = ["SPEND_TARGETS", "KeyStore", "RowsRejected", "StoreListener", "StoreUnavailable",
-           "open_store"]
+__all__ = ["SPEND_TARGETS", "KeyStore", "Program", "RowsRejected", "StoreListener",
+           "StoreUnavailable", "open_store"]
 
 log = logging.getLogger("llmrelay.proxy.keys")
 
@@ -70,6 +70,13 @@ ORDER BY 5 DESC
 """
 SPEND_BY_KEY_FIELDS = ("key_hash", "key_alias", "user_id", "team_id", "spend", "requests",
                        "prompt_tokens", "completion_tokens", "total_tokens", "last_used")
+
+
+T = TypeVar("T")
+# A database program: a generator that yields ``(sql, params)`` and is sent each
+# statement's rows (a list of tuples; empty for statements that return none); what it
+# returns is the result. One program's logic serves both backends.
+Program = Generator[tuple[str, Sequence[Any]], list[tuple[Any, ...]], T]
 
 
 class StoreUnavailable(Exception):
@@ -243,6 +250,15 @@ class KeyStore(abc.ABC):
         ``last_used``; biggest spender first."""
 
     @abc.abstractmethod
+    async def run_program(self, program: Callable[[], Program[T]], *, write: bool = True,
+                          timeout: float | None = None) -> T:
+        """Run a program (see :data:`Program`) made by ``program()`` in one transaction
+        (``write``: a write transaction, rolled back when the program raises), within
+        ``timeout`` seconds per statement (None: the store's statement timeout). The
+        factory may be called again when the first connection failed before anything was
+        committed. SQL uses ``?`` placeholders (no literal ``?`` or ``%``)."""
+
+    @abc.abstractmethod
     async def healthy(self) -> bool:
         """True when the database answers a trivial query."""
 
@@ -292,9 +308,12 @@ class KeyStore(abc.ABC):
 CHANGE_MEMORY_SECONDS = 86400
 PRUNE_EVERY = 256
 
-# Where a usage row's cost is added: (table, id column, SpendRecord field). Budgets at more
-# levels (teams, users, organisations) add their table here.
-SPEND_TARGETS: tuple[tuple[str, str, str], ...] = (("keys", "token", "key_hash"),)
+# Where a usage row's cost is added: (table, id column, SpendRecord field). Tags (a list
+# per row) are added by ``rollup.py``.
+SPEND_TARGETS: tuple[tuple[str, str, str], ...] = (
+    ("keys", "token", "key_hash"), ("teams", "team_id", "team_id"),
+    ("users", "user_id", "user_id"), ("organizations", "organization_id", "organization_id"),
+    ("end_users", "user_id", "end_user"))
 
 
 class RowsRejected(Exception):
@@ -323,7 +342,8 @@ def spend_row(rec: SpendRecord) -> tuple[Any, ...]:
             int(rec.prompt_tokens or 0), int(rec.completion_tokens or 0),
             int(rec.total_tokens or 0), float(rec.cost or 0.0), float(rec.latency_ms or 0.0),
             rec.status or "success", rec.start_time, rec.end_time, bool(rec.cache_hit),
-            [str(t) for t in rec.request_tags or ()], rec.end_user)
+            [str(t) for t in rec.request_tags or ()], rec.end_user, rec.provider,
+            rec.organization_id, rec.messages, rec.response)
 
 
 def redact_url(url: str) -> str:
