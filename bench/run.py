@@ -102,7 +102,8 @@ def main() -> None:
             lines.append(f"| LiteLLM | {us(lm['s'])} | {lm['s'] / m['s']:.0f}x slower |")
         lines += ["", "## callback system cost (mock calls, CPU)", "",
                   "Total = CPU of every thread per call, delivery included; caller's path = "
-                  "the caller's own CPU with delivery held back (see bench/callback_cost.py).",
+                  "the callback system's work on the caller's thread alone (see "
+                  "bench/callback_cost.py).",
                   "", "| | per call | added by callbacks |", "|---|---|---|",
                   f"| llmrelay, no callbacks | {us(cb['none_total_s'])} | - |",
                   f"| llmrelay, six-hook class, total | {us(cb['six_total_s'])} | "

@@ -101,7 +101,7 @@ class Client:
         (resolved for this call only), minus the loggers whose hook this call is made from
         (the re-entrancy guard, when ``suppress_reentrant_callbacks`` is on)."""
         s = self.settings
-        base = (s.callbacks, s.input_callback, s.success_callback, s.failure_callback)
+        base = s.callback_lists()
         get = kwargs.get
         if get("callbacks") or get("input_callback") or get("success_callback") or get(
                 "failure_callback"):
@@ -118,7 +118,9 @@ class Client:
 
     def _redact(self, kwargs: dict[str, Any]) -> bool:
         redact = kwargs.get("turn_off_message_logging")
-        return bool(self.settings.turn_off_message_logging if redact is None else redact)
+        if redact is None:
+            return bool(self.settings.turn_off_message_logging)
+        return bool(redact)
 
     def _fail_early(self, call_type: str, model: Any, messages: Any, input: Any,
                     kwargs: dict[str, Any], is_async: bool, exc: LLMRelayError) -> None:

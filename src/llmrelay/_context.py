@@ -91,6 +91,9 @@ class CallContext:
 
     def event_fields(self) -> dict[str, Any]:
         """What layers recorded, as the extra keys of the callback ``kwargs``."""
+        if not self.cache_hit and self.attempts is None and self.model_id is None and (
+                self.cache_key is None and self.cache_keys is None):
+            return {}
         out: dict[str, Any] = {}
         if self.attempts is not None:
             out["attempts"] = self.attempts

@@ -36,7 +36,7 @@ def send(ctx: CallContext) -> Any:
     req = _mock_request(ctx, call) if mocked else _build(provider, call)
     if log is not None:
         log.pre_api_call(req.body, req.headers, None if mocked else _api_base(call),
-                         _redacted_body(ctx, mocked))
+                         _redacted_body(ctx, mocked) if log.redacts else None)
     if mocked:
         return _mock(ctx)
     if call.stream:
@@ -96,7 +96,7 @@ async def asend(ctx: CallContext) -> Any:
     req = _mock_request(ctx, call) if mocked else _build(provider, call)
     if log is not None:
         await log.apre_api_call(req.body, req.headers, None if mocked else _api_base(call),
-                                _redacted_body(ctx, mocked))
+                                _redacted_body(ctx, mocked) if log.redacts else None)
     if mocked:
         return _mock(ctx)
     if call.stream:

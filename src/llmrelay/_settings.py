@@ -51,6 +51,11 @@ class Settings:
     model_prices: dict[str, dict[str, Any]] | None = None
     transport: Any = None
 
+    def callback_lists(self) -> tuple[Any, Any, Any, Any]:
+        """``callbacks``, ``input_callback``, ``success_callback``, ``failure_callback``."""
+        return (self.callbacks, self.input_callback, self.success_callback,
+                self.failure_callback)
+
     def copy(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (lists are copied, not shared)."""
         out = dataclasses.replace(self, **changes)
@@ -89,6 +94,11 @@ class ModuleSettings(Settings):
 
     def _module(self) -> Any:
         return sys.modules[self._name]  # type: ignore[attr-defined]
+
+    def callback_lists(self) -> tuple[Any, Any, Any, Any]:
+        m = _MODULES[self._name]  # type: ignore[attr-defined]
+        return (getattr(m, "callbacks", None), getattr(m, "input_callback", None),
+                getattr(m, "success_callback", None), getattr(m, "failure_callback", None))
 
     def snapshot(self) -> Settings:
         """The module settings now, as a detached :class:`Settings`."""

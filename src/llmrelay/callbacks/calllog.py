@@ -21,6 +21,7 @@ import contextvars
 import datetime as dt
 import inspect
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,8 @@ __all__ = ["CallLog"]
 
 
 _now = dt.datetime.now
+_time = time.time
+_from_timestamp = dt.datetime.fromtimestamp
 
 
 def _as_messages(input: Any) -> list[dict[str, Any]] | None:
@@ -123,7 +126,7 @@ class CallLog:
         self.is_async = is_async
         self.redact = redact
         self.redacted_body: Any = None
-        self.held: Callable[[], list[Delivery]] | None = None  # an event riding with the next
+        self.held: list[Any] | None = None  # post-call events riding with the terminal one
         self.done = False
         if messages is None:
             messages = _as_messages(input)
@@ -131,7 +134,7 @@ class CallLog:
             messages = redact_messages(messages)
             input = redact_messages(input) if isinstance(input, list) else redact_input(input)
         trace_id = trace_id or call_id
-        masked = mask_key(api_key)
+        masked = mask_key(api_key) if api_key else api_key
         self.kwargs: dict[str, Any] = {
             "model": model,
             "messages": messages,
@@ -139,7 +142,7 @@ class CallLog:
             "optional_params": optional_params,
             "litellm_params": {
                 "metadata": dict(metadata) if metadata else {},
-                "api_base": mask_url(api_base),
+                "api_base": mask_url(api_base) if api_base else api_base,
                 "custom_llm_provider": provider,
                 "api_key": masked,
                 "litellm_call_id": call_id,
@@ -163,6 +166,11 @@ class CallLog:
         }
 
     # ---- in-band --------------------------------------------------------------------------
+    @property
+    def redacts(self) -> bool:
+        """Whether anyone listening sees this call redacted (the call, or a logger)."""
+        return self.redact or self.plan.redacts
+
     def _prepare_pre(self, body: Any, headers: dict[str, str] | None, api_base: str | None,
                      redacted: Callable[[], Any] | None) -> None:
         if self.redact or self.plan.redacts:
@@ -197,13 +205,16 @@ class CallLog:
         ``redacted()`` gives the request body built from the redacted call (asked only
         when a logger redacts)."""
         self._prepare_pre(body, headers, api_base, redacted)
+        kw = self.kwargs
+        plain = (kw["model"], kw["messages"], kw)
         for sink in self.plan.pre_api:
             if sink.is_async:  # cannot be awaited here: deliver in the background
                 self._submit((sink,), self._pre_args(sink))
                 continue
             token = reentry.mark_sink(sink)
             try:
-                result = sink.fn(*self._pre_args(sink))
+                args = plain if sink.style == "pre" and not sink.redact else self._pre_args(sink)
+                result = sink.fn(*args)
                 if result is not None and inspect.isawaitable(result):
                     close = getattr(result, "close", None)
                     if close is not None:
@@ -232,22 +243,10 @@ class CallLog:
                 reentry.reset(token)
 
     # ---- observer events -------------------------------------------------------------------
-    def _hand_over(self, expand: Callable[[], list[Delivery]]) -> None:
-        """Submit ``expand`` (with any event held back for it) as one job."""
-        held = self.held
-        if held is not None:
-            self.held = None
-            mine = expand
-
-            def expand() -> list[Delivery]:
-                return held() + mine()
-        dispatcher.submit(Job(expand, self.context, self.settings))
-
     def _submit(self, sinks: tuple[Sink, ...],
-                args_or_factory: tuple[Any, ...] | Callable[[], tuple[Any, ...]],
-                hold: bool = False) -> None:
-        """Hand an event over; with ``hold`` it rides with the call's next event instead
-        (one job for both: the terminal event of a whole reply follows within the call)."""
+                args_or_factory: tuple[Any, ...] | Callable[[], tuple[Any, ...]]) -> None:
+        """Hand an event over (its args, or a function building them off the caller's
+        path)."""
         redact = not self.redact
 
         def expand() -> list[Delivery]:
@@ -264,11 +263,25 @@ class CallLog:
 
             return _deliveries(sinks, args, redacted if redact else None)
 
-        if hold:
-            held = self.held
-            self.held = expand if held is None else (lambda: held() + expand())
-            return
-        self._hand_over(expand)
+        dispatcher.submit(Job(expand, self.context, self.settings))
+
+    def _held_deliveries(self, end: Any) -> list[Delivery]:
+        """The post-call events of a whole reply, delivered with its terminal event (they
+        share its kwargs dict, as LiteLLM's events share one dict)."""
+        held, self.held = self.held or [], None
+        kw = self.kwargs
+        out: list[Delivery] = []
+        for original in held:
+            args = (kw, original, kw["start_time"], end)
+
+            def redacted(args: tuple[Any, ...] = args) -> tuple[Any, ...]:
+                obj = args[1]
+                return (_redacted_kwargs(kw, self.redacted_body),
+                        REDACTED if isinstance(obj, str) else redact_response(obj),
+                        args[2], args[3])
+
+            out += _deliveries(self.plan.post_api, args, None if self.redact else redacted)
+        return out
 
     def post_api_call(self, original_response: Any, headers: dict[str, str] | None) -> None:
         """The raw reply arrived (an error reply too); kept for later events."""
@@ -277,13 +290,13 @@ class CallLog:
         seen = kw["response_headers"] = dict(headers) if headers else {}
         if not self.plan.post_api:
             return
-        end = _now()
-        if not kw["stream"]:
-            # a whole reply: this event rides with the terminal one, which follows within
-            # the call, and shares its kwargs dict (as LiteLLM's events share one dict)
-            self._submit(self.plan.post_api, lambda: (kw, original, kw["start_time"], end),
-                         hold=True)
+        if not kw["stream"]:  # a whole reply: the terminal event follows within the call
+            if self.held is None:
+                self.held = [original]
+            else:
+                self.held.append(original)
             return
+        end = _now()
 
         def args() -> tuple[Any, ...]:  # a stream's: built off the caller's path
             ev = dict(kw)
@@ -312,7 +325,10 @@ class CallLog:
         redact_all = self.redact
         end = _now()
 
+        held = self.held is not None
+
         def expand() -> list[Delivery]:
+            first = self._held_deliveries(end) if held else []
             kw["end_time"] = end
             if kw["completion_start_time"] is None:
                 kw["completion_start_time"] = end
@@ -333,9 +349,9 @@ class CallLog:
                     rkw["async_complete_streaming_response"] = robj
                 return (_with_payload(rkw, robj, status), robj, kw["start_time"], end)
 
-            return _deliveries(sinks, args, None if redact_all else redacted)
+            return first + _deliveries(sinks, args, None if redact_all else redacted)
 
-        self._hand_over(expand)
+        dispatcher.submit(Job(expand, self.context, self.settings))
 
     def success(self, response: Any, *, cost: float | None, cache_hit: bool = False,
                 **extra: Any) -> None:
@@ -343,9 +359,7 @@ class CallLog:
         if self.done:
             return
         self.done = True
-        if not self.plan.success and self.held is not None:
-            self._hand_over(lambda: [])
-        if self.plan.success:
+        if self.plan.success or self.held is not None:
             extra["response_cost"] = cost
             extra["cache_hit"] = cache_hit
             extra["log_event_type"] = "successful_api_call"
@@ -356,9 +370,7 @@ class CallLog:
         if self.done:
             return
         self.done = True
-        if not self.plan.failure and self.held is not None:
-            self._hand_over(lambda: [])
-        if self.plan.failure:
+        if self.plan.failure or self.held is not None:
             extra["exception"] = exc
             extra["response_cost"] = 0.0
             extra["log_event_type"] = "failed_api_call"

@@ -58,10 +58,17 @@ def mask_headers(headers: dict[str, str] | None) -> dict[str, str]:
     if not headers:
         return {}
     out = dict(headers)
-    for k, v in headers.items():
-        if k.lower() in _SECRET_HEADERS:
-            out[k] = mask_key(v.split(" ", 1)[-1])
+    secret = _secret_names
+    for k in headers:
+        is_secret = secret.get(k)
+        if is_secret is None:
+            is_secret = secret[k] = k.lower() in _SECRET_HEADERS
+        if is_secret:
+            out[k] = mask_key(out[k].rpartition(" ")[2])
     return out
+
+
+_secret_names: dict[str, bool] = {}  # header name as written -> whether it carries a secret
 
 
 def _redact_content(content: Any) -> Any:
