@@ -211,6 +211,8 @@ class FakeOpenAI:
         self.default_chunk_delay = 0.0
         self.require_api_key: str | None = None
         self.record = record
+        self.in_flight = 0  # requests being answered now, and the most at once since reset
+        self.max_in_flight = 0
 
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -376,6 +378,7 @@ class FakeOpenAI:
             self._records.clear()
             self._queue.clear()
             self._request_count = 0
+            self.max_in_flight = self.in_flight
 
     def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[Recorded]:
         """Block until at least ``n`` requests were recorded; raise TimeoutError otherwise."""
@@ -446,6 +449,9 @@ class FakeOpenAI:
             reply = self._queue.popleft() if self._queue else None
             self._cond.notify_all()
 
+        with self._cond:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             if reply is not None:
                 return await self._scripted(request, rec, reply)
@@ -455,6 +461,9 @@ class FakeOpenAI:
         except ConnectionError:
             # The client went away while we were writing; nothing useful to do.
             return web.Response(status=499)
+        finally:
+            with self._cond:
+                self.in_flight -= 1
 
     async def _scripted(
         self, request: web.BaseRequest, rec: Recorded, reply: Reply

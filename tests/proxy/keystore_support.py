@@ -137,3 +137,43 @@ async def eventually(predicate: Any, timeout: float = 10.0) -> None:
         if loop.time() > deadline:
             pytest.fail(f"condition not met within {timeout} s")
         await asyncio.sleep(0.02)
+
+
+REDIS_URL = os.environ.get("LLMRELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+_redis_problem: list[str | None] = []
+
+
+def redis_url() -> str:
+    """The test Redis server's URL; skips (or fails with LLMRELAY_REQUIRE_SERVICES=1) when
+    it cannot be reached."""
+    if not _redis_problem:
+        try:
+            import redis
+
+            client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2,
+                                          socket_timeout=2)
+            client.ping()
+            client.close()
+            _redis_problem.append(None)
+        except Exception as exc:
+            _redis_problem.append(f"{type(exc).__name__}: {exc}")
+    problem = _redis_problem[0]
+    if problem is not None:
+        reason = f"Redis at {REDIS_URL} unusable ({problem}); set LLMRELAY_TEST_REDIS_URL"
+        if os.environ.get("LLMRELAY_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason + " (LLMRELAY_REQUIRE_SERVICES=1)")
+        pytest.skip(reason)
+    return REDIS_URL
+
+
+def drop_redis_prefix(prefix: str) -> None:
+    """Delete every key under ``prefix`` (a test's own)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for i in range(0, len(keys), 500):
+            client.delete(*keys[i:i + 500])
+    finally:
+        client.close()

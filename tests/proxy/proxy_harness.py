@@ -142,8 +142,10 @@ class Proxy:
 
 def start_proxy(tmp: Path, config: dict[str, Any] | None, *, master_key: str | None = None,
                 files: dict[str, str] | None = None, env: dict[str, str] | None = None,
-                args: list[str] | None = None, timeout: float = 20.0) -> Proxy:
-    """Write ``config`` (and ``files``) into ``tmp`` and start ``llmrelay serve`` there."""
+                args: list[str] | None = None, timeout: float = 20.0,
+                wait: bool = True) -> Proxy:
+    """Write ``config`` (and ``files``) into ``tmp`` and start ``llmrelay serve`` there
+    (``wait`` False: return at once; call ``wait_ready`` later)."""
     tmp.mkdir(parents=True, exist_ok=True)
     for name, text in (files or {}).items():
         (tmp / name).write_text(text)
@@ -165,6 +167,8 @@ def start_proxy(tmp: Path, config: dict[str, Any] | None, *, master_key: str | N
         proc = subprocess.Popen(proxy_command(*cli), cwd=tmp, env=proxy_env(tmp, env),
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     proxy = Proxy(proc, tmp, master_key)
+    if not wait:
+        return proxy
     try:
         proxy.wait_ready(timeout)
     except BaseException:

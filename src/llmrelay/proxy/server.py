@@ -165,6 +165,7 @@ def serve(cfg: ProxyConfig, host: str = "127.0.0.1", port: int = 4000, workers: 
     with sock:
         if workers > 1:
             os.environ[CONFIG_ENV] = os.path.abspath(cfg.path) if cfg.path else ""
+            os.environ["LLMRELAY_WORKERS"] = str(workers)  # limits shared on the machine
             config = uvicorn.Config("llmrelay.proxy.app:app_from_env", factory=True,
                                     workers=workers, **options)
             made = _metrics_dir()

@@ -79,6 +79,7 @@ class ProxyState:
     async def start(self) -> None:
         """Open the key store (migrations run there) and start the spend writer."""
         from .keys.cache import KeyCache
+        from .keys.limit_backend import open_backend
         from .keys.limits import Limiter
         from .keys.spend import SpendWriter
         from .keys.spool import Spool
@@ -92,13 +93,20 @@ class ProxyState:
         self.spend = SpendWriter(self.store, Spool(
             acct.spool_dir, fsync=acct.spool_fsync, max_bytes=acct.spool_max_bytes))
         await self.spend.start()
-        self.limiter = Limiter()
+        self.limiter = Limiter(open_backend(acct.redis_url, acct.spool_dir),
+                               policy=acct.limits_failure_policy)
+        await self.limiter.start()
         self.auth.key_cache = self.key_cache
 
     async def stop(self) -> None:
         """Flush usage records and callback events, close the store."""
         if self.key_cache is not None:
             await self.key_cache.stop_watching()
+        if self.limiter is not None:
+            try:
+                await self.limiter.close()
+            except Exception:
+                log.warning("llmrelay proxy: closing the limiter failed", exc_info=True)
         if self.spend is not None:
             try:
                 await self.spend.close()

@@ -32,6 +32,7 @@ from ..errors import ProxyError, for_caller, from_exception
 from ..headers import litellm_headers
 from ..key_settings import apply_alias, key_tags
 from ..keys.models import SpendRecord
+from ..keys.reserve import worst_case_cost
 from ..request import build_kwargs, model_of, read_request
 from ..request_policy import apply_to_body
 from ..sse import SSEResponse, json_response
@@ -146,8 +147,11 @@ class LLMRequest:
             raise _spool_refusal(spend)
         rec = auth.record
         if rec is not None:
-            state.limiter.check(rec, group, state.spend_now(rec))
-            self.lease = state.limiter.acquire(rec)
+            state.limiter.check(rec, group)
+            self.lease = await state.limiter.admit(
+                auth, self.call_id, lambda: worst_case_cost(
+                    state.models.groups[group], self.call_type, data),
+                spend.unflushed_spend if spend is not None else None)
         hooks = self.hooks = state.hooks.current()
         if hooks.pre_call:
             data = await state.hooks.pre_call(hooks, auth, data, self.call_type)
@@ -251,7 +255,7 @@ class LLMRequest:
             state.metrics.observe(ROUTES[self.call_type], self.group or "unknown", http_status,
                                   prompt, completion, cost, seconds)
             if self.lease is not None:
-                state.limiter.release(self.lease, total)
+                state.limiter.release(self.lease, total, cost)
             if self.group is not None and state.spend is not None:
                 state.spend.record(self._spend_record(status, prompt, completion, total, cost,
                                                       seconds, hidden))
