@@ -74,6 +74,56 @@ def test_mock_exception() -> None:
                             mock_response="Exception: content_filter_policy")
 
 
+@pytest.mark.parametrize("status,cls", [
+    (400, llmrelay.BadRequestError), (401, llmrelay.AuthenticationError),
+    (404, llmrelay.NotFoundError), (408, llmrelay.Timeout), (429, llmrelay.RateLimitError),
+    (500, llmrelay.InternalServerError), (503, llmrelay.ServiceUnavailableError),
+])
+def test_mock_exception_with_a_status_maps_by_status(status: int, cls: type) -> None:
+    # LiteLLM: an exception carrying status_code (and text) maps as that HTTP error would.
+    exc = Exception()
+    exc.status_code = status  # type: ignore[attr-defined]
+    exc.text = "This is an error message"  # type: ignore[attr-defined]
+    with pytest.raises(cls) as info:
+        llmrelay.completion(model="anthropic/claude-3-5-haiku-latest", messages=MSGS,
+                            mock_response=exc)
+    assert info.value.status_code == status and "This is an error message" in str(info.value)
+    assert info.value.__cause__ is exc
+
+
+def test_mock_timeout_waits_for_the_timeout_then_raises() -> None:
+    # LiteLLM: mock_timeout=True makes the call time out after its timeout, no network.
+    started = time.monotonic()
+    with pytest.raises(llmrelay.Timeout):
+        llmrelay.completion(model="gpt-4o-mini", messages=MSGS, timeout=0.3,
+                            mock_timeout=True)
+    assert time.monotonic() - started >= 0.3
+
+    async def main() -> None:
+        with pytest.raises(llmrelay.Timeout):
+            await llmrelay.acompletion(model="gpt-4o-mini", messages=MSGS, timeout="0.2",
+                                       mock_timeout=True)
+
+    started = time.monotonic()
+    asyncio.run(main())
+    assert time.monotonic() - started >= 0.2
+
+
+def test_mock_delay_pauses_before_the_mock_reply() -> None:
+    started = time.monotonic()
+    r = llmrelay.completion(model="gpt-4o-mini", messages=MSGS, mock_response="late",
+                            mock_delay=0.2)
+    assert r.choices[0].message.content == "late" and time.monotonic() - started >= 0.2
+
+    async def main() -> str:
+        out = await llmrelay.acompletion(model="gpt-4o-mini", messages=MSGS,
+                                         mock_response="later", mock_delay=0.2)
+        return str(out.choices[0].message.content)
+
+    started = time.monotonic()
+    assert asyncio.run(main()) == "later" and time.monotonic() - started >= 0.2
+
+
 def test_connections_are_reused_and_not_leaked(fake: FakeOpenAI,
                                                openai_args: dict[str, str]) -> None:
     fake.record = False

@@ -165,13 +165,50 @@ def test_per_call_list_fallbacks() -> None:
 
 def test_previous_models_in_callback_metadata() -> None:
     seen: list[dict[str, Any]] = []
-    r = _router(num_retries=1, retry_after=0)
-    r.completion(model="gpt", messages=MSG, mock_response="ok", mock_testing_fallbacks=True,
-                 fallbacks=["claude"], success_callback=[lambda kw, *a: seen.append(kw)])
+    r = Router(model_list=[
+        {"model_name": "gpt", "litellm_params": {"model": "gpt-4o-mini",
+                                                 "mock_response": "llmrelay.InternalServerError"}},
+        {"model_name": "claude", "litellm_params": {"model": "claude-3-5-haiku-latest",
+                                                    "mock_response": "ok"}}],
+        num_retries=1, retry_after=0)
+    r.completion(model="gpt", messages=MSG, fallbacks=["claude"],
+                 success_callback=[lambda kw, *a: seen.append(kw)])
     llmrelay.flush(5)
     previous = seen[0]["litellm_params"]["metadata"]["previous_models"]
     assert len(previous) == 2 and {p["model_group"] for p in previous} == {"gpt"}
     assert previous[0]["exception_type"] == "InternalServerError"
+
+
+def test_mock_testing_fallbacks_ask_no_deployment() -> None:
+    # LiteLLM: the group fails once, straight to its fallbacks; no deployment is asked,
+    # so none is counted against its rpm (a fallback to the same deployment by id works).
+    seen: list[dict[str, Any]] = []
+    r = Router(model_list=[{"model_name": "gpt", "litellm_params": {
+        "model": "gpt-4o-mini", "rpm": 1, "mock_response": "ok"}, "model_info": {"id": "123"}}],
+        fallbacks=[{"gpt": ["123"]}], num_retries=3)
+    out = r.completion(model="gpt", messages=MSG, mock_testing_fallbacks=True,
+                       success_callback=[lambda kw, *a: seen.append(kw)])
+    assert out.choices[0].message.content == "ok"
+    llmrelay.flush(5)
+    previous = seen[0]["litellm_params"]["metadata"]["previous_models"]
+    assert len(previous) == 1 and previous[0]["model"] is None
+
+
+def test_deployment_by_id_and_disable_fallbacks() -> None:
+    r = Router(model_list=[
+        {"model_name": "gpt", "litellm_params": {"model": "gpt-4o", "mock_response": "one"},
+         "model_info": {"id": "d1"}},
+        {"model_name": "gpt", "litellm_params": {"model": "gpt-4o-mini", "mock_response": "two"},
+         "model_info": {"id": "d2"}},
+        {"model_name": "backup", "litellm_params": {"model": "gpt-4o", "mock_response": "b"}}],
+        fallbacks=[{"gpt": ["backup"]}], num_retries=0)
+    assert {r.completion(model="d2", messages=MSG).choices[0].message.content
+            for _ in range(10)} == {"two"}
+    with pytest.raises(llmrelay.InternalServerError):
+        r.completion(model="gpt", messages=MSG, mock_testing_fallbacks=True,
+                     disable_fallbacks=True)
+    assert r.completion(model="gpt", messages=MSG, mock_testing_fallbacks=True
+                        ).choices[0].message.content == "b"
 
 
 def test_allowed_fails_policy_per_error_type() -> None:
@@ -188,3 +225,21 @@ def test_allowed_fails_policy_per_error_type() -> None:
         r2.completion(model="gpt", messages=MSG,
                       mock_response=llmrelay.InternalServerError("boom"))
     assert r2.cooldowns() == {}
+
+
+def test_mock_timeout_holds_for_the_requested_group_only() -> None:
+    # LiteLLM tests timeout fallbacks with mock_timeout: the fallback group answers.
+    import time
+
+    r = Router(model_list=[
+        {"model_name": "main", "litellm_params": {"model": "gpt-4o", "mock_response": "a"}},
+        {"model_name": "backup", "litellm_params": {"model": "gpt-4o-mini",
+                                                    "mock_response": "b"}}],
+        fallbacks=[{"main": ["backup"]}])
+    started = time.monotonic()
+    out = r.completion(model="main", messages=MSG, timeout=0.2, num_retries=1,
+                       mock_timeout=True)
+    assert out.choices[0].message.content == "b"
+    assert time.monotonic() - started >= 0.2
+    with pytest.raises(llmrelay.Timeout):
+        r.completion(model="backup", messages=MSG, timeout=0.05, mock_timeout=True)

@@ -173,6 +173,8 @@ class Client:
         ctx.kwargs = kwargs
         ctx.is_async = is_async
         ctx.mock = kwargs.get("mock_response", UNSET)
+        ctx.mock_timeout = bool(kwargs.get("mock_timeout"))
+        ctx.mock_delay = kwargs.get("mock_delay")
         ctx.metadata = kwargs.get("metadata")
         ctx.call_id = kwargs.get("litellm_call_id") or new_call_id()
         timeout = kwargs.get("timeout") or kwargs.get("request_timeout")

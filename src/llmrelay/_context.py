@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from ._calltypes import CallType
+from ._headers import additional_headers
 from ._settings import Settings
 from ._streaming import AsyncStreamWrapper, CustomStreamWrapper, StreamState
 from ._urls import mask_url
@@ -17,7 +18,7 @@ from .providers.base import Call
 if TYPE_CHECKING:
     from .callbacks.calllog import CallLog
 
-__all__ = ["UNSET", "CallContext", "fail", "finish", "hidden_params", "stream_state"]
+__all__ = ["UNSET", "CallContext", "api_base", "fail", "finish", "hidden_params", "stream_state"]
 
 UNSET: Any = object()  # "argument not given" (``None`` can be a real mock_response)
 
@@ -30,7 +31,9 @@ class CallContext:
     which a layer may replace, e.g. a router pointing it at a deployment), ``kind`` (its
     :class:`~llmrelay._calltypes.CallType`), ``call_type``, ``provider`` (the wire's
     translator), ``kwargs`` (the caller's keyword arguments, read only), ``is_async``,
-    ``mock`` (``mock_response``, or :data:`UNSET`), ``metadata``, ``call_id``.
+    ``mock`` (``mock_response``, or :data:`UNSET`), ``mock_timeout`` / ``mock_delay``
+    (LiteLLM's test switches: answer with a timeout after the call's timeout, or the mock
+    after a pause), ``metadata``, ``call_id``.
     How to send it: ``settings`` (the client's), ``timeout``, ``num_retries``,
     ``retry_delay``, ``cache_options`` (``cache=`` of the call).
     What happened, reported to callbacks: ``cache_hit``, ``cache_key``, ``cache_keys``,
@@ -53,6 +56,8 @@ class CallContext:
         "log",
         "metadata",
         "mock",
+        "mock_delay",
+        "mock_timeout",
         "model_id",
         "num_retries",
         "provider",
@@ -76,6 +81,8 @@ class CallContext:
     log: CallLog | None
     metadata: dict[str, Any] | None
     mock: Any
+    mock_delay: float | None
+    mock_timeout: bool
     model_id: str | None
     num_retries: int
     provider: Any  # a Provider; typed loosely since wires add methods beyond the protocol
@@ -85,7 +92,8 @@ class CallContext:
     timeout: Any
 
     def __init__(self) -> None:
-        self.cache_hit = False
+        self.cache_hit = self.mock_timeout = False
+        self.mock_delay = None
         self.attempts = self.cache_key = self.cache_keys = None
         self.saved_cache_cost = self.model_id = None
 
@@ -124,12 +132,19 @@ class CallContext:
         return CustomStreamWrapper(iter(chunks), _noop, state, meta)
 
 
+def api_base(call: Call) -> str | None:
+    """The base URL a call goes to (or, mocked, would go to), as callbacks and hidden
+    params show it: not the full endpoint URL, credentials masked."""
+    return mask_url(call.api_base or call.spec.env_base() or call.spec.base_url)
+
+
 def hidden_params(ctx: CallContext, headers: dict[str, str] | None) -> dict[str, Any]:
-    """The ``_hidden_params`` every response of this call carries."""
+    """The ``_hidden_params`` every response of this call carries (``additional_headers``:
+    the upstream headers as LiteLLM names them, see :mod:`llmrelay._headers`)."""
     call = ctx.call
-    return {"custom_llm_provider": call.provider, "api_base": mask_url(call.api_base),
+    return {"custom_llm_provider": call.provider, "api_base": api_base(call),
             "litellm_call_id": ctx.call_id, "response_headers": headers or {},
-            "additional_headers": {}, "cache_hit": ctx.cache_hit,
+            "additional_headers": additional_headers(headers), "cache_hit": ctx.cache_hit,
             "model_id": ctx.model_id}
 
 

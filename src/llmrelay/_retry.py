@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
+from typing import Any
 
 from .exceptions import (
     APIConnectionError,
@@ -14,7 +15,7 @@ from .exceptions import (
     Timeout,
 )
 
-__all__ = ["MAX_RETRY_AFTER", "backoff_delay", "is_retryable"]
+__all__ = ["MAX_RETRY_AFTER", "backoff_delay", "is_retryable", "timeout_seconds"]
 
 INITIAL_DELAY = 0.5
 MAX_DELAY = 8.0
@@ -78,3 +79,17 @@ def backoff_delay(attempt: int, exc: BaseException | None = None,
             return float(min(told, MAX_RETRY_AFTER))
     base: float = min(initial * 2.0 ** attempt, MAX_DELAY)
     return base * (0.5 + random.random() / 2)
+
+
+def timeout_seconds(timeout: Any) -> float | None:
+    """A request timeout in seconds (an ``httpx.Timeout``: its read timeout; a numeric
+    string as LiteLLM accepts it), or None when there is none."""
+    if isinstance(timeout, str):
+        try:
+            timeout = float(timeout)
+        except ValueError:
+            return None
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        return float(timeout) if timeout > 0 else None
+    read = getattr(timeout, "read", None)
+    return float(read) if isinstance(read, (int, float)) and read > 0 else None

@@ -17,10 +17,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from ._context import UNSET, CallContext, hidden_params, stream_state
-from ._retry import backoff_delay, is_retryable
+from ._context import UNSET, CallContext, api_base, hidden_params, stream_state
+from ._retry import backoff_delay, is_retryable, timeout_seconds
 from ._streaming import AsyncStreamWrapper, CustomStreamWrapper
-from ._urls import mask_url, mask_urls_in, split_base, with_query
+from ._urls import mask_urls_in, split_base, with_query
 from .callbacks.payload import redact_call
 from .exceptions import APIConnectionError, LLMRelayError, Timeout
 from .providers.base import Call, HTTPRequest, Provider
@@ -32,12 +32,15 @@ __all__ = ["asend", "send"]
 # ---- sync -----------------------------------------------------------------------------------
 def send(ctx: CallContext) -> Any:
     call, provider, log = ctx.call, ctx.provider, ctx.log
-    mocked = ctx.mock is not UNSET or call.spec.wire == "mock"
+    mocked = _mocked(ctx)
     req = _mock_request(ctx, call) if mocked else _build(provider, call)
     if log is not None:
-        log.pre_api_call(req.body, req.headers, None if mocked else _api_base(call),
+        log.pre_api_call(req.body, req.headers, "" if mocked else api_base(call),
                          _redacted_body(ctx, mocked) if log.redacts else None)
     if mocked:
+        pause = _mock_pause(ctx)
+        if pause:
+            time.sleep(pause)
         return _mock(ctx)
     if call.stream:
         return _open_stream(ctx, req)
@@ -84,20 +87,25 @@ def _open_stream(ctx: CallContext, req: HTTPRequest) -> CustomStreamWrapper:
                 yield from feed(piece)
             yield from decoder.finish()
 
-    if ctx.log is not None:
+    stream = CustomStreamWrapper(chunks(), s.close, stream_state(ctx),
+                                 hidden_params(ctx, s.headers))
+    if ctx.log is not None:  # after the wrapper exists: hooks see it as original_response
         ctx.log.post_api_call(None, s.headers)
-    return CustomStreamWrapper(chunks(), s.close, stream_state(ctx), hidden_params(ctx, s.headers))
+    return stream
 
 
 # ---- async ----------------------------------------------------------------------------------
 async def asend(ctx: CallContext) -> Any:
     call, provider, log = ctx.call, ctx.provider, ctx.log
-    mocked = ctx.mock is not UNSET or call.spec.wire == "mock"
+    mocked = _mocked(ctx)
     req = _mock_request(ctx, call) if mocked else _build(provider, call)
     if log is not None:
-        await log.apre_api_call(req.body, req.headers, None if mocked else _api_base(call),
+        await log.apre_api_call(req.body, req.headers, "" if mocked else api_base(call),
                                 _redacted_body(ctx, mocked) if log.redacts else None)
     if mocked:
+        pause = _mock_pause(ctx)
+        if pause:
+            await asyncio.sleep(pause)
         return _mock(ctx)
     if call.stream:
         return await _aopen_stream(ctx, req)
@@ -155,9 +163,11 @@ async def _aopen_stream(ctx: CallContext, req: HTTPRequest) -> AsyncStreamWrappe
             for c in decoder.finish():
                 yield c
 
-    if ctx.log is not None:
+    stream = AsyncStreamWrapper(chunks(), s.close, stream_state(ctx),
+                                hidden_params(ctx, s.headers))
+    if ctx.log is not None:  # after the wrapper exists: hooks see it as original_response
         ctx.log.post_api_call(None, s.headers)
-    return AsyncStreamWrapper(chunks(), s.close, stream_state(ctx), hidden_params(ctx, s.headers))
+    return stream
 
 
 # ---- shared ---------------------------------------------------------------------------------
@@ -220,12 +230,28 @@ def _raw(decoder: Any) -> bool:
     return bool(getattr(decoder, "raw_bytes", False))
 
 
+def _mocked(ctx: CallContext) -> bool:
+    """Whether the call is answered without the network (``mock_response``, the ``mock``
+    provider, or ``mock_timeout``)."""
+    return ctx.mock is not UNSET or ctx.call.spec.wire == "mock" or ctx.mock_timeout
+
+
+def _mock_pause(ctx: CallContext) -> float:
+    """Seconds a mocked call waits before answering: its timeout with ``mock_timeout``
+    (then it raises :class:`~llmrelay.Timeout`, as a call that got no reply would), else
+    ``mock_delay``."""
+    if ctx.mock_timeout:
+        return timeout_seconds(ctx.timeout) or 0.0
+    delay = ctx.mock_delay
+    return float(delay) if isinstance(delay, (int, float)) and delay > 0 else 0.0
+
+
 def _mock(ctx: CallContext) -> Any:
     from .providers.mock import mock_chunks, mock_result
 
     mock = None if ctx.mock is UNSET else ctx.mock
     log = ctx.log
-    if ctx.kwargs.get("mock_timeout"):
+    if ctx.mock_timeout:
         raise Timeout(f"mock timeout: no reply within {ctx.timeout}s",
                       llm_provider=ctx.call.provider, model=ctx.call.model)
     tool_calls = ctx.kwargs.get("mock_tool_calls")
@@ -234,10 +260,10 @@ def _mock(ctx: CallContext) -> Any:
         if log is not None:  # the simulated raw reply
             log.post_api_call(mock if isinstance(mock, str) else None, {})
         return result
-    items = mock_chunks(ctx.call, mock, tool_calls)
+    stream = ctx.replay_stream(mock_chunks(ctx.call, mock, tool_calls))
     if log is not None:
         log.post_api_call(None, {})
-    return ctx.replay_stream(items)
+    return stream
 
 
 def _redacted_body(ctx: CallContext, mocked: bool) -> Callable[[], Any]:
@@ -287,7 +313,3 @@ def _parse(ctx: CallContext, reply: Reply) -> Any:
         return ctx.provider.parse_response(ctx.call, reply.status, reply.headers, reply.body)
 
 
-def _api_base(call: Call) -> str | None:
-    """The base URL a call goes to, as callbacks report it (not the full endpoint URL;
-    credentials masked)."""
-    return mask_url(call.api_base or call.spec.env_base() or call.spec.base_url)

@@ -178,6 +178,8 @@ class CustomStreamWrapper:
         self._close: Callable[[], None] | None = close
         self._state = state
         self._hidden_params = meta
+        if state.log is not None:
+            state.log.attach_stream(self)
 
     def tap(self, wrap: Callable[[Iterator[Any]], Iterator[Any]]) -> None:
         """Interpose on the raw chunk source (every upstream chunk, before filtering);
@@ -226,19 +228,32 @@ class CustomStreamWrapper:
             pass
 
 
-class AsyncStreamWrapper:
-    """The async iterator ``acompletion(stream=True)`` returns."""
+class AsyncStreamWrapper(CustomStreamWrapper):
+    """The async iterator ``acompletion(stream=True)`` returns. A
+    :class:`CustomStreamWrapper`, as LiteLLM's async streams are, so
+    ``isinstance(response, CustomStreamWrapper)`` tells a stream from a whole reply in
+    both modes; it is iterated with ``async for`` only."""
 
-    def __init__(self, chunks: AsyncIterator[Any], close: Callable[[], None],
+    def __init__(self, chunks: AsyncIterator[Any], close: Callable[[], None],  # type: ignore[override]
                  state: StreamState, meta: dict[str, Any]) -> None:
-        self._it = chunks
-        self._close: Callable[[], None] | None = close
+        self._ait = chunks
+        self._close = close
         self._state = state
         self._hidden_params = meta
+        if state.log is not None:
+            state.log.attach_stream(self)
 
-    def tap(self, wrap: Callable[[AsyncIterator[Any]], AsyncIterator[Any]]) -> None:
+    def tap(self, wrap: Callable[[AsyncIterator[Any]], AsyncIterator[Any]]) -> None:  # type: ignore[override]
         """Async twin of :meth:`CustomStreamWrapper.tap`."""
-        self._it = wrap(self._it)
+        self._ait = wrap(self._ait)
+
+    def __iter__(self) -> CustomStreamWrapper:
+        raise TypeError("an async stream (acompletion(stream=True)): iterate it with "
+                        "`async for`")
+
+    def __next__(self) -> Any:
+        raise TypeError("an async stream (acompletion(stream=True)): iterate it with "
+                        "`async for`")
 
     def __aiter__(self) -> AsyncStreamWrapper:
         return self
@@ -247,7 +262,7 @@ class AsyncStreamWrapper:
         state = self._state
         while True:
             try:
-                chunk = await self._it.__anext__()
+                chunk = await self._ait.__anext__()
             except StopAsyncIteration:
                 self._release()
                 state.end("complete")
@@ -259,30 +274,15 @@ class AsyncStreamWrapper:
             if state.accept(chunk):
                 return chunk
 
-    def _release(self) -> None:
-        close, self._close = self._close, None
-        if close is not None:
-            close()
-
     async def aclose(self) -> None:
         """Stop early: release the connection and emit the terminal event."""
         self.close()
-
-    def close(self) -> None:
-        self._release()
-        self._state.end("abandoned")
 
     async def __aenter__(self) -> AsyncStreamWrapper:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 # ChatCompletionDeltaToolCall is re-exported for users building chunks by hand.

@@ -22,6 +22,7 @@ import datetime as dt
 import inspect
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -99,7 +100,7 @@ def _with_payload(kw: dict[str, Any], obj: Any, status: str) -> EventKwargs:
 
 class CallLog:
     __slots__ = ("context", "done", "held", "is_async", "kwargs", "plan", "redact",
-                 "redacted_body", "settings")
+                 "redacted_body", "settings", "stream_ref")
 
     def __init__(
         self,
@@ -128,6 +129,7 @@ class CallLog:
         self.redacted_body: Any = None
         self.held: list[Any] | None = None  # post-call events riding with the terminal one
         self.done = False
+        self.stream_ref: Callable[[], Any] | None = None  # the caller's stream, held weakly
         if messages is None:
             messages = _as_messages(input)
         if redact:
@@ -160,6 +162,7 @@ class CallLog:
             "completion_start_time": None,
             "response_cost": None,
             "cache_hit": None,
+            "original_response": None,
             "additional_args": {},
             "log_event_type": "pre_api_call",
             "user": optional_params.get("user"),
@@ -187,7 +190,7 @@ class CallLog:
             "headers": mask_headers(headers),
             "api_base": shown,
         }
-        if api_base:
+        if api_base is not None:  # "" for a mocked call: no endpoint was called
             kw["litellm_params"]["api_base"] = shown
         kw["log_event_type"] = "pre_api_call"
 
@@ -265,14 +268,16 @@ class CallLog:
 
         dispatcher.submit(Job(expand, self.context, self.settings))
 
-    def _held_deliveries(self, end: Any) -> list[Delivery]:
+    def _held_deliveries(self) -> list[Delivery]:
         """The post-call events of a whole reply, delivered with its terminal event (they
-        share its kwargs dict, as LiteLLM's events share one dict)."""
+        share its kwargs dict, as LiteLLM's events share one dict). As LiteLLM calls it:
+        ``(kwargs, None, start_time, None)``, the raw reply in
+        ``kwargs["original_response"]``."""
         held, self.held = self.held or [], None
         kw = self.kwargs
         out: list[Delivery] = []
-        for original in held:
-            args = (kw, original, kw["start_time"], end)
+        for _ in held:
+            args = (kw, None, kw["start_time"], None)
 
             def redacted(args: tuple[Any, ...] = args) -> tuple[Any, ...]:
                 obj = args[1]
@@ -283,8 +288,23 @@ class CallLog:
             out += _deliveries(self.plan.post_api, args, None if self.redact else redacted)
         return out
 
+    def attach_stream(self, stream: Any) -> None:
+        """The stream object the caller iterates: for a streamed call, hooks see it as
+        ``kwargs["original_response"]`` (as LiteLLM's do). Held weakly until the stream
+        ends, so a stream the caller drops is still closed (and reported) at once."""
+        self.stream_ref = weakref.ref(stream)
+
+    def _original(self) -> Any:
+        """``original_response`` as hooks see it now (the stream object for streams)."""
+        ref = self.stream_ref
+        if ref is None or self.redact:
+            return self.kwargs.get("original_response")
+        return ref()
+
     def post_api_call(self, original_response: Any, headers: dict[str, str] | None) -> None:
-        """The raw reply arrived (an error reply too); kept for later events."""
+        """The raw reply arrived (an error reply too); kept for later events. The hook gets
+        ``(kwargs, None, start_time, None)`` as LiteLLM passes it: the raw reply is
+        ``kwargs["original_response"]`` (for a stream, the stream object)."""
         kw = self.kwargs
         original = kw["original_response"] = REDACTED if self.redact else original_response
         seen = kw["response_headers"] = dict(headers) if headers else {}
@@ -296,14 +316,14 @@ class CallLog:
             else:
                 self.held.append(original)
             return
-        end = _now()
+        original = self._original()
 
         def args() -> tuple[Any, ...]:  # a stream's: built off the caller's path
             ev = dict(kw)
             ev["log_event_type"] = "post_api_call"
             ev["original_response"] = original
             ev["response_headers"] = seen
-            return (ev, original, ev["start_time"], end)
+            return (ev, None, ev["start_time"], None)
 
         self._submit(self.plan.post_api, args)
 
@@ -314,6 +334,8 @@ class CallLog:
     def stream_chunk(self, chunk: Any) -> None:
         kw = dict(self.kwargs)
         kw["log_event_type"] = "stream_event"
+        if self.stream_ref is not None:
+            kw["original_response"] = self._original()
         obj = redact_response(chunk) if self.redact else chunk
         self._submit(self.plan.stream, (kw, obj, kw["start_time"], _now()))
 
@@ -324,11 +346,14 @@ class CallLog:
         kw = self.kwargs
         redact_all = self.redact
         end = _now()
+        if self.stream_ref is not None:
+            fields["original_response"] = self._original()
+            self.stream_ref = None
 
         held = self.held is not None
 
         def expand() -> list[Delivery]:
-            first = self._held_deliveries(end) if held else []
+            first = self._held_deliveries() if held else []
             kw["end_time"] = end
             if kw["completion_start_time"] is None:
                 kw["completion_start_time"] = end

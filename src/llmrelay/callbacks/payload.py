@@ -21,6 +21,8 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .._headers import additional_headers
+
 if TYPE_CHECKING:
     from ..providers.base import Call
 
@@ -257,8 +259,27 @@ def standard_payload(kwargs: dict[str, Any], response: Any, status: str) -> dict
         "error_str": str(exc) if exc is not None else None,
         "error_class": type(exc).__name__ if exc is not None else None,
         "error_code": getattr(exc, "status_code", None) if exc is not None else None,
+        "hidden_params": _hidden_section(kwargs, lp, metadata, hidden),
     }
     return payload
+
+
+def _hidden_section(kwargs: dict[str, Any], lp: dict[str, Any], metadata: dict[str, Any],
+                    hidden: dict[str, Any]) -> dict[str, Any]:
+    """LiteLLM's ``hidden_params`` section: what the response's ``_hidden_params`` hold
+    that loggers read (``additional_headers``: the upstream headers as LiteLLM names them,
+    from the error reply's headers when the call failed)."""
+    headers = hidden.get("additional_headers")
+    if headers is None:
+        headers = additional_headers(kwargs.get("response_headers"))
+    return {
+        "model_id": metadata.get("model_id") or hidden.get("model_id"),
+        "cache_key": kwargs.get("cache_key"),
+        "api_base": lp.get("api_base"),
+        "response_cost": kwargs.get("response_cost"),
+        "litellm_model_name": kwargs.get("model"),
+        "additional_headers": _jsonable(headers or {}),
+    }
 
 
 _BUILD_LOCK = threading.Lock()

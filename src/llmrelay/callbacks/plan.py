@@ -12,6 +12,7 @@ None). Lists given to one call only are resolved for that call, uncached.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -69,6 +70,42 @@ def _plan_or_none(events: dict[str, list[Sink]]) -> Plan | None:
     return Plan(events)
 
 
+# The parameter names LiteLLM passes hooks by (it calls them with keywords).
+_NAMES = {"pre": ("model", "messages", "kwargs"),
+          "observer": ("kwargs", "response_obj", "start_time", "end_time")}
+
+
+def _takes_names(fn: Callable[..., Any], names: tuple[str, ...]) -> bool:
+    try:
+        inspect.signature(fn).bind(**dict.fromkeys(names))
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _hook_caller(obj: CustomLogger, name: str, style: str) -> Callable[..., Any]:
+    """Calls ``obj.<name>``, looked up at each call (so a hook replaced on the instance,
+    e.g. by ``unittest.mock.patch.object``, is the one called, as in LiteLLM). A method
+    that takes LiteLLM's parameter names is called with them as keywords, as LiteLLM
+    calls it; any other is called positionally in the documented order."""
+    names = _NAMES[style]
+    if _takes_names(getattr(obj, name), names):
+        first, second, third = names[0], names[1], names[2]
+        if len(names) == 3:
+            def by_name3(a: Any, b: Any, c: Any) -> Any:
+                return getattr(obj, name)(**{first: a, second: b, third: c})
+            return by_name3
+        fourth = names[3]
+
+        def by_name(a: Any, b: Any, c: Any, d: Any) -> Any:
+            return getattr(obj, name)(**{first: a, second: b, third: c, fourth: d})
+        return by_name
+
+    def in_order(*args: Any) -> Any:
+        return getattr(obj, name)(*args)
+    return in_order
+
+
 def _logger_sink(obj: CustomLogger, hooks: tuple[str, ...], event: str,
                  call_is_async: bool) -> Sink | None:
     spec = EVENTS[event]
@@ -77,8 +114,8 @@ def _logger_sink(obj: CustomLogger, hooks: tuple[str, ...], event: str,
     for name in (primary, other):
         if name is not None and name in hooks:
             style = "pre" if event == "pre_api" else "observer"
-            return Sink(obj, name, getattr(obj, name), name.startswith("async_"), style,
-                        bool(getattr(obj, "turn_off_message_logging", False)))
+            return Sink(obj, name, _hook_caller(obj, name, style), name.startswith("async_"),
+                        style, bool(getattr(obj, "turn_off_message_logging", False)))
     return None
 
 

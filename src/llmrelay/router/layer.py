@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from .._calltypes import known_params
 from .._context import UNSET, CallContext
 from .._params import auth_options, split_params
-from .._retry import backoff_delay
+from .._retry import backoff_delay, timeout_seconds
 from .._urls import mask_url
 from ..callbacks.dispatcher import Delivery, Job, dispatcher
 from ..callbacks.payload import mask_key
@@ -83,6 +83,7 @@ class RouterCall:
         # a retry policy may allow more attempts for some errors than ``retries``
         self.max_retries = max(retries, router.policy_max_retries(group))
         self.context: ContextCheck | None = None  # router.enable_pre_call_checks
+        self.fallbacks_disabled = False  # disable_fallbacks=True for this call
 
     # ---- decisions (no I/O) ---------------------------------------------------------------
     def pick(self, group: str, tried: list[str], refused: frozenset[str] | set[str] = frozenset()
@@ -165,7 +166,7 @@ class RouterCall:
             return 0.0  # another deployment is ready: its limits are not this one's
         wait = max(backoff_delay(attempt - 1, last, ctx.retry_delay or 0.5),
                    self.router.retry_after)
-        timeout = _seconds(ctx.timeout)
+        timeout = timeout_seconds(ctx.timeout)
         if timeout is not None and time.monotonic() - began + wait >= timeout:
             return None
         return wait
@@ -176,6 +177,8 @@ class RouterCall:
         group has one, else the generic list (for every error: another model may accept a
         request this one rejected), else ``default_fallbacks``; at most the router's
         ``max_fallbacks``. Aliases and wildcard names are resolved to their groups."""
+        if self.fallbacks_disabled:
+            return []
         specific: dict[str, list[str]] | None = None
         if isinstance(exc, ContextWindowExceededError):
             specific = self.fallbacks["context_window"]
@@ -201,8 +204,6 @@ class RouterCall:
         Raises the deployment's error for a provider llmrelay does not serve."""
         if dep.error is not None:
             raise dep.error
-        if self.mock_error is not None and group == self.group:
-            raise self.mock_error
         merged = {**dep.params, **self.kwargs}
         settings = ctx.settings
         provider = get_provider(dep.spec)
@@ -229,6 +230,9 @@ class RouterCall:
         ctx.timeout = timeout if timeout is not None else settings.request_timeout
         ctx.num_retries = dep.inner_retries
         ctx.mock = merged.get("mock_response", UNSET)
+        # LiteLLM's mock_timeout tests fallbacks: it holds for the requested group only
+        ctx.mock_timeout = bool(merged.get("mock_timeout")) and group == self.group
+        ctx.mock_delay = merged.get("mock_delay")
         ctx.model_id = dep.id
         if ctx.log is not None:
             self._retarget_log(ctx, dep, group)
@@ -260,14 +264,7 @@ class RouterCall:
     def _record(self, ctx: CallContext, dep: Deployment, group: str, started: float,
                 exc: BaseException | None) -> float:
         duration = time.perf_counter() - started
-        self.attempts.append({
-            "model_group": group, "model_id": dep.id, "deployment": dep.model,
-            "model": dep.provider_model, "provider": dep.provider,
-            "api_base": self._base(ctx, dep),
-            "error": None if exc is None else str(exc),
-            "error_type": None if exc is None else type(exc).__name__,
-            "status_code": getattr(exc, "status_code", None),
-            "duration_s": duration})
+        self.attempts.append(_attempt(group, dep, self._base(ctx, dep), exc, duration))
         return duration
 
     def failed(self, ctx: CallContext, dep: Deployment, group: str, started: float,
@@ -390,6 +387,11 @@ class RouterCall:
                group: str) -> Any:
         if self.context is not None:
             self.context.check_group(group, self.router.deployments(group))
+        if self.mock_error is not None and group == self.group:
+            # LiteLLM's mock_testing_*fallbacks: the group fails once, straight to its
+            # fallbacks, and no deployment is asked (nor counted, nor cooled down)
+            self.attempts.append(_attempt(group, None, None, self.mock_error))
+            raise self.mock_error
         tried: list[str] = []
         refused: set[str] = set()
         last: Exception | None = None
@@ -437,6 +439,11 @@ class RouterCall:
                       group: str) -> Any:
         if self.context is not None:
             self.context.check_group(group, self.router.deployments(group))
+        if self.mock_error is not None and group == self.group:
+            # LiteLLM's mock_testing_*fallbacks: the group fails once, straight to its
+            # fallbacks, and no deployment is asked (nor counted, nor cooled down)
+            self.attempts.append(_attempt(group, None, None, self.mock_error))
+            raise self.mock_error
         tried: list[str] = []
         refused: set[str] = set()
         last: Exception | None = None
@@ -466,12 +473,19 @@ class RouterCall:
         raise last
 
 
-def _seconds(timeout: Any) -> float | None:
-    """A request timeout in seconds (an ``httpx.Timeout``: its read timeout), or None."""
-    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
-        return float(timeout) if timeout > 0 else None
-    read = getattr(timeout, "read", None)
-    return float(read) if isinstance(read, (int, float)) and read > 0 else None
+def _attempt(group: str, dep: Deployment | None, base: str | None, exc: BaseException | None,
+             duration: float = 0.0) -> dict[str, Any]:
+    """One entry of ``kwargs["attempts"]`` (``dep`` None: the group failed before any
+    deployment was asked)."""
+    return {
+        "model_group": group, "model_id": dep.id if dep else None,
+        "deployment": dep.model if dep else None,
+        "model": dep.provider_model if dep else None, "provider": dep.provider if dep else None,
+        "api_base": base,
+        "error": None if exc is None else str(exc),
+        "error_type": None if exc is None else type(exc).__name__,
+        "status_code": getattr(exc, "status_code", None),
+        "duration_s": duration}
 
 
 def _filtered(result: Any) -> bool:

@@ -78,9 +78,11 @@ class Router(RouterQueries, RouterBatch):
     own lists when the group has one, else the generic ones; every other error, a 400
     included (another model may accept the request), uses the generic ones, as LiteLLM's
     router does; at most ``max_fallbacks`` fallback groups are tried per call (default 5,
-    as LiteLLM). ``model_group_alias``: other names for groups; ``model_name`` entries
-    with ``*`` are wildcard groups (see :mod:`.names`). ``routing_strategy_args``: options
-    of the routing strategy (see :mod:`.strategies`). ``enable_pre_call_checks``: leave
+    as LiteLLM); ``disable_fallbacks=True`` on a call turns them off for that call.
+    ``model_group_alias``: other names for groups; ``model_name`` entries with ``*`` are
+    wildcard groups (see :mod:`.names`); a deployment's ``model_info.id`` may be used as a
+    model name (calls and fallbacks then go to that deployment only).
+    ``routing_strategy_args``: options of the routing strategy (see :mod:`.strategies`). ``enable_pre_call_checks``: leave
     out deployments whose context window the prompt exceeds (see :mod:`.precall`).
     ``default_max_parallel_requests``: requests in flight at once per deployment, for
     deployments without their own ``max_parallel_requests`` (a full deployment is passed
@@ -223,6 +225,8 @@ class Router(RouterQueries, RouterBatch):
         alias = self.aliases.get(name)
         if alias is not None:
             return self.resolve(alias.target) if alias.target != name else None
+        if name in self._by_id:  # one deployment by its id: a group of one
+            return name
         for pattern in self.patterns:
             parts = pattern.match(name)
             if parts is not None:
@@ -270,10 +274,15 @@ class Router(RouterQueries, RouterBatch):
             return False
 
     def deployments(self, group: str) -> list[Deployment]:
-        """The deployments of a group (a wildcard group evicted meanwhile is made again)."""
+        """The deployments of a group (a wildcard group evicted meanwhile is made again);
+        a deployment's id names a group of that one deployment."""
         deps = self.groups.get(group)
-        if deps is None and self._resolvable(group):
-            deps = self.groups.get(self.resolve(group) or group)
+        if deps is None:
+            dep = self._by_id.get(group)
+            if dep is not None:
+                return [dep]
+            if self._resolvable(group):
+                deps = self.groups.get(self.resolve(group) or group)
         return deps or []
 
     def _known(self, lists: dict[str, list[str]], name: str) -> dict[str, list[str]]:
@@ -375,6 +384,7 @@ class Router(RouterQueries, RouterBatch):
         retries = self._retries(kwargs, base)
         layer = RouterCall(self, model, kwargs, retries, self._fallbacks(kwargs, model))
         layer.mock_error = _mock_testing_error(kwargs, model)
+        layer.fallbacks_disabled = bool(kwargs.pop("disable_fallbacks", False))
         client = base.with_layers(layer)
         deps = self.deployments(model)
         servable = [d for d in deps if d.error is None]

@@ -53,20 +53,27 @@ _CONTEXT_WORDS = ("context window", "context_window", "context length", "maximum
 
 def _mapped(call: Call, exc: BaseException) -> LLMRelayError:
     """A plain exception given as ``mock_response`` as the error a provider call would
-    raise: content-policy and context-window wording map to those errors, anything else to
-    a 500 :class:`~llmrelay.APIError` (LiteLLM maps mock exceptions the same way)."""
+    raise, as LiteLLM maps it: one carrying an HTTP ``status_code`` maps by status (a 429
+    is a :class:`~llmrelay.RateLimitError` ...); content-policy and context-window wording
+    map to those errors; anything else is a 500 :class:`~llmrelay.APIError`. The text is
+    the exception's own, else its ``text`` or ``message`` attribute."""
     from ... import exceptions
 
     text = str(exc)
+    if not text:
+        extra = getattr(exc, "text", None) or getattr(exc, "message", None)
+        text = extra if isinstance(extra, str) else ""
     low = text.lower()
-    cls: type[LLMRelayError] = exceptions.APIError
-    if any(w in low for w in _POLICY_WORDS):
-        cls = exceptions.ContentPolicyViolationError
-    elif any(w in low for w in _CONTEXT_WORDS):
-        cls = exceptions.ContextWindowExceededError
     status = getattr(exc, "status_code", None)
-    err = cls(text, llm_provider=call.provider, model=call.model,
-              status_code=status if isinstance(status, int) else None)
+    status = status if isinstance(status, int) and not isinstance(status, bool) else None
+    cls: type[LLMRelayError] = exceptions.APIError
+    if status is not None and status >= 400:
+        cls = exceptions.error_for_status(status)
+    if (status is None or status == 400) and any(w in low for w in _POLICY_WORDS):
+        cls = exceptions.ContentPolicyViolationError
+    elif (status is None or status == 400) and any(w in low for w in _CONTEXT_WORDS):
+        cls = exceptions.ContextWindowExceededError
+    err = cls(text, llm_provider=call.provider, model=call.model, status_code=status)
     err.__cause__ = exc
     return err
 
