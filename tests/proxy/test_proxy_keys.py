@@ -81,10 +81,12 @@ def test_master_key_required(proxy: Proxy, fake: Any) -> None:
 
 
 def test_management_needs_master_key(proxy: Proxy) -> None:
+    """A key without a user (no role beyond reading itself) manages nothing; the roles a
+    user's key may have are tested in test_roles.py."""
     key = proxy.create_key(key_alias="not-admin")["key"]
     assert proxy.http.get("/key/list").status_code == 401
     r = proxy.http.get("/key/list", headers=proxy.headers(key))
-    assert r.status_code == 403 and r.json()["error"]["code"] == "master_key_required"
+    assert r.status_code == 403 and r.json()["error"]["code"] == "insufficient_permissions"
     assert proxy.http.get("/spend/logs", headers=proxy.headers(key)).status_code == 403
     assert proxy.http.post("/key/generate", json={}, headers=proxy.headers(key)
                            ).status_code == 403
@@ -279,6 +281,6 @@ def test_keys_cli(proxy: Proxy, module_tmp: Path) -> None:
         chat(proxy, key, model="mock")
 
     denied = run_cli(module_tmp, "keys", *base, "list", env={"LLMRELAY_MASTER_KEY": "sk-nope"})
-    assert denied.returncode != 0 and "HTTP 403" in denied.stderr
+    assert denied.returncode != 0 and "HTTP 401" in denied.stderr
     down = run_cli(module_tmp, "keys", "--base-url", "http://127.0.0.1:9", "list", env=env)
     assert down.returncode != 0 and "cannot reach the proxy" in down.stderr

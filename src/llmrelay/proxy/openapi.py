@@ -13,6 +13,7 @@ from typing import Any
 
 from .contract import ENDPOINTS, CallerPolicy, Endpoint
 from .contract.policy import CREDENTIALS, GATEWAY, MOCKS, OPTIONS, PROVIDER_EXTRAS
+from .openapi_admin import operations as admin_operations
 
 __all__ = ["OPERATIONS", "document"]
 
@@ -149,6 +150,8 @@ for _prefix in ("/v1", ""):
         **_op("One model group", _json(_ref("Model")), tags=("Models",)),
         "parameters": [{"name": "model_id", "in": "path", "required": True,
                         "schema": _TEXT}]}
+
+OPERATIONS.update(admin_operations(_op, _json, _ref("KeyRecord")))
 
 _COMPONENTS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {

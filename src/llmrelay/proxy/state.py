@@ -74,6 +74,7 @@ class ProxyState:
         self.key_cache: Any = None
         self.spend: Any = None
         self.limiter: Any = None
+        self.hierarchy: Any = None  # keys/hierarchy.py: teams, users, orgs ... audit log
         self.started_at = time.time()
 
     async def start(self) -> None:
@@ -88,6 +89,9 @@ class ProxyState:
         self.store = await open_store(self.cfg.database_url, self.cfg.sqlite_path,
                                       **self.cfg.store_options())
         self.key_cache = KeyCache(self.store)
+        from .keys.hierarchy import Hierarchy
+
+        self.hierarchy = Hierarchy(self.store)
         self.key_cache.start_watching()
         acct = self.cfg.accounting
         self.spend = SpendWriter(self.store, Spool(

@@ -258,12 +258,12 @@ class Hierarchy:
         return await self.store.run_program(program, write=False)
 
     async def list(self, kind_name: str, where: Mapping[str, Any] | None = None, *,
-                   member: str | None = None, limit: int = 1000, offset: int = 0
-                   ) -> builtins.list[dict[str, Any]]:
-        """Records whose columns equal ``where`` (teams: ``member`` a user id belongs to),
-        oldest first."""
+                   member: str | None = None, in_team: str | None = None, limit: int = 1000,
+                   offset: int = 0) -> builtins.list[dict[str, Any]]:
+        """Records whose columns equal ``where`` (teams: ``member`` a user id belongs to;
+        users: ``in_team`` a team they belong to), oldest first."""
         kind = KINDS[kind_name]
-        clauses, params = self._where(kind, where, member)
+        clauses, params = self._where(kind, where, member, in_team)
         sql = (f"SELECT {', '.join(kind.names)} FROM {kind.table}{clauses} ORDER BY "
                f"{'created_at, ' if 'created_at' in kind.types else ''}{kind.id} "
                f"LIMIT ? OFFSET ?")
@@ -276,9 +276,9 @@ class Hierarchy:
         return [await self._rolled(kind, r) for r in records]
 
     async def count(self, kind_name: str, where: Mapping[str, Any] | None = None, *,
-                    member: str | None = None) -> int:
+                    member: str | None = None, in_team: str | None = None) -> int:
         kind = KINDS[kind_name]
-        clauses, params = self._where(kind, where, member)
+        clauses, params = self._where(kind, where, member, in_team)
 
         def program() -> Program[int]:
             rows = yield (f"SELECT COUNT(*) FROM {kind.table}{clauses}", params)
@@ -286,8 +286,8 @@ class Hierarchy:
 
         return await self.store.run_program(program, write=False)
 
-    def _where(self, kind: Kind, where: Mapping[str, Any] | None,
-               member: str | None) -> tuple[str, builtins.list[Any]]:
+    def _where(self, kind: Kind, where: Mapping[str, Any] | None, member: str | None,
+               in_team: str | None) -> tuple[str, builtins.list[Any]]:
         clauses, params = [], []
         for name, value in (where or {}).items():
             if value is None:
@@ -297,6 +297,9 @@ class Hierarchy:
         if member is not None:
             clauses.append("team_id IN (SELECT team_id FROM team_members WHERE user_id = ?)")
             params.append(member)
+        if in_team is not None:
+            clauses.append("user_id IN (SELECT user_id FROM team_members WHERE team_id = ?)")
+            params.append(in_team)
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     async def _rolled(self, kind: Kind, rec: dict[str, Any]) -> dict[str, Any]:
@@ -421,15 +424,17 @@ class Hierarchy:
     async def audit_log(self, *, table_name: str | None = None, object_id: str | None = None,
                         changed_by: str | None = None, action: str | None = None,
                         start: datetime | None = None, end: datetime | None = None,
-                        limit: int = 100, offset: int = 0) -> builtins.list[dict[str, Any]]:
+                        entry_id: int | None = None, limit: int = 100, offset: int = 0
+                        ) -> builtins.list[dict[str, Any]]:
         """Audit rows, newest first."""
         clauses, params = [], []
         for column, value in (("table_name", table_name), ("object_id", object_id),
-                              ("changed_by", changed_by), ("action", action)):
+                              ("changed_by", changed_by), ("action", action),
+                              ("id", entry_id)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
-        for op, when in ((">=", start), ("<=", end)):
+        for op, when in ((">=", start), ("<", end)):
             if when is not None:
                 clauses.append(f"updated_at {op} ?")
                 params.append(encode(self.dialect, "time", when))

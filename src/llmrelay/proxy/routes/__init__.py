@@ -8,7 +8,7 @@ __all__ = ["routes"]
 
 
 def routes() -> list[BaseRoute]:
-    from . import docs, health, keys, llm, metrics, models, spend
+    from . import docs, health, keys, llm, management, metrics, models, spend
 
     out: list[BaseRoute] = []
     for prefix in ("/v1", ""):
@@ -35,4 +35,5 @@ def routes() -> list[BaseRoute]:
         Route("/spend/keys", spend.keys, methods=["GET"]),
         Route("/openapi.json", docs.openapi, methods=["GET"]),
     ]
+    out += management.routes()
     return out

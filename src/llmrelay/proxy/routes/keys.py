@@ -1,7 +1,12 @@
-"""Virtual key management (master key only, except that a virtual key may read its own
-``/key/info`` and regenerate itself): ``POST /key/generate``, ``/key/update``,
-``/key/delete``, ``/key/regenerate`` (also ``/key/{key}/regenerate``),
+"""Virtual key management: ``POST /key/generate``, ``/key/update``, ``/key/delete``,
+``/key/regenerate`` (also ``/key/{key}/regenerate``), ``/key/block``, ``/key/unblock``,
 ``GET /key/info?key=``, ``GET /key/list?user_id=&team_id=``.
+
+Who may (see ``roles.py``): proxy admins, everything; viewers, read every key; team
+admins, create, change, block, regenerate, delete and read their team's keys; internal
+users, create keys for themselves (in teams they belong to), regenerate and delete their
+own keys and read them; any key reads and regenerates itself. Every change is in the
+audit log (``GET /audit``).
 
 Request fields (LiteLLM's names): ``key`` (a custom key; default generated), ``key_alias``,
 ``user_id``, ``team_id``, ``models`` (allowed model groups; empty = all), ``max_budget``
@@ -31,16 +36,17 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..auth import extract_key
 from ..contract.policy import Metadata
 from ..errors import ProxyError, from_exception
 from ..key_settings import FIELDS as SETTINGS
 from ..key_settings import public, split
 from ..keys.fields import text_problem
 from ..request import read_json
+from ..roles import Caller, caller_of
 from ..sse import json_response
 
-__all__ = ["delete", "generate", "info", "list_keys", "record_dict", "regenerate", "update"]
+__all__ = ["block", "create_key", "delete", "generate", "info", "list_keys", "record_dict",
+           "regenerate", "unblock", "update"]
 
 # What a request may set; the store checks the values (KeyFieldError -> HTTP 400).
 _FIELDS = frozenset({"key_alias", "user_id", "team_id", "models", "max_budget",
@@ -102,15 +108,6 @@ def query_text(request: Request, name: str) -> str | None:
     return value
 
 
-async def _admin(request: Request) -> tuple[Any, dict[str, Any] | None]:
-    state = request.app.state.proxy
-    state.auth.require_master(request.headers)
-    body = None
-    if request.method == "POST":
-        body = await read_json(request, state.cfg.max_request_size)
-    return state, body
-
-
 def _token(value: Any, field: str = "key") -> str:
     if not isinstance(value, str) or not value:
         raise _bad(field, "is required: the key (sk-...) or its token (hash)")
@@ -123,22 +120,68 @@ def _token(value: Any, field: str = "key") -> str:
 
 def _error(exc: Exception) -> Response:
     err = from_exception(exc)
-    return json_response(err.body(), err.status_code)
+    return json_response(err.body(), err.status_code, err.headers)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    state = request.app.state.proxy
+    body = await read_json(request, state.cfg.max_request_size)
+    if not isinstance(body, dict):
+        raise ProxyError(400, "the request body must be a JSON object", code="invalid_body")
+    return body
+
+
+async def _existing(state: Any, token: str) -> Any:
+    rec = await state.store.get(token)
+    if rec is None:
+        raise ProxyError(404, "no such key", param="key", code="key_not_found")
+    return rec
+
+
+def _may_create(caller: Caller, fields: dict[str, Any]) -> None:
+    """Proxy admins: any key; team admins: keys of their team (for its members or no
+    user); internal users: their own keys (``user_id`` set to theirs), in their teams."""
+    if caller.is_admin:
+        return
+    team_id, user_id = fields.get("team_id"), fields.get("user_id")
+    if team_id is not None and caller.admin_of(team_id):
+        return
+    if caller.role == "internal_user" and caller.user_id is not None:
+        if user_id not in (None, caller.user_id):
+            raise caller.denied(f"an internal user may create keys only for themselves "
+                                f"({caller.user_id!r})")
+        if team_id is not None and not caller.member_of(team_id):
+            raise caller.denied(f"an internal user may create keys only in teams they "
+                                f"belong to, and {caller.user_id!r} is not in {team_id!r}")
+        fields["user_id"] = caller.user_id
+        return
+    caller.need_team_admin(team_id, "create keys" + (" in it" if team_id else ""))
+
+
+async def create_key(state: Any, caller: Caller, fields: dict[str, Any],
+                     key: str | None = None) -> tuple[str, Any]:
+    """Store a new key and its audit row; returns ``(plaintext, record)``."""
+    plaintext, rec = await state.store.create(key=key, **fields)
+    state.key_cache.invalidate(rec.token)
+    await state.hierarchy.audit(caller.actor, "created", "keys", rec.token, None,
+                                record_dict(rec))
+    return plaintext, rec
 
 
 async def generate(request: Request) -> Response:
     try:
-        state, body = await _admin(request)
-        assert body is not None
+        caller = await caller_of(request)
+        state = request.app.state.proxy
+        body = await _body(request)
         fields, warnings = _fields(body, state)
+        _may_create(caller, fields)
         metadata, _ = split(body, None)
         if metadata is not None:
             fields["metadata"] = metadata
         key = body.get("key")
         if key is not None and (not isinstance(key, str) or not _KEY.fullmatch(key)):
             raise _bad("key", "must be 8-256 printable ASCII characters (no spaces)")
-        plaintext, rec = await state.store.create(key=key, **fields)
-        state.key_cache.invalidate(rec.token)
+        plaintext, rec = await create_key(state, caller, fields, key)
     except Exception as exc:
         return _error(exc)
     out = {"key": plaintext, **record_dict(rec)}
@@ -147,26 +190,38 @@ async def generate(request: Request) -> Response:
     return json_response(out)
 
 
+async def _change(state: Any, caller: Caller, token: str, fields: dict[str, Any],
+                  action: str, old: Any = None) -> Any:
+    """Update a key (with its audit row); 404 for an unknown key."""
+    old = old or await _existing(state, token)
+    try:
+        rec = await state.store.update(token, **fields)
+    except KeyError:
+        raise ProxyError(404, "no such key", param="key", code="key_not_found") from None
+    state.key_cache.invalidate(token)
+    await state.hierarchy.audit(caller.actor, action, "keys", token, record_dict(old),
+                                record_dict(rec))
+    return rec
+
+
 async def update(request: Request) -> Response:
     try:
-        state, body = await _admin(request)
-        assert body is not None
+        caller = await caller_of(request)
+        state = request.app.state.proxy
+        body = await _body(request)
         token = _token(body.get("key"))
+        old = await _existing(state, token)
+        caller.need_key_manager(old, "change keys")
         fields, warnings = _fields(body, state)
+        if "team_id" in fields and fields["team_id"] != old.team_id:
+            caller.need_team_admin(fields["team_id"], "move keys into it")
         if "metadata" in body or any(k in body for k in SETTINGS):
-            old = await state.store.get(token)
-            if old is None:
-                raise ProxyError(404, "no such key", param="key", code="key_not_found")
             metadata, _ = split(body, old.metadata)
             if metadata is not None:
                 fields["metadata"] = metadata
         else:
             split(body, None)  # refused settings are a 400 on updates too
-        try:
-            rec = await state.store.update(token, **fields)
-        except KeyError:
-            raise ProxyError(404, "no such key", param="key", code="key_not_found") from None
-        state.key_cache.invalidate(token)
+        rec = await _change(state, caller, token, fields, "updated", old)
     except Exception as exc:
         return _error(exc)
     out = record_dict(rec)
@@ -175,44 +230,81 @@ async def update(request: Request) -> Response:
     return json_response(out)
 
 
+async def _set_blocked(request: Request, blocked: bool) -> Response:
+    """``POST /key/block`` / ``/key/unblock`` (``{"key": ...}``)."""
+    try:
+        caller = await caller_of(request)
+        state = request.app.state.proxy
+        token = _token((await _body(request)).get("key"))
+        old = await _existing(state, token)
+        caller.need_key_manager(old, "block or unblock keys")
+        rec = await _change(state, caller, token, {"blocked": blocked},
+                            "blocked" if blocked else "unblocked", old)
+    except Exception as exc:
+        return _error(exc)
+    return json_response(record_dict(rec))
+
+
+async def block(request: Request) -> Response:
+    return await _set_blocked(request, True)
+
+
+async def unblock(request: Request) -> Response:
+    return await _set_blocked(request, False)
+
+
 async def delete(request: Request) -> Response:
     try:
-        state, body = await _admin(request)
-        assert body is not None
+        caller = await caller_of(request)
+        state = request.app.state.proxy
+        body = await _body(request)
         keys = body.get("keys")
         if not isinstance(keys, list) or not keys or len(keys) > _MAX_KEYS:
             raise _bad("keys", f"must be a list of 1 to {_MAX_KEYS} keys or tokens")
-        tokens = [_token(k, "keys") for k in keys]
+        tokens = list(dict.fromkeys(_token(k, "keys") for k in keys))
+        found = []
+        for token in tokens:
+            rec = await state.store.get(token)
+            if rec is not None:
+                caller.need_key_manager(rec, "delete keys", owner_may=True)
+                found.append(rec)
         deleted = await state.store.delete(tokens)
         for token in tokens:
             state.key_cache.invalidate(token)
+        for rec in found:
+            await state.hierarchy.audit(caller.actor, "deleted", "keys", rec.token,
+                                        record_dict(rec), None)
     except Exception as exc:
         return _error(exc)
     return json_response({"deleted_keys": tokens, "deleted": deleted})
 
 
-async def _self_or_admin(request: Request, wanted: str | None) -> tuple[Any, str]:
-    """The state and the token a request may act on: any key for the master key (or
-    with auth off); a virtual key only its own (``wanted`` None: its own)."""
-    state = request.app.state.proxy
-    caller = extract_key(request.headers, state.auth.key_header)
-    if not state.auth.enabled or state.auth.is_master(caller):
-        return state, _token(wanted)
-    auth = await state.auth.authenticate(request.headers)  # 401 for an unknown key
-    own = auth.token
-    if wanted is not None and _token(wanted) != own:
-        raise ProxyError(403, "a virtual key may only act on itself; use the master key "
-                              "for other keys", code="master_key_required")
-    return state, own
+_READ_RULE = ("a key may read only itself, its user's keys, and for team admins their "
+              "teams' keys")
+
+
+def _may_read(caller: Caller, rec: Any) -> None:
+    if caller.reads_all or caller.owns(rec) or caller.admin_of(rec.team_id):
+        return
+    raise caller.denied(_READ_RULE)
 
 
 async def info(request: Request) -> Response:
     try:
-        state, token = await _self_or_admin(request, query_text(request, "key"))
+        caller = await caller_of(request)
+        state = request.app.state.proxy
+        wanted = query_text(request, "key")
+        if wanted is None and caller.token is None:
+            raise _bad("key", "is required: the key (sk-...) or its token (hash)")
+        token = _token(wanted) if wanted is not None else caller.token
+        assert token is not None
         await state.flush_spend()  # so that `spend` includes requests not yet written
         rec = await state.store.get(token)
         if rec is None:
+            if not caller.reads_all:
+                raise caller.denied(_READ_RULE)
             raise ProxyError(404, "no such key", param="key", code="key_not_found")
+        _may_read(caller, rec)
     except Exception as exc:
         return _error(exc)
     return json_response({"key": token, "info": record_dict(rec)})
@@ -220,10 +312,23 @@ async def info(request: Request) -> Response:
 
 async def list_keys(request: Request) -> Response:
     try:
-        state, _ = await _admin(request)
+        caller = await caller_of(request)
+        state = request.app.state.proxy
         user_id, team_id = query_text(request, "user_id"), query_text(request, "team_id")
+        if team_id is not None and not caller.reads_all:
+            caller.need_team_admin(team_id, "list its keys")
         await state.flush_spend()
-        recs = await state.store.list(user_id=user_id, team_id=team_id)
+        if caller.reads_all or team_id is not None:
+            recs = await state.store.list(user_id=user_id, team_id=team_id)
+        else:
+            if user_id not in (None, caller.user_id) or not (caller.user_id
+                                                             or caller.admin_teams):
+                raise caller.denied("only proxy admins and viewers may list every key; "
+                                    "team admins their teams' keys, and users their own")
+            recs = [r for t in caller.admin_teams for r in await state.store.list(team_id=t)]
+            if caller.user_id is not None:
+                recs += await state.store.list(user_id=caller.user_id)
+            recs = list({r.token: r for r in recs}.values())
     except Exception as exc:
         return _error(exc)
     keys = [record_dict(r) for r in recs]
@@ -236,20 +341,29 @@ async def regenerate(request: Request) -> Response:
     change the settings as ``/key/update`` would); the old key stops working at once.
     Usage records keep the old key's token."""
     try:
+        caller = await caller_of(request)
         state = request.app.state.proxy
-        body = await read_json(request, state.cfg.max_request_size) \
+        body = await _body(request) \
             if request.headers.get("content-length") not in (None, "0") else {}
         old_key = request.path_params.get("key") or body.get("key")
-        state, token = await _self_or_admin(request, old_key if old_key is not None else
-                                            None)
+        if old_key is None and caller.token is None:
+            raise _bad("key", "is required: the key (sk-...) or its token (hash)")
+        token = _token(old_key) if old_key is not None else caller.token
+        assert token is not None
         old = await state.store.get(token)
         if old is None:
+            if not caller.reads_all:
+                raise caller.denied("a key may regenerate only itself and its user's keys")
             raise ProxyError(404, "no such key", param="key", code="key_not_found")
+        if old.token != caller.token:
+            caller.need_key_manager(old, "regenerate keys", owner_may=True)
         new_key = body.get("new_key")
         if new_key is not None and (not isinstance(new_key, str)
                                     or not _KEY.fullmatch(new_key)):
             raise _bad("new_key", "must be 8-256 printable ASCII characters (no spaces)")
         changes, warnings = _fields({k: v for k, v in body.items() if k != "key"}, state)
+        if changes and not caller.admin_of(old.team_id):
+            caller.need_key_manager(old, "change a key's settings")
         metadata, _ = split(body, old.metadata)
         kept = {name: getattr(old, name) for name in _KEPT}
         kept["metadata"] = old.metadata if metadata is None else metadata
@@ -260,6 +374,8 @@ async def regenerate(request: Request) -> Response:
         await state.store.delete([token])
         for t in (token, rec.token):
             state.key_cache.invalidate(t)
+        await state.hierarchy.audit(caller.actor, "regenerated", "keys", rec.token,
+                                    record_dict(old), record_dict(rec))
     except Exception as exc:
         return _error(exc)
     out = {"key": plaintext, "regenerated_from": token, **record_dict(rec)}
