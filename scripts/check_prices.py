@@ -42,10 +42,16 @@ def _price_problems(name: str, row: dict[str, Any]) -> list[str]:
         limit = next((v for k, v in UNITS.items() if field.endswith(k)), None)
         if field.endswith("k_tokens"):
             limit = 1e-3
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            out.append(f"{name}: {field} must be a number >= 0, got {value!r}")
-        elif limit is not None and value > limit:
-            out.append(f"{name}: {field}={value} is above {limit} (a per-1M price?)")
+        if field.endswith("_per_image_by_size") and isinstance(value, dict):
+            limit = UNITS["_per_image"]  # {"<quality>/<size>": USD per image}
+            items = [(f"{field}[{k}]", v) for k, v in value.items()]
+        else:
+            items = [(field, value)]
+        for where, price in items:
+            if not isinstance(price, (int, float)) or isinstance(price, bool) or price < 0:
+                out.append(f"{name}: {where} must be a number >= 0, got {price!r}")
+            elif limit is not None and price > limit:
+                out.append(f"{name}: {where}={price} is above {limit} (a per-1M price?)")
     cached, base = row.get("cache_read_input_token_cost"), row.get("input_cost_per_token")
     if cached is not None and base is not None and cached >= base > 0:
         out.append(f"{name}: cache reads ({cached}) must cost less than input ({base})")

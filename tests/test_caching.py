@@ -299,7 +299,7 @@ def test_supported_call_types(fake: FakeOpenAI, args: dict[str, Any]) -> None:
         llmrelay.embedding(model="text-embedding-3-small", input="hi", **args)
     assert len(fake.requests) == 3
     with pytest.raises(ValueError, match="unknown call type"):
-        Cache(supported_call_types=["image_generation"])
+        Cache(supported_call_types=["bogus_call"])
 
 
 def test_bad_options_are_rejected(fake: FakeOpenAI, args: dict[str, Any]) -> None:

@@ -58,6 +58,7 @@ from .capabilities import (
 )
 from .catalog import add_known_models, get_model_cost_map
 from .cost import completion_cost, cost_per_token, get_model_info, model_cost, register_model
+from .cost_units import response_cost_calculator
 from .exceptions import (
     APIConnectionError,
     APIError,
@@ -85,11 +86,17 @@ from .types import (
     Choices,
     Delta,
     EmbeddingResponse,
+    HttpxBinaryResponseContent,
+    ImageObject,
+    ImageResponse,
     Message,
     ModelResponse,
     ModelResponseStream,
+    OpenAIModerationResponse,
+    RerankResponse,
     StreamingChoices,
     TextCompletionResponse,
+    TranscriptionResponse,
     Usage,
 )
 
@@ -130,6 +137,16 @@ aembedding = _functions["aembedding"]
 text_completion = _functions["text_completion"]
 atext_completion = _functions["atext_completion"]
 mock_completion = _functions["mock_completion"]
+image_generation = _functions["image_generation"]
+aimage_generation = _functions["aimage_generation"]
+transcription = _functions["transcription"]
+atranscription = _functions["atranscription"]
+speech = _functions["speech"]
+aspeech = _functions["aspeech"]
+moderation = _functions["moderation"]
+amoderation = _functions["amoderation"]
+rerank = _functions["rerank"]
+arerank = _functions["arerank"]
 
 
 def flush(timeout: float | None = None) -> bool:
@@ -226,14 +243,19 @@ __all__ = [
     "Delta",
     "DualCache",
     "EmbeddingResponse",
+    "HttpxBinaryResponseContent",
+    "ImageObject",
+    "ImageResponse",
     "InternalServerError",
     "LLMRelayError",
     "Message",
     "ModelResponse",
     "ModelResponseStream",
     "NotFoundError",
+    "OpenAIModerationResponse",
     "PermissionDeniedError",
     "RateLimitError",
+    "RerankResponse",
     "RetryPolicy",
     "Router",
     "RouterConfigError",
@@ -242,6 +264,7 @@ __all__ = [
     "StreamingChoices",
     "TextCompletionResponse",
     "Timeout",
+    "TranscriptionResponse",
     "UnprocessableEntityError",
     "UnsupportedParamsError",
     "Usage",
@@ -250,7 +273,12 @@ __all__ = [
     "add_known_models",
     "aembedding",
     "aflush",
+    "aimage_generation",
+    "amoderation",
+    "arerank",
+    "aspeech",
     "atext_completion",
+    "atranscription",
     "batch_completion",
     "batch_completion_models",
     "batch_completion_models_all_responses",
@@ -269,10 +297,15 @@ __all__ = [
     "get_model_cost_map",
     "get_model_info",
     "get_supported_openai_params",
+    "image_generation",
     "mock_completion",
     "model_cost",
+    "moderation",
     "register_model",
     "register_prompt_template",
+    "rerank",
+    "response_cost_calculator",
+    "speech",
     "stream_chunk_builder",
     "supports_assistant_prefill",
     "supports_audio_input",
@@ -294,4 +327,5 @@ __all__ = [
     "supports_web_search",
     "text_completion",
     "token_counter",
+    "transcription",
 ]

@@ -15,8 +15,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from . import _surfaces  # noqa: F401  (registers the call types beyond chat)
 from ._calltypes import call_type as _kind
 from ._calltypes import known_params
+from ._client_surfaces import SurfaceMethods
 from ._context import UNSET, CallContext, fail, finish
 from ._params import auth_options, split_params
 from ._send import asend, send
@@ -28,7 +30,7 @@ from .callbacks.registry import check_lists
 from .exceptions import LLMRelayError
 from .layers import Layer
 from .providers.base import Call
-from .providers.registry import get_provider, resolve_model
+from .providers.registry import provider_for, resolve_model
 from .types import new_call_id
 
 __all__ = ["CallContext", "Client", "default_client"]
@@ -37,14 +39,16 @@ _UNSET: Any = UNSET  # the name layers imported before the split
 _LIST_NAMES = ("callbacks", "input_callback", "success_callback", "failure_callback")
 
 
-class Client:
+class Client(SurfaceMethods):
     """The llmrelay API with its own settings and no global state.
 
     ``Client(callbacks=[...], cache=..., num_retries=2, transport=...)`` (any
     :class:`~llmrelay._settings.Settings` field by name, ``timeout`` for
     ``request_timeout``; or ``settings=Settings(...)``) offers ``completion``,
-    ``acompletion``, ``embedding``, ``aembedding``, ``text_completion`` and
-    ``atext_completion`` exactly like the module functions, which use a default client
+    ``acompletion``, ``embedding``, ``aembedding``, ``text_completion``,
+    ``atext_completion`` and the other surfaces (``image_generation``, ``transcription``,
+    ``speech``, ``moderation``, ``rerank`` ..., see :mod:`llmrelay._client_surfaces`)
+    exactly like the module functions, which use a default client
     that reads the ``llmrelay.*`` module settings at call time. Raises TypeError for an
     unknown setting.
 
@@ -150,13 +154,14 @@ class Client:
         settings = self.settings
         kind = _kind(call_type)
         spec, model_name = resolve_model(model, kwargs.get("custom_llm_provider"))
-        provider = get_provider(spec)
+        provider = provider_for(spec, kind)
         messages = kind.check(messages, input)
+        input = kind.check_input(input)
         drop = kwargs.get("drop_params")
         if drop is None:
             drop = settings.drop_params
         params = split_params(kwargs, provider.supported_params(call_type), bool(drop),
-                              spec.name, model_name, known_params())
+                              spec.name, model_name, known_params(kind))
         stream = bool(params.pop("stream", False))
         api_key = kwargs.get("api_key") or settings.api_key or spec.env_key()
         api_base = kwargs.get("api_base") or kwargs.get("base_url") or settings.api_base
@@ -195,16 +200,17 @@ class Client:
                        call.model, call.spec.name, call.messages, call.input, call.params,
                        ctx.metadata, call.api_base, call.api_key, ctx.call_id,
                        kwargs.get("litellm_trace_id"), call.stream, is_async,
-                       self._redact(kwargs))
+                       self._redact(kwargs), ctx.kind.prompt_params)
 
-    def _layers(self) -> tuple[Layer, ...]:
+    def _layers(self, ctx: CallContext) -> tuple[Layer, ...]:
         """Outermost first: the cache (a hit skips routing entirely), then ``self.layers``
-        (e.g. a router's)."""
+        (e.g. a router's), then the call type's own layer (it sees the deployment the
+        router picked)."""
         cache = self.settings.cache
         layer = getattr(cache, "as_layer", None) if cache is not None else None
-        if layer is None:
-            return self.layers
-        return (layer(), *self.layers)
+        layers = self.layers if layer is None else (layer(), *self.layers)
+        own = ctx.kind.layer
+        return layers if own is None else (*layers, own(self.settings))
 
     # ---- running ------------------------------------------------------------------------------
     def run(self, ctx: CallContext) -> Any:
@@ -212,7 +218,7 @@ class Client:
         Emits the call's one terminal event (a stream's when it ends); raises the call's
         error after its failure event is handed over."""
         handler: Callable[[CallContext], Any] = send
-        for layer in reversed(self._layers()):
+        for layer in reversed(self._layers(ctx)):
             handler = _bind(layer.handle, handler)
         try:
             result = handler(ctx)
@@ -226,7 +232,7 @@ class Client:
     async def arun(self, ctx: CallContext) -> Any:
         """Async :meth:`run`."""
         handler: Callable[[CallContext], Any] = asend
-        for layer in reversed(self._layers()):
+        for layer in reversed(self._layers(ctx)):
             handler = _bind(layer.ahandle, handler)
         try:
             result = await handler(ctx)

@@ -122,6 +122,14 @@ class CallContext:
         return usage_cost(self.call.model, self.call.provider, usage,
                           self.settings.model_prices)
 
+    def price(self, response: Any) -> float | None:
+        """USD cost of this call's ``response``: by the call type's own pricing (images,
+        seconds, characters, search units), else by the response's token usage."""
+        pricer = self.kind.price
+        if pricer is None or self.cache_hit:
+            return self.cost(getattr(response, "usage", None))
+        return pricer(self.call, response, self.settings.model_prices)
+
     def replay_stream(self, chunks: list[Any]) -> Any:
         """A stream of ready chunks through the same wrapper and end-of-stream bookkeeping
         as a live one (used by mock replies and cache hits)."""
@@ -154,11 +162,12 @@ def finish(ctx: CallContext, response: Any) -> Any:
     for k, v in hidden_params(ctx, hidden.get("response_headers")).items():
         hidden.setdefault(k, v)
     usage = getattr(response, "usage", None)
-    if usage is not None and not usage.total_tokens and not ctx.cache_hit:
+    if (usage is not None and not usage.total_tokens and not ctx.cache_hit
+            and ctx.kind.estimate_usage):
         _estimate_usage(ctx, response)  # some compatible servers send no usage
     if ctx.cache_hit:
         hidden["cache_hit"] = True
-    cost = ctx.cost(getattr(response, "usage", None))
+    cost = ctx.price(response)
     hidden["response_cost"] = cost
     if ctx.log is not None:
         ctx.log.success(response, cost=cost, cache_hit=ctx.cache_hit, **ctx.event_fields())
@@ -187,25 +196,32 @@ def fail(ctx: CallContext, exc: BaseException) -> None:
 def stream_state(ctx: CallContext) -> StreamState:
     """The bookkeeping a stream wrapper of this call reports its end to."""
     opts = ctx.call.params.get("stream_options") or {}
-    return StreamState(ctx.log, bool(opts.get("include_usage")), _stream_end(ctx))
+    state = StreamState(ctx.log, bool(opts.get("include_usage")), _stream_end(ctx))
+    if ctx.kind.stream_cost:
+        state.collect = True  # priced at the end even when no callback listens
+    return state
 
 
 def _stream_end(ctx: CallContext) -> Callable[[StreamState, str, BaseException | None], None]:
     def on_end(state: StreamState, status: str, error: BaseException | None) -> None:
         log = ctx.log
-        if log is None:
+        if log is None and not (ctx.kind.stream_cost and error is None):
             return
         if error is not None:
-            log.failure(error, stream_status=status, **ctx.event_fields())
+            log.failure(error, stream_status=status, **ctx.event_fields())  # type: ignore[union-attr]
             return
         assemble = ctx.kind.assemble
         resp = assemble(state.chunks, ctx.call.messages)
-        if resp is None and not state.chunks:
+        if resp is None and not state.chunks and ctx.kind.estimate_usage:
             resp = assemble([_empty_chunk(ctx)], ctx.call.messages)
-        cost = ctx.cost(getattr(resp, "usage", None))
+        cost = ctx.price(resp)
         hidden = _hidden(resp)
         hidden.update(hidden_params(ctx, None))
         hidden["response_cost"] = cost
+        if state.meta is not None:  # the caller's stream reports what it cost
+            state.meta["response_cost"] = cost
+        if log is None:
+            return
         log.success(resp, cost=cost, cache_hit=ctx.cache_hit, stream_status=status,
                     **ctx.event_fields())
     return on_end

@@ -136,4 +136,10 @@ def module_functions(client: Client) -> dict[str, Callable[..., Any]]:
         "aembedding": _abudgeted(client.aembedding),
         "text_completion": _budgeted(client.text_completion),
         "atext_completion": _abudgeted(client.atext_completion),
+        **{name: _budgeted(getattr(client, name)) for name in _SURFACES},
+        **{"a" + name: _abudgeted(getattr(client, "a" + name)) for name in _SURFACES},
     }
+
+
+# The surfaces beyond chat, text and embeddings (sync name; the async one is "a" + name).
+_SURFACES = ("image_generation", "transcription", "speech", "moderation", "rerank")

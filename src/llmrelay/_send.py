@@ -270,7 +270,7 @@ def _redacted_body(ctx: CallContext, mocked: bool) -> Callable[[], Any]:
     """The request body callbacks see when prompts are redacted: the provider's own
     request, built from the redacted call (asked for only when a logger redacts)."""
     def build() -> Any:
-        redacted = redact_call(ctx.call)
+        redacted = redact_call(ctx.call, ctx.kind.prompt_params)
         if mocked:
             return _mock_request(ctx, redacted).body
         return _build(ctx.provider, redacted).body

@@ -130,7 +130,7 @@ class StreamState:
     the callback event. Chunks are kept only when someone listens (``collect``).
     """
 
-    __slots__ = ("chunks", "collect", "ended", "log", "on_end", "started", "usage",
+    __slots__ = ("chunks", "collect", "ended", "log", "meta", "on_end", "started", "usage",
                  "want_usage")
 
     def __init__(self, log: Any, want_usage: bool,
@@ -143,6 +143,7 @@ class StreamState:
         self.on_end = on_end
         self.ended = False
         self.started = False
+        self.meta: dict[str, Any] | None = None  # the stream wrapper's _hidden_params
 
     def accept(self, chunk: Any) -> bool:
         """Record a chunk; False when the caller should not see it (a usage chunk the
@@ -180,6 +181,7 @@ class CustomStreamWrapper:
         self._hidden_params = meta
         if state.log is not None:
             state.log.attach_stream(self)
+        state.meta = meta
 
     def tap(self, wrap: Callable[[Iterator[Any]], Iterator[Any]]) -> None:
         """Interpose on the raw chunk source (every upstream chunk, before filtering);
@@ -242,6 +244,7 @@ class AsyncStreamWrapper(CustomStreamWrapper):
         self._hidden_params = meta
         if state.log is not None:
             state.log.attach_stream(self)
+        state.meta = meta
 
     def tap(self, wrap: Callable[[AsyncIterator[Any]], AsyncIterator[Any]]) -> None:  # type: ignore[override]
         """Async twin of :meth:`CustomStreamWrapper.tap`."""

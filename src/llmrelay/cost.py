@@ -326,6 +326,20 @@ def _overlay(prices: dict[str, Row], model: str, provider: str | None) -> tuple[
     return None
 
 
+def price_row(model: str, provider: str | None,
+              prices: dict[str, Row] | None = None) -> Row | None:
+    """The row pricing ``model`` (a client's ``prices`` first, then the table), or None;
+    never raises. The row is shared: do not change it."""
+    try:
+        found = _overlay(prices, model, provider) if prices else None
+        if found is None:
+            found = _cached(model, provider)
+    except Exception:
+        _log.debug("price lookup failed for %r", model, exc_info=True)
+        return None
+    return None if found is None else found[1]
+
+
 def usage_cost(model: str, provider: str | None, usage: Any,
                prices: dict[str, Row] | None = None) -> float | None:
     """Total USD cost of one call's ``usage``, or None when the model is unpriced.
@@ -371,27 +385,51 @@ def _response_text(response: Any) -> str:
 
 def completion_cost(completion_response: Any = None, model: str | None = None, prompt: str = "",
                     completion: str = "", custom_llm_provider: str | None = None,
-                    messages: list[dict[str, Any]] | None = None, **_: Any) -> float:
+                    messages: list[dict[str, Any]] | None = None, call_type: str | None = None,
+                    size: str | None = None, quality: str | None = None, n: int | None = None,
+                    **_: Any) -> float:
     """USD cost of a response object, or of ``prompt``/``completion`` text when none is given.
 
     A response's own ``usage`` is used when it has any tokens; otherwise tokens are estimated
     with :func:`llmrelay.tokens.token_counter` (``prompt``/``messages`` and the reply text).
-    A cache hit (``_hidden_params["cache_hit"]``) costs 0.0. ``model`` and
-    ``custom_llm_provider`` override what the response says. Raises ValueError when no model
-    can be found, :class:`~llmrelay.exceptions.NotFoundError` when the model is unpriced.
+    Images, transcriptions, speech and rerank (by ``call_type``, or the response's class)
+    are priced per image (``size``, ``quality``, ``n``), second, character of ``prompt`` or
+    search unit (see :mod:`llmrelay.cost_units`). A cache hit
+    (``_hidden_params["cache_hit"]``) costs 0.0. ``model`` and ``custom_llm_provider``
+    override what the response says (a ``model`` without a price falls back to the
+    response's own). Raises ValueError when no model can be found,
+    :class:`~llmrelay.exceptions.NotFoundError` when the model is unpriced.
     """
     usage: Any = None
+    fallback = None
     if completion_response is not None:
         hidden = _get(completion_response, "_hidden_params")
         if not isinstance(hidden, dict):
             hidden = {}
         if hidden.get("cache_hit"):
             return 0.0
-        model = model or _get(completion_response, "model") or hidden.get("model")
+        own = _get(completion_response, "model") or hidden.get("model")
+        fallback = own if isinstance(own, str) and own != model else None
+        model = model or own
         custom_llm_provider = custom_llm_provider or hidden.get("custom_llm_provider")
         usage = _get(completion_response, "usage")
     if not model:
         raise ValueError("completion_cost() needs a response with a model, or model=")
+    if fallback and _cached(model, custom_llm_provider) is None:
+        model = fallback  # e.g. an Azure deployment name: price the model that answered
+    from .cost_units import unit_kind
+
+    unit = unit_kind(call_type, completion_response)
+    if unit is not None:
+        from .cost_units import unit_cost
+
+        found = unit_cost(unit, model, custom_llm_provider, completion_response,
+                          params={"size": size, "quality": quality, "n": n}, input=prompt)
+        if found is None:
+            raise NotFoundError(f"model {model!r} has no {unit} price in llmrelay's table; "
+                                "add one with llmrelay.register_model()", model=model,
+                                llm_provider=custom_llm_provider)
+        return found
     counts = _counts(usage)
     if counts[0] == 0 and counts[1] == 0:
         from .tokens import token_counter

@@ -34,6 +34,8 @@ from typing import Any
 
 from aiohttp import web
 
+from fakes.openai_surfaces import SURFACE_PATHS, parse_multipart, surface_reply
+
 __all__ = ["FakeOpenAI", "Recorded", "Reply"]
 
 _SSE_CONTENT_TYPE = "text/event-stream"
@@ -526,6 +528,10 @@ class FakeOpenAI:
 
         path = rec.path.rstrip("/") or "/"
         method = rec.method.upper()
+        surface = next((p for p in SURFACE_PATHS if path.endswith(p)), None)
+        if surface is not None and method == "POST":
+            form = parse_multipart(rec.headers.get("content-type", ""), rec.raw)
+            return await surface_reply(request, surface, rec.body, form)
         if path.endswith("/chat/completions"):
             kind = "chat"
         elif path.endswith("/completions"):

@@ -21,7 +21,13 @@ from llmrelay.proxy.limits import Limits
 SURROGATE = "\\ud800"  # as it appears in the JSON text (a lone high surrogate)
 BASE = {"completion": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
         "text_completion": {"model": "gpt-4o-mini", "prompt": "hi"},
-        "embeddings": {"model": "gpt-4o-mini", "input": "hi"}}
+        "embeddings": {"model": "gpt-4o-mini", "input": "hi"},
+        "image_generation": {"model": "mock", "prompt": "hi"},
+        "moderation": {"model": "mock", "input": "hi"},
+        "speech": {"model": "mock", "input": "hi", "voice": "alloy"},
+        "rerank": {"model": "mock", "query": "hi", "documents": ["a", "b"]}}
+# endpoints whose bodies are not JSON (multipart uploads) are covered by their own tests
+JSON_ENDPOINTS = {t: e for t, e in ENDPOINTS.items() if e.body == "json"}
 
 
 @pytest.fixture
@@ -35,7 +41,7 @@ def _text_fields() -> list[tuple[str, str, Any]]:
     "TEXT" marks where the string goes."""
     limits = Limits()
     out: list[tuple[str, str, Any]] = []
-    for call_type, endpoint in ENDPOINTS.items():
+    for call_type, endpoint in JSON_ENDPOINTS.items():
         for name, check in {**endpoint.params, **GATEWAY}.items():
             if isinstance(check, String) or check.accepts("x", limits):
                 out.append((call_type, name, "TEXT"))
@@ -51,7 +57,7 @@ def _text_fields() -> list[tuple[str, str, Any]]:
         ("messages", [{"role": "tool", "content": "x", "tool_call_id": "TEXT"}]),
     ]
     out += [("completion", name, value) for name, value in messages]
-    out += [(t, "model", "TEXT") for t in ENDPOINTS]
+    out += [(t, "model", "TEXT") for t in JSON_ENDPOINTS]
     out += [("text_completion", "prompt", "TEXT"), ("text_completion", "prompt", ["TEXT"]),
             ("embeddings", "input", "TEXT"), ("embeddings", "input", ["TEXT"]),
             ("completion", "metadata", {"TEXT": 1})]
@@ -97,7 +103,8 @@ async def test_nul_is_never_a_server_error(proxy: InProcess, call_type: str, nam
     r = await proxy.http.post(path, content=_body(call_type, name, template, "a\\u0000b"),
                               headers=proxy.headers())
     assert r.status_code < 500, r.text
-    assert "error" in r.json() or r.status_code == 200
+    if ENDPOINTS[call_type].answer == "json":
+        assert "error" in r.json() or r.status_code == 200
     ok = await proxy.post(path, BASE[call_type])  # and the proxy still serves
     assert ok.status_code == 200, ok.text
 

@@ -151,6 +151,10 @@ class Cache(DirectAccess):
         for a malformed ``cache=`` option."""
         if ctx.call_type not in self.call_types:
             return None
+        kind = ctx.kind  # a call type whose answers must not be reused, or a stream of one
+        if not kind.cache or (kind.response_type is None and ctx.call_type not in _CHAT_LIKE) \
+                or (ctx.call.stream and ctx.call_type not in _CHAT_LIKE):
+            return None
         raw = ctx.cache_options
         if raw is not None and not isinstance(raw, Mapping):
             raise BadRequestError(f"cache= takes a dict of per-call cache options, got "
@@ -303,15 +307,22 @@ def _as_values(found: Any, count: int) -> list[str | bytes | None]:
     return values
 
 
+# call types whose streams the cache can replay (chat-shaped chunks)
+_CHAT_LIKE = frozenset({"completion", "text_completion", "embedding"})
+
+
 def _call_types(names: Iterable[str] | None) -> frozenset[str]:
+    from .._calltypes import CALL_TYPES as declared  # every call type the client serves
+
+    known = tuple(declared) or CALL_TYPES
     if names is None:
-        return frozenset(CALL_TYPES)
+        return frozenset(known)
     out = set()
     for name in names:
-        base = name[1:] if name.startswith("a") and name[1:] in CALL_TYPES else name
-        if base not in CALL_TYPES:
+        base = name[1:] if name.startswith("a") and name[1:] in known else name
+        if base not in known:
             raise ValueError(f"unknown call type {name!r} in supported_call_types; known: "
-                             f"{', '.join(CALL_TYPES)} (and their 'a' async spellings)")
+                             f"{', '.join(known)} (and their 'a' async spellings)")
         out.add(base)
     return frozenset(out)
 

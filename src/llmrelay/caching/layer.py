@@ -95,7 +95,7 @@ class CacheLayer:
                     result, usage = self._replay(ctx, call_next, entry.data)
                 else:
                     result = rebuild_response(ctx.call_type, entry.data)
-                    usage = result.usage
+                    usage = getattr(result, "usage", None)
             except (CorruptEntry, TypeError, ValueError, AttributeError, KeyError):
                 # stored by someone else, or by an older version: never fail the call
                 self.cache.count("corrupt")
@@ -105,7 +105,7 @@ class CacheLayer:
             self.cache.count("misses")
             return None
         self.cache.count("hits")
-        _mark_hit(ctx, key, usage)
+        _mark_hit(ctx, key, usage, None if call.stream else result)
         if not call.stream:
             _hidden(result)["cache_key"] = key
         return result
@@ -263,11 +263,15 @@ def _hidden(obj: Any) -> dict[str, Any]:
     return hidden
 
 
-def _mark_hit(ctx: Any, key: str, usage: Any) -> None:
+def _mark_hit(ctx: Any, key: str, usage: Any, result: Any = None) -> None:
     from ..cost import usage_cost
 
     ctx.cache_hit = True
     ctx.cache_key = key
+    pricer = getattr(ctx.kind, "price", None)
+    if pricer is not None and result is not None:  # priced per image, search unit ...
+        ctx.saved_cache_cost = pricer(ctx.call, result, ctx.settings.model_prices)
+        return
     ctx.saved_cache_cost = (usage_cost(ctx.call.model, ctx.call.provider, usage,
                                        ctx.settings.model_prices)
                             if usage is not None else None)

@@ -36,6 +36,7 @@ from .payload import (
     mask_key,
     redact_input,
     redact_messages,
+    redact_params,
     redact_response,
     standard_payload,
     traceback_text,
@@ -53,18 +54,23 @@ _from_timestamp = dt.datetime.fromtimestamp
 
 
 def _as_messages(input: Any) -> list[dict[str, Any]] | None:
-    """Embedding/text inputs as user messages, so ``kwargs["messages"]`` is always a list."""
+    """Embedding/text inputs as user messages, so ``kwargs["messages"]`` is always a list
+    (items that are messages already, such as a Responses API input, are kept)."""
     if input is None:
         return None
     items = input if isinstance(input, list) and (not input or not isinstance(input[0], int)) \
         else [input]
-    return [{"role": "user", "content": x if isinstance(x, str) else str(x)} for x in items]
+    return [x if isinstance(x, dict) and "role" in x else
+            {"role": "user", "content": x if isinstance(x, str) else str(x)} for x in items]
 
 
-def _redacted_kwargs(kw: dict[str, Any], body: Any) -> dict[str, Any]:
+def _redacted_kwargs(kw: dict[str, Any], body: Any,
+                     prompt_params: frozenset[str] = frozenset()) -> dict[str, Any]:
     """A copy of ``kw`` as a redacting logger may see it (``body``: the request built from
-    the redacted call)."""
+    the redacted call; ``prompt_params``: parameters that carry prompt text)."""
     out = dict(kw)
+    if prompt_params:
+        out["optional_params"] = redact_params(kw.get("optional_params") or {}, prompt_params)
     out["messages"] = redact_messages(kw.get("messages"))
     inp = kw.get("input")
     out["input"] = redact_messages(inp) if isinstance(inp, list) else (
@@ -99,8 +105,8 @@ def _with_payload(kw: dict[str, Any], obj: Any, status: str) -> EventKwargs:
 
 
 class CallLog:
-    __slots__ = ("context", "done", "held", "is_async", "kwargs", "plan", "redact",
-                 "redacted_body", "settings", "stream_ref")
+    __slots__ = ("context", "done", "held", "is_async", "kwargs", "plan", "prompt_params",
+                 "redact", "redacted_body", "settings", "stream_ref")
 
     def __init__(
         self,
@@ -120,8 +126,10 @@ class CallLog:
         stream: bool,
         is_async: bool,
         redact: bool,
+        prompt_params: frozenset[str] = frozenset(),
     ) -> None:
         self.plan = plan
+        self.prompt_params = prompt_params  # parameters redacted with the prompt
         self.settings = settings  # the client's: delivery limits of this call's events
         self.context = contextvars.copy_context()  # observer hooks run in (a copy of) it
         self.is_async = is_async
@@ -135,6 +143,7 @@ class CallLog:
         if redact:
             messages = redact_messages(messages)
             input = redact_messages(input) if isinstance(input, list) else redact_input(input)
+            optional_params = redact_params(optional_params, prompt_params)
         trace_id = trace_id or call_id
         masked = mask_key(api_key) if api_key else api_key
         self.kwargs: dict[str, Any] = {
@@ -197,7 +206,7 @@ class CallLog:
     def _pre_args(self, sink: Sink) -> tuple[Any, ...]:
         kw = self.kwargs
         if sink.redact and not self.redact:
-            kw = _redacted_kwargs(kw, self.redacted_body)
+            kw = _redacted_kwargs(kw, self.redacted_body, self.prompt_params)
         if sink.style == "input":
             return (kw,)
         return (kw["model"], kw["messages"], kw)
@@ -258,7 +267,7 @@ class CallLog:
 
             def redacted() -> tuple[Any, ...]:
                 if len(args) == 4 and isinstance(args[0], dict):
-                    kw = _redacted_kwargs(args[0], self.redacted_body)
+                    kw = _redacted_kwargs(args[0], self.redacted_body, self.prompt_params)
                     obj = args[1]
                     obj = REDACTED if isinstance(obj, str) else redact_response(obj)
                     return (kw, obj, args[2], args[3])
@@ -281,7 +290,7 @@ class CallLog:
 
             def redacted(args: tuple[Any, ...] = args) -> tuple[Any, ...]:
                 obj = args[1]
-                return (_redacted_kwargs(kw, self.redacted_body),
+                return (_redacted_kwargs(kw, self.redacted_body, self.prompt_params),
                         REDACTED if isinstance(obj, str) else redact_response(obj),
                         args[2], args[3])
 
@@ -367,7 +376,7 @@ class CallLog:
             args = (_with_payload(kw, obj, status), obj, kw["start_time"], end)
 
             def redacted() -> tuple[Any, ...]:
-                rkw = _redacted_kwargs(kw, self.redacted_body)
+                rkw = _redacted_kwargs(kw, self.redacted_body, self.prompt_params)
                 robj = redact_response(response) if response is not None else None
                 if "complete_streaming_response" in rkw:
                     rkw["complete_streaming_response"] = robj

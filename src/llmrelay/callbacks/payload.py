@@ -35,6 +35,7 @@ __all__ = [
     "redact_call",
     "redact_input",
     "redact_messages",
+    "redact_params",
     "redact_response",
     "standard_payload",
 ]
@@ -92,7 +93,7 @@ def redact_messages(messages: Any) -> Any:
                 m["text"] = REDACTED
             if "parts" in m:  # Gemini contents
                 m["parts"] = [{"text": REDACTED}]
-            for key in ("tool_calls", "input", "thinking"):
+            for key in ("tool_calls", "input", "thinking", "output", "arguments", "summary"):
                 if m.get(key):
                     m[key] = REDACTED
         else:
@@ -112,11 +113,36 @@ def redact_input(value: Any) -> Any:
     return REDACTED
 
 
-def redact_call(call: Call) -> Call:
-    """The same call with its prompt redacted: messages, input or prompt. The provider's
-    request built from it is what a redacting logger sees as ``complete_input_dict``."""
+def redact_params(params: dict[str, Any], prompt_params: frozenset[str]) -> dict[str, Any]:
+    """``params`` with the ones that carry prompt text (``system``, ``instructions``,
+    ``documents`` ...) redacted; the same dict when it has none."""
+    if not prompt_params or prompt_params.isdisjoint(params):
+        return params
+    return {k: _redact_value(v) if k in prompt_params else v for k, v in params.items()}
+
+
+def _redact_value(value: Any) -> Any:
+    """A prompt-carrying value with its text replaced and its shape kept: text blocks
+    (``{"type": "text", "text": ...}``) stay blocks, so the request built from it is still
+    one the provider's translation accepts."""
+    if isinstance(value, list):
+        return [{**v, "text": REDACTED} if isinstance(v, dict) and "text" in v
+                else _redact_value(v) for v in value]
+    return None if value is None else REDACTED
+
+
+def redact_call(call: Call, prompt_params: frozenset[str] = frozenset()) -> Call:
+    """The same call with its prompt redacted: messages, input or prompt, the parameters
+    that carry prompt text, and the earlier turns a layer resolved (``state``). The
+    provider's request built from it is what a redacting logger sees as
+    ``complete_input_dict``."""
+    state = call.state
+    if isinstance(state, list):
+        state = redact_messages(state)
     return dataclasses.replace(call, messages=redact_messages(call.messages),
-                               input=redact_input(call.input))
+                               input=redact_input(call.input),
+                               params=redact_params(call.params, prompt_params),
+                               state=state)
 
 
 def redact_response(response: Any) -> Any:
@@ -124,6 +150,9 @@ def redact_response(response: Any) -> Any:
     the caller's object is untouched."""
     if response is None:
         return None
+    own = getattr(response, "_redacted", None)
+    if callable(own):  # a response shape that knows where its text is
+        return own()
     clone = copy.copy(response)
     d = getattr(clone, "__dict__", None)
     if d is None:

@@ -43,9 +43,17 @@ if TYPE_CHECKING:
     from .registry import ProviderSpec
 
 __all__ = [
+    "ANTHROPIC_MESSAGES_PARAMS",
     "CHAT_PARAMS",
     "EMBEDDING_PARAMS",
+    "IMAGE_PARAMS",
+    "MODERATION_PARAMS",
+    "RERANK_PARAMS",
+    "RESPONSES_PARAMS",
+    "SPEECH_PARAMS",
+    "SURFACE_PARAMS",
     "TEXT_PARAMS",
+    "TRANSCRIPTION_PARAMS",
     "Call",
     "HTTPRequest",
     "Provider",
@@ -73,6 +81,37 @@ TEXT_PARAMS = frozenset({
     "stream_options",
 })
 EMBEDDING_PARAMS = frozenset({"dimensions", "encoding_format", "user"})
+IMAGE_PARAMS = frozenset({
+    "n", "size", "quality", "style", "response_format", "user", "background", "moderation",
+    "output_format", "output_compression", "partial_images",
+})
+TRANSCRIPTION_PARAMS = frozenset({
+    "language", "prompt", "response_format", "temperature", "timestamp_granularities",
+    "chunking_strategy", "include",
+})
+SPEECH_PARAMS = frozenset({"voice", "response_format", "speed", "instructions",
+                           "stream_format"})
+MODERATION_PARAMS: frozenset[str] = frozenset()
+RERANK_PARAMS = frozenset({"documents", "top_n", "return_documents", "rank_fields",
+                           "max_chunks_per_doc", "max_tokens_per_doc"})
+RESPONSES_PARAMS = frozenset({
+    "instructions", "max_output_tokens", "tools", "tool_choice", "temperature", "top_p",
+    "previous_response_id", "reasoning", "text", "store", "parallel_tool_calls", "truncation",
+    "user", "include", "background", "service_tier", "prompt", "safety_identifier",
+    "prompt_cache_key", "max_tool_calls", "top_logprobs", "stream_options", "conversation",
+})
+# Anthropic's Messages API (``metadata`` is llmrelay's own option, as on every call)
+ANTHROPIC_MESSAGES_PARAMS = frozenset({
+    "max_tokens", "system", "stop_sequences", "temperature", "top_p", "top_k", "tools",
+    "tool_choice", "thinking", "service_tier", "container", "mcp_servers",
+    "context_management",
+})
+# per call type beyond chat, text and embeddings
+SURFACE_PARAMS: dict[str, frozenset[str]] = {
+    "image_generation": IMAGE_PARAMS, "transcription": TRANSCRIPTION_PARAMS,
+    "speech": SPEECH_PARAMS, "moderation": MODERATION_PARAMS, "rerank": RERANK_PARAMS,
+    "responses": RESPONSES_PARAMS, "anthropic_messages": ANTHROPIC_MESSAGES_PARAMS,
+}
 
 
 @dataclass
@@ -83,11 +122,11 @@ class Call:
     (``temperature``, ``tools`` ...), already checked against the provider's support.
     """
 
-    call_type: str  # "completion" | "text_completion" | "embedding"
+    call_type: str  # a declared call type: "completion", "embedding", "rerank", ...
     model: str  # the provider's own model name (no "provider/" prefix)
     spec: ProviderSpec
     messages: list[dict[str, Any]] | None = None
-    input: Any = None  # embedding input or text-completion prompt
+    input: Any = None  # embedding input, prompt, query, audio file, Responses input ...
     params: dict[str, Any] = field(default_factory=dict)
     stream: bool = False
     api_base: str | None = None
@@ -97,6 +136,9 @@ class Call:
     extra_body: dict[str, Any] | None = None
     azure_ad_token: str | None = None  # a bearer token; kept out of params (callbacks see those)
     auth: dict[str, Any] = field(default_factory=dict)  # per-call credentials and auth settings
+    # what a layer resolved for the translation (the Responses bridge: the turns a
+    # previous_response_id stands for); never sent as is
+    state: Any = None
 
     @property
     def provider(self) -> str:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BadRequestError
 
 if TYPE_CHECKING:
     from .base import Provider
 
-__all__ = ["ProviderSpec", "get_provider", "known_providers", "resolve_model", "spec_for"]
+__all__ = ["BASE_CALL_TYPES", "ProviderSpec", "get_provider", "known_providers",
+           "provider_for", "resolve_model", "spec_for"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,10 @@ class ProviderSpec:
     Quirks as data: ``renames`` maps OpenAI parameter names to the vendor's
     (``max_completion_tokens`` -> ``max_tokens`` for servers that only know the old name);
     ``route_prefixes`` are sub-routes of LiteLLM's model strings that name no model
-    (``bedrock/converse/<id>``), stripped from the model name.
+    (``bedrock/converse/<id>``), stripped from the model name. ``surfaces``: the call
+    types beyond chat, text and embeddings that the vendor's server offers on its wire
+    (``image_generation``, ``transcription``, ``speech``, ``moderation``, ``rerank``,
+    ``responses``); see :func:`provider_for`.
     """
 
     name: str
@@ -43,6 +47,7 @@ class ProviderSpec:
     embeddings: bool = True
     renames: tuple[tuple[str, str], ...] = ()
     route_prefixes: tuple[str, ...] = ()
+    surfaces: frozenset[str] = frozenset()
 
     def env_key(self) -> str | None:
         for var in self.key_env:
@@ -60,11 +65,18 @@ class ProviderSpec:
 
 
 _MAX_TOKENS = (("max_completion_tokens", "max_tokens"),)
+# OpenAI's own endpoints beyond chat; self-hosted OpenAI-compatible servers (vLLM, a
+# LiteLLM or llmrelay proxy ...) may offer any of the OpenAI-shaped ones
+_OPENAI_SURFACES = frozenset({"image_generation", "transcription", "speech", "moderation",
+                              "responses"})
+_SELF_HOSTED = frozenset({"image_generation", "transcription", "speech", "moderation",
+                          "rerank"})
 
 _ROWS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         "openai", "openai", "https://api.openai.com/v1",
         ("OPENAI_API_KEY",), ("OPENAI_BASE_URL", "OPENAI_API_BASE"),
+        surfaces=_OPENAI_SURFACES,
     ),
     ProviderSpec(
         "text-completion-openai", "openai", "https://api.openai.com/v1",
@@ -72,13 +84,14 @@ _ROWS: tuple[ProviderSpec, ...] = (
     ),
     ProviderSpec(
         "openai_like", "openai", None, ("OPENAI_LIKE_API_KEY",), ("OPENAI_LIKE_API_BASE",),
-        requires_key=False,
+        requires_key=False, surfaces=_SELF_HOSTED,
     ),
     ProviderSpec("groq", "openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",),
-                 ("GROQ_API_BASE",)),
+                 ("GROQ_API_BASE",), surfaces=frozenset({"transcription", "speech"})),
     ProviderSpec("together_ai", "openai", "https://api.together.xyz/v1",
                  ("TOGETHERAI_API_KEY", "TOGETHER_API_KEY", "TOGETHER_AI_API_KEY"),
-                 ("TOGETHER_AI_API_BASE",)),
+                 ("TOGETHER_AI_API_BASE",),
+                 surfaces=frozenset({"image_generation", "rerank"})),
     ProviderSpec("deepseek", "openai", "https://api.deepseek.com/v1", ("DEEPSEEK_API_KEY",),
                  ("DEEPSEEK_API_BASE",), embeddings=False),
     ProviderSpec("mistral", "openai", "https://api.mistral.ai/v1", ("MISTRAL_API_KEY",),
@@ -90,9 +103,10 @@ _ROWS: tuple[ProviderSpec, ...] = (
     ProviderSpec("perplexity", "openai", "https://api.perplexity.ai",
                  ("PERPLEXITYAI_API_KEY", "PERPLEXITY_API_KEY"), ("PERPLEXITY_API_BASE",),
                  stream_usage=False, embeddings=False),
-    ProviderSpec("xai", "openai", "https://api.x.ai/v1", ("XAI_API_KEY",), ("XAI_API_BASE",)),
+    ProviderSpec("xai", "openai", "https://api.x.ai/v1", ("XAI_API_KEY",), ("XAI_API_BASE",),
+                 surfaces=frozenset({"image_generation"})),
     ProviderSpec("hosted_vllm", "openai", None, ("HOSTED_VLLM_API_KEY",),
-                 ("HOSTED_VLLM_API_BASE",), requires_key=False),
+                 ("HOSTED_VLLM_API_BASE",), requires_key=False, surfaces=_SELF_HOSTED),
     ProviderSpec("lm_studio", "openai", "http://localhost:1234/v1", ("LM_STUDIO_API_KEY",),
                  ("LM_STUDIO_API_BASE",), requires_key=False),
     ProviderSpec("ollama_chat", "openai", "http://localhost:11434/v1", ("OLLAMA_API_KEY",),
@@ -100,7 +114,9 @@ _ROWS: tuple[ProviderSpec, ...] = (
     ProviderSpec("anthropic", "anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",),
                  ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_BASE"), embeddings=False),
     ProviderSpec("azure", "azure", None, ("AZURE_API_KEY", "AZURE_OPENAI_API_KEY"),
-                 ("AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT")),
+                 ("AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT"),
+                 surfaces=frozenset({"image_generation", "transcription", "speech",
+                                     "responses"})),
     ProviderSpec("gemini", "gemini", "https://generativelanguage.googleapis.com",
                  ("GEMINI_API_KEY", "GOOGLE_API_KEY"), ("GEMINI_API_BASE",)),
     ProviderSpec("ollama", "ollama", "http://localhost:11434", ("OLLAMA_API_KEY",),
@@ -170,13 +186,14 @@ _ROWS: tuple[ProviderSpec, ...] = (
                  ("FRIENDLIAI_API_KEY", "FRIENDLI_TOKEN"), ("FRIENDLI_API_BASE",),
                  embeddings=False),
     ProviderSpec("jina_ai", "openai", "https://api.jina.ai/v1", ("JINA_AI_API_KEY",),
-                 ("JINA_AI_API_BASE",)),
+                 ("JINA_AI_API_BASE",), surfaces=frozenset({"rerank"})),
     ProviderSpec("voyage", "openai", "https://api.voyageai.com/v1", ("VOYAGE_API_KEY",),
                  ("VOYAGE_API_BASE",)),
     ProviderSpec("llamafile", "openai", "http://127.0.0.1:8080/v1", ("LLAMAFILE_API_KEY",),
                  ("LLAMAFILE_API_BASE",), requires_key=False),
     ProviderSpec("litellm_proxy", "openai", None, ("LITELLM_PROXY_API_KEY",),
-                 ("LITELLM_PROXY_API_BASE",), requires_key=False),
+                 ("LITELLM_PROXY_API_BASE",), requires_key=False,
+                 surfaces=_SELF_HOSTED | {"responses"}),
 )
 
 _SPECS: dict[str, ProviderSpec] = {row.name: row for row in _ROWS}
@@ -249,6 +266,9 @@ def resolve_model(model: str, custom_llm_provider: str | None = None) -> tuple[P
 
 
 _INSTANCES: dict[str, Provider] = {}
+_SERVING: dict[tuple[str, str], Any] = {}
+# The call types every wire answers itself (or refuses in its own build_request).
+BASE_CALL_TYPES = frozenset({"completion", "text_completion", "embedding"})
 
 
 def get_provider(spec: ProviderSpec) -> Provider:
@@ -259,3 +279,55 @@ def get_provider(spec: ProviderSpec) -> Provider:
         inst = module.create(spec)
         _INSTANCES[spec.name] = inst
     return inst
+
+
+def provider_for(spec: ProviderSpec, kind: Any) -> Any:
+    """The translation serving call type ``kind`` (a declared call type: ``name``,
+    ``params``, ``bridge``) on ``spec``'s wire: the wire itself for chat, text and
+    embeddings; for another call type the object the wire's ``surface(call_type)`` gives
+    (its own endpoint for it), else the call type's bridge over the wire's chat API (e.g.
+    the Responses API answered through chat completions), else one that refuses the call
+    with a BadRequestError naming the provider. Cached per (provider, call type)."""
+    name = kind.name
+    if name in BASE_CALL_TYPES:
+        return get_provider(spec)
+    found = _SERVING.get((spec.name, name))
+    if found is None:
+        inst = get_provider(spec)
+        surface = getattr(inst, "surface", None)
+        found = surface(name) if surface is not None else None
+        if found is None and kind.bridge:
+            found = importlib.import_module(kind.bridge).create(inst)
+        if found is None:
+            found = _Unserved(spec, name, kind.params)
+        _SERVING[(spec.name, name)] = found
+    return found
+
+
+class _Unserved:
+    """A provider with no API for a call type: it refuses before any network I/O."""
+
+    def __init__(self, spec: ProviderSpec, call_type: str, params: frozenset[str]) -> None:
+        self.spec = spec
+        self.call_type = call_type
+        self.params = params
+
+    def supported_params(self, call_type: str) -> frozenset[str]:
+        return self.params  # the refusal below names the real problem
+
+    def build_request(self, call: Any) -> Any:
+        raise BadRequestError(f"provider {self.spec.name!r} offers no {self.call_type} API "
+                              f"llmrelay can call (model {call.model!r})",
+                              llm_provider=self.spec.name, model=call.model)
+
+    def parse_response(self, call: Any, status: int, headers: dict[str, str],
+                       body: bytes) -> Any:
+        raise self.build_request(call)
+
+    def stream_decoder(self, call: Any) -> Any:
+        raise self.build_request(call)
+
+    def map_error(self, call: Any, status: int, headers: dict[str, str], body: bytes) -> Any:
+        from .base import error_from_reply
+
+        return error_from_reply(call, status, headers, body)

@@ -167,7 +167,8 @@ def create_app(cfg: ProxyConfig | None = None) -> ProxyApp:
 
     from .routes.passthrough import routes as pass_through
 
-    app = ProxyApp(routes=routes() + pass_through(cfg.pass_through_endpoints), lifespan=lifespan,
+    # a configured pass-through endpoint wins over a built-in route of the same path
+    app = ProxyApp(routes=pass_through(cfg.pass_through_endpoints) + routes(), lifespan=lifespan,
                    exception_handlers={HTTPException: _http_error, Exception: _server_error})
     app.state.proxy = state
     app.gate = RouteGate.from_config(cfg)

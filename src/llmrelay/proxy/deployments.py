@@ -119,4 +119,7 @@ class ModelTable:
             return await router.acompletion(group, **kwargs)
         if call_type == "embeddings":
             return await router.aembedding(group, **kwargs)
-        return await router.atext_completion(group, **kwargs)
+        if call_type == "text_completion":
+            return await router.atext_completion(group, **kwargs)
+        # the other surfaces: the router's "a" + call type, arguments by name
+        return await getattr(router, "a" + call_type)(model=group, **kwargs)

@@ -19,7 +19,9 @@ called for it. What each hook may do (DESIGN.md §4.8):
 * ``async_post_call_streaming_iterator_hook(user_api_key_dict, response, request_data)``:
   wraps the chunk stream (only loggers overriding it).
 
-``call_type`` is ``"completion"``, ``"text_completion"`` or ``"embeddings"``.
+``call_type`` is ``"completion"``, ``"text_completion"``, ``"embeddings"``, or the SDK call
+type of another endpoint (``"image_generation"``, ``"moderation"``, ``"transcription"``,
+``"speech"``, ``"rerank"``, ...).
 """
 
 from __future__ import annotations

@@ -183,6 +183,23 @@ _COMPONENTS: dict[str, Any] = {
         "owned_by": _TEXT}},
     "ModelList": {"type": "object", "required": ["object", "data"], "properties": {
         "object": {"const": "list"}, "data": {"type": "array", "items": _ref("Model")}}},
+    "ImageList": {"type": "object", "required": ["created", "data"], "properties": {
+        "created": {"type": "integer"}, "data": {"type": "array", "items": {
+            "type": "object", "properties": {"url": _NULLABLE_STR, "b64_json": _NULLABLE_STR,
+                                             "revised_prompt": _NULLABLE_STR}}}}},
+    "Moderation": {"type": "object", "required": ["id", "model", "results"], "properties": {
+        "id": _TEXT, "model": _TEXT, "results": {"type": "array", "items": {
+            "type": "object", "required": ["flagged"], "properties": {
+                "flagged": {"type": "boolean"}}}}}},
+    "Transcription": {"type": "object", "required": ["text"], "properties": {
+        "text": _TEXT}},
+    "Rerank": {"type": "object", "required": ["results"], "properties": {
+        "id": _NULLABLE_STR, "results": {"type": "array", "items": {
+            "type": "object", "required": ["index", "relevance_score"], "properties": {
+                "index": {"type": "integer"}, "relevance_score": {"type": "number"}}}}}},
+    "AnthropicError": {"type": "object", "required": ["type", "error"], "properties": {
+        "type": {"const": "error"}, "error": {"type": "object", "required": [
+            "type", "message"], "properties": {"type": _TEXT, "message": _TEXT}}}},
     "KeyRecord": _KEY_RECORD,
     "GeneratedKey": {"allOf": [_KEY_RECORD, {"type": "object", "required": ["key"],
                                              "properties": {"key": _TEXT}}]},
@@ -213,14 +230,27 @@ def _llm_body(endpoint: Endpoint, policy: CallerPolicy, models: list[str]) -> di
 
 def _llm_op(endpoint: Endpoint, policy: CallerPolicy, models: list[str]) -> dict[str, Any]:
     content: dict[str, Any] = {"application/json": {"schema": _ref(endpoint.response)}}
+    if endpoint.answer == "audio":
+        content = {"audio/*": {"schema": {"type": "string", "format": "binary"}},
+                   "application/octet-stream": {"schema": {"type": "string",
+                                                           "format": "binary"}}}
+    elif endpoint.response == "Transcription":  # text, srt and vtt answers are plain text
+        content["text/plain"] = {"schema": _TEXT}
     if endpoint.streams:
         content["text/event-stream"] = {"schema": _SSE_EVENT}
+    body = _llm_body(endpoint, policy, models)
+    kind = "multipart/form-data" if endpoint.body == "multipart" else "application/json"
+    if endpoint.body == "multipart":
+        body["properties"] = {k: v for k, v in body["properties"].items()
+                              if k not in ("metadata", "litellm_metadata", "cache")}
+    errors = _ERRORS if endpoint.errors == "openai" else {
+        code: _json(_ref("AnthropicError"), "An error in Anthropic's shape")
+        for code in _ERRORS}
     return {"summary": endpoint.summary, "tags": list(endpoint.tags),
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": _llm_body(endpoint, policy, models)}}},
+            "requestBody": {"required": True, "content": {kind: {"schema": body}}},
             "responses": {"200": {"description": "The answer (a stream of server-sent "
                                                  "events when `stream` is true)",
-                                  "content": content}, **_ERRORS}}
+                                  "content": content}, **errors}}
 
 
 def document(policy: CallerPolicy, models: list[str], version: str) -> dict[str, Any]:

@@ -81,9 +81,67 @@ async def read_request(request: Request, call_type: str, auth: Any, policy: Call
     """An LLM request body, parsed and checked against the request contract of
     ``call_type``'s endpoint and ``policy`` (on a worker thread when it is large)."""
     body = await read_body(request, limit)
+    endpoint = ENDPOINTS[call_type]
+    if endpoint.body == "multipart":
+        data = await read_form(request.headers, body, endpoint)
+        policy.check(endpoint, data, auth)
+        return data
     if len(body) > OFF_LOOP_BYTES:
         return await asyncio.to_thread(_parse_and_check, body, call_type, auth, policy, True)
     return _parse_and_check(body, call_type, auth, policy)
+
+
+async def read_form(headers: Any, body: bytes, endpoint: Any) -> dict[str, Any]:
+    """A ``multipart/form-data`` body as request data: files as ``(name, bytes, content
+    type)``, ``name[]`` fields as lists, and text fields converted to the type the
+    endpoint's contract expects (numbers, booleans). A 400 for anything else."""
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    ctype = headers.get("content-type", "")
+    if not ctype.startswith("multipart/form-data"):
+        raise ProxyError(400, f"this endpoint takes multipart/form-data, got "
+                         f"{ctype or 'no content type'}", code="invalid_content_type")
+
+    async def once() -> Any:
+        yield body
+
+    try:
+        form = await MultiPartParser(headers, once(), max_files=len(endpoint.files) or 1,
+                                     max_fields=100).parse()
+    except MultiPartException as exc:
+        raise ProxyError(400, f"unreadable multipart body: {exc.message}",
+                         code="invalid_multipart") from None
+    data: dict[str, Any] = {}
+    for name, value in form.multi_items():
+        if not isinstance(value, str):  # an UploadFile
+            if name not in endpoint.files:
+                raise ProxyError(400, f"`{name}` cannot be a file here", param=name)
+            content = await value.read()
+            data[name] = (value.filename or name, content,
+                          value.content_type or "application/octet-stream")
+            continue
+        if name.endswith("[]"):
+            data.setdefault(name[:-2], []).append(value)
+            continue
+        data[name] = _form_value(endpoint.params.get(name), value)
+    return data
+
+
+def _form_value(check: Any, text: str) -> Any:
+    """A form field's text as the JSON value its check expects (left as text when it
+    does not parse: the check then names the field)."""
+    from .contract.checks import Boolean, Integer, Number
+
+    try:
+        if isinstance(check, Integer):
+            return int(text)
+        if isinstance(check, Number):
+            return float(text)
+    except ValueError:
+        return text
+    if isinstance(check, Boolean) and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
 
 
 def _parse_and_check(body: bytes, call_type: str, auth: Any, policy: CallerPolicy,

@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 __all__ = ["RouteGate", "apply_to_body"]
 
 _PROBES = frozenset({"/health/liveliness", "/health/liveness", "/health/readiness"})
-_LLM_ROUTES = ("/chat/completions", "/completions", "/embeddings", "/models")
+_LLM_ROUTES = ("/chat/completions", "/completions", "/embeddings", "/models",
+               "/images/generations", "/moderations", "/audio/transcriptions",
+               "/audio/speech", "/rerank", "/responses", "/messages",
+               "/messages/count_tokens")
 # LiteLLM's route group names, expanded to llmrelay's routes.
 _GROUPS = {
     "openai_routes": tuple(p for r in _LLM_ROUTES for p in (r, "/v1" + r)),
@@ -98,7 +101,8 @@ def _contains(net: ipaddress.IPv4Network | ipaddress.IPv6Network, ip: str) -> bo
 def apply_to_body(cfg: ProxyConfig, data: dict[str, Any], call_type: str) -> None:
     """Apply the config's server-side model and the request rules to an LLM request body
     (before it is checked); raises a 400 :class:`ProxyError` naming the setting."""
-    forced = cfg.embedding_model if call_type == "embeddings" else cfg.completion_model
+    forced = {"embeddings": cfg.embedding_model, "completion": cfg.completion_model,
+              "text_completion": cfg.completion_model}.get(call_type)
     if forced is not None:
         data["model"] = forced
     if cfg.enforce_user_param and not data.get("user"):

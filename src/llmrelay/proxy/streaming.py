@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
+from .answers import encode_named, stream_error
 from .errors import for_caller, from_exception
 from .sse import DONE, dumps, encode_event
 
@@ -28,11 +29,19 @@ __all__ = ["StreamRun"]
 
 
 class StreamRun:
-    """The state of one streamed response, shared by its event generator and ``finish``."""
+    """The state of one streamed response, shared by its event generator and ``finish``.
 
-    def __init__(self, req: LLMRequest, stream: Any, want_usage: bool) -> None:
+    ``style`` (the endpoint's): ``"chat"`` as described above; ``"events"`` (the
+    Responses and Messages APIs): named SSE events passed on as they come, usage read
+    from the events that carry it, no ``[DONE]``; ``"audio"``: the upstream's bytes
+    passed through. For the last two the cost is the SDK's, computed when the stream
+    ended (the call type prices it)."""
+
+    def __init__(self, req: LLMRequest, stream: Any, want_usage: bool,
+                 style: str = "chat") -> None:
         self.req = req
         self.stream = stream
+        self.style = style
         self.want_usage = want_usage
         self.usage: Any = None
         self.cost: float | None = None
@@ -60,10 +69,15 @@ class StreamRun:
         self.source = source
         per_chunk = hooks.stream_chunk
         chunks = self.chunks
+        chat = self.style == "chat"
+        encode = encode_event if chat else encode_named
         try:
             async for chunk in source:
                 usage = getattr(chunk, "usage", None)
-                if usage is not None and _counts(usage):
+                if not chat:
+                    if usage is not None and _counts(usage):
+                        self.usage = usage
+                elif usage is not None and _counts(usage):
                     self.usage = usage
                     self.cost = cost = self._price(usage)
                     if self.want_usage:
@@ -74,7 +88,7 @@ class StreamRun:
                     chunks.append(chunk)
                 if per_chunk:
                     chunk = await runner.stream_chunk(hooks, req.auth, chunk)
-                yield encode_event(chunk)
+                yield encode(chunk)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -82,10 +96,13 @@ class StreamRun:
             reported = await req.fail_hooks(exc)
             err = for_caller(from_exception(reported), reported, req.auth, req.call_id)
             await self.finish()  # the usage record is spooled before the client sees the end
-            yield b"data: " + dumps(err.body()) + b"\n\n"
+            if self.style != "audio":  # audio bytes cannot carry an error: the body ends
+                yield stream_error(req.endpoint, err) if not chat else (
+                    b"data: " + dumps(err.body()) + b"\n\n")
             return
         await self.finish()
-        yield DONE
+        if chat:
+            yield DONE
 
     def abandon(self) -> None:
         """The client went away: close the upstream stream now, which cancels the upstream
@@ -113,10 +130,14 @@ class StreamRun:
                     except Exception:
                         pass
             usage, cost = self.usage, self.cost
-            if usage is None and self.chunks:
+            hidden = getattr(self.stream, "_hidden_params", None)
+            if self.style != "chat":  # priced by the SDK's call type at the stream's end
+                cost = (hidden or {}).get("response_cost")
+                if cost is None and usage is not None:
+                    cost = self._price(usage)
+            elif usage is None and self.chunks:
                 usage = _estimate(self.chunks, req.data)
                 cost = self._price(usage) if usage is not None else None
-            hidden = getattr(self.stream, "_hidden_params", None)
             status = "failure" if self.error is not None else "success"
             req.account(status, 200, usage, cost, hidden)
         finally:

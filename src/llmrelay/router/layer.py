@@ -50,7 +50,7 @@ from ..exceptions import (
     RateLimitError,
     ServiceUnavailableError,
 )
-from ..providers.registry import get_provider
+from ..providers.registry import provider_for
 from .config import Deployment
 from .health import _CALLERS_FAULT, counts_as_failure
 from .precall import ContextCheck
@@ -206,11 +206,11 @@ class RouterCall:
             raise dep.error
         merged = {**dep.params, **self.kwargs}
         settings = ctx.settings
-        provider = get_provider(dep.spec)
+        provider = provider_for(dep.spec, ctx.kind)
         drop = merged.get("drop_params")
-        params = split_params(merged, provider.supported_params(ctx.call_type),  # type: ignore[attr-defined]
+        params = split_params(merged, provider.supported_params(ctx.call_type),
                               bool(settings.drop_params if drop is None else drop),
-                              dep.spec.name, dep.provider_model, known_params())
+                              dep.spec.name, dep.provider_model, known_params(ctx.kind))
         stream = bool(params.pop("stream", False))
         ctx.call = dataclasses.replace(
             ctx.call, model=dep.provider_model, spec=dep.spec, params=params, stream=stream,

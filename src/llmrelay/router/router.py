@@ -54,6 +54,7 @@ from .names import MAX_DERIVED, Alias, Pattern, parse_aliases, pattern_entries
 from .policies import AllowedFailsPolicy, RetryPolicy, as_policy
 from .queries import RouterQueries
 from .strategies import STRATEGIES, USES_TOKENS, strategy_names, with_args
+from .surfaces import RouterSurfaces
 
 __all__ = ["Router"]
 
@@ -61,7 +62,7 @@ _PER_CALL = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"
 _DEFAULT_RETRIES = 2
 
 
-class Router(RouterQueries, RouterBatch):
+class Router(RouterQueries, RouterBatch, RouterSurfaces):
     """Route calls for model groups to their deployments.
 
     ``model_list``: LiteLLM-style entries (see :mod:`.config`); several entries may share

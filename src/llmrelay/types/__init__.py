@@ -1,11 +1,21 @@
 """Response objects in OpenAI's shapes (defined in :mod:`.responses`).
 
-``llmrelay.types.utils`` and ``llmrelay.types.router`` are the import paths LiteLLM users
-write (``from litellm.types.utils import ModelResponse``), re-exporting the same classes.
+``llmrelay.types.utils``, ``llmrelay.types.router``, ``llmrelay.types.rerank`` and
+``llmrelay.types.llms.openai`` are the import paths LiteLLM users write (``from
+litellm.types.utils import ModelResponse``), re-exporting the same classes.
 """
 
 from __future__ import annotations
 
+from .media import (
+    HttpxBinaryResponseContent,
+    ImageObject,
+    ImageResponse,
+    ImageUsage,
+    OpenAIModerationResponse,
+    RerankResponse,
+    TranscriptionResponse,
+)
 from .responses import (
     ChatCompletionDeltaToolCall,
     Choices,
@@ -36,15 +46,22 @@ __all__ = [
     "Embedding",
     "EmbeddingResponse",
     "Function",
+    "HttpxBinaryResponseContent",
+    "ImageObject",
+    "ImageResponse",
+    "ImageUsage",
     "Message",
     "ModelResponse",
     "ModelResponseStream",
+    "OpenAIModerationResponse",
     "OpenAIObject",
     "PromptTokensDetails",
+    "RerankResponse",
     "StreamingChoices",
     "TextChoices",
     "TextCompletionResponse",
     "ToolCall",
+    "TranscriptionResponse",
     "Usage",
     "new_call_id",
     "new_id",

@@ -7,6 +7,14 @@ from __future__ import annotations
 import enum
 from typing import Any, TypedDict
 
+from .media import (
+    HttpxBinaryResponseContent,
+    ImageObject,
+    ImageResponse,
+    OpenAIModerationResponse,
+    RerankResponse,
+    TranscriptionResponse,
+)
 from .responses import (
     ChatCompletionDeltaToolCall,
     Choices,
@@ -37,15 +45,21 @@ __all__ = [
     "EmbeddingResponse",
     "Function",
     "GenericStreamingChunk",
+    "HttpxBinaryResponseContent",
+    "ImageObject",
+    "ImageResponse",
     "Message",
     "ModelResponse",
     "ModelResponseStream",
+    "OpenAIModerationResponse",
     "PromptTokensDetails",
+    "RerankResponse",
     "StandardLoggingPayload",
     "StreamingChoices",
     "TextChoices",
     "TextCompletionResponse",
     "ToolCall",
+    "TranscriptionResponse",
     "Usage",
 ]
 
@@ -62,6 +76,20 @@ class CallTypes(str, enum.Enum):
     atext_completion = "atext_completion"
     embedding = "embedding"
     aembedding = "aembedding"
+    image_generation = "image_generation"
+    aimage_generation = "aimage_generation"
+    moderation = "moderation"
+    amoderation = "amoderation"
+    transcription = "transcription"
+    atranscription = "atranscription"
+    speech = "speech"
+    aspeech = "aspeech"
+    rerank = "rerank"
+    arerank = "arerank"
+    responses = "responses"
+    aresponses = "aresponses"
+    anthropic_messages = "anthropic_messages"
+    aanthropic_messages = "aanthropic_messages"
 
 
 class GenericStreamingChunk(TypedDict, total=False):

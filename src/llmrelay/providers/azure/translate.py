@@ -66,16 +66,41 @@ class AzureProvider(OpenAIProvider):
 
     def deployment_url(self, call: Call) -> str:
         """The full request URL; raises BadRequestError when no endpoint is configured."""
+        return self.endpoint_url(call, _PATHS[call.call_type])
+
+    def endpoint_url(self, call: Call, path: str) -> str:
+        """Per-deployment endpoints (images, audio) with ``?api-version``; the Responses API
+        is per resource: ``/openai/v1/responses`` (GA, no version), or
+        ``/openai/responses?api-version=...`` when ``api_version`` is given."""
         base = self.api_base(call)
-        if base.endswith("/openai"):  # endpoints are sometimes copied with this suffix
+        if base.endswith("/openai"):
             base = base[: -len("/openai")]
+        if path.startswith("responses"):
+            if call.api_version:
+                return (f"{base}/openai/{path}?api-version="
+                        f"{quote(call.api_version, safe='')}")
+            return f"{base}/openai/v1/{path}"
         if not call.model:
             raise BadRequestError("azure needs a deployment name: call model='azure/<deployment>'",
                                   llm_provider=self.spec.name)
-        version = quote(self.api_version(call), safe="")
-        deployment = quote(call.model, safe="")
-        return (f"{base}/openai/deployments/{deployment}/{_PATHS[call.call_type]}"
-                f"?api-version={version}")
+        return (f"{base}/openai/deployments/{quote(call.model, safe='')}/{path}"
+                f"?api-version={quote(self.api_version(call), safe='')}")
+
+    def auth_headers(self, call: Call) -> dict[str, str]:
+        """``api-key`` (or an Entra ID bearer token); raises AuthenticationError without
+        either."""
+        token = self.ad_token(call)
+        if not call.api_key and not token:
+            env = " or ".join(self.spec.key_env)
+            raise AuthenticationError(
+                f"missing credentials for azure deployment {call.model!r}: pass api_key= "
+                f"(or set {env}) or azure_ad_token= (or set AZURE_AD_TOKEN)",
+                llm_provider=self.spec.name, model=call.model)
+        headers = {"api-key": call.api_key} if call.api_key else {
+            "Authorization": f"Bearer {token}"}
+        if call.extra_headers:
+            headers.update(call.extra_headers)
+        return headers
 
     def build_request(self, call: Call) -> HTTPRequest:
         """The OpenAI body sent to the deployment URL.
@@ -85,21 +110,9 @@ class AzureProvider(OpenAIProvider):
         before any network I/O.
         """
         url = self.deployment_url(call)
-        token = self.ad_token(call)
-        if not call.api_key and not token:
-            env = " or ".join(self.spec.key_env)
-            raise AuthenticationError(
-                f"missing credentials for azure deployment {call.model!r}: pass api_key= "
-                f"(or set {env}) or azure_ad_token= (or set AZURE_AD_TOKEN)",
-                llm_provider=self.spec.name, model=call.model)
+        auth = self.auth_headers(call)
         req = super().build_request(_for_openai(call))
-        headers = req.headers
-        if call.api_key:
-            headers["api-key"] = call.api_key
-        else:
-            headers["Authorization"] = f"Bearer {token}"
-        if call.extra_headers:  # the caller's headers still win over ours
-            headers.update(call.extra_headers)
+        req.headers.update(auth)  # the caller's headers (in ``auth``, last) still win
         req.url = url
         return req
 

@@ -31,10 +31,11 @@ from ...types import (
     Usage,
     new_id,
 )
-from ..base import Call, HTTPRequest, embedding_format, encode_vector
+from ..base import SURFACE_PARAMS, Call, HTTPRequest, embedding_format, encode_vector
 from ..openai.translate import CHAT_PARAMS, EMBEDDING_PARAMS, TEXT_PARAMS
 from ..registry import ProviderSpec
 from .schema import sample
+from .surfaces import SURFACE_MOCKS, mock_surface, mock_surface_chunks
 
 __all__ = ["DEFAULT_TEXT", "MockProvider", "create", "mock_chunks", "mock_result"]
 
@@ -189,6 +190,8 @@ def mock_result(call: Call, mock: Any, tool_calls: list[Any] | None = None) -> A
     """A complete response for ``call`` (chat, text completion or embedding); ``n`` copies
     of the choice when ``n`` is set."""
     _raise_if_error(call, mock)
+    if call.call_type in SURFACE_MOCKS:
+        return mock_surface(call, mock)
     if call.call_type == "embedding":
         return _embedding(call)
     if isinstance(mock, ModelResponse):
@@ -248,6 +251,8 @@ def _text_chunks(call: Call, full: TextCompletionResponse) -> list[Any]:
 def mock_chunks(call: Call, mock: Any, tool_calls: list[Any] | None = None) -> list[Any]:
     """The chunks a streamed call yields: role, one chunk per word, finish, usage."""
     _raise_if_error(call, mock)
+    if call.call_type in SURFACE_MOCKS:
+        return mock_surface_chunks(call, mock)
     full = mock_result(call, mock, tool_calls)
     if call.call_type == "text_completion":
         return _text_chunks(call, full)
@@ -284,12 +289,17 @@ class MockProvider:
             return EMBEDDING_PARAMS
         return TEXT_PARAMS if call_type == "text_completion" else CHAT_PARAMS
 
+    def surface(self, call_type: str) -> Any:
+        """The mock answers every call type itself (see :mod:`.surfaces`)."""
+        return MockSurface(self.spec, SURFACE_PARAMS.get(call_type, frozenset()))
+
     def build_request(self, call: Call) -> HTTPRequest:
         body: dict[str, Any] = {"model": call.model}
-        if call.call_type == "completion":
+        if call.call_type in ("completion", "anthropic_messages"):
             body["messages"] = call.messages
         else:
-            body["prompt" if call.call_type == "text_completion" else "input"] = call.input
+            body["prompt" if call.call_type in ("text_completion", "image_generation")
+                 else "input"] = getattr(call.input, "model_dump", lambda: call.input)()
         body.update(call.params)
         if call.stream:
             body["stream"] = True
@@ -300,3 +310,14 @@ class MockProvider:
 
 def create(spec: ProviderSpec) -> MockProvider:
     return MockProvider(spec)
+
+
+class MockSurface(MockProvider):
+    """The mock provider for one call type beyond chat, text and embeddings."""
+
+    def __init__(self, spec: ProviderSpec, params: frozenset[str]) -> None:
+        super().__init__(spec)
+        self.params = params
+
+    def supported_params(self, call_type: str) -> frozenset[str]:
+        return self.params

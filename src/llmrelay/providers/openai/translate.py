@@ -140,6 +140,42 @@ class OpenAIProvider:
             f"missing API key for provider {self.spec.name!r}: pass api_key= or set {env}",
             llm_provider=self.spec.name, model=call.model)
 
+    def surface(self, call_type: str) -> Any:
+        """The translation of this wire's endpoint for ``call_type`` (images, audio,
+        moderation, rerank, the Responses API) when the provider row offers it, else None
+        (see :func:`llmrelay.providers.registry.provider_for`)."""
+        if call_type not in self.spec.surfaces:
+            return None
+        from .surfaces import surface_for
+
+        return surface_for(self, call_type)
+
+    def endpoint_url(self, call: Call, path: str) -> str:
+        """The URL of endpoint ``path`` (``"images/generations"`` ...) for ``call``."""
+        return f"{self.api_base(call)}/{path}"
+
+    def auth_headers(self, call: Call) -> dict[str, str]:
+        """The credential headers (after the key check); the caller's extra headers last."""
+        self.check_key(call, self.api_base(call))
+        headers: dict[str, str] = {}
+        if call.api_key:
+            headers["Authorization"] = f"Bearer {call.api_key}"
+        if call.extra_headers:
+            headers.update(call.extra_headers)
+        return headers
+
+    def endpoint_request(self, call: Call, path: str, body: dict[str, Any] | None,
+                         content: bytes | None = None, content_type: str | None = None,
+                         method: str = "POST") -> HTTPRequest:
+        """A request to endpoint ``path``: a JSON ``body``, or raw ``content`` (a
+        multipart upload) with ``body`` as what callbacks see."""
+        url = self.endpoint_url(call, path)
+        headers = {"Content-Type": content_type or "application/json"}
+        if method != "POST" and content is None and body is None:
+            del headers["Content-Type"]
+        headers.update(self.auth_headers(call))
+        return HTTPRequest(method, url, headers, body, content)
+
     def build_request(self, call: Call) -> HTTPRequest:
         if call.call_type == "embedding" and not self.spec.embeddings:
             raise BadRequestError(f"provider {self.spec.name!r} has no embeddings API",

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from . import surfaces as _surfaces  # noqa: F401  (registers the other endpoints)
 from .endpoints import ENDPOINTS, Endpoint, endpoint_for_path
 from .policy import POLICY_KEYS, CallerPolicy, policy_from
 

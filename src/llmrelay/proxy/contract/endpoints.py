@@ -29,7 +29,7 @@ from .checks import (
     invalid,
 )
 
-__all__ = ["ENDPOINTS", "ROLES", "Endpoint", "Messages", "endpoint_for_path"]
+__all__ = ["ENDPOINTS", "ROLES", "Endpoint", "Messages", "add_endpoint", "endpoint_for_path"]
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
@@ -50,6 +50,16 @@ class Endpoint:
     streams: bool = True
     response: str = "object"  # the OpenAPI component name of the JSON answer
     tags: tuple[str, ...] = field(default=("LLM",))
+    # how the request and answer travel (see proxy/answers.py): the body is "json" or
+    # "multipart"; the answer "json" or "audio" (bytes streamed through); a stream
+    # "chat" (data-only SSE ending in [DONE]) or "events" (named SSE events); errors
+    # in "openai" or "anthropic" shape
+    body: str = "json"
+    answer: str = "json"
+    stream_style: str = "chat"
+    errors: str = "openai"
+    default_model: str | None = None  # the model group used when the body names none
+    files: tuple[str, ...] = ()  # multipart fields that are files
 
 
 class Messages(Check):
@@ -179,6 +189,12 @@ EMBEDDINGS = Endpoint(
     streams=False, response="EmbeddingList")
 
 ENDPOINTS: dict[str, Endpoint] = {e.call_type: e for e in (CHAT, TEXT, EMBEDDINGS)}
+
+
+def add_endpoint(endpoint: Endpoint) -> Endpoint:
+    """Declare one more endpoint (the surfaces beyond chat: :mod:`.surfaces`)."""
+    ENDPOINTS[endpoint.call_type] = endpoint
+    return endpoint
 
 
 def endpoint_for_path(path: str) -> Endpoint | None:

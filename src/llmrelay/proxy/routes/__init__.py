@@ -19,6 +19,12 @@ def routes() -> list[BaseRoute]:
             Route(prefix + "/models", models.list_models, methods=["GET"]),
             Route(prefix + "/models/{model_id:path}", models.get_model, methods=["GET"]),
         ]
+    from ..contract import ENDPOINTS
+
+    for call_type, endpoint in ENDPOINTS.items():  # the endpoints beyond chat (above)
+        if call_type not in llm.OWN_ROUTES:
+            out += [Route(path, llm.handler(call_type), methods=["POST"])
+                    for path in endpoint.paths]
     out += [
         Route("/health/liveliness", health.liveliness, methods=["GET"]),
         Route("/health/liveness", health.liveliness, methods=["GET"]),

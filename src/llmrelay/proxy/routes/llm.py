@@ -1,4 +1,6 @@
-"""``POST /v1/chat/completions``, ``/v1/completions`` and ``/v1/embeddings``.
+"""``POST /v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings`` and the other
+LLM endpoints of the request contract (images, audio, moderations, rerank, ...: see
+:func:`handler`).
 
 One request: authenticate (master key or virtual key, from the in-process key cache) ->
 read and check the body (once) -> key limits and budget (429 / 400 ``budget_exceeded``,
@@ -28,6 +30,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..answers import AudioResponse, answer, error_response
+from ..contract import ENDPOINTS
 from ..errors import ProxyError, for_caller, from_exception
 from ..headers import litellm_headers
 from ..key_settings import apply_alias, key_tags
@@ -35,15 +39,12 @@ from ..keys.models import SpendRecord
 from ..keys.reserve import worst_case_cost
 from ..request import build_kwargs, model_of, read_request
 from ..request_policy import apply_to_body
-from ..sse import SSEResponse, json_response
+from ..sse import SSEResponse
 from ..streaming import StreamRun
 
 __all__ = ["LLMRequest", "chat_completions", "completions", "embeddings"]
 
 log = logging.getLogger("llmrelay.proxy")
-
-ROUTES = {"completion": "/v1/chat/completions", "text_completion": "/v1/completions",
-          "embeddings": "/v1/embeddings"}
 
 
 async def chat_completions(request: Request) -> Response:
@@ -56,6 +57,18 @@ async def completions(request: Request) -> Response:
 
 async def embeddings(request: Request) -> Response:
     return await LLMRequest(request, "embeddings").run()
+
+
+# The endpoints whose routes are listed one by one in routes/__init__.py.
+OWN_ROUTES = frozenset({"completion", "text_completion", "embeddings"})
+
+
+def handler(call_type: str) -> Any:
+    """The route handler of an LLM endpoint declared in the request contract."""
+    async def handle(request: Request) -> Response:
+        return await LLMRequest(request, call_type).run()
+    handle.__name__ = call_type
+    return handle
 
 
 def _tokens(usage: Any) -> tuple[int, int, int]:
@@ -93,13 +106,15 @@ def format_cost(cost: float | None) -> str:
 class LLMRequest:
     """One LLM request through the proxy (see the module docstring for the steps)."""
 
-    __slots__ = ("accounted", "auth", "call_id", "call_type", "data", "group", "hooks",
-                 "lease", "request", "served", "start_time", "state", "t0", "upstream")
+    __slots__ = ("accounted", "auth", "call_id", "call_type", "data", "endpoint", "group",
+                 "hooks", "lease", "request", "served", "start_time", "state", "t0",
+                 "upstream")
 
     def __init__(self, request: Request, call_type: str) -> None:
         self.request = request
         self.state = request.app.state.proxy
         self.call_type = call_type
+        self.endpoint = ENDPOINTS[call_type]
         self.call_id = new_call_id()
         self.t0 = time.perf_counter()
         self.start_time = datetime.now(timezone.utc)
@@ -139,6 +154,8 @@ class LLMRequest:
                              headers={"retry-after": "1"})
         self.data = data = await read_request(self.request, self.call_type, auth,
                                               state.cfg.policy, state.cfg.max_request_size)
+        if self.endpoint.default_model and not data.get("model"):
+            data["model"] = self.endpoint.default_model
         apply_to_body(state.cfg, data, self.call_type)
         apply_alias(auth.record, data)
         self.group = group = self._model_group(data)
@@ -158,8 +175,10 @@ class LLMRequest:
             self.data = data
             self.group = group = self._model_group(data)
         kwargs = build_kwargs(data, auth, self.call_id, group)
-        if data.get("stream") and self.call_type != "embeddings":
-            return await self._stream(kwargs)
+        if self.endpoint.answer == "audio":
+            return await self._stream(kwargs, "audio")
+        if data.get("stream") and self.endpoint.streams:
+            return await self._stream(kwargs, self.endpoint.stream_style)
         response = self.served = await self._upstream(kwargs)
         if hooks.success:
             response = await state.hooks.post_success(hooks, data, auth, response)
@@ -167,7 +186,7 @@ class LLMRequest:
         cost = hidden.get("response_cost")
         headers = self.headers(cost, hidden)
         self.account("success", 200, getattr(response, "usage", None), cost, hidden)
-        return json_response(response, headers=headers)
+        return answer(data, response, headers)
 
     def _model_group(self, data: dict[str, Any]) -> str:
         group = model_of(data)
@@ -214,17 +233,23 @@ class LLMRequest:
                 elif not task.cancelled():
                     task.exception()  # retrieved: no "never retrieved" warning
 
-    async def _stream(self, kwargs: dict[str, Any]) -> Response:
+    async def _stream(self, kwargs: dict[str, Any], style: str = "chat") -> Response:
         opts = self.data.get("stream_options") if self.data else None
         opts = opts if isinstance(opts, dict) else {}
         kwargs["stream"] = True
-        # Usage is always requested upstream to price the stream; the usage chunk is passed
-        # on only when the client asked for it.
-        kwargs["stream_options"] = {**opts, "include_usage": True}
+        if style == "chat":
+            # Usage is always requested upstream to price the stream; the usage chunk is
+            # passed on only when the client asked for it.
+            kwargs["stream_options"] = {**opts, "include_usage": True}
         stream = await self._upstream(kwargs)
-        run = StreamRun(self, stream, bool(opts.get("include_usage")))
+        run = StreamRun(self, stream, bool(opts.get("include_usage")), style)
         hidden = getattr(stream, "_hidden_params", None) or {}
-        return SSEResponse(run.events(), self.headers(None, hidden), on_close=run.finish,
+        headers = self.headers(None, hidden)
+        if style == "audio":
+            kind = (hidden.get("response_headers") or {}).get("content-type") or "audio/mpeg"
+            return AudioResponse(run.events(), kind, headers, on_close=run.finish,
+                                 on_disconnect=run.abandon)
+        return SSEResponse(run.events(), headers, on_close=run.finish,
                            on_disconnect=run.abandon)
 
     def headers(self, cost: float | None, hidden: dict[str, Any] | None) -> dict[str, str]:
@@ -252,7 +277,7 @@ class LLMRequest:
         prompt, completion, total = _tokens(usage)
         seconds = time.perf_counter() - self.t0
         try:
-            state.metrics.observe(ROUTES[self.call_type], self.group or "unknown", http_status,
+            state.metrics.observe(self.endpoint.paths[0], self.group or "unknown", http_status,
                                   prompt, completion, cost, seconds)
             if self.lease is not None:
                 state.limiter.release(self.lease, total, cost)
@@ -302,7 +327,7 @@ class LLMRequest:
         headers = self.headers(cost, None)
         headers.update(err.headers)
         self.account("failure", err.status_code, getattr(served, "usage", None), cost, hidden)
-        return json_response(err.body(), err.status_code, headers)
+        return error_response(self.endpoint, err, headers)
 
 
 def _tags(request_tags: Any, key: list[str]) -> list[str]:

@@ -1,0 +1,107 @@
+"""The :class:`~llmrelay.Client` methods of the surfaces beyond chat, text and embeddings,
+with LiteLLM's names and argument order: images, audio, moderation, rerank.
+
+Each is ``prepare`` + ``run`` (``arun`` for the async twin) of its call type, so every one
+goes through the same pipeline as a chat call: the client's layers (cache, router),
+retries, pricing and exactly one terminal callback event.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._context import CallContext
+
+__all__ = ["SurfaceMethods"]
+
+DEFAULT_IMAGE_MODEL = "dall-e-2"  # OpenAI's default when no model is named
+DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
+
+
+class SurfaceMethods:
+    """Mixed into :class:`~llmrelay.Client`."""
+
+    def prepare(self, call_type: str, model: str, kwargs: dict[str, Any], *,
+                messages: Any = None, input: Any = None, is_async: bool = False
+                ) -> CallContext:
+        raise NotImplementedError
+
+    def run(self, ctx: CallContext) -> Any:
+        raise NotImplementedError
+
+    async def arun(self, ctx: CallContext) -> Any:
+        raise NotImplementedError
+
+    # ---- images -------------------------------------------------------------------------
+    def image_generation(self, prompt: str | None = None, model: str | None = None,
+                         **kwargs: Any) -> Any:
+        """Images for ``prompt`` (``/v1/images/generations``): an
+        :class:`~llmrelay.types.ImageResponse`. ``n``, ``size``, ``quality``, ``style``,
+        ``response_format`` as OpenAI defines them; priced per image by quality and size
+        (or by tokens for ``gpt-image-*``)."""
+        return self.run(self.prepare("image_generation", model or DEFAULT_IMAGE_MODEL,
+                                     kwargs, input=prompt))
+
+    async def aimage_generation(self, prompt: str | None = None, model: str | None = None,
+                                **kwargs: Any) -> Any:
+        """Async :meth:`image_generation`."""
+        return await self.arun(self.prepare("image_generation", model or DEFAULT_IMAGE_MODEL,
+                                            kwargs, input=prompt, is_async=True))
+
+    # ---- audio --------------------------------------------------------------------------
+    def transcription(self, model: str = "", file: Any = None, **kwargs: Any) -> Any:
+        """The text of an audio ``file`` (a path, bytes, a binary file or a ``(name,
+        content)`` tuple), uploaded as multipart: a
+        :class:`~llmrelay.types.TranscriptionResponse`. Priced per second of audio."""
+        return self.run(self.prepare("transcription", model, kwargs, input=file))
+
+    async def atranscription(self, model: str = "", file: Any = None, **kwargs: Any) -> Any:
+        """Async :meth:`transcription`."""
+        return await self.arun(self.prepare("transcription", model, kwargs, input=file,
+                                            is_async=True))
+
+    def speech(self, model: str = "", input: str | None = None, voice: Any = None,
+               **kwargs: Any) -> Any:
+        """Speech for ``input``: an :class:`~llmrelay.types.HttpxBinaryResponseContent`
+        (``.content``, ``.stream_to_file(path)`` ...), or with ``stream=True`` an iterator
+        of audio byte chunks as the upstream sends them. Priced per character."""
+        if voice is not None:
+            kwargs["voice"] = voice
+        return self.run(self.prepare("speech", model, kwargs, input=input))
+
+    async def aspeech(self, model: str = "", input: str | None = None, voice: Any = None,
+                      **kwargs: Any) -> Any:
+        """Async :meth:`speech` (``stream=True``: an async iterator of byte chunks)."""
+        if voice is not None:
+            kwargs["voice"] = voice
+        return await self.arun(self.prepare("speech", model, kwargs, input=input,
+                                            is_async=True))
+
+    # ---- moderation and rerank ----------------------------------------------------------
+    def moderation(self, input: Any = None, model: str | None = None, **kwargs: Any) -> Any:
+        """OpenAI's moderation verdicts for ``input`` (a string or a list): an
+        :class:`~llmrelay.types.OpenAIModerationResponse`."""
+        return self.run(self.prepare("moderation", model or DEFAULT_MODERATION_MODEL, kwargs,
+                                     input=input))
+
+    async def amoderation(self, input: Any = None, model: str | None = None,
+                          **kwargs: Any) -> Any:
+        """Async :meth:`moderation`."""
+        return await self.arun(self.prepare("moderation", model or DEFAULT_MODERATION_MODEL,
+                                            kwargs, input=input, is_async=True))
+
+    def rerank(self, model: str = "", query: str | None = None,
+               documents: list[Any] | None = None, **kwargs: Any) -> Any:
+        """``documents`` ranked by relevance to ``query`` (Cohere's rerank): a
+        :class:`~llmrelay.types.RerankResponse`. ``top_n``, ``return_documents`` (default
+        True), ``rank_fields``, ``max_tokens_per_doc``. Priced per search unit."""
+        kwargs["documents"] = documents
+        return self.run(self.prepare("rerank", model, kwargs, input=query))
+
+    async def arerank(self, model: str = "", query: str | None = None,
+                      documents: list[Any] | None = None, **kwargs: Any) -> Any:
+        """Async :meth:`rerank`."""
+        kwargs["documents"] = documents
+        return await self.arun(self.prepare("rerank", model, kwargs, input=query,
+                                            is_async=True))

@@ -1,0 +1,76 @@
+"""The Router's calls beyond chat, text and embeddings, with LiteLLM's names and argument
+order: each is routed, retried, cooled down and failed over exactly like
+:meth:`~llmrelay.Router.completion` (one terminal callback event per call)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .._client import CallContext, Client
+
+__all__ = ["RouterSurfaces"]
+
+
+class RouterSurfaces:
+    """Mixed into :class:`~llmrelay.Router`."""
+
+    def _start(self, call_type: str, model: str, messages: Any, input: Any,
+               kwargs: dict[str, Any], is_async: bool) -> tuple[Client, CallContext]:
+        raise NotImplementedError
+
+    def _call(self, call_type: str, model: str, input: Any, kwargs: dict[str, Any]) -> Any:
+        client, ctx = self._start(call_type, model, None, input, kwargs, False)
+        return client.run(ctx)
+
+    async def _acall(self, call_type: str, model: str, input: Any,
+                     kwargs: dict[str, Any]) -> Any:
+        client, ctx = self._start(call_type, model, None, input, kwargs, True)
+        return await client.arun(ctx)
+
+    def image_generation(self, prompt: str, model: str, **kwargs: Any) -> Any:
+        """Images from a deployment of group ``model`` (errors as ``completion``)."""
+        return self._call("image_generation", model, prompt, kwargs)
+
+    async def aimage_generation(self, prompt: str, model: str, **kwargs: Any) -> Any:
+        """Async :meth:`image_generation`."""
+        return await self._acall("image_generation", model, prompt, kwargs)
+
+    def transcription(self, file: Any, model: str, **kwargs: Any) -> Any:
+        """A transcription of ``file`` from a deployment of group ``model``."""
+        return self._call("transcription", model, file, kwargs)
+
+    async def atranscription(self, file: Any, model: str, **kwargs: Any) -> Any:
+        """Async :meth:`transcription`."""
+        return await self._acall("transcription", model, file, kwargs)
+
+    def speech(self, model: str, input: str, voice: Any = None, **kwargs: Any) -> Any:
+        """Speech for ``input`` from a deployment of group ``model``."""
+        if voice is not None:
+            kwargs["voice"] = voice
+        return self._call("speech", model, input, kwargs)
+
+    async def aspeech(self, model: str, input: str, voice: Any = None, **kwargs: Any) -> Any:
+        """Async :meth:`speech`."""
+        if voice is not None:
+            kwargs["voice"] = voice
+        return await self._acall("speech", model, input, kwargs)
+
+    def moderation(self, model: str, input: Any, **kwargs: Any) -> Any:
+        """Moderation verdicts from a deployment of group ``model``."""
+        return self._call("moderation", model, input, kwargs)
+
+    async def amoderation(self, model: str, input: Any, **kwargs: Any) -> Any:
+        """Async :meth:`moderation`."""
+        return await self._acall("moderation", model, input, kwargs)
+
+    def rerank(self, model: str, query: str, documents: list[Any], **kwargs: Any) -> Any:
+        """``documents`` reranked by a deployment of group ``model``."""
+        kwargs["documents"] = documents
+        return self._call("rerank", model, query, kwargs)
+
+    async def arerank(self, model: str, query: str, documents: list[Any],
+                      **kwargs: Any) -> Any:
+        """Async :meth:`rerank`."""
+        kwargs["documents"] = documents
+        return await self._acall("rerank", model, query, kwargs)

@@ -1,0 +1,1 @@
+"""LiteLLM's ``litellm.types.llms`` import paths (see :mod:`.openai`)."""

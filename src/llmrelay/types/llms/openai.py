@@ -1,0 +1,7 @@
+"""LiteLLM's ``litellm.types.llms.openai`` import path: the non-chat response classes."""
+
+from __future__ import annotations
+
+from ..media import HttpxBinaryResponseContent, OpenAIModerationResponse
+
+__all__ = ["HttpxBinaryResponseContent", "OpenAIModerationResponse"]

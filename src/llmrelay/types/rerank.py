@@ -1,0 +1,7 @@
+"""LiteLLM's ``litellm.types.rerank`` import path."""
+
+from __future__ import annotations
+
+from .media import RerankResponse
+
+__all__ = ["RerankResponse"]
