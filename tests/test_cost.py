@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import llmrelay
 from llmrelay import cost
 from llmrelay.exceptions import NotFoundError
 from llmrelay.providers.registry import known_providers
@@ -590,3 +591,54 @@ def test_import_is_lazy_and_first_load_is_thread_safe() -> None:
     proc = subprocess.run([sys.executable, "-c", code, str(PRICES_DIR)], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_custom_pricing_reads_base_model_and_price_fields_first_source_wins() -> None:
+    base, row = llmrelay.cost.custom_pricing(
+        {"input_cost_per_token": "1e-6"}, {"input_cost_per_token": 9.0,
+                                           "output_cost_per_token": 2e-6,
+                                           "base_model": "gpt-4o"}, None)
+    assert base == "gpt-4o"
+    assert row == {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+    assert llmrelay.cost.custom_pricing({}, {"model": "x"}) == (None, None)
+
+
+def test_per_call_prices_price_an_unknown_model_and_stay_out_of_the_request(
+        fake: Any, openai_args: dict[str, str]) -> None:
+    # LiteLLM: completion(..., input_cost_per_token=, output_cost_per_token=) prices the call.
+    r = llmrelay.completion(model="openai/my-own-model", messages=[{"role": "user",
+                                                                  "content": "hi"}],
+                            input_cost_per_token=1e-6, output_cost_per_token=2e-6,
+                            **openai_args)
+    usage = r.usage
+    expected = usage.prompt_tokens * 1e-6 + usage.completion_tokens * 2e-6
+    assert r._hidden_params["response_cost"] == pytest.approx(expected)
+    assert "input_cost_per_token" not in fake.last.body
+
+
+def test_base_model_prices_as_that_model() -> None:
+    r = llmrelay.embedding(model="bedrock/my-embedder", input="hello", mock_response=[1, 2, 3],
+                           base_model="cohere.embed-english-v3")
+    row = llmrelay.cost.lookup("cohere.embed-english-v3", "bedrock")
+    assert row is not None
+    assert r._hidden_params["response_cost"] == pytest.approx(
+        r.usage.prompt_tokens * row["input_cost_per_token"])
+
+
+def test_bedrock_region_profile_without_a_row_uses_the_model_row() -> None:
+    key = "us.anthropic.claude-3-5-sonnet-20241022-v2:0"
+    saved = llmrelay.model_cost.pop(key, None)
+    try:
+        info = llmrelay.get_model_info(model=key, custom_llm_provider="bedrock")
+        assert info["key"] == "anthropic.claude-3-5-sonnet-20241022-v2:0"
+        assert info["litellm_provider"] == "bedrock"
+    finally:
+        if saved is not None:
+            llmrelay.model_cost[key] = saved
+
+
+def test_model_info_flags_and_new_rows() -> None:
+    assert llmrelay.get_model_info("deepseek/deepseek-chat")["supports_assistant_prefill"]
+    assert llmrelay.get_model_info("gpt-4o")["supports_assistant_prefill"] is False
+    row = llmrelay.cost.lookup("togethercomputer/m2-bert-80M-8k-retrieval", "together_ai")
+    assert row is not None and row["mode"] == "embedding"

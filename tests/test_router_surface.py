@@ -243,3 +243,20 @@ def test_mock_timeout_holds_for_the_requested_group_only() -> None:
     assert time.monotonic() - started >= 0.2
     with pytest.raises(llmrelay.Timeout):
         r.completion(model="backup", messages=MSG, timeout=0.05, mock_timeout=True)
+
+
+@pytest.mark.parametrize("where", ["litellm_params", "model_info"])
+def test_deployment_prices_and_base_model_price_its_calls(where: str) -> None:
+    # LiteLLM: input_cost_per_token / output_cost_per_token / base_model in a deployment's
+    # litellm_params or model_info price the calls it serves (and are never sent upstream).
+    entry: dict[str, Any] = {"model_name": "mine", "litellm_params": {
+        "model": "openai/my-own-model", "mock_response": "hello there"}, "model_info": {}}
+    entry[where].update(input_cost_per_token=1e-6, output_cost_per_token=2e-6)
+    out = Router(model_list=[entry]).completion(model="mine", messages=MSG)
+    expected = out.usage.prompt_tokens * 1e-6 + out.usage.completion_tokens * 2e-6
+    assert out._hidden_params["response_cost"] == pytest.approx(expected)
+    emb: dict[str, Any] = {"model_name": "emb", "litellm_params": {"model": "bedrock/x"},
+                           "model_info": {}}
+    emb[where]["base_model"] = "cohere.embed-english-v3"
+    r = Router(model_list=[emb]).embedding(model="emb", input="hi", mock_response=[1, 2])
+    assert r._hidden_params["response_cost"] > 0

@@ -163,3 +163,23 @@ def test_missing_or_damaged_file_is_never_fetched(fake_tiktoken: list[str], tmp_
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "")  # tiktoken would read straight from the URL
     assert token_counter("gpt-4o", text="abcdefgh") == 2
     assert fake_tiktoken == []  # tiktoken never got the chance to download anything
+
+
+def test_litellm_keywords_count_response_tokens_tools_and_custom_tokenizer() -> None:
+    msgs = [{"role": "assistant", "content": "abcdefgh"}]  # 2 tokens of text
+    assert token_counter("mock/x", messages=msgs) == 2 + 3 + 3
+    assert token_counter("mock/x", messages=msgs, count_response_tokens=True) == 2
+    assert token_counter("mock/x", text="abcd", count_response_tokens=True) == 1
+    tools = [{"type": "function", "function": {"name": "f"}}]
+    assert token_counter("mock/x", text="abcd", tools=tools) > 1
+
+    class Encoded:
+        def __init__(self, text: str) -> None:
+            self.ids = list(text)  # one id per character
+
+    class Tok:
+        def encode(self, text: str) -> Encoded:
+            return Encoded(text)
+
+    assert token_counter(text="abcdef", custom_tokenizer={"type": "huggingface_tokenizer",
+                                                          "tokenizer": Tok()}) == 6

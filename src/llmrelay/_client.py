@@ -27,6 +27,8 @@ from .callbacks import reentry
 from .callbacks.calllog import CallLog
 from .callbacks.plan import Plan, plan_for
 from .callbacks.registry import check_lists
+from .cost import PRICING_ARGS as _PRICING
+from .cost import custom_pricing
 from .exceptions import LLMRelayError
 from .layers import Layer
 from .providers.base import Call
@@ -180,6 +182,8 @@ class Client(SurfaceMethods):
         ctx.mock = kwargs.get("mock_response", UNSET)
         ctx.mock_timeout = bool(kwargs.get("mock_timeout"))
         ctx.mock_delay = kwargs.get("mock_delay")
+        if _PRICING.intersection(kwargs):
+            ctx.price_model, ctx.price_row = custom_pricing(kwargs)
         ctx.metadata = kwargs.get("metadata")
         ctx.call_id = kwargs.get("litellm_call_id") or new_call_id()
         timeout = kwargs.get("timeout") or kwargs.get("request_timeout")

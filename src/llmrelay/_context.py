@@ -35,7 +35,9 @@ class CallContext:
     (LiteLLM's test switches: answer with a timeout after the call's timeout, or the mock
     after a pause), ``metadata``, ``call_id``.
     How to send it: ``settings`` (the client's), ``timeout``, ``num_retries``,
-    ``retry_delay``, ``cache_options`` (``cache=`` of the call).
+    ``retry_delay``, ``cache_options`` (``cache=`` of the call). How to price it:
+    ``price_model`` (``base_model``: the model whose prices apply) and ``price_row``
+    (custom prices: ``input_cost_per_token`` ... of the call or its deployment).
     What happened, reported to callbacks: ``cache_hit``, ``cache_key``, ``cache_keys``,
     ``saved_cache_cost`` (set by the cache layer), ``attempts`` and ``model_id`` (set by
     the router layer); ``log`` is the call's callback state (None when nobody listens).
@@ -60,6 +62,8 @@ class CallContext:
         "mock_timeout",
         "model_id",
         "num_retries",
+        "price_model",
+        "price_row",
         "provider",
         "retry_delay",
         "saved_cache_cost",
@@ -85,6 +89,8 @@ class CallContext:
     mock_timeout: bool
     model_id: str | None
     num_retries: int
+    price_model: str | None
+    price_row: dict[str, Any] | None
     provider: Any  # a Provider; typed loosely since wires add methods beyond the protocol
     retry_delay: float
     saved_cache_cost: float | None
@@ -93,7 +99,7 @@ class CallContext:
 
     def __init__(self) -> None:
         self.cache_hit = self.mock_timeout = False
-        self.mock_delay = None
+        self.mock_delay = self.price_model = self.price_row = None
         self.attempts = self.cache_key = self.cache_keys = None
         self.saved_cache_cost = self.model_id = None
 
@@ -120,7 +126,8 @@ class CallContext:
         if self.cache_hit:
             return 0.0
         return usage_cost(self.call.model, self.call.provider, usage,
-                          self.settings.model_prices)
+                          self.settings.model_prices, base_model=self.price_model,
+                          custom=self.price_row)
 
     def price(self, response: Any) -> float | None:
         """USD cost of this call's ``response``: by the call type's own pricing (images,

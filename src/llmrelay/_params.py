@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .cost import PRICING_ARGS
 from .exceptions import BadRequestError, UnsupportedParamsError
 
 __all__ = ["AUTH_OPTIONS", "OPTIONS", "auth_options", "check_messages",
@@ -36,7 +37,7 @@ OPTIONS = frozenset({
     "litellm_trace_id", "headers", "organization", "model_list", "litellm_logging_obj",
     "no-log", "proxy_server_request", "model_info", "mock_delay", "stream_timeout",
     "azure_ad_token", "mock_timeout", "mock_tool_calls",
-}) | AUTH_OPTIONS
+}) | AUTH_OPTIONS | PRICING_ARGS
 
 
 def check_messages(messages: Any) -> list[dict[str, Any]]:

@@ -19,8 +19,9 @@ from typing import Any
 
 from .exceptions import NotFoundError
 
-__all__ = ["PROVIDER_PREFIXES", "completion_cost", "cost_per_token", "get_model_info", "lookup",
-           "model_cost", "normalise_row", "provider_of", "register_model", "usage_cost"]
+__all__ = ["PRICING_ARGS", "PROVIDER_PREFIXES", "completion_cost", "cost_per_token", "custom_pricing",
+           "get_model_info", "lookup", "model_cost", "normalise_row", "provider_of",
+           "register_model", "usage_cost"]
 
 Row = dict[str, Any]
 
@@ -41,10 +42,15 @@ PROVIDER_PREFIXES = _KNOWN_PROVIDERS
 _LIMITS = ("max_input_tokens", "max_output_tokens", "input_cost_per_token",
            "output_cost_per_token")
 _FLAGS = ("supports_function_calling", "supports_vision", "supports_response_schema",
-          "supports_prompt_caching", "supports_reasoning")
+          "supports_prompt_caching", "supports_reasoning", "supports_assistant_prefill")
 _COST_FIELDS = ("input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
                 "cache_creation_input_token_cost", "cache_creation_input_token_cost_above_1hr",
                 "output_cost_per_reasoning_token")
+# Call arguments (and deployment settings) that say how a call is priced, never sent upstream.
+PRICING_ARGS = frozenset({"base_model", *_COST_FIELDS, "input_cost_per_second",
+                          "output_cost_per_second"})
+# Bedrock cross-region inference profiles: ``us.anthropic.claude-...`` runs that model.
+_REGION_PROFILE = re.compile(r"^(?:us|eu|apac|global|us-gov|jp|au|ca)\.([a-z0-9-]+\..+)$")
 # A long-context price: ``<cost field>_above_<N>k_tokens`` applies when the prompt has more
 # than N*1000 tokens (Gemini Pro above 200k/128k, Claude Sonnet 4/4.5 above 200k).
 _TIER = re.compile(r"^(.+)_above_(\d+)k_tokens$")
@@ -149,6 +155,9 @@ def _resolve(model: str, provider: str | None) -> tuple[str, Row] | None:
     bases = [name]
     if "gpt-35" in name:  # Azure spells gpt-3.5 as gpt-35
         bases.append(name.replace("gpt-35", "gpt-3.5"))
+    regional = _REGION_PROFILE.match(name)
+    if regional:  # a Bedrock cross-region profile without its own row: the model's row
+        bases.append(regional.group(1))
     for base in bases:
         stem = _strip_suffix(base)
         for cand in dict.fromkeys((base, stem, stem + "-latest")):
@@ -341,7 +350,8 @@ def price_row(model: str, provider: str | None,
 
 
 def usage_cost(model: str, provider: str | None, usage: Any,
-               prices: dict[str, Row] | None = None) -> float | None:
+               prices: dict[str, Row] | None = None, *, base_model: str | None = None,
+               custom: Row | None = None) -> float | None:
     """Total USD cost of one call's ``usage``, or None when the model is unpriced.
 
     ``usage`` is an object or dict with ``prompt_tokens``/``completion_tokens`` and optionally
@@ -351,8 +361,14 @@ def usage_cost(model: str, provider: str | None, usage: Any,
     and Anthropic's one-hour cache writes in
     ``prompt_tokens_details.cache_creation_token_details.ephemeral_1h_input_tokens``. Never
     raises; logs one warning per unpriced model name on the ``llmrelay`` logger.
-    ``prices`` (a client's ``model_prices``) is consulted before the global table.
+    ``prices`` (a client's ``model_prices``) is consulted before the global table;
+    ``base_model`` prices the call as that model, ``custom`` (a price row of the call or its
+    deployment, see :func:`custom_pricing`) wins over both.
     """
+    if base_model:
+        model = base_model
+    if custom is not None:
+        prices = {**(prices or {}), model: custom}
     try:
         found = _overlay(prices, model, provider) if prices else None
         if found is None:
@@ -438,6 +454,26 @@ def completion_cost(completion_response: Any = None, model: str | None = None, p
         counts = (token_counter(model, messages=messages, text=prompt or None),
                   token_counter(model, text=completion), 0, 0, 0, 0)
     return sum(_priced(model, custom_llm_provider, counts))
+
+
+def custom_pricing(*sources: Any) -> tuple[str | None, Row | None]:
+    """How a call is priced when its arguments or its deployment say so, as LiteLLM reads
+    them: ``base_model`` (price as that model) and custom prices (any price field such as
+    ``input_cost_per_token`` / ``output_cost_per_token``). ``sources`` are mappings
+    (the call's keyword arguments, a deployment's ``litellm_params``, its ``model_info``),
+    the first that sets a key wins. Returns ``(base_model or None, row or None)``."""
+    base: str | None = None
+    row: Row = {}
+    for source in sources:
+        if not isinstance(source, dict) or not source:
+            continue
+        if base is None and isinstance(source.get("base_model"), str):
+            base = source["base_model"]
+        for field in _COST_FIELDS:
+            value = source.get(field)
+            if value is not None and field not in row:
+                row[field] = float(value)
+    return base, (row or None)
 
 
 def normalise_row(key: str, row: Row) -> Row:

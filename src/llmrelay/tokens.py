@@ -188,8 +188,19 @@ def _message_tokens(message: Any, count: Count) -> int:
 
 
 def token_counter(model: str = "", messages: list[dict[str, Any]] | None = None,
-                  text: str | list[str] | None = None) -> int:
+                  text: str | list[str] | None = None, *,
+                  count_response_tokens: bool | None = False,
+                  tools: list[dict[str, Any]] | None = None,
+                  custom_tokenizer: dict[str, Any] | None = None,
+                  tool_choice: Any = None) -> int:
     """Count the tokens in ``text`` and/or ``messages`` (both counted when both are given).
+
+    LiteLLM's keywords: ``count_response_tokens=True`` counts the messages' text only
+    (a reply's tokens: no per-message or priming overhead); ``tools`` adds the tools'
+    definitions and ``tool_choice`` a named choice, counted as their JSON text;
+    ``custom_tokenizer={"type": ..., "tokenizer": tok}`` counts strings with
+    ``tok.encode(text)`` (a Hugging Face ``tokenizers.Tokenizer`` or anything whose
+    ``encode`` returns ids, or an object with ``.ids``).
 
     Strings are counted with ``model``'s tokenizer when one is available offline (OpenAI
     models with tiktoken and its cached encoding file, see the module docstring), else
@@ -206,15 +217,38 @@ def token_counter(model: str = "", messages: list[dict[str, Any]] | None = None,
     Never fetches anything over the network; never raises for odd content (unknown values
     are counted by their JSON text).
     """
-    count = _counter(model) or _text_tokens
+    count = _custom_counter(custom_tokenizer) or _counter(model) or _text_tokens
     total = 0
     if isinstance(text, str):
         total += count(text)
     elif text:
         total += sum(_value_tokens(item, count) for item in text)
     if messages:
-        total += REPLY_PRIMING + sum(_message_tokens(m, count) for m in messages)
+        counted = sum(_message_tokens(m, count) for m in messages)
+        if count_response_tokens:
+            counted -= TOKENS_PER_MESSAGE * len(messages)
+        else:
+            counted += REPLY_PRIMING
+        total += counted
+    if tools:
+        total += _value_tokens(tools, count)
+    if isinstance(tool_choice, dict):
+        total += _value_tokens(tool_choice, count)
     return total
+
+
+def _custom_counter(custom: dict[str, Any] | None) -> Count | None:
+    """A counter over a user-supplied tokenizer (LiteLLM's ``custom_tokenizer`` dict)."""
+    tokenizer = custom.get("tokenizer") if isinstance(custom, dict) else None
+    encode = getattr(tokenizer, "encode", None)
+    if encode is None:
+        return None
+
+    def count(text: str) -> int:
+        encoded = encode(text)
+        ids = getattr(encoded, "ids", encoded)
+        return len(ids)
+    return count
 
 
 def _encoding(model: str) -> Any:

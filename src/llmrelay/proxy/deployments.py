@@ -27,10 +27,16 @@ _PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token")
 class Deployment:
     """One deployment as the proxy needs it: ids and names for spend records, and pricing."""
 
-    __slots__ = ("api_base", "group", "id", "model", "model_name", "prices", "provider")
+    __slots__ = ("api_base", "group", "id", "model", "model_name", "price_model",
+                 "price_row", "prices", "provider")
 
     def __init__(self, dep: Any, prices: dict[str, dict[str, Any]] | None = None) -> None:
+        from ..cost import custom_pricing
+
         self.prices = prices  # the proxy client's price overlay
+        # the deployment's own base_model / prices, as the router prices its calls
+        self.price_model, self.price_row = custom_pricing(
+            (dep.config or {}).get("litellm_params"), dep.model_info)
         self.group: str = dep.model_name
         self.id: str = dep.id
         self.model: str = dep.model  # as configured, e.g. "openai/gpt-4o-mini"
@@ -42,7 +48,8 @@ class Deployment:
         """USD cost of ``usage`` on this deployment (None when unpriced)."""
         from ..cost import usage_cost
 
-        return usage_cost(self.model_name, self.provider, usage, self.prices)
+        return usage_cost(self.model_name, self.provider, usage, self.prices,
+                          base_model=self.price_model, custom=self.price_row)
 
 
 def deployment_prices(model_list: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -36,7 +36,8 @@ CONFIG_ONLY = frozenset({
     "output_cost_per_second", "max_parallel_requests", "region_name", "tags",
     "use_in_pass_through", "use_litellm_proxy", "merge_reasoning_content_in_choices",
     "litellm_credential_name", "configurable_clientside_auth_params", "max_budget",
-    "budget_duration", "stream_timeout",
+    "budget_duration", "stream_timeout", "base_model", "cache_read_input_token_cost",
+    "cache_creation_input_token_cost", "output_cost_per_reasoning_token",
 })
 
 

@@ -40,6 +40,7 @@ from .._urls import mask_url
 from ..callbacks.dispatcher import Delivery, Job, dispatcher
 from ..callbacks.payload import mask_key
 from ..callbacks.registry import hook_methods, is_async
+from ..cost import custom_pricing
 from ..exceptions import (
     AuthenticationError,
     ContentPolicyViolationError,
@@ -233,6 +234,8 @@ class RouterCall:
         # LiteLLM's mock_timeout tests fallbacks: it holds for the requested group only
         ctx.mock_timeout = bool(merged.get("mock_timeout")) and group == self.group
         ctx.mock_delay = merged.get("mock_delay")
+        ctx.price_model, ctx.price_row = custom_pricing(
+            self.kwargs, dep.config.get("litellm_params"), dep.model_info)
         ctx.model_id = dep.id
         if ctx.log is not None:
             self._retarget_log(ctx, dep, group)
