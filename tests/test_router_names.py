@@ -178,3 +178,25 @@ def test_pre_call_checks_skip_small_windows_then_fall_back() -> None:
     with pytest.raises(ContextWindowExceededError, match="context window"):
         no_fallback.completion("a", long_prompt)
     assert text(Router(model_list=[small]).completion("a", long_prompt)) == "small"
+
+
+def test_pre_call_checks_read_the_base_models_window() -> None:
+    # a deployment under a custom name is checked against its base_model's window
+    long_prompt = [{"role": "user", "content": "word " * 12000}]
+    custom = mock("a", "custom", model="openai/my-deployment")
+    custom["model_info"] = {"base_model": "gpt-4"}  # 8192 tokens
+    big = mock("a", "big", model="openai/other")
+    big["model_info"] = {"max_input_tokens": 100000}
+    router = Router(model_list=[custom, big], enable_pre_call_checks=True)
+    assert {text(router.completion("a", long_prompt)) for _ in range(5)} == {"big"}
+
+
+def test_order_prefers_the_lowest_ready_order() -> None:
+    first = mock("a", "first")
+    first["litellm_params"]["order"] = 1
+    second = mock("a", "second")
+    second["litellm_params"]["order"] = 2
+    router = Router(model_list=[second, first], num_retries=0)
+    assert {text(router.completion("a", MSG)) for _ in range(10)} == {"first"}
+    router.health.failed(router.groups["a"][1], Exception("down"), 0.1, 0)  # cools "first"
+    assert text(router.completion("a", MSG)) == "second"

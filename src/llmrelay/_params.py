@@ -36,7 +36,7 @@ OPTIONS = frozenset({
     "custom_llm_provider", "caching", "cache", "turn_off_message_logging", "litellm_call_id",
     "litellm_trace_id", "headers", "organization", "model_list", "litellm_logging_obj",
     "no-log", "proxy_server_request", "model_info", "mock_delay", "stream_timeout",
-    "azure_ad_token", "mock_timeout", "mock_tool_calls",
+    "azure_ad_token", "mock_timeout", "mock_tool_calls", "cooldown_time",
 }) | AUTH_OPTIONS | PRICING_ARGS
 
 

@@ -23,8 +23,8 @@ from typing import Any
 from ..exceptions import LLMRelayError
 from ..providers.registry import ProviderSpec, resolve_model
 
-__all__ = ["CONFIG_ONLY", "Deployment", "RouterConfigError", "load_model_list",
-           "parse_fallbacks", "resolve_env"]
+__all__ = ["CONFIG_ONLY", "Deployment", "RouterConfigError", "entry_id",
+           "expand_organizations", "load_model_list", "parse_fallbacks", "resolve_env"]
 
 _log = logging.getLogger("llmrelay")
 ENV_PREFIX = "os.environ/"
@@ -36,7 +36,7 @@ CONFIG_ONLY = frozenset({
     "output_cost_per_second", "max_parallel_requests", "region_name", "tags",
     "use_in_pass_through", "use_litellm_proxy", "merge_reasoning_content_in_choices",
     "litellm_credential_name", "configurable_clientside_auth_params", "max_budget",
-    "budget_duration", "stream_timeout", "base_model", "cache_read_input_token_cost",
+    "budget_duration", "stream_timeout", "cooldown_time", "base_model", "cache_read_input_token_cost",
     "cache_creation_input_token_cost", "output_cost_per_reasoning_token",
 })
 
@@ -65,6 +65,7 @@ class Deployment:
     # the deployment is picked; the rest of the router works.
     error: LLMRelayError | None = field(default=None, repr=False)
     max_parallel: int | None = None  # requests in flight at once (max_parallel_requests)
+    order: int | None = None  # priority in the group: the lowest ready order serves
 
     @property
     def provider(self) -> str:
@@ -140,6 +141,32 @@ def resolve_env(value: Any, where: str) -> Any:
     return value
 
 
+def expand_organizations(model_list: Iterable[Any]) -> list[Any]:
+    """LiteLLM's multi-organisation entries: an entry whose ``litellm_params.organization``
+    is a list stands for one deployment per organisation (a given ``model_info.id`` gets
+    the organisation appended, so ids stay unique)."""
+    out: list[Any] = []
+    for entry in model_list:
+        lp = entry.get("litellm_params") if isinstance(entry, Mapping) else None
+        orgs = lp.get("organization") if isinstance(lp, Mapping) else None
+        if not isinstance(orgs, list) or not isinstance(lp, Mapping):
+            out.append(entry)
+            continue
+        for org in orgs:
+            info = dict(entry.get("model_info") or {})
+            if info.get("id"):
+                info["id"] = f"{info['id']}-{org}"
+            out.append({**entry, "litellm_params": {**lp, "organization": org},
+                        "model_info": info})
+    return out
+
+
+def entry_id(entry: Mapping[str, Any]) -> str:
+    """A deployment entry's id: its ``model_info.id``, else a hash of the entry."""
+    given = (entry.get("model_info") or {}).get("id")
+    return str(given) if given else _stable_id(entry)
+
+
 def _stable_id(entry: Mapping[str, Any]) -> str:
     text = json.dumps({"model_name": entry.get("model_name"),
                        "litellm_params": entry.get("litellm_params")},
@@ -193,7 +220,7 @@ def _deployment(index: int, entry: Any) -> Deployment:
                      exc.message)
     retries = lp.get("max_retries", lp.get("num_retries"))
     return Deployment(
-        id=str(info.get("id") or _stable_id(entry)),
+        id=entry_id(entry),
         model_name=group, model=model, spec=spec, provider_model=provider_model,
         params={k: v for k, v in lp.items() if k not in CONFIG_ONLY},
         model_info=info,
@@ -205,6 +232,7 @@ def _deployment(index: int, entry: Any) -> Deployment:
         error=error,
         max_parallel=_number(lp.get("max_parallel_requests"), "max_parallel_requests", where,
                              True) or None,
+        order=_number(_routing_value("order", entry, lp, info), "order", where, True),
     )
 
 

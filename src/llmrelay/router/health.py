@@ -167,6 +167,9 @@ class Health:
         self.track_tokens = track_tokens
         self._lock = threading.Lock()
         self._states: dict[str, _State] = {}
+        # Called as on_cooldown(deployment id, error, seconds) to start a cooldown :meth:`failed`
+        # decided on (the router's ``cooldown_cache``); None: :meth:`cool` directly.
+        self.on_cooldown: Callable[[str, BaseException, float], Any] | None = None
 
     def _fresh(self, dep: Deployment | None) -> _State:
         if dep is None:
@@ -267,9 +270,11 @@ class Health:
             st.samples += 1
 
     def failed(self, dep: Deployment, exc: BaseException, duration: float,
-               allowed_fails: int | None = None) -> float | None:
+               allowed_fails: int | None = None, cooldown_time: float | None = None
+               ) -> float | None:
         """Count a failure; returns the cooldown (seconds) it started, if any.
-        ``allowed_fails`` overrides the router's for this error (an allowed-fails policy)."""
+        ``allowed_fails`` overrides the router's for this error (an allowed-fails policy),
+        ``cooldown_time`` the cooldown length (a deployment's or a call's; 0: none)."""
         if isinstance(exc, Timeout):
             self.add_latency(dep, duration)  # a timed-out deployment must look slow
         if not counts_as_failure(exc):
@@ -282,15 +287,31 @@ class Health:
             seconds = cooldown_seconds(
                 exc, len(st.fails),
                 self.allowed_fails if allowed_fails is None else allowed_fails,
-                self.cooldown_time)
+                self.cooldown_time if cooldown_time is None else cooldown_time)
             if seconds is None or seconds <= 0:
                 return None
+            st.fails.clear()
+        hook = self.on_cooldown
+        if hook is not None:
+            hook(dep.id, exc, seconds)
+        else:
+            self.cool(dep.id, exc, seconds)
+        return seconds
+
+    def cool(self, dep_id: str, exc: BaseException | None, seconds: float,
+             dep: Deployment | None = None) -> None:
+        """Take deployment ``dep_id`` (``dep``, when known) out of rotation for
+        ``seconds`` (after ``exc``)."""
+        with self._lock:
+            now = self.clock()
+            st = self._states.get(dep_id)
+            if st is None:
+                st = self._states[dep_id] = self._fresh(dep)
             st.cool_until = max(st.cool_until, now + seconds)
             st.cooled_by_429 = isinstance(exc, RateLimitError)
             message = exc.message if isinstance(exc, LLMRelayError) else str(exc)
-            st.cool_reason = f"cooling down after {type(exc).__name__}: {message[:200]}"
-            st.fails.clear()
-            return seconds
+            st.cool_reason = (f"cooling down after {type(exc).__name__}: {message[:200]}"
+                              if exc is not None else "cooling down")
 
     # ---- read side ------------------------------------------------------------------------
     def in_flight(self, dep_id: str) -> int:
@@ -351,4 +372,5 @@ class Health:
                     "tokens_last_minute": None if st.tokens is None else st.tokens.total,
                     "fails_last_minute": len(st.fails), "latency_s": st.latency,
                     "latency_samples": st.samples,
-                    "cooldown_left_s": max(0.0, st.cool_until - now)}
+                    "cooldown_left_s": max(0.0, st.cool_until - now),
+                    "cooldown_reason": st.cool_reason if st.cool_until > now else None}

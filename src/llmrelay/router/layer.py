@@ -91,12 +91,17 @@ class RouterCall:
              ) -> Deployment | None:
         """A deployment of ``group`` that can take a request, preferring untried ones and
         never one in ``refused`` (nor, with pre-call checks, one the prompt is too long
-        for)."""
+        for). Deployments with an ``order`` are priorities: only the lowest order among
+        the ready ones serves (a cooled-down order 1 hands over to order 2)."""
         ready, _ = self.router.health.partition(self.router.deployments(group))
         if self.context is not None:
             ready = [d for d in ready if self.context.fits(d)]
         if refused:
             ready = [d for d in ready if d.id not in refused]
+        orders = [d.order for d in ready if d.order is not None]
+        if orders:
+            lowest = min(orders)
+            ready = [d for d in ready if d.order == lowest]
         fresh = [d for d in ready if d.id not in tried]
         pool = fresh or ready
         if not pool:
@@ -254,6 +259,8 @@ class RouterCall:
                   model_info=dep.model_info, api_base=self._base(ctx, dep))
         if group != self.group:
             md["original_model_group"] = self.group
+        if self.kwargs.get("cooldown_time") is not None:
+            lp["cooldown_time"] = self.kwargs["cooldown_time"]
         # LiteLLM's record of the attempts that failed before this one
         md["previous_models"] = [
             {"model": a["deployment"], "model_group": a["model_group"],
@@ -276,7 +283,17 @@ class RouterCall:
         duration = self._record(ctx, dep, group, started, exc)
         self.router.health.finished(dep)
         if self._may_cool(dep):
-            self.router.health.failed(dep, exc, duration, self.router.allowed_fails_for(exc))
+            self.router.health.failed(dep, exc, duration, self.router.allowed_fails_for(exc),
+                                      self._cooldown_time(dep))
+
+    def _cooldown_time(self, dep: Deployment) -> float | None:
+        """The cooldown a failure of ``dep`` starts: the call's ``cooldown_time``, else the
+        deployment's, else None (the router's); 0 means none."""
+        for source in (self.kwargs, dep.config.get("litellm_params") or {}):
+            value = source.get("cooldown_time")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        return None
 
     def _may_cool(self, dep: Deployment) -> bool:
         """A group's only deployment never cools down: there is nowhere else to send the
@@ -320,7 +337,8 @@ class RouterCall:
                 health.add_tokens(dep, _total_tokens(getattr(st, "usage", None)))
                 if error is not None and counts_as_failure(error) and self._may_cool(dep):
                     health.failed(dep, error, time.perf_counter() - started,
-                                  self.router.allowed_fails_for(error))
+                                  self.router.allowed_fails_for(error),
+                                  self._cooldown_time(dep))
             finally:
                 inner(st, status, error)
 

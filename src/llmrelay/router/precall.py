@@ -2,8 +2,8 @@
 window cannot hold the prompt.
 
 A deployment's window is ``model_info.max_input_tokens`` when the config gives it, else the
-price table's ``max_input_tokens`` for its model; a deployment with no known window is
-kept. The prompt is counted with the deployment model's tokenizer (see
+price table's ``max_input_tokens`` for its ``base_model`` (``model_info`` or
+``litellm_params``) or its model; a deployment with no known window is kept. The prompt is counted with the deployment model's tokenizer (see
 :func:`llmrelay.token_counter`), once per model per call. When no deployment of a group can
 hold the prompt the group fails with :class:`~llmrelay.ContextWindowExceededError`, so
 ``context_window_fallbacks`` (then ``fallbacks``) take over, as in LiteLLM's router.
@@ -45,10 +45,11 @@ class ContextCheck:
     def window(dep: Deployment) -> int | None:
         limit = dep.model_info.get("max_input_tokens")
         if limit is None:
-            from ..cost import get_model_info
+            from ..cost import custom_pricing, get_model_info
 
+            base, _ = custom_pricing(dep.model_info, dep.config.get("litellm_params"))
             try:
-                limit = get_model_info(dep.provider_model, dep.provider).get(
+                limit = get_model_info(base or dep.provider_model, dep.provider).get(
                     "max_input_tokens")
             except LLMRelayError:
                 return None

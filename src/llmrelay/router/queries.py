@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..cost import get_model_info as _table_info
 from ..exceptions import LLMRelayError
-from .config import Deployment, load_model_list
+from .config import Deployment, Params, expand_organizations, load_model_list
 from .health import Health
 
 if TYPE_CHECKING:
@@ -111,7 +111,8 @@ class RouterQueries:
     def get_model_group_info(self, model_group: str) -> dict[str, Any] | None:
         """What a model group offers: its providers, the smallest context window and
         output limit of its deployments, the highest prices, their summed rpm/tpm, and the
-        ``supports_*`` flags all of them share (None for an unknown group)."""
+        ``supports_*`` flags all of them share (None for an unknown group). A dict whose
+        keys also read as attributes (``info.model_group``), as LiteLLM's object."""
         deps = self.groups.get(model_group)
         if not deps:
             return None
@@ -129,7 +130,7 @@ class RouterQueries:
         flags = {k for i in infos for k in i if k.startswith("supports_")}
         for flag in sorted(flags):
             out[flag] = all(bool(i.get(flag)) for i in infos)
-        return out
+        return Params(out)
 
     def get_model_access_groups(self, model_name: str | None = None,
                                 model_access_group: str | None = None
@@ -181,7 +182,7 @@ class RouterQueries:
     # ---- changing the model list --------------------------------------------------------------
     def set_model_list(self, model_list: list[dict[str, Any]]) -> None:
         """Replace every deployment (raises :class:`RouterConfigError` as the constructor)."""
-        self.groups = load_model_list(model_list)
+        self.groups = load_model_list(expand_organizations(model_list))
         self._by_id = {d.id: d for deps in self.groups.values() for d in deps}
 
     def add_deployment(self, deployment: Any) -> Deployment | None:
@@ -219,7 +220,9 @@ class RouterQueries:
         llmrelay leaves your callbacks alone.)"""
         old = self.health
         self.health = Health(old.allowed_fails, old.cooldown_time, old.alpha,
-                             track_tokens=old.track_tokens)
+                             track_tokens=old.track_tokens, latency_ttl=old.latency_ttl,
+                             max_parallel=old.max_parallel)
+        self.health.on_cooldown = old.on_cooldown
 
     def flush_cache(self) -> None:
         """Empty the router's key/value cache."""

@@ -44,10 +44,13 @@ from .config import (
     Deployment,
     RouterConfigError,
     _deployment,
+    entry_id,
+    expand_organizations,
     load_model_list,
     parse_fallbacks,
     resolve_env,
 )
+from .cooldowns import CooldownCache
 from .health import Health
 from .layer import RouterCall
 from .names import MAX_DERIVED, Alias, Pattern, parse_aliases, pattern_entries
@@ -122,7 +125,8 @@ class Router(RouterQueries, RouterBatch, RouterSurfaces):
         if routing_strategy not in STRATEGIES:
             raise RouterConfigError(f"unknown routing_strategy {routing_strategy!r}; choose "
                                     f"one of {', '.join(strategy_names())}")
-        plain, self.patterns = pattern_entries([] if model_list is None else list(model_list))
+        plain, self.patterns = pattern_entries(
+            [] if model_list is None else expand_organizations(model_list))
         for pattern in self.patterns:  # unset os.environ/ references fail now, not later
             for index, entry in pattern.entries:
                 resolve_env(dict(entry["litellm_params"]), f"model_list[{index}] "
@@ -169,6 +173,8 @@ class Router(RouterQueries, RouterBatch, RouterSurfaces):
                              track_tokens=routing_strategy in USES_TOKENS,
                              latency_ttl=None if ttl is None else float(ttl),
                              max_parallel=int(default_max_parallel_requests or 0) or None)
+        self.cooldown_cache = CooldownCache(self)
+        self._watch_cooldowns()
         self._client = client
         self.retry_policy = as_policy(retry_policy, RetryPolicy, "retry_policy")
         self.model_group_retry_policy = {
@@ -177,6 +183,14 @@ class Router(RouterQueries, RouterBatch, RouterSurfaces):
         self.allowed_fails_policy = as_policy(allowed_fails_policy, AllowedFailsPolicy,
                                               "allowed_fails_policy")
         self.cache = DualCache()  # a key/value store for code that uses the router's
+
+    def _watch_cooldowns(self) -> None:
+        """Cooldowns start through ``cooldown_cache.add_deployment_to_cooldown`` (looked up
+        each time, so code that replaces it sees every cooldown)."""
+        def start(dep_id: str, exc: BaseException, seconds: float) -> None:
+            self.cooldown_cache.add_deployment_to_cooldown(
+                dep_id, exc, getattr(exc, "status_code", None), seconds)
+        self.health.on_cooldown = start
 
     # ---- policies ---------------------------------------------------------------------------
     def _policy(self, group: str) -> RetryPolicy | None:
@@ -304,13 +318,36 @@ class Router(RouterQueries, RouterBatch, RouterSurfaces):
         return [g for g in self.groups if g not in derived] + [p.name for p in self.patterns]
 
     def get_model_names(self) -> list[str]:
-        return self.model_names
+        """The names callers may use: the model groups (wildcard groups by their pattern)
+        and the aliases that are not hidden."""
+        names = self.model_names
+        return names + [a for a, t in self.aliases.items() if not t.hidden and a not in names]
 
     def get_model_list(self, model_name: str | None = None) -> list[dict[str, Any]]:
         """The configured entries (``os.environ/`` references left unresolved, so no
-        secret is exposed), each with its ``model_info.id``; optionally of one group."""
-        return [d.describe() for g, deps in self.groups.items() for d in deps
-                if model_name is None or g == model_name]
+        secret is exposed), each with its ``model_info.id``: the groups', the wildcard
+        groups' as configured, and for each alias that is not hidden its group's entries
+        under the alias's name (as LiteLLM lists them); optionally of one name."""
+        derived = self._derived
+        out = [d.describe() for g, deps in self.groups.items() if g not in derived
+               for d in deps if model_name is None or g == model_name]
+        for pattern in self.patterns:
+            if model_name is None or model_name == pattern.name:
+                out += [_described(entry) for _, entry in pattern.entries]
+        return out + self.get_model_list_from_model_alias(model_name)
+
+    def get_model_list_from_model_alias(self, model_name: str | None = None
+                                        ) -> list[dict[str, Any]]:
+        """For each alias that is not hidden (only ``model_name`` when given), its group's
+        entries under the alias's name."""
+        out: list[dict[str, Any]] = []
+        for alias, target in self.aliases.items():
+            if target.hidden or alias in self.groups or (model_name not in (None, alias)):
+                continue
+            group = self.resolve(target.target) if self._resolvable(target.target) else None
+            for dep in self.groups.get(group or "", []):
+                out.append({**dep.describe(), "model_name": alias})
+        return out
 
     def get_deployment(self, model_id: str) -> Deployment | None:
         """The deployment with id ``model_id`` (attribute and item access to
@@ -439,6 +476,11 @@ class Router(RouterQueries, RouterBatch, RouterSurfaces):
     def __repr__(self) -> str:
         sizes = ", ".join(f"{g}: {len(d)}" for g, d in self.groups.items())
         return f"Router({self.routing_strategy}, groups={{{sizes}}})"
+
+
+def _described(entry: dict[str, Any]) -> dict[str, Any]:
+    """A wildcard group's entry as configured, with its id."""
+    return {**entry, "model_info": {**(entry.get("model_info") or {}), "id": entry_id(entry)}}
 
 
 _MOCK_TESTING = (("mock_testing_fallbacks", InternalServerError),
