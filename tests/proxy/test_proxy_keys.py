@@ -81,13 +81,18 @@ def test_master_key_required(proxy: Proxy, fake: Any) -> None:
 
 
 def test_management_needs_master_key(proxy: Proxy) -> None:
-    """A key without a user (no role beyond reading itself) manages nothing; the roles a
-    user's key may have are tested in test_roles.py."""
-    key = proxy.create_key(key_alias="not-admin")["key"]
+    """A key without a user (no role beyond reading itself and its own spend) manages
+    nothing; the roles a user's key may have are tested in test_roles.py."""
+    made = proxy.create_key(key_alias="not-admin")
+    key = made["key"]
     assert proxy.http.get("/key/list").status_code == 401
     r = proxy.http.get("/key/list", headers=proxy.headers(key))
     assert r.status_code == 403 and r.json()["error"]["code"] == "insufficient_permissions"
-    assert proxy.http.get("/spend/logs", headers=proxy.headers(key)).status_code == 403
+    r = proxy.http.get("/spend/logs", headers=proxy.headers(key))
+    assert r.status_code == 200 and {row["key_hash"] for row in r.json()} <= {made["token"]}
+    r = proxy.http.get("/spend/logs", params={"api_key": "sk-another-key-123"},
+                       headers=proxy.headers(key))
+    assert r.status_code == 403
     assert proxy.http.post("/key/generate", json={}, headers=proxy.headers(key)
                            ).status_code == 403
 

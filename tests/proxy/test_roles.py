@@ -17,6 +17,8 @@ import pytest
 import pytest_asyncio
 from asgi_support import MOCK, InProcess, in_process
 
+from llmrelay.proxy.routes.reports_litellm import ROUTES as SPEND_VIEWS
+
 ROLES = "MAVTIWX"
 _n = itertools.count()
 
@@ -213,7 +215,17 @@ MATRIX: dict[str, tuple[Case, str]] = {
     "key/regenerate own": (_key_regenerate, "MATI"),
     "key/info t2": (_key_t2, READ),
     "key/list": (fixed("GET", "/key/list"), "MAVTIW"),
+    # reports: everyone reads, scoped (test_spend_reports.py checks what each one sees)
+    "spend/report": (fixed("GET", "/spend/report?group_by=model"), ROLES),
+    "spend/report of t1": (fixed("GET", "/spend/report?team_id=t1"), "MAVTIW"),
+    "spend/report of another user": (fixed("GET", "/spend/report?user_id=other"), READ),
+    "spend/logs": (fixed("GET", "/spend/logs"), ROLES),
+    "spend/logs of another user": (fixed("GET", "/spend/logs?user_id=other"), READ),
+    "spend/keys": (fixed("GET", "/spend/keys"), READ),
 }
+for _method, _path, *_ in SPEND_VIEWS:
+    MATRIX[_path.lstrip("/")] = (fixed(_method, _path, {} if _method == "POST" else None),
+                                 ROLES)
 
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

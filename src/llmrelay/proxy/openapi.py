@@ -14,6 +14,8 @@ from typing import Any
 from .contract import ENDPOINTS, CallerPolicy, Endpoint
 from .contract.policy import CREDENTIALS, GATEWAY, MOCKS, OPTIONS, PROVIDER_EXTRAS
 from .openapi_admin import operations as admin_operations
+from .openapi_admin import report_operations
+from .routes.reports_litellm import ROUTES as SPEND_VIEWS
 
 __all__ = ["OPERATIONS", "document"]
 
@@ -132,14 +134,17 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "total_count": {"type": "integer"}}}),
         tags=("Keys",), query={"user_id": (_TEXT, False), "team_id": (_TEXT, False)}),
     ("GET", "/spend/logs"): _op(
-        "Usage records, newest first (master key only)",
+        "Usage records (the request log), newest first (admins and viewers: all; team "
+        "admins: their team's; users: their own)",
         _json({"type": "array", "items": {"type": "object"}}), tags=("Spend",),
         query={"api_key": (_KEY_OR_TOKEN, False), "user_id": (_TEXT, False),
-               "team_id": (_TEXT, False),
+               "team_id": (_TEXT, False), "model": (_TEXT, False), "status": (_TEXT, False),
+               "request_id": (_TEXT, False), "offset": ({"type": "integer", "minimum": 0},
+                                                        False),
                "start_date": ({"type": "string", "format": "date-time"}, False),
                "end_date": ({"type": "string", "format": "date-time"}, False),
                "limit": ({"type": "integer", "minimum": 1}, False)}),
-    ("GET", "/spend/keys"): _op("Spend per key (master key only)",
+    ("GET", "/spend/keys"): _op("Spend per key (admins and viewers)",
                                 _json({"type": "array", "items": {"type": "object"}}),
                                 tags=("Spend",)),
 }
@@ -152,6 +157,7 @@ for _prefix in ("/v1", ""):
                         "schema": _TEXT}]}
 
 OPERATIONS.update(admin_operations(_op, _json, _ref("KeyRecord")))
+OPERATIONS.update(report_operations(_op, SPEND_VIEWS))
 
 _COMPONENTS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {

@@ -171,3 +171,41 @@ def operations(op: Callable[..., dict[str, Any]],
         "parameters": [{"name": "id", "in": "path", "required": True,
                         "schema": {"type": "string"}}]}
     return out
+
+
+_Query = dict[str, tuple[dict[str, Any], bool]]
+_REPORT_QUERY: _Query = {name: (_STR, False) for name in (
+    "start_date", "end_date", "group_by", "api_key", "team_id", "user_id", "organization_id",
+    "model", "provider", "tag", "customer_id", "status", "format")}
+_REPORT_QUERY["limit"] = ({"type": "integer", "minimum": 1, "maximum": 100_000}, False)
+_REPORT = {"type": "object", "required": ["rows", "totals", "group_by", "source"],
+           "properties": {"rows": _LIST, "totals": _OBJ, "group_by": {
+               "type": "array", "items": _STR}, "interval": _OPT_STR, "source": _STR,
+               "start_date": _STR, "end_date": _STR, "filters": _OBJ}}
+_VIEW_QUERY: _Query = {name: (_STR, False) for name in (
+    "start_date", "end_date", "api_key", "team_id", "user_id", "internal_user_id",
+    "customer_id", "model", "provider", "tag", "tags", "group_by")}
+_VIEW_QUERY["limit"] = ({"type": "integer", "minimum": 1, "maximum": 10_000}, False)
+
+
+def report_operations(op: Callable[..., dict[str, Any]],
+                      views: list[tuple[str, str, Any, str, str]]
+                      ) -> dict[tuple[str, str], dict[str, Any]]:
+    """``/spend/report`` and LiteLLM's spend views (``views``: reports_litellm.ROUTES)."""
+    out = {("GET", "/spend/report"): op(
+        "Spend, requests and tokens grouped by day/hour and model, key, team, user, "
+        "organization, tag, end user, provider or status (format=csv downloads it)",
+        {"description": "The report", "content": {
+            "application/json": {"schema": _REPORT}, "text/csv": {"schema": _STR}}},
+        tags=("Spend",), query=_REPORT_QUERY)}
+    for method, path, _, summary, kind in views:
+        schema = _LIST if kind == "array" else _OBJ
+        ok = {"description": "OK", "content": {"application/json": {"schema": schema}}}
+        if method == "POST":
+            out[(method, path)] = op(summary, ok, tags=("Spend",), body={
+                "type": "object", "properties": {"api_key": _STR, "startTime": _STR,
+                                                 "endTime": _STR}})
+            out[(method, path)]["requestBody"]["required"] = False
+        else:
+            out[(method, path)] = op(summary, ok, tags=("Spend",), query=_VIEW_QUERY)
+    return out

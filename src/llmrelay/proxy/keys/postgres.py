@@ -283,10 +283,14 @@ class PostgresStore(KeyStore):
 
     async def spend_logs(self, *, key_hash: str | None = None, user_id: str | None = None,
                          team_id: str | None = None, start: datetime | None = None,
-                         end: datetime | None = None, limit: int = 1000) -> list[SpendRecord]:
+                         end: datetime | None = None, limit: int = 1000,
+                         **more: Any) -> list[SpendRecord]:
         where, params = [], []
         for clause, value in (("key_hash = %s", key_hash), ("user_id = %s", user_id),
                               ("team_id = %s", team_id),
+                              ("model_group = %s", more.get("model")),
+                              ("status = %s", more.get("status")),
+                              ("call_id = %s", more.get("call_id")),
                               ("start_time >= %s", _encode("start_time", start)),
                               ("start_time <= %s", _encode("start_time", end))):
             if value is not None:
@@ -294,8 +298,9 @@ class PostgresStore(KeyStore):
                 params.append(value)
         query = (f"SELECT {', '.join(SPEND_COLUMNS)} FROM spend_logs"
                  + (" WHERE " + " AND ".join(where) if where else "")
-                 + " ORDER BY start_time DESC, id DESC LIMIT %s")
-        return [_spend(r) for r in await self._rows(query, [*params, int(limit)])]
+                 + " ORDER BY start_time DESC, id DESC LIMIT %s OFFSET %s")
+        offset = int(more.get("offset") or 0)
+        return [_spend(r) for r in await self._rows(query, [*params, int(limit), offset])]
 
     async def spend_by_key(self) -> list[dict[str, Any]]:
         out = []

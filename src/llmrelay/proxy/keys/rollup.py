@@ -86,9 +86,7 @@ def sqlite_rollup(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> No
         _add(daily, (day, *(row[_AT[d]] or "" for d in DAILY_DIMS)), sums)
         _add(hourly, (hour, *(row[_AT[d]] or "" for d in HOURLY_DIMS)), sums)
         group = row[_AT["model_group"]] or ""
-        end_user = row[_AT["end_user"]]
-        if end_user:
-            _add(dims, (day, "end_user", end_user, group), sums)
+        _add(dims, (day, "end_user", row[_AT["end_user"]] or "", group), sums)
         for tag in _tags(row[_AT["request_tags"]]):
             _add(dims, (day, "tag", tag, group), sums)
             if sums[0]:
@@ -132,8 +130,8 @@ def postgres_ctes() -> str:
             f"{', '.join(_SUMS)}) SELECT * FROM (SELECT {_pg_bucket('day')} AS day, "
             f"'tag' AS dim, x.value AS value, COALESCE(model_group, '') AS model_group, "
             f"{_PG_SUMS} FROM {_PG_TAGS} GROUP BY 1, 2, 3, 4 UNION ALL "
-            f"SELECT {_pg_bucket('day')}, 'end_user', end_user, COALESCE(model_group, ''), "
-            f"{_PG_SUMS} FROM ins WHERE end_user IS NOT NULL AND end_user <> '' "
+            f"SELECT {_pg_bucket('day')}, 'end_user', COALESCE(end_user, ''), "
+            f"COALESCE(model_group, ''), {_PG_SUMS} FROM ins "
             f"GROUP BY 1, 2, 3, 4) AS s ORDER BY 1, 2, 3, 4 "
             f"ON CONFLICT (day, dim, value, model_group) DO UPDATE SET {sets} RETURNING 1)")
     tags = (", tg AS (UPDATE tags t SET spend = t.spend + d.usd FROM (SELECT x.value AS tag, "

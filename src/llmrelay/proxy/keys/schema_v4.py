@@ -15,8 +15,9 @@
   as idempotent): ``spend_daily`` (UTC day x key, team, user, organisation, model group,
   model, provider, status), ``spend_hourly`` (UTC hour x team, model group, provider,
   status) and ``spend_daily_dims`` (UTC day x one of ``tag`` / ``end_user`` x its value x
-  model group). Empty dimensions are stored as ``''`` so that they can be part of the
-  primary key. Existing usage rows are summed into them here.
+  model group; every row has an ``end_user`` entry, ``''`` when it had none). Empty
+  dimensions are stored as ``''`` so that they can be part of the primary key. Existing
+  usage rows are summed into them here.
 
 The SQL is written out for this version only (never edit it; a later change is a new
 version); the column lists the code reads at run time live in ``entities.py``.
@@ -122,9 +123,9 @@ def _backfill(dialect: str) -> tuple[str, ...]:
         f"INSERT INTO spend_hourly (hour, {', '.join(HOURLY_DIMS)}, {_SUM_COLUMNS}) "
         f"SELECT {hour}, {hourly}, {_SUM_SELECT} FROM spend_logs GROUP BY {hour}, {hourly}",
         f"INSERT INTO spend_daily_dims (day, dim, value, model_group, {_SUM_COLUMNS}) "
-        f"SELECT {day}, 'end_user', end_user, COALESCE(model_group, ''), {_SUM_SELECT} "
-        f"FROM spend_logs WHERE end_user IS NOT NULL AND end_user <> '' "
-        f"GROUP BY {day}, end_user, COALESCE(model_group, '')",
+        f"SELECT {day}, 'end_user', COALESCE(end_user, ''), COALESCE(model_group, ''), "
+        f"{_SUM_SELECT} FROM spend_logs "
+        f"GROUP BY {day}, COALESCE(end_user, ''), COALESCE(model_group, '')",
     ]
     if dialect == "sqlite":
         array = ("CASE WHEN json_valid(request_tags) THEN (CASE WHEN json_type(request_tags) "

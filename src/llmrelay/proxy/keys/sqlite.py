@@ -326,10 +326,14 @@ class SQLiteStore(KeyStore):
 
     async def spend_logs(self, *, key_hash: str | None = None, user_id: str | None = None,
                          team_id: str | None = None, start: datetime | None = None,
-                         end: datetime | None = None, limit: int = 1000) -> list[SpendRecord]:
+                         end: datetime | None = None, limit: int = 1000,
+                         **more: Any) -> list[SpendRecord]:
         where, params = [], []
         for clause, value in (("key_hash = ?", key_hash), ("user_id = ?", user_id),
                               ("team_id = ?", team_id),
+                              ("model_group = ?", more.get("model")),
+                              ("status = ?", more.get("status")),
+                              ("call_id = ?", more.get("call_id")),
                               ("start_time >= ?", _encode("start_time", start)),
                               ("start_time <= ?", _encode("start_time", end))):
             if value is not None:
@@ -337,8 +341,9 @@ class SQLiteStore(KeyStore):
                 params.append(value)
         sql = (f"SELECT {', '.join(SPEND_COLUMNS)} FROM spend_logs"
                + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY start_time DESC, id DESC LIMIT ?")
-        rows = await self._call(_query, sql, [*params, int(limit)])
+               + " ORDER BY start_time DESC, id DESC LIMIT ? OFFSET ?")
+        offset = int(more.get("offset") or 0)
+        rows = await self._call(_query, sql, [*params, int(limit), offset])
         return [_spend(r) for r in rows]
 
     async def spend_by_key(self) -> list[dict[str, Any]]:

@@ -240,8 +240,11 @@ class KeyStore(abc.ABC):
     @abc.abstractmethod
     async def spend_logs(self, *, key_hash: str | None = None, user_id: str | None = None,
                          team_id: str | None = None, start: datetime | None = None,
-                         end: datetime | None = None, limit: int = 1000) -> builtins.list[SpendRecord]:
-        """Usage records, newest first; ``start``/``end`` bound ``start_time`` (inclusive)."""
+                         end: datetime | None = None, limit: int = 1000,
+                         **more: Any) -> builtins.list[SpendRecord]:
+        """Usage records, newest first; ``start``/``end`` bound ``start_time`` (inclusive).
+        ``more``: ``model`` (the model group), ``status``, ``call_id`` filters and
+        ``offset`` (rows skipped)."""
 
     @abc.abstractmethod
     async def spend_by_key(self) -> builtins.list[dict[str, Any]]:

@@ -297,7 +297,7 @@ class LLMRequest:
         return SpendRecord(
             call_id=self.call_id, key_hash=auth.token, key_alias=auth.key_alias,
             user_id=auth.user_id, team_id=auth.team_id, model=dep.model,
-            model_group=self.group, deployment=dep.id,
+            model_group=self.group, deployment=dep.id, provider=dep.provider,
             api_base=dep.api_base or hidden.get("api_base"), prompt_tokens=prompt,
             completion_tokens=completion, total_tokens=total, cost=float(cost or 0.0),
             latency_ms=seconds * 1000.0, status=status, start_time=self.start_time,

@@ -9,8 +9,9 @@ __all__ = ["routes"]
 
 
 def routes() -> list[BaseRoute]:
-    from . import audit, keys, teams, users
+    from . import audit, keys, reports, teams, users
     from .records import BUDGET, CUSTOMER, ORGANIZATION, TAG
+    from .reports_litellm import ROUTES as SPEND_VIEWS
 
     post, get = ["POST"], ["GET"]
     out: list[BaseRoute] = [
@@ -55,5 +56,8 @@ def routes() -> list[BaseRoute]:
         Route("/tag/list", TAG.route("list"), methods=get),
         Route("/audit", audit.list_entries, methods=get),
         Route("/audit/{id}", audit.entry, methods=get),
+        Route("/spend/report", reports.spend_report, methods=get),
     ]
+    out += [Route(path, endpoint, methods=[method])
+            for method, path, endpoint, _, _ in SPEND_VIEWS]
     return out

@@ -1,8 +1,14 @@
-"""Spend reports (master key only).
+"""Usage records and spend per key.
 
-* ``GET /spend/logs?api_key=&user_id=&team_id=&start_date=&end_date=&limit=``: usage
-  records, newest first (``api_key`` takes a key or its token; dates in ISO 8601).
-* ``GET /spend/keys``: per key: total spend, requests and tokens.
+* ``GET /spend/logs?api_key=&user_id=&team_id=&model=&status=&request_id=&start_date=
+  &end_date=&limit=&offset=``: usage records (the request log), newest first (``api_key``
+  takes a key or its token; ``model`` is the model group; dates in ISO 8601). Proxy
+  admins and viewers read every record, team admins their team's (``team_id``), users
+  their own. With ``store_prompts_in_spend_logs`` a record holds its ``messages`` and
+  ``response``.
+* ``GET /spend/keys``: per key: total spend, requests and tokens (admins, viewers).
+
+Grouped reports are in ``reports.py`` (``/spend/report``, ``/global/spend/*``).
 
 Records reach the database through the spool and the batched spend writer. A report
 first has every record spooled on this machine before the request written (this worker's
@@ -21,9 +27,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import ProxyError, from_exception
+from ..errors import ProxyError
+from ..roles import Caller
 from ..sse import json_response
+from .admin import handle
 from .keys import _token, query_text, record_dict
+from .reports import scope
 
 __all__ = ["keys", "logs"]
 
@@ -66,33 +75,49 @@ async def _complete(request: Request) -> dict[str, str]:
                      headers={"retry-after": "2", "x-llmrelay-spend-complete": "false"})
 
 
-async def logs(request: Request) -> Response:
-    try:
-        state = request.app.state.proxy
-        state.auth.require_master(request.headers)
-        q = request.query_params
-        key = q.get("api_key") or q.get("key")
-        filters = {"key_hash": _token(key) if key else None,
-                   "user_id": query_text(request, "user_id"),
-                   "team_id": query_text(request, "team_id"),
-                   "start": _date(query_text(request, "start_date"), "start_date"),
-                   "end": _date(query_text(request, "end_date"), "end_date"),
-                   "limit": _limit(q.get("limit"))}
-        headers = await _complete(request)
-        rows = await state.store.spend_logs(**filters)
-    except Exception as exc:
-        err = from_exception(exc)
-        return json_response(err.body(), err.status_code, err.headers)
+async def _logs(request: Request, caller: Caller) -> Response:
+    state = request.app.state.proxy
+    q = request.query_params
+    key = q.get("api_key") or q.get("key")
+    asked = {"api_key": _token(key) if key else None,
+             "user_id": query_text(request, "user_id"),
+             "team_id": query_text(request, "team_id")}
+    scoped = scope(caller, {k: v for k, v in asked.items() if v is not None})
+    filters = {"key_hash": scoped.get("api_key"), "user_id": scoped.get("user_id"),
+               "team_id": scoped.get("team_id"),
+               "start": _date(query_text(request, "start_date"), "start_date"),
+               "end": _date(query_text(request, "end_date"), "end_date"),
+               "limit": _limit(q.get("limit")),
+               "model": query_text(request, "model"), "status": query_text(request, "status"),
+               "call_id": query_text(request, "request_id"),
+               "offset": _offset(q.get("offset"))}
+    headers = await _complete(request)
+    rows = await state.store.spend_logs(**filters)
     return json_response([record_dict(r) for r in rows], headers=headers)
 
 
-async def keys(request: Request) -> Response:
-    try:
-        state = request.app.state.proxy
-        state.auth.require_master(request.headers)
-        headers = await _complete(request)
-        rows: list[dict[str, Any]] = await state.store.spend_by_key()
-    except Exception as exc:
-        err = from_exception(exc)
-        return json_response(err.body(), err.status_code, err.headers)
+async def _keys(request: Request, caller: Caller) -> Response:
+    caller.need_read_all("read the spend of every key")
+    state = request.app.state.proxy
+    headers = await _complete(request)
+    rows: list[dict[str, Any]] = await state.store.spend_by_key()
     return json_response(rows, headers=headers)
+
+
+async def logs(request: Request) -> Response:
+    return await handle(request, _logs)
+
+
+async def keys(request: Request) -> Response:
+    return await handle(request, _keys)
+
+
+def _offset(value: str | None) -> int:
+    try:
+        n = int(value) if value is not None and len(value) <= 12 else 0 if value is None else -1
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise ProxyError(400, "`offset` must be a non-negative integer", param="offset",
+                         code="invalid_value")
+    return n
