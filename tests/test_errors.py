@@ -199,3 +199,21 @@ def test_openai_error_body() -> None:
     assert err.to_openai_error() == {"error": {"message": "slow down",
                                                "type": "throttling_error", "param": None,
                                                "code": "rate_limit"}}
+
+
+def test_every_error_has_a_response_and_debug_info() -> None:
+    # LiteLLM's (the OpenAI SDK's) errors carry .response; code reads its status and headers
+    err = llmrelay.RateLimitError("slow down", llm_provider="openai", model="gpt-4o",
+                                  response_headers={"retry-after": "3"},
+                                  response_body='{"error": "slow"}')
+    assert err.response.status_code == 429
+    assert err.response.headers["retry-after"] == "3"
+    assert "slow" in err.response.text
+    assert llmrelay.APIConnectionError("cut").response.status_code == 500
+    assert "gpt-4o" in err.litellm_debug_info and "openai" in err.litellm_debug_info
+    given = llmrelay.BadRequestError("x", litellm_debug_info="mine")
+    assert given.litellm_debug_info == "mine"
+    with pytest.raises(llmrelay.ContentPolicyViolationError) as info:
+        llmrelay.completion(model="azure/gpt-4o", messages=[{"role": "user", "content": "x"}],
+                            mock_response="Exception: content_filter_policy")
+    assert info.value.response.status_code == 400

@@ -59,6 +59,7 @@ from .capabilities import (
 from .catalog import add_known_models, get_model_cost_map
 from .cost import completion_cost, cost_per_token, get_model_info, model_cost, register_model
 from .cost_units import response_cost_calculator
+from .custom_llm import CustomLLM, CustomLLMError
 from .exceptions import (
     APIConnectionError,
     APIError,
@@ -125,6 +126,7 @@ max_budget: float | None = None  # USD; see llmrelay.budget
 _current_cost: float = 0.0  # USD spent by module calls in this process (with max_budget)
 set_verbose: bool = False  # True: llmrelay's debug log goes to stderr
 custom_prompt_dict: dict[str, Any] = {}  # see llmrelay.prompt_templates
+custom_provider_map: list[dict[str, Any]] = []  # CustomLLM providers; see llmrelay.custom_llm
 callback_workers: int = 8
 
 _default = default_client()
@@ -219,6 +221,10 @@ class _SettingsModule(_types.ModuleType):
             return
         elif name == "set_verbose":
             _set_verbose(bool(value))
+        elif name == "custom_provider_map":  # providers written in Python, by name
+            from .providers.registry import set_custom_providers
+
+            set_custom_providers(value)
         super().__setattr__(name, value)
 
 
@@ -238,6 +244,8 @@ __all__ = [
     "Client",
     "ContentPolicyViolationError",
     "ContextWindowExceededError",
+    "CustomLLM",
+    "CustomLLMError",
     "CustomLogger",
     "CustomStreamWrapper",
     "Delta",

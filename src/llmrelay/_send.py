@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from ._context import UNSET, CallContext, api_base, hidden_params, stream_state
+from ._inprocess import aanswer, answer
 from ._retry import backoff_delay, is_retryable, timeout_seconds
 from ._streaming import AsyncStreamWrapper, CustomStreamWrapper
 from ._urls import mask_urls_in, split_base, with_query
@@ -42,6 +43,8 @@ def send(ctx: CallContext) -> Any:
         if pause:
             time.sleep(pause)
         return _mock(ctx)
+    if getattr(provider, "in_process", False):  # a Python handler (CustomLLM) answers
+        return answer(ctx)
     if call.stream:
         return _open_stream(ctx, req)
     tr = _transport(ctx)
@@ -107,6 +110,8 @@ async def asend(ctx: CallContext) -> Any:
         if pause:
             await asyncio.sleep(pause)
         return _mock(ctx)
+    if getattr(provider, "in_process", False):
+        return await aanswer(ctx)
     if call.stream:
         return await _aopen_stream(ctx, req)
     tr = _transport(ctx)

@@ -102,12 +102,45 @@ class LLMRelayError(Exception):
         self.code = code if code is not None or self.status_code is None else str(
             self.status_code)
         self.body = extra.pop("body", None)
-        self.litellm_debug_info = extra.pop("litellm_debug_info", None)
+        self._debug_info: str | None = extra.pop("litellm_debug_info", None)
         self.max_retries: int | None = extra.pop("max_retries", None)
         self.num_retries: int | None = extra.pop("num_retries", None)
-        self.response = response
+        self._response = response
         for key, value in extra.items():  # other LiteLLM fields (category, detail, ...)
             setattr(self, key, value)
+
+    @property
+    def response(self) -> Any:
+        """The upstream reply, as the OpenAI SDK's errors carry it: the ``httpx.Response``
+        given, else one made from this error's status, headers and body excerpt (status
+        500 when the error has no status), so ``e.response.status_code`` and
+        ``e.response.headers`` always work."""
+        if self._response is None:
+            import httpx
+
+            url = f"https://{self.llm_provider or 'llmrelay'}.invalid/"
+            self._response = httpx.Response(
+                self.status_code or 500, headers=self.response_headers,
+                content=(self.response_body or self.message).encode("utf-8", "replace"),
+                request=httpx.Request("POST", url))
+        return self._response
+
+    @response.setter
+    def response(self, value: Any) -> None:
+        self._response = value
+
+    @property
+    def litellm_debug_info(self) -> str:
+        """What LiteLLM shows for debugging: the given text, else the model, provider and
+        status of the call."""
+        if self._debug_info:
+            return self._debug_info
+        return (f"\nModel: {self.model}\nProvider: {self.llm_provider}"
+                f"\nStatus: {self.status_code}")
+
+    @litellm_debug_info.setter
+    def litellm_debug_info(self, value: str | None) -> None:
+        self._debug_info = value
 
     @property
     def type(self) -> str:

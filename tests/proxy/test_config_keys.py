@@ -272,3 +272,32 @@ async def test_pass_through_endpoints(tmp_path: Path, fresh_fake: Any,
     with pytest.raises(ConfigError, match=r"pass_through_endpoints\[0\]\.target"):
         load_config(config(tmp_path, {"model_list": [mock("a")], "general_settings": {
             "pass_through_endpoints": [{"path": "/x", "target": "ftp://no"}]}}, "bad.yaml"))
+
+
+async def test_custom_provider_map_serves_a_python_handler(tmp_path: Path) -> None:
+    # LiteLLM's custom LLM server: litellm_settings.custom_provider_map names a CustomLLM
+    # instance as module.attribute next to the config.
+    (tmp_path / "my_handler_mod.py").write_text(
+        "import llmrelay\n"
+        "class Shout(llmrelay.CustomLLM):\n"
+        "    def completion(self, *args, **kwargs):\n"
+        "        text = kwargs['messages'][-1]['content'].upper()\n"
+        "        return {'choices': [{'message': {'role': 'assistant', 'content': text}}]}\n"
+        "shout = Shout()\n")
+    path = config(tmp_path, {
+        "model_list": [{"model_name": "loud", "litellm_params": {"model": "shout-llm/x"}}],
+        "litellm_settings": {"custom_provider_map": [
+            {"provider": "shout-llm", "custom_handler": "my_handler_mod.shout"}]}})
+    try:
+        async with client(path) as c:
+            r = await chat(c, "loud")
+            assert r.status_code == 200
+            assert r.json()["choices"][0]["message"]["content"] == "HI"
+        with pytest.raises(ConfigError, match="custom_provider_map"):
+            load_config(config(tmp_path, {"model_list": [mock("a")], "litellm_settings": {
+                "custom_provider_map": [{"provider": "p", "custom_handler": "nope_mod.x"}]}},
+                "bad.yaml"))
+    finally:
+        import llmrelay
+
+        llmrelay.custom_provider_map = []

@@ -62,6 +62,7 @@ __all__ = [
     "decode_json",
     "embedding_format",
     "encode_vector",
+    "error_from_exception",
     "error_from_reply",
 ]
 
@@ -284,3 +285,34 @@ def error_from_reply(
         code=code,
         param=param,
     )
+
+
+# Wording of plain exceptions (a mock's, a Python handler's) that names these errors.
+_EXC_POLICY = ("content_filter", "content filter", "content policy", "content_policy")
+_EXC_CONTEXT = ("context window", "context_window", "context length", "maximum context")
+
+
+def error_from_exception(call: Call, exc: BaseException) -> LLMRelayError:
+    """A plain exception raised in place of a provider reply (``mock_response=``, a
+    :class:`llmrelay.CustomLLM` handler) as the error a provider call would raise, as
+    LiteLLM maps it: one carrying an HTTP ``status_code`` maps by status (a 429 is a
+    ``RateLimitError`` ...); content-policy and context-window wording map to those errors;
+    anything else is a 500 ``APIError``. The text is the exception's own, else its ``text``
+    or ``message`` attribute. The caller chains the original."""
+    from ..exceptions import APIError
+
+    text = str(exc)
+    if not text:
+        extra = getattr(exc, "text", None) or getattr(exc, "message", None)
+        text = extra if isinstance(extra, str) else ""
+    low = text.lower()
+    status = getattr(exc, "status_code", None)
+    status = status if isinstance(status, int) and not isinstance(status, bool) else None
+    cls: type[LLMRelayError] = APIError
+    if status is not None and status >= 400:
+        cls = error_for_status(status)
+    if status in (None, 400) and any(w in low for w in _EXC_POLICY):
+        cls = ContentPolicyViolationError
+    elif status in (None, 400) and any(w in low for w in _EXC_CONTEXT):
+        cls = ContextWindowExceededError
+    return cls(text, llm_provider=call.provider, model=call.model, status_code=status)

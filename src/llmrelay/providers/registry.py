@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .base import Provider
 
 __all__ = ["BASE_CALL_TYPES", "ProviderSpec", "get_provider", "known_providers",
-           "provider_for", "resolve_model", "spec_for"]
+           "provider_for", "resolve_model", "set_custom_providers", "spec_for"]
 
 
 @dataclass(frozen=True)
@@ -214,10 +214,43 @@ _PREFIXES: tuple[tuple[str, str], ...] = (
 
 
 def known_providers() -> list[str]:
-    return sorted(_SPECS)
+    return sorted({*_SPECS, *_CUSTOM})
+
+
+# Providers registered at run time: a Python handler per name (``custom_provider_map``).
+_CUSTOM: dict[str, ProviderSpec] = {}
+
+
+def set_custom_providers(entries: Any) -> None:
+    """Replace the run-time providers with ``entries``, LiteLLM's ``custom_provider_map``:
+    ``[{"provider": "<name>", "custom_handler": <CustomLLM>}, ...]``. A name may shadow a
+    built-in provider (the handler then serves it). Raises ``ValueError`` naming a bad
+    entry; nothing changes then."""
+    from .custom import create
+
+    found: dict[str, tuple[ProviderSpec, Any]] = {}
+    for i, entry in enumerate(entries or ()):
+        name = entry.get("provider") if isinstance(entry, dict) else None
+        handler = entry.get("custom_handler") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name or "/" in name or handler is None:
+            raise ValueError(f"custom_provider_map[{i}] must be {{'provider': '<name>', "
+                             f"'custom_handler': <a CustomLLM instance>}}, got {entry!r}")
+        spec = ProviderSpec(name, "custom", None, requires_key=False)
+        found[name] = (spec, create(spec, handler))
+    for name in (*_CUSTOM, *found):  # forget what was cached for the old and new names
+        _INSTANCES.pop(name, None)
+        for key in [k for k in _SERVING if k[0] == name]:
+            _SERVING.pop(key, None)
+    _CUSTOM.clear()
+    for name, (spec, provider) in found.items():
+        _CUSTOM[name] = spec
+        _INSTANCES[name] = provider
 
 
 def spec_for(name: str) -> ProviderSpec:
+    custom = _CUSTOM.get(name)
+    if custom is not None:
+        return custom
     try:
         return _SPECS[name]
     except KeyError:
@@ -236,6 +269,8 @@ def resolve_model(model: str, custom_llm_provider: str | None = None) -> tuple[P
         prefix = spec.name + "/"
         return spec, model[len(prefix):] if model.startswith(prefix) else model
     head, sep, rest = model.partition("/")
+    if sep and head in _CUSTOM and rest:
+        return _CUSTOM[head], rest
     if sep and head in _SPECS:
         spec = _SPECS[head]
         for route in spec.route_prefixes:

@@ -52,6 +52,7 @@ from .config_values import (
     as_number,
     callbacks,
     check_models,
+    custom_providers,
     numeric,
     read_yaml,
     resolve_env,
@@ -313,7 +314,7 @@ _LITELLM_READ = frozenset({
     "callbacks", "success_callback", "failure_callback", "input_callback", "cache",
     "cache_params", "num_retries", "drop_params", "turn_off_message_logging",
     "request_timeout", "callback_timeout", "max_parallel_requests",
-    "require_auth_for_metrics_endpoint"})
+    "require_auth_for_metrics_endpoint", "custom_provider_map"})
 
 
 def _litellm_settings(cfg: ProxyConfig, section_: dict[str, Any], base_dir: str,
@@ -325,6 +326,8 @@ def _litellm_settings(cfg: ProxyConfig, section_: dict[str, Any], base_dir: str,
         found, unused = callbacks(section_.get(name), f"{w}.{name}", base_dir)
         setattr(cfg, name, found)
         cfg.unused.extend(unused)
+    if section_.get("custom_provider_map") is not None:
+        custom_providers(section_["custom_provider_map"], f"{w}.custom_provider_map", base_dir)
     if section_.get("cache") is not None:
         cfg.cache = as_bool(section_["cache"], f"{w}.cache")
     params = section_.get("cache_params")

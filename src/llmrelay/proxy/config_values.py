@@ -157,6 +157,26 @@ def _import_attr(ref: str, base_dir: str, where: str) -> Any:
         raise ConfigError(f"{where}: module {module_name!r} has no attribute {attr!r}") from None
 
 
+def custom_providers(value: Any, where: str, base_dir: str) -> None:
+    """LiteLLM's ``custom_provider_map``: ``[{provider: <name>, custom_handler:
+    module.attribute}]``, each handler (a :class:`llmrelay.CustomLLM`) imported from the
+    config's folder and registered as provider ``<name>`` (for ``model: <name>/...``)."""
+    from ..providers.registry import set_custom_providers
+
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: expected a list of {{provider, custom_handler}}")
+    entries = []
+    for i, item in enumerate(value):
+        handler = item.get("custom_handler") if isinstance(item, dict) else None
+        if isinstance(handler, str):
+            handler = _import_attr(handler, base_dir, f"{where}[{i}].custom_handler")
+        entries.append({**item, "custom_handler": handler} if isinstance(item, dict) else item)
+    try:
+        set_custom_providers(entries)
+    except ValueError as exc:
+        raise ConfigError(str(exc).replace("custom_provider_map", where, 1)) from None
+
+
 def callbacks(value: Any, where: str, base_dir: str
               ) -> tuple[list[Any], list[tuple[str, str]]]:
     """The callbacks of one list, and the LiteLLM integration names llmrelay does not have

@@ -190,7 +190,7 @@ LITELLM: Table = {
     "budget_duration": (REFUSED, "a proxy-wide budget is not implemented"),
     "max_end_user_budget": (REFUSED, "end-user budgets are not implemented"),
     "post_call_rules": (REFUSED, "post-call rules are not implemented"),
-    "custom_provider_map": (REFUSED, "custom providers are not supported"),
+    "custom_provider_map": (HONOURED, "CustomLLM handlers as providers, by name"),
     "model_group_settings": (ABSENT, "LiteLLM's per-group forwarding options"),
     "s3_callback_params": (ABSENT, "no S3 logging"),
     "ssl_verify": (ABSENT, "TLS certificates are always verified"),

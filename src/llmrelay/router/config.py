@@ -194,7 +194,7 @@ def _routing_value(key: str, entry: Mapping[str, Any], lp: Mapping[str, Any],
     return None
 
 
-def _deployment(index: int, entry: Any) -> Deployment:
+def _deployment(index: int, entry: Any, quiet: bool = False) -> Deployment:
     where = f"model_list[{index}]"
     if not isinstance(entry, Mapping):
         raise RouterConfigError(f"{where} must be a dict with 'model_name' and "
@@ -216,8 +216,9 @@ def _deployment(index: int, entry: Any) -> Deployment:
     except LLMRelayError as exc:  # kept: the router serves its other deployments
         spec, provider_model = _unserved(model, lp.get("custom_llm_provider")), model
         error = exc
-        _log.warning("%s: %s; requests routed to this deployment will fail", where,
-                     exc.message)
+        if not quiet:
+            _log.warning("%s: %s; requests routed to this deployment will fail", where,
+                         exc.message)
     retries = lp.get("max_retries", lp.get("num_retries"))
     return Deployment(
         id=entry_id(entry),

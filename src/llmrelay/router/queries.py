@@ -28,11 +28,13 @@ _OVERRIDES = ("max_tokens", "max_input_tokens", "max_output_tokens", "input_cost
               "output_cost_per_token", "mode")
 
 
-def _info_for(dep: Deployment) -> dict[str, Any]:
+def _info_for(dep: Deployment, model_name: str | None = None) -> dict[str, Any]:
     """The table's row for the deployment's model (``model_info.base_model`` first, as for
-    Azure deployments named by the customer), with the deployment's own overrides."""
+    Azure deployments named by the customer; for a wildcard entry, ``model_name``, the
+    model it would serve), with the deployment's own overrides."""
     info: dict[str, Any] = {}
-    for name in (dep.model_info.get("base_model"), dep.model, dep.provider_model):
+    served = model_name if model_name and "*" in dep.model else None
+    for name in (dep.model_info.get("base_model"), served, dep.model, dep.provider_model):
         if not name:
             continue
         try:
@@ -74,6 +76,8 @@ class RouterQueries:
 
         def get_model_list(self, model_name: str | None = None) -> list[dict[str, Any]]: ...
 
+        def get_deployment(self, model_id: str) -> Deployment | None: ...
+
     # ---- what the router holds --------------------------------------------------------------
     @property
     def model_list(self) -> list[dict[str, Any]]:
@@ -94,8 +98,8 @@ class RouterQueries:
                                   model_name: str | None = None) -> dict[str, Any] | None:
         """What deployment ``model_id`` can do and costs: its model's row in the table,
         with the deployment's ``model_info`` overrides (None for an unknown id)."""
-        dep = self._by_id.get(model_id)
-        return _info_for(dep) if dep is not None else None
+        dep = self.get_deployment(model_id)
+        return _info_for(dep, model_name) if dep is not None else None
 
     def get_router_model_info(self, deployment: dict[str, Any],
                               received_model_name: str | None = None,
@@ -151,7 +155,7 @@ class RouterQueries:
 
     def get_deployment_credentials(self, model_id: str) -> dict[str, Any] | None:
         """The credentials deployment ``model_id`` calls with (resolved secrets)."""
-        dep = self._by_id.get(model_id)
+        dep = self.get_deployment(model_id)
         if dep is None:
             return None
         return {k: dep.params[k] for k in _CREDENTIALS if dep.params.get(k) is not None}

@@ -133,6 +133,9 @@ class Router(RouterQueries, RouterBatch, RouterSurfaces):
                             f"(model_name {pattern.name!r}) litellm_params")
         self.groups: dict[str, list[Deployment]] = load_model_list(plain)
         self._by_id = {d.id: d for deps in self.groups.values() for d in deps}
+        # the wildcard entries themselves, by id (their credentials and model info)
+        self._pattern_deps = {d.id: d for d in (_deployment(i, e, quiet=True)
+                                                for p in self.patterns for i, e in p.entries)}
         self._derived: OrderedDict[str, list[Deployment]] = OrderedDict()
         self._names_lock = threading.Lock()
         self.aliases: dict[str, Alias] = parse_aliases(model_group_alias)
@@ -351,8 +354,9 @@ class Router(RouterQueries, RouterBatch, RouterSurfaces):
 
     def get_deployment(self, model_id: str) -> Deployment | None:
         """The deployment with id ``model_id`` (attribute and item access to
-        ``litellm_params``, ``model_info``, ``model_name``), or None."""
-        return self._by_id.get(model_id)
+        ``litellm_params``, ``model_info``, ``model_name``), a wildcard group's entry
+        included, or None."""
+        return self._by_id.get(model_id) or self._pattern_deps.get(model_id)
 
     def get_available_deployment(self, model: str, messages: list[Any] | None = None,
                                  **_: Any) -> Deployment | None:

@@ -31,7 +31,14 @@ from ...types import (
     Usage,
     new_id,
 )
-from ..base import SURFACE_PARAMS, Call, HTTPRequest, embedding_format, encode_vector
+from ..base import (
+    SURFACE_PARAMS,
+    Call,
+    HTTPRequest,
+    embedding_format,
+    encode_vector,
+    error_from_exception,
+)
 from ..openai.translate import CHAT_PARAMS, EMBEDDING_PARAMS, TEXT_PARAMS
 from ..registry import ProviderSpec
 from .schema import sample
@@ -48,33 +55,10 @@ def _tokens(messages: Any = None, text: Any = None) -> int:
     return token_counter(messages=messages, text=text)
 
 
-_POLICY_WORDS = ("content_filter", "content filter", "content policy", "content_policy")
-_CONTEXT_WORDS = ("context window", "context_window", "context length", "maximum context")
-
-
 def _mapped(call: Call, exc: BaseException) -> LLMRelayError:
     """A plain exception given as ``mock_response`` as the error a provider call would
-    raise, as LiteLLM maps it: one carrying an HTTP ``status_code`` maps by status (a 429
-    is a :class:`~llmrelay.RateLimitError` ...); content-policy and context-window wording
-    map to those errors; anything else is a 500 :class:`~llmrelay.APIError`. The text is
-    the exception's own, else its ``text`` or ``message`` attribute."""
-    from ... import exceptions
-
-    text = str(exc)
-    if not text:
-        extra = getattr(exc, "text", None) or getattr(exc, "message", None)
-        text = extra if isinstance(extra, str) else ""
-    low = text.lower()
-    status = getattr(exc, "status_code", None)
-    status = status if isinstance(status, int) and not isinstance(status, bool) else None
-    cls: type[LLMRelayError] = exceptions.APIError
-    if status is not None and status >= 400:
-        cls = exceptions.error_for_status(status)
-    if (status is None or status == 400) and any(w in low for w in _POLICY_WORDS):
-        cls = exceptions.ContentPolicyViolationError
-    elif (status is None or status == 400) and any(w in low for w in _CONTEXT_WORDS):
-        cls = exceptions.ContextWindowExceededError
-    err = cls(text, llm_provider=call.provider, model=call.model, status_code=status)
+    raise (see :func:`..base.error_from_exception`), the original chained."""
+    err = error_from_exception(call, exc)
     err.__cause__ = exc
     return err
 
