@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import llmrelay
+from fakes.anthropic_server import FakeAnthropic
 from fakes.cohere_server import FakeCohere
 from fakes.openai_server import FakeOpenAI
 from test_redaction_canary import PROMPT_SECRET, Everything, texts
@@ -24,12 +25,15 @@ SECRET = f"tell nobody: {PROMPT_SECRET}"
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, Any]]:
-    with FakeOpenAI() as oa, FakeCohere() as co:
+    with FakeOpenAI() as oa, FakeCohere() as co, FakeAnthropic() as an:
+        an.default_content = f"the answer is {PROMPT_SECRET}"
+        oa.default_content = f"the answer is {PROMPT_SECRET}"
         yield {"openai": {"api_base": oa.url, "api_key": KEY},
                "azure": {"api_base": oa.base, "api_key": KEY, "api_version": "2024-10-21"},
                "cohere": {"api_base": co.url, "api_key": "co-key-0123456789"},
                "jina_ai": {"api_base": oa.url, "api_key": KEY},
-               "anthropic": {"api_base": oa.base, "api_key": KEY}, "mock": {}}
+               "anthropic": {"api_base": an.base, "api_key": KEY},
+               "mock": {"mock_response": f"the answer is {PROMPT_SECRET}"}}
 
 
 def _call(call_type: str, model: str, stream: bool, args: dict[str, Any]) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
@@ -44,6 +48,18 @@ def _call(call_type: str, model: str, stream: bool, args: dict[str, Any]) -> tup
                                                      **kw}
     if call_type == "moderation":
         return "moderation", ([SECRET, "second"],), {"model": model, **kw}
+    if call_type == "anthropic_messages":
+        messages = [{"role": "user", "content": [{"type": "text", "text": SECRET}]},
+                    {"role": "assistant", "content": [
+                        {"type": "tool_use", "id": "toolu_1", "name": "look",
+                         "input": {"q": PROMPT_SECRET}}]},
+                    {"role": "user", "content": [
+                        {"type": "tool_result", "tool_use_id": "toolu_1",
+                         "content": f"found {PROMPT_SECRET}"}]}]
+        return "anthropic_messages", (), {
+            "model": model, "max_tokens": 32, "messages": messages, "stream": stream,
+            "system": [{"type": "text", "text": f"system {PROMPT_SECRET}"}],
+            "tools": [{"name": "look", "input_schema": {"type": "object"}}], **kw}
     return "rerank", (model, SECRET, [SECRET, {"text": f"doc {PROMPT_SECRET}"}]), kw
 
 
@@ -58,17 +74,23 @@ CASES = [("openai", "image_generation", "openai/dall-e-3"),
          ("mock", "moderation", "mock/omni-moderation-latest"),
          ("cohere", "rerank", "cohere/rerank-v3.5"),
          ("jina_ai", "rerank", "jina_ai/jina-reranker-v2"), ("mock", "rerank", "mock/rerank"),
+         ("anthropic", "anthropic_messages", "anthropic/claude-3-5-sonnet-20241022"),
+         ("openai", "anthropic_messages", "openai/gpt-4o-mini"),
+         ("mock", "anthropic_messages", "mock/claude"),
          ("anthropic", "image_generation", "anthropic/claude-3-5-sonnet-20241022"),
          ("anthropic", "rerank", "anthropic/claude-3-5-sonnet-20241022")]
-STREAMS = [(w, c, m, s) for w, c, m in CASES for s in ((False, True) if c == "speech"
-                                                      else (False,))]
+STREAMS = [(w, c, m, s) for w, c, m in CASES
+           for s in ((False, True) if c in ("speech", "anthropic_messages") else (False,))]
 
 
 def _run(call_type: str, model: str, stream: bool, args: dict[str, Any]) -> None:
     name, pos, kw = _call(call_type, model, stream, args)
+    sync_fn, async_fn = ((llmrelay.anthropic.messages.create, llmrelay.anthropic.messages.acreate)
+                         if name == "anthropic_messages" else
+                         (getattr(llmrelay, name), getattr(llmrelay, "a" + name)))
 
     async def arun() -> None:
-        r = await getattr(llmrelay, "a" + name)(*pos, **kw)
+        r = await async_fn(*pos, **kw)
         if stream:
             async for _ in r:
                 pass
@@ -78,7 +100,7 @@ def _run(call_type: str, model: str, stream: bool, args: dict[str, Any]) -> None
             if is_async:
                 asyncio.run(arun())
             else:
-                r = getattr(llmrelay, name)(*pos, **kw)
+                r = sync_fn(*pos, **kw)
                 if stream:
                     for _ in r:
                         pass

@@ -24,6 +24,7 @@ import sys
 import types as _types
 from typing import Any
 
+from . import anthropic_interface as anthropic
 from . import exceptions
 from ._client import Client, default_client
 from ._entry import module_functions as _module_functions
@@ -84,6 +85,7 @@ from .retries import acompletion_with_retries, completion_with_retries
 from .router import AllowedFailsPolicy, RetryPolicy, Router, RouterConfigError
 from .tokens import decode, encode, token_counter
 from .types import (
+    AnthropicMessagesResponse,
     Choices,
     Delta,
     EmbeddingResponse,
@@ -149,6 +151,7 @@ moderation = _functions["moderation"]
 amoderation = _functions["amoderation"]
 rerank = _functions["rerank"]
 arerank = _functions["arerank"]
+anthropic_messages = _functions["anthropic_messages"]
 
 
 def flush(timeout: float | None = None) -> bool:
@@ -234,6 +237,7 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "AllowedFailsPolicy",
+    "AnthropicMessagesResponse",
     "AsyncStreamWrapper",
     "AuthenticationError",
     "BadRequestError",
@@ -283,6 +287,8 @@ __all__ = [
     "aflush",
     "aimage_generation",
     "amoderation",
+    "anthropic",
+    "anthropic_messages",
     "arerank",
     "aspeech",
     "atext_completion",

@@ -1,5 +1,6 @@
 """The :class:`~llmrelay.Client` methods of the surfaces beyond chat, text and embeddings,
-with LiteLLM's names and argument order: images, audio, moderation, rerank.
+with LiteLLM's names and argument order: images, audio, moderation, rerank, Anthropic's
+Messages API and OpenAI's Responses API.
 
 Each is ``prepare`` + ``run`` (``arun`` for the async twin) of its call type, so every one
 goes through the same pipeline as a chat call: the client's layers (cache, router),
@@ -105,3 +106,26 @@ class SurfaceMethods:
         kwargs["documents"] = documents
         return await self.arun(self.prepare("rerank", model, kwargs, input=query,
                                             is_async=True))
+
+    # ---- Anthropic's Messages API -------------------------------------------------------
+    def anthropic_messages(self, max_tokens: int | None = None,
+                           messages: list[Any] | None = None, model: str = "",
+                           **kwargs: Any) -> Any:
+        """A call in Anthropic's Messages API shape, to any model: an
+        :class:`~llmrelay.types.AnthropicMessagesResponse`, or with ``stream=True`` an
+        iterator of :class:`~llmrelay.types.AnthropicEvent` (the SSE bytes of each event,
+        parsed in ``.data``). Anthropic models get the request as it is; every other
+        provider serves it through its chat API (tools, images, thinking and usage
+        translated both ways)."""
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
+        return self.run(self.prepare("anthropic_messages", model, kwargs, messages=messages))
+
+    async def aanthropic_messages(self, max_tokens: int | None = None,
+                                  messages: list[Any] | None = None, model: str = "",
+                                  **kwargs: Any) -> Any:
+        """Async :meth:`anthropic_messages` (``stream=True``: an async iterator)."""
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
+        return await self.arun(self.prepare("anthropic_messages", model, kwargs,
+                                            messages=messages, is_async=True))

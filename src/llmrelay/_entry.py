@@ -138,6 +138,8 @@ def module_functions(client: Client) -> dict[str, Callable[..., Any]]:
         "atext_completion": _abudgeted(client.atext_completion),
         **{name: _budgeted(getattr(client, name)) for name in _SURFACES},
         **{"a" + name: _abudgeted(getattr(client, "a" + name)) for name in _SURFACES},
+        # LiteLLM's anthropic_messages is async (llmrelay.anthropic.messages.create: sync)
+        "anthropic_messages": _abudgeted(client.aanthropic_messages),
     }
 
 

@@ -158,7 +158,9 @@ class StreamState:
             self.usage = usage
         if self.collect:
             self.chunks.append(chunk)
-        visible = usage is None or bool(chunk.choices) or self.want_usage
+        # a chat usage chunk (no choices) the caller did not ask for is hidden; events of
+        # other call types (no ``choices`` at all) always show
+        visible = usage is None or bool(getattr(chunk, "choices", True)) or self.want_usage
         if visible and log is not None and log.plan.stream:
             log.stream_chunk(chunk)  # hooks see exactly the chunks the caller sees
         return visible

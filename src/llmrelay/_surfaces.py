@@ -1,6 +1,5 @@
 """The call-type rows of the surfaces beyond chat, text and embeddings: images, audio,
-moderation and rerank here, and the Responses API and Anthropic's Messages API in their
-own modules (:mod:`llmrelay._responses_calls`, :mod:`llmrelay._messages_calls`).
+moderation, rerank, Anthropic's Messages API and OpenAI's Responses API.
 
 Each row says what the call requires, how it is priced (:mod:`llmrelay.cost_units` for
 the ones billed per image, second, character or search unit), which parameters carry
@@ -15,12 +14,14 @@ from ._calltypes import CallType, register_call_type
 from ._uploads import read_upload
 from .cost_units import unit_cost
 from .providers.base import (
+    ANTHROPIC_MESSAGES_PARAMS,
     IMAGE_PARAMS,
     MODERATION_PARAMS,
     RERANK_PARAMS,
     SPEECH_PARAMS,
     TRANSCRIPTION_PARAMS,
 )
+from .types.anthropic_messages import AnthropicMessagesResponse, assemble_message
 from .types.media import (
     HttpxBinaryResponseContent,
     ImageResponse,
@@ -29,7 +30,8 @@ from .types.media import (
     TranscriptionResponse,
 )
 
-__all__ = ["IMAGE_GENERATION", "MODERATION", "RERANK", "SPEECH", "TRANSCRIPTION"]
+__all__ = ["ANTHROPIC_MESSAGES", "IMAGE_GENERATION", "MODERATION", "RERANK", "SPEECH",
+           "TRANSCRIPTION"]
 
 
 def _pricer(kind: str) -> Any:
@@ -60,3 +62,9 @@ MODERATION = register_call_type(CallType(
 RERANK = register_call_type(CallType(
     "rerank", "query", params=RERANK_PARAMS, price=_pricer("rerank"),
     prompt_params=frozenset({"documents"}), response_type=RerankResponse))
+
+# Anthropic's Messages API: native on Anthropic's wire, through chat everywhere else.
+ANTHROPIC_MESSAGES = register_call_type(CallType(
+    "anthropic_messages", "messages", assemble_message, ANTHROPIC_MESSAGES_PARAMS,
+    prompt_params=frozenset({"system"}), bridge="llmrelay.providers.bridges.messages_chat",
+    response_type=AnthropicMessagesResponse, stream_cost=True))

@@ -261,7 +261,8 @@ class FakeAnthropic(FakeOpenAI):
         def err(status: int, kind: str, msg: str) -> web.Response:
             return _response(status, _dumps(error_body(kind, msg)).encode(), _JSON)
 
-        if not rec.path.rstrip("/").endswith("/v1/messages"):
+        path = rec.path.rstrip("/")
+        if not path.endswith("/v1/messages") and not path.endswith("/v1/messages/count_tokens"):
             return err(404, "not_found_error", f"Not found: {rec.method} {rec.path}")
         if rec.method.upper() != "POST":
             return err(405, "invalid_request_error", f"Method {rec.method} not allowed")
@@ -275,7 +276,11 @@ class FakeAnthropic(FakeOpenAI):
             return err(400, "invalid_request_error", "There was an error parsing the body")
         if not body.get("model"):
             return err(400, "invalid_request_error", "model: Field required")
-        if not isinstance(body.get("max_tokens"), int) or body["max_tokens"] < 1:
+        counting = path.endswith("/count_tokens")
+        if counting and "max_tokens" in body:
+            return err(400, "invalid_request_error", "max_tokens: Extra inputs are not permitted")
+        if not counting and (not isinstance(body.get("max_tokens"), int)
+                             or body["max_tokens"] < 1):
             return err(400, "invalid_request_error", "max_tokens: Field required")
         problem = _check_messages(body.get("messages"))
         return err(400, "invalid_request_error", problem) if problem else None
@@ -287,6 +292,8 @@ class FakeAnthropic(FakeOpenAI):
         if refused is not None:
             return refused
         body = rec.body or {}
+        if rec.path.rstrip("/").endswith("/count_tokens"):  # one word of text = one token
+            return _response(status, _dumps({"input_tokens": _count(body)}).encode(), _JSON)
         msg = self._message(body)
         if body.get("stream") is not True:
             return _response(status, _dumps(msg).encode(), _JSON, extra_headers)
@@ -352,6 +359,20 @@ class FakeAnthropic(FakeOpenAI):
             return resp
         await resp.write_eof()
         return resp
+
+
+def _count(body: dict[str, Any]) -> int:
+    """The fake's token count of a request: words of every text, plus 8 per tool."""
+    def words(value: Any) -> int:
+        if isinstance(value, str):
+            return len(value.split())
+        if isinstance(value, list):
+            return sum(words(v) for v in value)
+        if isinstance(value, dict):
+            return sum(words(v) for k, v in value.items() if k in ("text", "content"))
+        return 0
+    return (words(body.get("system")) + words(body.get("messages"))
+            + 8 * len(body.get("tools") or []))
 
 
 def _limit(text: str, body: dict[str, Any]) -> tuple[str, str, str | None]:

@@ -25,7 +25,10 @@ BASE = {"completion": {"model": "gpt-4o-mini", "messages": [{"role": "user", "co
         "image_generation": {"model": "mock", "prompt": "hi"},
         "moderation": {"model": "mock", "input": "hi"},
         "speech": {"model": "mock", "input": "hi", "voice": "alloy"},
-        "rerank": {"model": "mock", "query": "hi", "documents": ["a", "b"]}}
+        "rerank": {"model": "mock", "query": "hi", "documents": ["a", "b"]},
+        "anthropic_messages": {"model": "mock", "max_tokens": 16,
+                               "messages": [{"role": "user", "content": "hi"}]},
+        "count_tokens": {"model": "mock", "messages": [{"role": "user", "content": "hi"}]}}
 # endpoints whose bodies are not JSON (multipart uploads) are covered by their own tests
 JSON_ENDPOINTS = {t: e for t, e in ENDPOINTS.items() if e.body == "json"}
 
@@ -90,8 +93,11 @@ async def test_lone_surrogate_is_a_400_naming_the_field(proxy: InProcess, fake: 
                               headers=proxy.headers())
     assert r.status_code == 400, r.text
     err = r.json()["error"]
-    assert err["code"] == "invalid_json" and "surrogate" in err["message"]
-    assert err["param"] is None or err["param"].startswith(name), err
+    if ENDPOINTS[call_type].errors == "anthropic":  # Anthropic's shape: a type, a message
+        assert err["type"] == "invalid_request_error" and "surrogate" in err["message"]
+    else:
+        assert err["code"] == "invalid_json" and "surrogate" in err["message"]
+        assert err["param"] is None or err["param"].startswith(name), err
     assert fake.request_count == 0
 
 

@@ -105,7 +105,8 @@ RESPONSES_PARAMS = frozenset({
 ANTHROPIC_MESSAGES_PARAMS = frozenset({
     "max_tokens", "system", "stop_sequences", "temperature", "top_p", "top_k", "tools",
     "tool_choice", "thinking", "service_tier", "container", "mcp_servers",
-    "context_management",
+    "context_management", "cache_control", "output_config", "output_format", "speed",
+    "inference_geo", "diagnostics", "user_profile_id", "workspace_id",
 })
 # per call type beyond chat, text and embeddings
 SURFACE_PARAMS: dict[str, frozenset[str]] = {

@@ -203,6 +203,15 @@ _COMPONENTS: dict[str, Any] = {
         "id": _NULLABLE_STR, "results": {"type": "array", "items": {
             "type": "object", "required": ["index", "relevance_score"], "properties": {
                 "index": {"type": "integer"}, "relevance_score": {"type": "number"}}}}}},
+    "AnthropicMessage": {"type": "object", "required": ["id", "type", "role", "content"],
+                         "properties": {
+        "id": _TEXT, "type": {"const": "message"}, "role": {"const": "assistant"},
+        "model": _NULLABLE_STR, "stop_reason": _NULLABLE_STR,
+        "content": {"type": "array", "items": {"type": "object", "required": ["type"],
+                                               "properties": {"type": _TEXT}}},
+        "usage": {"type": "object"}}},
+    "AnthropicTokenCount": {"type": "object", "required": ["input_tokens"], "properties": {
+        "input_tokens": {"type": "integer", "minimum": 0}}},
     "AnthropicError": {"type": "object", "required": ["type", "error"], "properties": {
         "type": {"const": "error"}, "error": {"type": "object", "required": [
             "type", "message"], "properties": {"type": _TEXT, "message": _TEXT}}}},

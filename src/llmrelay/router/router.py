@@ -419,6 +419,14 @@ class Router(RouterQueries, RouterBatch, RouterSurfaces):
                 raise BadRequestError(str(exc), param=name) from None
         return lists
 
+    def _count_deployment(self, model: str) -> Deployment:
+        """The first deployment of group ``model`` that llmrelay can serve (for counts)."""
+        deps = self.deployments(self._check_group(model))
+        servable = [d for d in deps if d.error is None]
+        if not servable:
+            raise deps[0].error  # type: ignore[misc]
+        return servable[0]
+
     def _start(self, call_type: str, model: str, messages: Any, input: Any,
                kwargs: dict[str, Any], is_async: bool) -> tuple[Client, CallContext]:
         model = self._check_group(model)

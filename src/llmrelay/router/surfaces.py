@@ -74,3 +74,38 @@ class RouterSurfaces:
         """Async :meth:`rerank`."""
         kwargs["documents"] = documents
         return await self._acall("rerank", model, query, kwargs)
+
+    # ---- Anthropic's Messages API -------------------------------------------------------
+    def anthropic_messages(self, model: str, messages: list[Any],
+                           max_tokens: int | None = None, **kwargs: Any) -> Any:
+        """A Messages API call to a deployment of group ``model``."""
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
+        client, ctx = self._start("anthropic_messages", model, messages, None, kwargs, False)
+        return client.run(ctx)
+
+    async def aanthropic_messages(self, model: str, messages: list[Any],
+                                  max_tokens: int | None = None, **kwargs: Any) -> Any:
+        """Async :meth:`anthropic_messages`."""
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
+        client, ctx = self._start("anthropic_messages", model, messages, None, kwargs, True)
+        return await client.arun(ctx)
+
+    async def acount_tokens(self, model: str, messages: list[Any], **kwargs: Any
+                            ) -> dict[str, int]:
+        """``{"input_tokens": n}`` for a Messages API request to group ``model``, counted
+        for its first usable deployment (see :func:`llmrelay.anthropic.messages.count_tokens`)."""
+        from ..anthropic_interface.messages import acount_tokens
+
+        dep = self._count_deployment(model)
+        own = {k: v for k, v in dep.params.items() if k in _COUNT_CREDENTIALS}
+        given = {k: v for k, v in kwargs.items() if k in _COUNT_FIELDS}
+        return await acount_tokens(dep.model, messages, client=self.client, **own, **given)
+
+    def _count_deployment(self, model: str) -> Any:
+        raise NotImplementedError
+
+
+_COUNT_CREDENTIALS = ("api_key", "api_base", "custom_llm_provider", "timeout")
+_COUNT_FIELDS = ("system", "tools", "tool_choice", "thinking", "extra_headers")

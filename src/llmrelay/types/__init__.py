@@ -7,6 +7,7 @@ litellm.types.utils import ModelResponse``), re-exporting the same classes.
 
 from __future__ import annotations
 
+from .anthropic_messages import AnthropicEvent, AnthropicMessagesResponse, AnthropicUsage
 from .media import (
     HttpxBinaryResponseContent,
     ImageObject,
@@ -39,6 +40,9 @@ from .responses import (
 )
 
 __all__ = [
+    "AnthropicEvent",
+    "AnthropicMessagesResponse",
+    "AnthropicUsage",
     "ChatCompletionDeltaToolCall",
     "Choices",
     "CompletionTokensDetails",

@@ -262,11 +262,17 @@ class AnthropicProvider:
             f"missing API key for provider {self.spec.name!r}: pass api_key= or set {env}",
             llm_provider=self.spec.name, model=call.model)
 
-    def build_request(self, call: Call) -> HTTPRequest:
-        """The HTTP request for ``call``. Raises :class:`BadRequestError` for embeddings or
-        untranslatable input, :class:`AuthenticationError` when no key is configured."""
-        base = self._base(call)
-        self._check(call, base)
+    def surface(self, call_type: str) -> Any:
+        """Anthropic's Messages API as itself (``anthropic_messages``); else None."""
+        if call_type != "anthropic_messages":
+            return None
+        from .passthrough import MessagesPassthrough
+
+        return MessagesPassthrough(self)
+
+    def headers(self, call: Call) -> dict[str, str]:
+        """JSON, ``anthropic-version`` and ``x-api-key``; the caller's extra headers win
+        (an ``anthropic-beta`` or another version)."""
         headers = {"content-type": "application/json", "anthropic-version": API_VERSION}
         if call.api_key:
             headers["x-api-key"] = call.api_key
@@ -274,7 +280,14 @@ class AnthropicProvider:
             given = {k.lower() for k in call.extra_headers}
             headers = {k: v for k, v in headers.items() if k not in given}
             headers.update(call.extra_headers)
-        return HTTPRequest("POST", messages_url(base), headers, build_body(call))
+        return headers
+
+    def build_request(self, call: Call) -> HTTPRequest:
+        """The HTTP request for ``call``. Raises :class:`BadRequestError` for embeddings or
+        untranslatable input, :class:`AuthenticationError` when no key is configured."""
+        base = self._base(call)
+        self._check(call, base)
+        return HTTPRequest("POST", messages_url(base), self.headers(call), build_body(call))
 
     def parse_response(self, call: Call, status: int, headers: dict[str, str],
                        body: bytes) -> Any:

@@ -41,6 +41,7 @@ from ..base import (
 )
 from ..openai.translate import CHAT_PARAMS, EMBEDDING_PARAMS, TEXT_PARAMS
 from ..registry import ProviderSpec
+from .bridged import BRIDGES, bridged_chunks, bridged_result
 from .schema import sample
 from .surfaces import SURFACE_MOCKS, mock_surface, mock_surface_chunks
 
@@ -176,6 +177,8 @@ def mock_result(call: Call, mock: Any, tool_calls: list[Any] | None = None) -> A
     _raise_if_error(call, mock)
     if call.call_type in SURFACE_MOCKS:
         return mock_surface(call, mock)
+    if call.call_type in BRIDGES:
+        return bridged_result(call, mock, tool_calls)
     if call.call_type == "embedding":
         return _embedding(call)
     if isinstance(mock, ModelResponse):
@@ -237,6 +240,8 @@ def mock_chunks(call: Call, mock: Any, tool_calls: list[Any] | None = None) -> l
     _raise_if_error(call, mock)
     if call.call_type in SURFACE_MOCKS:
         return mock_surface_chunks(call, mock)
+    if call.call_type in BRIDGES:
+        return bridged_chunks(call, mock, tool_calls)
     full = mock_result(call, mock, tool_calls)
     if call.call_type == "text_completion":
         return _text_chunks(call, full)

@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from . import surfaces as _surfaces  # noqa: F401  (registers the other endpoints)
+from . import messages as _messages  # noqa: F401  (registers the other endpoints)
+from . import surfaces as _surfaces  # noqa: F401
 from .endpoints import ENDPOINTS, Endpoint, endpoint_for_path
 from .policy import POLICY_KEYS, CallerPolicy, policy_from
 

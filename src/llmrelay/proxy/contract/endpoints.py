@@ -60,6 +60,8 @@ class Endpoint:
     errors: str = "openai"
     default_model: str | None = None  # the model group used when the body names none
     files: tuple[str, ...] = ()  # multipart fields that are files
+    forward_headers: tuple[str, ...] = ()  # request headers passed on to the upstream
+    accounted: bool = True  # False: no usage record (a token count is not a model call)
 
 
 class Messages(Check):

@@ -175,6 +175,10 @@ class LLMRequest:
             self.data = data
             self.group = group = self._model_group(data)
         kwargs = build_kwargs(data, auth, self.call_id, group)
+        for name in self.endpoint.forward_headers:  # e.g. anthropic-beta, to the upstream
+            value = self.request.headers.get(name)
+            if value:
+                kwargs.setdefault("extra_headers", {})[name] = value
         if self.endpoint.answer == "audio":
             return await self._stream(kwargs, "audio")
         if data.get("stream") and self.endpoint.streams:
@@ -281,7 +285,7 @@ class LLMRequest:
                                   prompt, completion, cost, seconds)
             if self.lease is not None:
                 state.limiter.release(self.lease, total, cost)
-            if self.group is not None and state.spend is not None:
+            if self.group is not None and state.spend is not None and self.endpoint.accounted:
                 state.spend.record(self._spend_record(status, prompt, completion, total, cost,
                                                       seconds, hidden))
         except Exception:
