@@ -15,6 +15,10 @@ __all__ = ["RouterSurfaces"]
 class RouterSurfaces:
     """Mixed into :class:`~llmrelay.Router`."""
 
+    @property
+    def client(self) -> Client:
+        raise NotImplementedError
+
     def _start(self, call_type: str, model: str, messages: Any, input: Any,
                kwargs: dict[str, Any], is_async: bool) -> tuple[Client, CallContext]:
         raise NotImplementedError
