@@ -260,3 +260,18 @@ def test_deployment_prices_and_base_model_price_its_calls(where: str) -> None:
     emb[where]["base_model"] = "cohere.embed-english-v3"
     r = Router(model_list=[emb]).embedding(model="emb", input="hi", mock_response=[1, 2])
     assert r._hidden_params["response_cost"] > 0
+
+
+def test_a_misconfigured_deployment_hands_over_to_another(monkeypatch: Any) -> None:
+    # An Azure deployment with no endpoint cannot be called: a 400 for a direct call, but
+    # in a Router the deployment's problem, so another deployment serves (as in LiteLLM).
+    for name in ("AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(llmrelay.ProviderConfigError, match="api_base"):
+        llmrelay.completion(model="azure/gpt-4o", messages=MSG, api_key="k")
+    r = Router(model_list=[
+        {"model_name": "g", "litellm_params": {"model": "azure/gpt-4o", "api_key": "k"}},
+        {"model_name": "g", "litellm_params": {"model": "gpt-4o", "mock_response": "ok"}}])
+    assert {r.completion(model="g", messages=MSG).choices[0].message.content
+            for _ in range(8)} == {"ok"}
+    assert r.cooldowns() == {}  # a setup problem is not a health problem

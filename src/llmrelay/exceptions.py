@@ -6,7 +6,8 @@
     ├── BadRequestError                400
     │   ├── ContextWindowExceededError 400
     │   ├── ContentPolicyViolationError 400
-    │   └── UnsupportedParamsError     400  (raised before any network I/O)
+    │   ├── UnsupportedParamsError     400  (raised before any network I/O)
+    │   └── ProviderConfigError        400  (no endpoint/project configured; before any I/O)
     ├── AuthenticationError            401
     ├── PermissionDeniedError          403
     ├── NotFoundError                  404
@@ -41,6 +42,7 @@ __all__ = [
     "LLMRelayError",
     "NotFoundError",
     "PermissionDeniedError",
+    "ProviderConfigError",
     "RateLimitError",
     "ServiceUnavailableError",
     "Timeout",
@@ -181,6 +183,12 @@ class ContentPolicyViolationError(BadRequestError):
     pass
 
 
+class ProviderConfigError(BadRequestError):
+    """The provider cannot be called as configured: no base URL, no project ... (raised
+    before any network I/O). A 400 for the caller; a Router treats it as the deployment's
+    fault: it tries another deployment, as LiteLLM's router does."""
+
+
 class UnsupportedParamsError(BadRequestError):
     _positional: tuple[str, ...] = ("llm_provider", "model", "status_code", "response")
 
@@ -258,6 +266,7 @@ _OPENAI_TYPES = {
     "ContextWindowExceededError": "invalid_request_error",
     "ContentPolicyViolationError": "invalid_request_error",
     "UnsupportedParamsError": "invalid_request_error",
+    "ProviderConfigError": "invalid_request_error",
     "AuthenticationError": "authentication_error",
     "PermissionDeniedError": "permission_error",
     "NotFoundError": "not_found_error",

@@ -48,6 +48,7 @@ from ..exceptions import (
     LLMRelayError,
     NotFoundError,
     PermissionDeniedError,
+    ProviderConfigError,
     RateLimitError,
     ServiceUnavailableError,
 )
@@ -156,6 +157,9 @@ class RouterCall:
             refused.add(dep.id)  # the same request to it would be refused the same way
         if not isinstance(exc, Exception):
             return False
+        if isinstance(exc, ProviderConfigError):  # this deployment's setup, not the caller's
+            refused.add(dep.id)
+            return True
         allowed = self.router.policy_retries(exc, group or self.group)
         if allowed is not None:
             return attempts <= allowed

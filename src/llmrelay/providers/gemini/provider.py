@@ -12,7 +12,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ...exceptions import APIConnectionError, AuthenticationError, BadRequestError, LLMRelayError
+from ...exceptions import (
+    APIConnectionError,
+    AuthenticationError,
+    BadRequestError,
+    LLMRelayError,
+    ProviderConfigError,
+)
 from ...types import Embedding, EmbeddingResponse, Usage
 from ..base import (
     Call,
@@ -56,7 +62,7 @@ class GeminiProvider:
         configured = call.api_base or self.spec.env_base()
         base = (configured or self.spec.base_url or "").rstrip("/")
         if not base:
-            raise BadRequestError("gemini has no URL: pass api_base=",
+            raise ProviderConfigError("gemini has no URL: pass api_base=",
                                   llm_provider=self.spec.name, model=call.model)
         if not call.api_key and (not configured
                                  or base == (self.spec.base_url or "").rstrip("/")):

@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...exceptions import APIConnectionError, AuthenticationError, BadRequestError, LLMRelayError
+from ...exceptions import (
+    APIConnectionError,
+    AuthenticationError,
+    BadRequestError,
+    LLMRelayError,
+    ProviderConfigError,
+)
 from ...types import (
     EmbeddingResponse,
     ModelResponse,
@@ -125,7 +131,7 @@ class OpenAIProvider:
         base = call.api_base or self.spec.env_base() or self.spec.base_url
         if not base:
             env = " or ".join(self.spec.base_env) or "an environment variable"
-            raise BadRequestError(
+            raise ProviderConfigError(
                 f"provider {self.spec.name!r} has no default URL: pass api_base= or set {env}",
                 llm_provider=self.spec.name, model=call.model)
         return base.rstrip("/")

@@ -26,7 +26,7 @@ import os
 from typing import Any
 from urllib.parse import quote
 
-from ...exceptions import APIConnectionError, BadRequestError, LLMRelayError
+from ...exceptions import APIConnectionError, BadRequestError, LLMRelayError, ProviderConfigError
 from ...types import Embedding, EmbeddingResponse, Usage
 from ..anthropic.response import anthropic_error, parse_message
 from ..anthropic.stream import AnthropicStreamDecoder
@@ -77,7 +77,7 @@ class VertexProvider:
             info = credentials_info(call)
             project = (info or {}).get("project_id") or (info or {}).get("quota_project_id")
         if not project:
-            raise BadRequestError("Vertex AI needs a project: pass vertex_project= or set "
+            raise ProviderConfigError("Vertex AI needs a project: pass vertex_project= or set "
                                   "VERTEXAI_PROJECT", llm_provider=self.spec.name,
                                   model=call.model, param="vertex_project")
         return str(project)
