@@ -275,3 +275,23 @@ def test_a_misconfigured_deployment_hands_over_to_another(monkeypatch: Any) -> N
     assert {r.completion(model="g", messages=MSG).choices[0].message.content
             for _ in range(8)} == {"ok"}
     assert r.cooldowns() == {}  # a setup problem is not a health problem
+
+
+def test_a_callers_own_credentials_make_their_own_deployment_id() -> None:
+    # LiteLLM: per-call api_key= makes a dynamic deployment (its own model_id), so one
+    # caller's bad key neither cools down nor is counted against the shared deployment.
+    r = Router(model_list=[
+        {"model_name": "g", "litellm_params": {"model": "gpt-4o", "api_key": "k0",
+                                               "mock_response": "ok"}, "model_info": {"id": "d"}},
+        {"model_name": "g", "litellm_params": {"model": "gpt-4o-mini", "api_key": "k0",
+                                               "mock_response": "ok"}, "model_info": {"id": "e"}}],
+        num_retries=0)
+    a = r.completion(model="d", messages=MSG, api_key="k1")._hidden_params["model_id"]
+    b = r.completion(model="d", messages=MSG, api_key="k2")._hidden_params["model_id"]
+    same = r.completion(model="d", messages=MSG, api_key="k0")._hidden_params["model_id"]
+    assert a != b and a.startswith("d-") and same == "d"
+    assert r.get_deployment(a) is r.get_deployment("d")
+    with pytest.raises(llmrelay.RateLimitError):
+        r.completion(model="d", messages=MSG, api_key="bad",
+                     mock_response="llmrelay.RateLimitError")
+    assert r.cooldowns() == {}

@@ -257,6 +257,9 @@ def test_model_cost_map_and_lists(tmp_path: Path) -> None:
     table["gpt-4o"]["input_cost_per_token"] = 123.0  # a copy: the live table is untouched
     assert llmrelay.model_cost["gpt-4o"]["input_cost_per_token"] != 123.0
     assert "gpt-4o" in llmrelay.open_ai_chat_completion_models
+    # LiteLLM's list holds every OpenAI model, whatever its mode
+    assert "omni-moderation-latest" in llmrelay.open_ai_chat_completion_models
+    assert "text-embedding-3-small" in llmrelay.open_ai_chat_completion_models
     assert "claude-2" in llmrelay.anthropic_models
     assert isinstance(llmrelay.bedrock_models, list)
     assert "anthropic" in llmrelay.models_by_provider and "openai" in llmrelay.provider_list

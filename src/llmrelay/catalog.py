@@ -26,7 +26,8 @@ _log = logging.getLogger("llmrelay")
 _LOCAL_ENV = ("LLMRELAY_LOCAL_MODEL_COST_MAP", "LITELLM_LOCAL_MODEL_COST_MAP")
 # LiteLLM's names for some provider lists: name -> (provider, mode or None for any).
 _NAMED_LISTS: dict[str, tuple[str, str | None]] = {
-    "open_ai_chat_completion_models": ("openai", "chat"),
+    # every OpenAI model, whatever its mode, as LiteLLM's list holds them
+    "open_ai_chat_completion_models": ("openai", None),
     "open_ai_embedding_models": ("openai", "embedding"),
     "open_ai_text_completion_models": ("text-completion-openai", None),
     "mistral_chat_models": ("mistral", "chat"),

@@ -27,6 +27,7 @@ import asyncio
 import contextvars
 import dataclasses
 import datetime as dt
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._calltypes import known_params
 from .._context import UNSET, CallContext
-from .._params import auth_options, split_params
+from .._params import AUTH_OPTIONS, auth_options, split_params
 from .._retry import backoff_delay, timeout_seconds
 from .._urls import mask_url
 from ..callbacks.dispatcher import Delivery, Job, dispatcher
@@ -64,6 +65,9 @@ if TYPE_CHECKING:
 __all__ = ["RouterCall"]
 
 _LISTS = ("callbacks", "input_callback", "success_callback", "failure_callback")
+_CALL_CREDENTIALS = ("api_key", "api_base", "base_url", "api_version", "organization",
+                     "azure_ad_token")
+_AUTH = AUTH_OPTIONS
 _FALLBACK_HOOKS = ("log_success_fallback_event", "log_failure_fallback_event")
 # Refusals that the same deployment would repeat: wrong key, no access, no such model.
 _REFUSED = (AuthenticationError, PermissionDeniedError, NotFoundError)
@@ -245,7 +249,7 @@ class RouterCall:
         ctx.mock_delay = merged.get("mock_delay")
         ctx.price_model, ctx.price_row = custom_pricing(
             self.kwargs, dep.config.get("litellm_params"), dep.model_info)
-        ctx.model_id = dep.id
+        ctx.model_id = self._model_id(dep)
         if ctx.log is not None:
             self._retarget_log(ctx, dep, group)
 
@@ -286,9 +290,27 @@ class RouterCall:
         """Bookkeeping for a failed attempt."""
         duration = self._record(ctx, dep, group, started, exc)
         self.router.health.finished(dep)
-        if self._may_cool(dep):
+        if self._may_cool(dep) and self._model_id(dep) == dep.id:  # not the caller's keys
             self.router.health.failed(dep, exc, duration, self.router.allowed_fails_for(exc),
                                       self._cooldown_time(dep))
+
+    def _model_id(self, dep: Deployment) -> str:
+        """The id this call's requests to ``dep`` report: the deployment's, or, when the
+        call brings credentials of its own (``api_key=`` ...), an id of that pairing, as
+        LiteLLM's dynamic deployments have: another caller's bad key must not cool the
+        shared deployment down, nor be counted against it."""
+        own = self.kwargs
+        if not (own.get("api_key") or own.get("api_base") or own.get("base_url")
+                or _AUTH.intersection(own)):
+            return dep.id
+        given = {k: own[k] for k in (*_CALL_CREDENTIALS, *sorted(_AUTH))
+                 if own.get(k) is not None and own[k] != dep.params.get(k)}
+        if not given:
+            return dep.id
+        digest = hashlib.sha256(repr(sorted(given.items())).encode()).hexdigest()[:12]
+        dynamic = f"{dep.id}-{digest}"
+        self.router.remember_dynamic(dynamic, dep)
+        return dynamic
 
     def _cooldown_time(self, dep: Deployment) -> float | None:
         """The cooldown a failure of ``dep`` starts: the call's ``cooldown_time``, else the
@@ -321,7 +343,7 @@ class RouterCall:
         try:
             hidden = result.__dict__.setdefault("_hidden_params", {})
             hidden["model_group"] = group
-            hidden["model_id"] = dep.id
+            hidden["model_id"] = self._model_id(dep)
             groups = list(dict.fromkeys(a["model_group"] for a in self.attempts))
             hidden["attempted_fallbacks"] = len(groups) - 1
             hidden["attempted_retries"] = sum(

@@ -137,6 +137,8 @@ class Router(RouterQueries, RouterBatch, RouterSurfaces):
         self._pattern_deps = {d.id: d for d in (_deployment(i, e, quiet=True)
                                                 for p in self.patterns for i, e in p.entries)}
         self._derived: OrderedDict[str, list[Deployment]] = OrderedDict()
+        # ids of deployments called with the caller's own credentials -> the deployment
+        self._dynamic: OrderedDict[str, Deployment] = OrderedDict()
         self._names_lock = threading.Lock()
         self.aliases: dict[str, Alias] = parse_aliases(model_group_alias)
         for alias, target in self.aliases.items():
@@ -355,8 +357,18 @@ class Router(RouterQueries, RouterBatch, RouterSurfaces):
     def get_deployment(self, model_id: str) -> Deployment | None:
         """The deployment with id ``model_id`` (attribute and item access to
         ``litellm_params``, ``model_info``, ``model_name``), a wildcard group's entry
-        included, or None."""
-        return self._by_id.get(model_id) or self._pattern_deps.get(model_id)
+        included (and the ids of calls that brought their own credentials), or None."""
+        return (self._by_id.get(model_id) or self._pattern_deps.get(model_id)
+                or self._dynamic.get(model_id))
+
+    def remember_dynamic(self, model_id: str, dep: Deployment) -> None:
+        """Note that ``model_id`` names ``dep`` called with a caller's own credentials (the
+        most recent :data:`~.names.MAX_DERIVED` such ids are kept)."""
+        with self._names_lock:
+            self._dynamic[model_id] = dep
+            self._dynamic.move_to_end(model_id)
+            while len(self._dynamic) > MAX_DERIVED:
+                self._dynamic.popitem(last=False)
 
     def get_available_deployment(self, model: str, messages: list[Any] | None = None,
                                  **_: Any) -> Deployment | None:
