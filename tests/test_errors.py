@@ -217,3 +217,23 @@ def test_every_error_has_a_response_and_debug_info() -> None:
         llmrelay.completion(model="azure/gpt-4o", messages=[{"role": "user", "content": "x"}],
                             mock_response="Exception: content_filter_policy")
     assert info.value.response.status_code == 400
+
+
+def test_errors_are_the_openai_sdks_once_openai_is_loaded() -> None:
+    # LiteLLM documents that its errors inherit from the OpenAI SDK's, so existing
+    # `except openai.RateLimitError:` handlers keep working.
+    openai = pytest.importorskip("openai")
+    with pytest.raises(openai.RateLimitError) as info:
+        llmrelay.completion(model="gpt-4o", messages=[{"role": "user", "content": "x"}],
+                            mock_response="llmrelay.RateLimitError")
+    assert isinstance(info.value, llmrelay.RateLimitError)
+    assert info.value.status_code == 429 and info.value.response.status_code == 429
+    for ours, theirs in ((ex.Timeout, openai.APITimeoutError),
+                         (ex.ContextWindowExceededError, openai.BadRequestError),
+                         (ex.ServiceUnavailableError, openai.InternalServerError),
+                         (ex.AuthenticationError, openai.AuthenticationError),
+                         (ex.APIError, openai.APIError)):
+        assert issubclass(ours, theirs), ours
+    assert not issubclass(ex.BudgetExceededError, openai.OpenAIError)
+    err = ex.NotFoundError("gone", llm_provider="openai", response_headers={"x-request-id": "r1"})
+    assert err.request_id == "r1" and err.request is not None

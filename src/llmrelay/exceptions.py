@@ -22,10 +22,18 @@
 Every error carries ``status_code``, ``message``, ``llm_provider``, ``model``, the upstream
 ``response_body`` excerpt and ``response_headers`` when there was a reply, and chains the
 original exception (``__cause__``) when one was raised underneath.
+
+As LiteLLM documents for its errors, llmrelay's are also the OpenAI SDK's when the
+``openai`` package is in use: once ``openai`` has been imported (by the application;
+llmrelay never imports it for this), each class also derives from its OpenAI counterpart
+(``except openai.RateLimitError`` catches :class:`RateLimitError`; ``Timeout`` is an
+``openai.APITimeoutError``), from the first error constructed after that import on.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 from typing import Any
 
 from ._urls import mask_urls_in
@@ -93,7 +101,9 @@ class LLMRelayError(Exception):
             response_headers = dict(headers)
         if status_code is None and isinstance(named.get("status_code"), int):
             status_code = named["status_code"]
-        super().__init__(message)
+        if not _adopted and "openai" in sys.modules:
+            _adopt_openai()
+        Exception.__init__(self, message)  # not super(): OpenAI's bases take other arguments
         self.message = message
         self.status_code = status_code if status_code is not None else self.default_status
         self.llm_provider = llm_provider
@@ -130,6 +140,17 @@ class LLMRelayError(Exception):
     @response.setter
     def response(self, value: Any) -> None:
         self._response = value
+
+    @property
+    def request(self) -> Any:
+        """The request of :attr:`response` (the OpenAI SDK's errors carry it)."""
+        return getattr(self.response, "request", None)
+
+    @property
+    def request_id(self) -> str | None:
+        """The upstream's request id header, when it sent one."""
+        headers = self.response_headers or {}
+        return headers.get("x-request-id") or headers.get("request-id")
 
     @property
     def litellm_debug_info(self) -> str:
@@ -320,3 +341,35 @@ def error_for_status(status: int) -> type[LLMRelayError]:
     if status >= 500:
         return InternalServerError
     return APIError
+
+
+# Our classes and the OpenAI SDK classes they also derive from once ``openai`` is loaded.
+_OPENAI_BASES = {
+    "APIError": "APIError", "BadRequestError": "BadRequestError",
+    "AuthenticationError": "AuthenticationError",
+    "PermissionDeniedError": "PermissionDeniedError", "NotFoundError": "NotFoundError",
+    "UnprocessableEntityError": "UnprocessableEntityError",
+    "RateLimitError": "RateLimitError", "InternalServerError": "InternalServerError",
+    "APIConnectionError": "APIConnectionError", "Timeout": "APITimeoutError",
+}
+_adopted = False
+_adopt_lock = threading.Lock()
+
+
+def _adopt_openai() -> None:
+    """Add each OpenAI SDK error class to its counterpart's bases (once; skipped quietly
+    if the installed ``openai`` lacks a class or refuses the layout)."""
+    global _adopted
+    with _adopt_lock:
+        if _adopted:
+            return
+        _adopted = True
+        openai = sys.modules.get("openai")
+        for ours, theirs in _OPENAI_BASES.items():
+            cls, base = globals()[ours], getattr(openai, theirs, None)
+            if not isinstance(base, type) or issubclass(cls, base):
+                continue
+            try:
+                cls.__bases__ = (*cls.__bases__, base)
+            except TypeError:  # an incompatible layout: keep ours as it is
+                continue
