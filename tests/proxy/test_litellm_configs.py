@@ -246,14 +246,14 @@ def test_refused_settings_are_named_all_at_once(tmp_path: Path, env: dict[str, s
                              "enable_jwt_auth": True, "disable_spend_logs": True,
                              "enforce_user_param": False},
         "litellm_settings": {"max_budget": 10},
-        "router_settings": {"enable_tag_filtering": True},
+        "router_settings": {"provider_budget_config": {"openai": {"budget_limit": 1}}},
         "guardrails": [{"guardrail_name": "g", "litellm_params": {"guardrail": "aporia"}}],
     })
     done = run_cli(tmp_path, "serve", "--config", path, "--port", "0", env=env)
     assert done.returncode == 2
     line = done.stderr.splitlines()[0]
     for key in ("general_settings.enable_jwt_auth", "general_settings.disable_spend_logs",
-                "litellm_settings.max_budget", "router_settings.enable_tag_filtering",
+                "litellm_settings.max_budget", "router_settings.provider_budget_config",
                 "guardrails"):
         assert key in line
     assert "enforce_user_param" not in line and "Traceback" not in done.stderr

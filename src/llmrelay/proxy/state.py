@@ -75,6 +75,7 @@ class ProxyState:
         self.spend: Any = None
         self.limiter: Any = None
         self.hierarchy: Any = None  # keys/hierarchy.py: teams, users, orgs ... audit log
+        self.gate: Any = None  # hierarchy_gate.py: the levels above each request's key
         self.started_at = time.time()
 
     async def start(self) -> None:
@@ -89,9 +90,14 @@ class ProxyState:
         self.store = await open_store(self.cfg.database_url, self.cfg.sqlite_path,
                                       **self.cfg.store_options())
         self.key_cache = KeyCache(self.store)
+        from .hierarchy_gate import HierarchyGate
+        from .keys.entity_cache import EntityCache
         from .keys.hierarchy import Hierarchy
 
         self.hierarchy = Hierarchy(self.store)
+        entities = EntityCache(self.hierarchy)
+        self.key_cache.followers.append(entities)  # one poll of key_changes for both
+        self.gate = HierarchyGate(entities, self.models, self.cfg)
         self.key_cache.start_watching()
         acct = self.cfg.accounting
         self.spend = SpendWriter(self.store, Spool(

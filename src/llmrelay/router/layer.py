@@ -58,6 +58,7 @@ from .config import Deployment
 from .health import _CALLERS_FAULT, counts_as_failure
 from .precall import ContextCheck
 from .strategies import choose
+from .tags import TagFilter, request_tags
 
 if TYPE_CHECKING:
     from .router import Router
@@ -89,6 +90,8 @@ class RouterCall:
         # a retry policy may allow more attempts for some errors than ``retries``
         self.max_retries = max(retries, router.policy_max_retries(group))
         self.context: ContextCheck | None = None  # router.enable_pre_call_checks
+        self.tags = (TagFilter(request_tags(kwargs), router.tag_filtering_match_any)
+                     if router.enable_tag_filtering else None)
         self.fallbacks_disabled = False  # disable_fallbacks=True for this call
 
     # ---- decisions (no I/O) ---------------------------------------------------------------
@@ -98,7 +101,10 @@ class RouterCall:
         never one in ``refused`` (nor, with pre-call checks, one the prompt is too long
         for). Deployments with an ``order`` are priorities: only the lowest order among
         the ready ones serves (a cooled-down order 1 hands over to order 2)."""
-        ready, _ = self.router.health.partition(self.router.deployments(group))
+        deps = self.router.deployments(group)
+        if self.tags is not None:
+            deps = self.tags.filter(group, deps)
+        ready, _ = self.router.health.partition(deps)
         if self.context is not None:
             ready = [d for d in ready if self.context.fits(d)]
         if refused:
@@ -125,6 +131,8 @@ class RouterCall:
     def unavailable(self, group: str) -> LLMRelayError:
         """The error for a group none of whose deployments can take a request now."""
         deps = self.router.deployments(group)
+        if self.tags is not None:
+            deps = self.tags.filter(group, deps)
         _, blocked = self.router.health.partition(deps)
         now_mono, now_wall = self.router.health.clock(), time.time()
 
@@ -434,6 +442,8 @@ class RouterCall:
                group: str) -> Any:
         if self.context is not None:
             self.context.check_group(group, self.router.deployments(group))
+        if self.tags is not None:
+            self.tags.check_group(group, self.router.deployments(group))
         if self.mock_error is not None and group == self.group:
             # LiteLLM's mock_testing_*fallbacks: the group fails once, straight to its
             # fallbacks, and no deployment is asked (nor counted, nor cooled down)
@@ -486,6 +496,8 @@ class RouterCall:
                       group: str) -> Any:
         if self.context is not None:
             self.context.check_group(group, self.router.deployments(group))
+        if self.tags is not None:
+            self.tags.check_group(group, self.router.deployments(group))
         if self.mock_error is not None and group == self.group:
             # LiteLLM's mock_testing_*fallbacks: the group fails once, straight to its
             # fallbacks, and no deployment is asked (nor counted, nor cooled down)

@@ -88,6 +88,8 @@ class Router(RouterQueries, RouterBatch, RouterSurfaces):
     model name (calls and fallbacks then go to that deployment only).
     ``routing_strategy_args``: options of the routing strategy (see :mod:`.strategies`). ``enable_pre_call_checks``: leave
     out deployments whose context window the prompt exceeds (see :mod:`.precall`).
+    ``enable_tag_filtering`` / ``tag_filtering_match_any``: deployments with ``tags`` serve
+    only requests with matching ``metadata.tags`` (see :mod:`.tags`).
     ``default_max_parallel_requests``: requests in flight at once per deployment, for
     deployments without their own ``max_parallel_requests`` (a full deployment is passed
     over like one at its rpm limit).
@@ -115,6 +117,7 @@ class Router(RouterQueries, RouterBatch, RouterSurfaces):
                  model_group_alias: dict[str, Any] | None = None,
                  routing_strategy_args: dict[str, Any] | None = None,
                  max_fallbacks: int = 5, enable_pre_call_checks: bool = False,
+                 enable_tag_filtering: bool = False, tag_filtering_match_any: bool = True,
                  default_max_parallel_requests: int | None = None,
                  **unsupported: Any) -> None:
         if set_verbose or debug_level == "DEBUG":
@@ -165,6 +168,8 @@ class Router(RouterQueries, RouterBatch, RouterSurfaces):
         self.timeout = timeout
         self.max_fallbacks = max(0, int(max_fallbacks))
         self.enable_pre_call_checks = bool(enable_pre_call_checks)
+        self.enable_tag_filtering = bool(enable_tag_filtering)  # see router/tags.py
+        self.tag_filtering_match_any = bool(tag_filtering_match_any)
         self.fallbacks = self._known(parse_fallbacks(fallbacks, "fallbacks"), "fallbacks")
         self.context_window_fallbacks = self._known(parse_fallbacks(
             context_window_fallbacks, "context_window_fallbacks"), "context_window_fallbacks")

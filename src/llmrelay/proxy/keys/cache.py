@@ -73,6 +73,9 @@ class KeyCache:
         self._watched_at = 0.0
         self._watcher: asyncio.Task[None] | None = None
         self.watch_error: str | None = None  # the last poll's failure, None when it answered
+        # Other caches told of the changes this one's poll sees (``on_key_changed(token)``,
+        # ``clear()``): the hierarchy's (``entity_cache.py``) shares the poll.
+        self.followers: list[Any] = []
         subscribe = getattr(store, "subscribe", None)
         if callable(subscribe):
             subscribe(self)
@@ -186,12 +189,18 @@ class KeyCache:
             # Nothing to compare with: whatever is cached may predate unseen changes.
             dropped = len(self._entries)
             self.clear()
+            for follower in self.followers:
+                follower.clear()
             return dropped
         dropped = 0
         with self._lock:
             for seq, token in changes:
                 if seq not in seen and self._entries.pop(token, None) is not None:
                     dropped += 1
+        for seq, token in changes:
+            if seq not in seen:
+                for follower in self.followers:
+                    follower.on_key_changed(token)
         return dropped
 
     def start_watching(self, interval: float | None = None,

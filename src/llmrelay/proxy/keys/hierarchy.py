@@ -25,7 +25,7 @@ from typing import Any
 
 from .entities import KINDS, Kind, clean, decode, encode, jsonable, new_id
 from .fields import KeyFieldError
-from .models import next_reset
+from .models import next_reset, parse_duration
 from .store import KeyStore, Program
 
 __all__ = ["Actor", "Hierarchy", "NotFound"]
@@ -302,10 +302,30 @@ class Hierarchy:
             params.append(in_team)
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
-    async def _rolled(self, kind: Kind, rec: dict[str, Any]) -> dict[str, Any]:
+    async def start_window(self, kind_name: str, rec: dict[str, Any], duration: str
+                           ) -> dict[str, Any]:
+        """Give a record that takes ``budget_duration`` from its shared budget a window
+        (``budget_reset_at`` = now + duration, where it has none), or roll its window
+        when it is over; returns the record as stored."""
+        kind = KINDS[kind_name]
+        if rec.get("budget_reset_at") is not None:
+            return await self._rolled(kind, rec, duration)
+        oid = rec[kind.id]
+        end = datetime.now(timezone.utc) + parse_duration(duration)
+
+        def program() -> Program[None]:
+            yield (f"UPDATE {kind.table} SET budget_reset_at = ? WHERE {kind.id} = ? AND "
+                   "budget_reset_at IS NULL", (self._enc(kind, "budget_reset_at", end), oid))
+
+        await self.store.run_program(program)
+        fresh = await self._select(kind, [oid])
+        return fresh[0] if fresh else rec
+
+    async def _rolled(self, kind: Kind, rec: dict[str, Any], duration: str | None = None
+                      ) -> dict[str, Any]:
         """Reset the spend of a record whose budget window is over (once, across
         workers: a conditional update)."""
-        old, duration = rec.get("budget_reset_at"), rec.get("budget_duration")
+        old, duration = rec.get("budget_reset_at"), duration or rec.get("budget_duration")
         if old is None or not duration or datetime.now(timezone.utc) < old:
             return rec
         try:

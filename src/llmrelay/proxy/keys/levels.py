@@ -1,8 +1,8 @@
 """Levels: who a request's limits and budget belong to.
 
-A request is admitted against every level it belongs to: its virtual key today; later its
-team, user, organisation or tags (issue 16 adds them in :func:`levels_for`, nothing else
-changes). Each level has a ``scope`` (``"key:<token>"``, ``"team:<id>"``, ...) that names
+A request is admitted against every level it belongs to: its virtual key, and the levels
+above it (its user, team, organisation, end user and tags: :func:`entity_level`, found by
+``proxy/hierarchy_gate.py``). Each level has a ``scope`` (``"key:<token>"``, ``"team:<id>"``, ...) that names
 its counters in the limits backend, its limits (``rpm``, ``tpm``, ``parallel``,
 ``max_budget``, None = unlimited), and for budgets the current window (``window``) with the
 spend already stored for it (``spend``, where the backend's counter starts the first time
@@ -16,14 +16,14 @@ no one has to reset anything, on any instance.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from .models import next_reset, utcnow
 
-__all__ = ["Level", "key_level", "levels_for"]
+__all__ = ["Level", "entity_level", "key_level", "levels_for"]
 
 
 @dataclass(frozen=True)
@@ -76,11 +76,27 @@ def key_level(rec: Any, unflushed: float = 0.0, now: datetime | None = None) -> 
                  window_end=end)
 
 
-def levels_for(auth: Any, unflushed: Callable[[str], float] | None = None) -> list[Level]:
+def entity_level(kind: str, oid: str, rec: Mapping[str, Any], label: str,
+                 now: datetime | None = None) -> Level:
+    """The level of a record above keys (a team, user, organisation, end user or tag, as
+    ``hierarchy.py`` stores it, its shared budget's limits merged in)."""
+    window, end, over = _window(rec.get("budget_reset_at"), rec.get("budget_duration"),
+                                int(rec.get("spend_epoch") or 0), now or utcnow())
+    return Level(scope=f"{kind}:{oid}", label=f"{kind} {label}", rpm=rec.get("rpm_limit"),
+                 tpm=rec.get("tpm_limit"), parallel=rec.get("max_parallel_requests"),
+                 max_budget=rec.get("max_budget"), window=window,
+                 spend=0.0 if over else float(rec.get("spend") or 0.0), window_end=end)
+
+
+def levels_for(auth: Any, unflushed: Callable[[str], float] | None = None,
+               extra: Sequence[Level] = ()) -> list[Level]:
     """The levels a caller's request counts against, with any limit set (none for the
-    master key and anonymous callers). ``unflushed(token)``: spend not yet stored."""
+    master key and anonymous callers): its key's, then ``extra`` (the levels above the
+    key: ``proxy/hierarchy_gate.py``). ``unflushed(token)``: spend not yet stored."""
     rec = getattr(auth, "record", None)
-    if rec is None:
-        return []
-    level = key_level(rec, unflushed(rec.token) if unflushed is not None else 0.0)
-    return [level] if level.limited else []
+    out = []
+    if rec is not None:
+        level = key_level(rec, unflushed(rec.token) if unflushed is not None else 0.0)
+        if level.limited:
+            out.append(level)
+    return out + [lv for lv in extra if lv.limited]

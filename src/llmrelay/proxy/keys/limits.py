@@ -163,11 +163,12 @@ class Limiter:
 
     # -- admission and settlement ------------------------------------------------------
     async def admit(self, auth: Any, lease_id: str, reserve: Callable[[], float],
-                    unflushed: Callable[[str], float] | None = None) -> Lease | None:
-        """Admit one request at every level of ``auth`` (None: it has no limits), holding
-        ``reserve()`` USD against its budgets until :meth:`release`. Raises
-        :class:`LimitExceeded` (429 / 400 / 503)."""
-        levels = levels_for(auth, unflushed)
+                    unflushed: Callable[[str], float] | None = None,
+                    extra: Sequence[Level] = ()) -> Lease | None:
+        """Admit one request at every level of ``auth`` and ``extra`` (the levels above
+        the key; None: it has no limits), holding ``reserve()`` USD against its budgets
+        until :meth:`release`. Raises :class:`LimitExceeded` (429 / 400 / 503)."""
+        levels = levels_for(auth, unflushed, extra)
         if not levels:
             return None
         held = reserve() if any(lv.max_budget is not None for lv in levels) else 0.0

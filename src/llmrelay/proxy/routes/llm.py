@@ -107,7 +107,7 @@ class LLMRequest:
     """One LLM request through the proxy (see the module docstring for the steps)."""
 
     __slots__ = ("accounted", "auth", "call_id", "call_type", "data", "endpoint", "group",
-                 "hooks", "lease", "request", "served", "start_time", "state", "t0",
+                 "hooks", "lease", "levels", "request", "served", "start_time", "state", "t0",
                  "upstream")
 
     def __init__(self, request: Request, call_type: str) -> None:
@@ -126,6 +126,7 @@ class LLMRequest:
         self.hooks: Any = None
         self.accounted = False
         self.served: Any = None  # the upstream response, once there is one
+        self.levels: Any = None  # hierarchy_gate.RequestScope: the levels above the key
 
     async def run(self) -> Response:
         metrics = self.state.metrics
@@ -164,11 +165,13 @@ class LLMRequest:
             raise _spool_refusal(spend)
         rec = auth.record
         if rec is not None:
-            state.limiter.check(rec, group)
+            state.limiter.check(state.gate.key_view(rec), group)
+        self.levels = levels = await state.gate.scope(auth, data, self.request.headers, group)
+        if rec is not None or levels.levels:
             self.lease = await state.limiter.admit(
                 auth, self.call_id, lambda: worst_case_cost(
                     state.models.groups[group], self.call_type, data),
-                spend.unflushed_spend if spend is not None else None)
+                spend.unflushed_spend if spend is not None else None, levels.levels)
         hooks = self.hooks = state.hooks.current()
         if hooks.pre_call:
             data = await state.hooks.pre_call(hooks, auth, data, self.call_type)
@@ -266,6 +269,8 @@ class LLMRequest:
         overhead = time.perf_counter() - self.t0 - self.upstream
         out.update(litellm_headers(self, cost, hidden, overhead))
         out["x-llmrelay-call-id"] = self.call_id
+        if self.levels is not None and self.levels.soft:
+            out["x-llmrelay-soft-budget-exceeded"] = ", ".join(self.levels.soft)
         out["x-llmrelay-response-cost"] = format_cost(cost)
         out["x-llmrelay-overhead-duration-ms"] = f"{max(overhead, 0.0) * 1000.0:.3f}"
         return out
@@ -307,7 +312,8 @@ class LLMRequest:
             latency_ms=seconds * 1000.0, status=status, start_time=self.start_time,
             end_time=datetime.now(timezone.utc), cache_hit=bool(hidden.get("cache_hit")),
             request_tags=_tags(tags, key_tags(auth.record)),
-            end_user=data.get("user") if isinstance(data.get("user"), str) else None)
+            end_user=data.get("user") if isinstance(data.get("user"), str) else None,
+            organization_id=self.levels.organization_id if self.levels is not None else None)
 
     async def fail_hooks(self, exc: BaseException) -> BaseException:
         """Run ``async_post_call_failure_hook`` (once the body is known)."""
