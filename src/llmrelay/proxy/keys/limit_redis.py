@@ -17,28 +17,29 @@ Keys, per level scope ``S`` under ``prefix`` (default ``llmrelay:lim:``):
 Every key expires when idle. One Redis server (or a primary with replicas) holds them all;
 Redis Cluster is not supported (a script touches several scopes).
 
-Round trips: the scripts called while a round trip is under way are sent together in the
-next one (a pipeline on one connection), so a worker under load makes about one round
-trip per batch of requests, not one per request, and a burst of new requests does not
-open a connection each. Connections: connect and socket timeouts of ``timeout`` seconds,
-TCP keepalive; a call that fails raises :class:`~.limit_backend.BackendUnavailable` and
-the limiter applies its failure policy.
+Round trips: every script call of the process goes down one pipelined connection
+(``redis_pipe.py``): an admission is one write and one reply, admissions issued together
+leave together, and settlements and heartbeats wait a couple of milliseconds to ride
+along with them. Deadlines of ``timeout`` seconds on connecting and on every reply, TCP
+keepalive; a call that fails gets one more try on a new connection (the scripts are
+idempotent: a lease admitted or settled twice counts once), then raises
+:class:`~.limit_backend.BackendUnavailable` and the limiter applies its failure policy.
 """
 
 from __future__ import annotations
 
-import asyncio
-import socket
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from .levels import Level
 from .limit_backend import BackendUnavailable, Refusal
+from .redis_pipe import PipeError, RedisPipe, ReplyError
 
 __all__ = ["RedisBackend"]
 
 _PURGE = """
-local function purge(base, now)
+local function purge(base, now, rates)
   local expired = redis.call('ZRANGEBYSCORE', base .. ':lease', '-inf', now)
   for _, l in ipairs(expired) do
     local r = redis.call('HGET', base .. ':res', l)
@@ -49,6 +50,7 @@ local function purge(base, now)
     end
   end
   if #expired > 0 then redis.call('ZREMRANGEBYSCORE', base .. ':lease', '-inf', now) end
+  if not rates then return end
   redis.call('ZREMRANGEBYSCORE', base .. ':req', '-inf', now - 60000)
   local old = redis.call('ZRANGEBYSCORE', base .. ':tok', '-inf', now - 60000)
   local drop = 0
@@ -65,6 +67,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 _ADMIT = _PURGE + """
 local prefix, lease, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local reserve, n = tonumber(ARGV[4]), tonumber(ARGV[5])
+if n > 0 and redis.call('ZSCORE', prefix .. ARGV[6] .. ':lease', lease) then
+  return {0}  -- admitted before: a retry whose first answer was lost
+end
 local levels = {}
 for k = 1, n do
   local i = 6 + (k - 1) * 8
@@ -72,7 +77,7 @@ for k = 1, n do
              par = tonumber(ARGV[i + 3]), rpm = tonumber(ARGV[i + 4]),
              tpm = tonumber(ARGV[i + 5]), budget = tonumber(ARGV[i + 6]),
              keep = tonumber(ARGV[i + 7])}
-  purge(L.base, now)
+  purge(L.base, now, L.rpm >= 0 or L.tpm >= 0)
   if L.par >= 0 then
     local c = redis.call('ZCARD', L.base .. ':lease')
     if c >= L.par then return {k, 'parallel', tostring(c), '1000'} end
@@ -113,8 +118,8 @@ for _, L in ipairs(levels) do
   end
   if L.budget >= 0 then
     redis.call('PEXPIRE', L.base .. ':spent:' .. L.win, L.keep)
-    if reserve > 0 then
-      redis.call('HSET', L.base .. ':res', lease, ARGV[4] .. '|' .. L.win)
+    if reserve > 0 and redis.call('HSET', L.base .. ':res', lease,
+                                  ARGV[4] .. '|' .. L.win) == 1 then
       redis.call('PEXPIRE', L.base .. ':res', ttl + 60000)
       redis.call('INCRBYFLOAT', L.base .. ':resv:' .. L.win, reserve)
       redis.call('PEXPIRE', L.base .. ':resv:' .. L.win, ttl + 60000)
@@ -196,78 +201,25 @@ class RedisBackend:
 
     def __init__(self, url: str, *, prefix: str = "llmrelay:lim:", timeout: float = 0.5
                  ) -> None:
-        import redis.asyncio as aioredis
-
         self.url = url
         self.prefix = prefix
-        keepalive: dict[int, int] = {}
-        for name, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3)):
-            if hasattr(socket, name):
-                keepalive[getattr(socket, name)] = value
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout,
-            socket_keepalive=True, socket_keepalive_options=keepalive,
-            retry_on_timeout=False, health_check_interval=0, max_connections=64,
-            timeout=timeout)
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
+        self._pipe = RedisPipe(url, {"admit": _ADMIT, "settle": _SETTLE,
+                                     "refresh": _REFRESH}, timeout=timeout)
 
-        # No retries inside redis-py: a failure goes to the limiter's policy at once.
-        self._client: Any = aioredis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
-        self._admit = self._client.register_script(_ADMIT)
-        self._settle = self._client.register_script(_SETTLE)
-        self._refresh = self._client.register_script(_REFRESH)
-        self._queue: list[tuple[Any, list[Any], asyncio.Future[Any]]] = []
-        self._sender: asyncio.Task[None] | None = None
-
-    async def _run(self, script: Any, args: list[Any]) -> Any:
-        """``script(args)`` in the next round trip (see the module docstring)."""
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append((script, args, fut))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.ensure_future(self._send())
-        return await fut
-
-    async def _send(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue, []
+    async def _run(self, script: str, args: list[Any], lazy: bool = False) -> Any:
+        """``script`` with ``args``; a connection that fails (perhaps one that died while
+        idle, across a partition that healed) gets one more try on a new one before the
+        failure counts. The scripts are idempotent, so a retried call counts once."""
+        try:
             try:
-                results = await self._round_trip(batch)
-            except Exception:
-                # Perhaps a connection that died while idle (a partition that healed):
-                # once more on a new connection before the failure counts.
-                await self._client.connection_pool.disconnect()
-                try:
-                    results = await self._round_trip(batch)
-                except Exception as exc:
-                    results = [exc] * len(batch)
-            if len(results) != len(batch):  # never expected; no caller may wait forever
-                results = [RuntimeError("pipeline answered out of step")] * len(batch)
-            for (_, _, fut), result in zip(batch, results, strict=True):
-                if fut.done():
-                    continue
-                if isinstance(result, BaseException):
-                    error = BackendUnavailable(f"Redis {_redact(self.url)}: "
-                                               f"{type(result).__name__}: {result}")
-                    error.__cause__ = result
-                    fut.set_exception(error)
-                else:
-                    fut.set_result(result)
-
-    async def _round_trip(self, batch: list[tuple[Any, list[Any], asyncio.Future[Any]]]
-                          ) -> list[Any]:
-        if len(batch) == 1:
-            script, args, _ = batch[0]
-            return [await script(keys=[], args=args)]
-        pipe = self._client.pipeline(transaction=False)
-        for script, args, _ in batch:
-            await script(keys=[], args=args, client=pipe)  # queued
-        return list(await pipe.execute(raise_on_error=False))
+                return await self._pipe.script(script, args, lazy)
+            except PipeError:
+                return await self._pipe.script(script, args, lazy)
+        except (PipeError, ReplyError) as exc:
+            raise BackendUnavailable(f"Redis {_redact(self.url)}: {exc}") from exc
 
     async def admit(self, lease: str, levels: Sequence[Level], reserve: float,
                     ttl: float) -> Refusal | None:
-        import time
-
         now = time.time()
         args: list[Any] = [self.prefix, lease, int(ttl * 1000), repr(float(reserve)),
                            len(levels)]
@@ -275,7 +227,7 @@ class RedisBackend:
             args += [level.scope, level.window, repr(float(level.spend)),
                      _num(level.parallel), _num(level.rpm), _num(level.tpm),
                      _num(level.max_budget), _keep_ms(level, now)]
-        out = await self._run(self._admit, args)
+        out = await self._run("admit", args)
         if int(out[0]) == 0:
             return None
         kind = out[1].decode() if isinstance(out[1], bytes) else str(out[1])
@@ -291,7 +243,7 @@ class RedisBackend:
             for level in levels:
                 args += [level.scope, level.window, int(level.tpm is not None),
                          int(level.max_budget is not None)]
-        await self._run(self._settle, args)
+        await self._run("settle", args, lazy=True)
 
     async def refresh(self, leases: Sequence[tuple[str, Sequence[Level]]],
                       ttl: float) -> None:
@@ -301,22 +253,16 @@ class RedisBackend:
         for lease, levels in leases:
             for level in levels:
                 args += [level.scope, lease]
-        await self._run(self._refresh, args)
+        await self._run("refresh", args, lazy=True)
 
     async def ping(self) -> None:
         try:
-            await self._client.ping()
-        except Exception as exc:
-            raise BackendUnavailable(f"Redis {_redact(self.url)}: {type(exc).__name__}: "
-                                     f"{exc}") from exc
+            await self._pipe.call("PING")
+        except (PipeError, ReplyError) as exc:
+            raise BackendUnavailable(f"Redis {_redact(self.url)}: {exc}") from exc
 
     async def close(self) -> None:
-        if self._sender is not None and not self._sender.done():
-            self._sender.cancel()
-        try:
-            await self._client.aclose()
-        except Exception:
-            pass
+        await self._pipe.close()
 
 
 def _redact(url: str) -> str:

@@ -142,6 +142,7 @@ class Limiter:
         self.refusals: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
+        self._closing = False
 
     # -- key state ---------------------------------------------------------------------
     def check(self, rec: KeyRecord, model: str) -> None:
@@ -182,6 +183,9 @@ class Limiter:
             except BackendUnavailable as exc:
                 self._failed(exc)
                 return self._without_backend(lease_id, levels, held)
+            except asyncio.CancelledError:  # perhaps admitted: hand the lease back
+                self._queue_settle((lease_id, levels, 0.0, 0))
+                raise
             self._up()
         if refused is not None:
             self.refusals[refused.kind] = self.refusals.get(refused.kind, 0) + 1
@@ -220,6 +224,9 @@ class Limiter:
             self._memory.settle_now(*item)
             return
         self._live.pop(lease.id, None)
+        self._queue_settle(item)
+
+    def _queue_settle(self, item: tuple[str, Sequence[Level], float, int]) -> None:
         if len(self._settles) >= _MAX_QUEUED_SETTLES:
             self._settles.popleft()
             self.dropped_settles += 1
@@ -264,6 +271,7 @@ class Limiter:
         """Start the background task (shared backends only)."""
         if self._memory is not None or (self._task is not None and not self._task.done()):
             return
+        self._closing = False
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run(),
                                                             name="llmrelay-limits")
@@ -272,12 +280,14 @@ class Limiter:
         wake = self._wake
         assert wake is not None
         beat = time.monotonic()
-        while True:
+        while not self._closing:
             try:
                 await asyncio.wait_for(wake.wait(), 0.5)
             except asyncio.TimeoutError:
                 pass
             wake.clear()
+            if self._closing:
+                break
             try:
                 if self.problem is not None and time.monotonic() >= self._down_until:
                     await self.backend.ping()
@@ -302,11 +312,18 @@ class Limiter:
                 self._settles.popleft()
 
     async def close(self, timeout: float = 2.0) -> None:
-        """Send what is queued (within ``timeout``), stop, close the backend."""
+        """Send what is queued (within ``timeout``), stop, close the backend. The task is
+        asked to stop rather than cancelled first: on Python < 3.12 ``wait_for`` can
+        swallow a cancellation that races its wake-up, and the loop would go on."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        self._closing = True
+        if task is not None and not task.done():
+            if self._wake is not None:
+                self._wake.set()
+            done, _ = await asyncio.wait({task}, timeout=timeout)
+            if not done:
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
         if self._settles and self.problem is None:
             try:
                 await asyncio.wait_for(self._send_settles(), timeout)
