@@ -212,3 +212,22 @@ def test_standard_payload_has_hidden_params_with_provider_headers(
     assert hidden["additional_headers"] == r._hidden_params["additional_headers"]
     assert any(k.startswith("llm_provider-") for k in hidden["additional_headers"])
     assert hidden["response_cost"] == slo["response_cost"]
+
+
+def test_pre_call_metadata_is_none_unless_given_and_a_dict_at_the_end() -> None:
+    # LiteLLM's pre-call hooks see litellm_params["metadata"] None when the call has none.
+    pre: list[Any] = []
+
+    class Pre(Seen):
+        def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
+            pre.append(kwargs["litellm_params"]["metadata"])
+
+    seen = Pre()
+    llmrelay.callbacks = [seen]
+    llmrelay.completion(model="gpt-4o-mini", messages=MSGS, mock_response="hi")
+    llmrelay.completion(model="gpt-4o-mini", messages=MSGS, mock_response="hi",
+                        metadata={"team": "a"})
+    assert llmrelay.flush(5)
+    assert pre == [None, {"team": "a"}]
+    assert [e[3]["litellm_params"]["metadata"] for e in seen.of("success")] == [
+        {}, {"team": "a"}]

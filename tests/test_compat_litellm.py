@@ -288,3 +288,18 @@ def test_provider_specific_fields_attribute_exists(fake: FakeOpenAI,
     chunks = [c for c in llmrelay.completion(model="openai/gpt-4o-mini", messages=MSGS,
                                              stream=True, **openai_args) if c.choices]
     assert chunks[0].choices[0].delta.provider_specific_fields is None
+
+
+def test_an_openai_sdk_client_lends_its_key_and_base_url(
+        fake: FakeOpenAI, openai_args: dict[str, str]) -> None:
+    # LiteLLM: completion(..., client=openai.OpenAI(...)) calls with that client's settings.
+    openai = pytest.importorskip("openai")
+    client = openai.OpenAI(api_key=openai_args["api_key"], base_url=openai_args["api_base"])
+    r = llmrelay.completion(model="openai/gpt-4o-mini", messages=MSGS, client=client)
+    assert r.choices[0].message.content
+    assert fake.last.headers["authorization"] == f"Bearer {openai_args['api_key']}"
+    assert "client" not in fake.last.body
+    explicit = llmrelay.completion(model="openai/gpt-4o-mini", messages=MSGS, client=client,
+                                   api_key="sk-test-explicit-000000")
+    assert explicit.choices[0].message.content
+    assert fake.last.headers["authorization"] == "Bearer sk-test-explicit-000000"

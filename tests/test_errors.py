@@ -237,3 +237,10 @@ def test_errors_are_the_openai_sdks_once_openai_is_loaded() -> None:
     assert not issubclass(ex.BudgetExceededError, openai.OpenAIError)
     err = ex.NotFoundError("gone", llm_provider="openai", response_headers={"x-request-id": "r1"})
     assert err.request_id == "r1" and err.request is not None
+
+
+def test_a_parameter_that_is_not_json_is_a_bad_request(fake: FakeOpenAI,
+                                                       openai_args: dict[str, str]) -> None:
+    with pytest.raises(llmrelay.BadRequestError, match="cannot be sent as JSON"):
+        llmrelay.completion(model="openai/gpt-4o", messages=[{"role": "user", "content": "x"}],
+                            my_option=object(), **openai_args)

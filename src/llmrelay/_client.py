@@ -20,7 +20,7 @@ from ._calltypes import call_type as _kind
 from ._calltypes import known_params
 from ._client_surfaces import SurfaceMethods
 from ._context import UNSET, CallContext, fail, finish
-from ._params import auth_options, split_params
+from ._params import auth_options, client_defaults, split_params
 from ._send import asend, send
 from ._settings import SETTING_NAMES, ModuleSettings, Settings
 from .callbacks import reentry
@@ -165,6 +165,8 @@ class Client(SurfaceMethods):
         params = split_params(kwargs, provider.supported_params(call_type), bool(drop),
                               spec.name, model_name, known_params(kind))
         stream = bool(params.pop("stream", False))
+        if "client" in kwargs:  # an OpenAI SDK client: its key and base URL
+            kwargs = {**kwargs, **client_defaults(kwargs)}
         api_key = kwargs.get("api_key") or settings.api_key or spec.env_key()
         api_base = kwargs.get("api_base") or kwargs.get("base_url") or settings.api_base
         headers = kwargs.get("extra_headers") or kwargs.get("headers")

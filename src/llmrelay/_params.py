@@ -15,7 +15,7 @@ from typing import Any
 from .cost import PRICING_ARGS
 from .exceptions import BadRequestError, UnsupportedParamsError
 
-__all__ = ["AUTH_OPTIONS", "OPTIONS", "auth_options", "check_messages",
+__all__ = ["AUTH_OPTIONS", "OPTIONS", "auth_options", "check_messages", "client_defaults",
            "split_params"]
 
 # Credentials and auth settings under LiteLLM's litellm_params names: they reach the
@@ -36,7 +36,7 @@ OPTIONS = frozenset({
     "custom_llm_provider", "caching", "cache", "turn_off_message_logging", "litellm_call_id",
     "litellm_trace_id", "headers", "organization", "model_list", "litellm_logging_obj",
     "no-log", "proxy_server_request", "model_info", "mock_delay", "stream_timeout",
-    "azure_ad_token", "mock_timeout", "mock_tool_calls", "cooldown_time",
+    "azure_ad_token", "mock_timeout", "mock_tool_calls", "cooldown_time", "client",
 }) | AUTH_OPTIONS | PRICING_ARGS
 
 
@@ -73,6 +73,23 @@ def check_messages(messages: Any) -> list[dict[str, Any]]:
                                   param="messages")
         out.append(m if isinstance(m, dict) else dict(m))
     return out
+
+
+def client_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``api_key`` / ``api_base`` of an OpenAI SDK client passed as ``client=`` (LiteLLM
+    reuses it; llmrelay sends through its own pooled transport, with the client's key and
+    base URL), for the ones the call does not give itself."""
+    client = kwargs.get("client")
+    if client is None:
+        return {}
+    found: dict[str, Any] = {}
+    key = getattr(client, "api_key", None)
+    if isinstance(key, str) and key and not kwargs.get("api_key"):
+        found["api_key"] = key
+    base = getattr(client, "base_url", None)
+    if base is not None and not (kwargs.get("api_base") or kwargs.get("base_url")):
+        found["api_base"] = str(base).rstrip("/")
+    return found
 
 
 def auth_options(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -152,7 +152,9 @@ class CallLog:
             "input": input if input is not None else messages,
             "optional_params": optional_params,
             "litellm_params": {
-                "metadata": dict(metadata) if metadata else {},
+                # None until the call ends when the caller gave none, as LiteLLM's
+                # pre-call hooks see it; terminal events get a dict
+                "metadata": dict(metadata) if metadata else None,
                 "api_base": mask_url(api_base) if api_base else api_base,
                 "custom_llm_provider": provider,
                 "api_key": masked,
@@ -363,6 +365,9 @@ class CallLog:
 
         def expand() -> list[Delivery]:
             first = self._held_deliveries() if held else []
+            lp = kw["litellm_params"]
+            if lp.get("metadata") is None:
+                lp["metadata"] = {}
             kw["end_time"] = end
             if kw["completion_start_time"] is None:
                 kw["completion_start_time"] = end

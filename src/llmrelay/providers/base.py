@@ -163,7 +163,11 @@ class HTTPRequest:
         """The body bytes the transport sends (``body`` as compact JSON unless ``content``
         was set); computed once, so a signature over them stays valid."""
         if self.content is None and self.body is not None:
-            self.content = json.dumps(self.body, separators=(",", ":")).encode()
+            try:
+                self.content = json.dumps(self.body, separators=(",", ":")).encode()
+            except (TypeError, ValueError) as exc:  # e.g. an object passed as a parameter
+                raise BadRequestError(f"the request cannot be sent as JSON: {exc}; pass "
+                                      f"JSON values (strings, numbers, lists, dicts)") from exc
         return self.content
 
 

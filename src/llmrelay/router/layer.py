@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._calltypes import known_params
 from .._context import UNSET, CallContext
-from .._params import AUTH_OPTIONS, auth_options, split_params
+from .._params import AUTH_OPTIONS, auth_options, client_defaults, split_params
 from .._retry import backoff_delay, timeout_seconds
 from .._urls import mask_url
 from ..callbacks.dispatcher import Delivery, Job, dispatcher
@@ -227,6 +227,8 @@ class RouterCall:
         if dep.error is not None:
             raise dep.error
         merged = {**dep.params, **self.kwargs}
+        if "client" in merged:  # an OpenAI SDK client: its key and base URL
+            merged.update(client_defaults(merged))
         settings = ctx.settings
         provider = provider_for(dep.spec, ctx.kind)
         drop = merged.get("drop_params")
@@ -270,7 +272,9 @@ class RouterCall:
         lp = kw["litellm_params"]
         lp.update(api_base=mask_url(call.api_base), custom_llm_provider=call.provider, api_key=masked,
                   model_info=dep.model_info)
-        md = lp.setdefault("metadata", {})
+        md = lp.get("metadata")
+        if md is None:
+            md = lp["metadata"] = {}
         md.update(model_group=group, model_id=dep.id, deployment=dep.model,
                   model_info=dep.model_info, api_base=self._base(ctx, dep))
         if group != self.group:
@@ -420,8 +424,10 @@ class RouterCall:
             self.context = ContextCheck(ctx.call)
         ctx.attempts = self.attempts
         if ctx.log is not None:
-            ctx.log.kwargs["litellm_params"].setdefault("metadata", {})["model_group"] = (
-                self.group)
+            lp = ctx.log.kwargs["litellm_params"]
+            if lp.get("metadata") is None:
+                lp["metadata"] = {}
+            lp["metadata"]["model_group"] = self.group
 
     def handle(self, ctx: CallContext, call_next: Callable[[CallContext], Any]) -> Any:
         try:
