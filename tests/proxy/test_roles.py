@@ -222,6 +222,7 @@ MATRIX: dict[str, tuple[Case, str]] = {
     "spend/logs": (fixed("GET", "/spend/logs"), ROLES),
     "spend/logs of another user": (fixed("GET", "/spend/logs?user_id=other"), READ),
     "spend/keys": (fixed("GET", "/spend/keys"), READ),
+    "model/info": (fixed("GET", "/model/info"), ROLES),
 }
 for _method, _path, *_ in SPEND_VIEWS:
     MATRIX[_path.lstrip("/")] = (fixed(_method, _path, {} if _method == "POST" else None),

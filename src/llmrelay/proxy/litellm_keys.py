@@ -102,7 +102,8 @@ GENERAL: Table = {
         SAME, "known keys keep working from the key cache while the database is down"),
     "store_model_in_db": (ABSENT, "no model management API; the config's models are all"),
     "supported_db_objects": (ABSENT, "no model management API"),
-    "store_prompts_in_spend_logs": (ABSENT, "spend logs hold usage, never prompts"),
+    "store_prompts_in_spend_logs": (HONOURED, "usage rows keep messages and response "
+                                              "(unless turn_off_message_logging)"),
     "proxy_batch_write_at": (SAME, "spend is written in batches every second"),
     "proxy_budget_rescheduler_min_time": (SAME, "budgets reset when their window ends"),
     "proxy_budget_rescheduler_max_time": (SAME, "budgets reset when their window ends"),

@@ -159,6 +159,10 @@ def operations(op: Callable[..., dict[str, Any]],
     add("POST", "/tag/info", "Tags by name (admins, viewers)", obj, g,
         body=_body({"names": _IDS}, "names"))
     add("GET", "/tag/list", "Tags (admins, viewers)", lst, g)
+    add("GET", "/model/info", "Deployments with their health (cooldowns, latency, in "
+        "flight) and their group's last 24 hours (requests, error rate, latency, spend)",
+        json({"type": "object", "required": ["data"], "properties": {"data": _LIST}}),
+        "Models", query={"litellm_model_id": (_STR, False)})
     a = "Audit"
     add("GET", "/audit", "The audit log of admin changes, newest first (admins, viewers)",
         json(_AUDIT_LIST), a, query={

@@ -76,6 +76,9 @@ class ProxyState:
         self.limiter: Any = None
         self.hierarchy: Any = None  # keys/hierarchy.py: teams, users, orgs ... audit log
         self.gate: Any = None  # hierarchy_gate.py: the levels above each request's key
+        from .bodies import keep_bodies
+
+        self.keep_bodies = keep_bodies(cfg)  # store_prompts_in_spend_logs
         self.started_at = time.time()
 
     async def start(self) -> None:

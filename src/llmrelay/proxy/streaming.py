@@ -139,6 +139,10 @@ class StreamRun:
                 usage = _estimate(self.chunks, req.data)
                 cost = self._price(usage) if usage is not None else None
             status = "failure" if self.error is not None else "success"
+            if self.style == "chat" and req.state.keep_bodies:
+                from .bodies import stream_summary
+
+                req.served = stream_summary(self.chunks)
             req.account(status, 200, usage, cost, hidden)
         finally:
             req.state.metrics.in_flight -= 1

@@ -313,7 +313,16 @@ class LLMRequest:
             end_time=datetime.now(timezone.utc), cache_hit=bool(hidden.get("cache_hit")),
             request_tags=_tags(tags, key_tags(auth.record)),
             end_user=data.get("user") if isinstance(data.get("user"), str) else None,
-            organization_id=self.levels.organization_id if self.levels is not None else None)
+            organization_id=self.levels.organization_id if self.levels is not None else None,
+            **self._bodies(data))
+
+    def _bodies(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``messages`` and ``response`` for the usage row (see ``bodies.py``)."""
+        if not self.state.keep_bodies:
+            return {}
+        from ..bodies import request_json, response_json
+
+        return {"messages": request_json(data), "response": response_json(self.served)}
 
     async def fail_hooks(self, exc: BaseException) -> BaseException:
         """Run ``async_post_call_failure_hook`` (once the body is known)."""

@@ -9,7 +9,7 @@ __all__ = ["routes"]
 
 
 def routes() -> list[BaseRoute]:
-    from . import audit, keys, reports, teams, users
+    from . import audit, keys, model_info, reports, teams, users
     from .records import BUDGET, CUSTOMER, ORGANIZATION, TAG
     from .reports_litellm import ROUTES as SPEND_VIEWS
 
@@ -57,6 +57,7 @@ def routes() -> list[BaseRoute]:
         Route("/audit", audit.list_entries, methods=get),
         Route("/audit/{id}", audit.entry, methods=get),
         Route("/spend/report", reports.spend_report, methods=get),
+        Route("/model/info", model_info.model_info, methods=get),
     ]
     out += [Route(path, endpoint, methods=[method])
             for method, path, endpoint, _, _ in SPEND_VIEWS]
