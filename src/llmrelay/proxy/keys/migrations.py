@@ -197,6 +197,21 @@ _V3_POSTGRES = (
     "ALTER TABLE keys ADD COLUMN IF NOT EXISTS spend_epoch BIGINT NOT NULL DEFAULT 0",
 )
 
+# The Responses API's conversation state for models the proxy serves through chat (what
+# a previous_response_id stands for, and the response to retrieve later); see
+# proxy/responses_store.py. The record is JSON text in both dialects; times are unix
+# seconds in both, so one statement serves either.
+_V5 = (
+    """CREATE TABLE IF NOT EXISTS response_states (
+        response_id TEXT PRIMARY KEY,
+        key_hash TEXT,
+        model_group TEXT,
+        record TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS response_states_created_at ON response_states (created_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "keys and spend_logs", _V1_SQLITE, _V1_POSTGRES),
     Migration(2, "idempotent spend batches instead of a unique call_id; key changes",
@@ -205,6 +220,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               _V3_SQLITE, _V3_POSTGRES),
     Migration(4, "organisations, teams, users, end users, tags, budgets, audit log, spend "
               "rollups (schema_v4.py)", V4_SQLITE, V4_POSTGRES),
+    Migration(5, "response_states: the Responses API's stored turns", _V5, _V5),
 )
 LATEST = MIGRATIONS[-1].version
 
