@@ -8,6 +8,7 @@ replies echo it back (a revised prompt, a transcript, returned documents)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,6 +61,16 @@ def _call(call_type: str, model: str, stream: bool, args: dict[str, Any]) -> tup
             "model": model, "max_tokens": 32, "messages": messages, "stream": stream,
             "system": [{"type": "text", "text": f"system {PROMPT_SECRET}"}],
             "tools": [{"name": "look", "input_schema": {"type": "object"}}], **kw}
+    if call_type == "responses":  # an earlier turn holds the secret too
+        prev = llmrelay.responses(input=SECRET, model=model, **kw).id
+        items = [{"role": "user", "content": [{"type": "input_text", "text": SECRET}]},
+                 {"type": "function_call", "call_id": "c1", "name": "look",
+                  "arguments": json.dumps({"q": PROMPT_SECRET})},
+                 {"type": "function_call_output", "call_id": "c1",
+                  "output": f"found {PROMPT_SECRET}"}]
+        return "responses", (), {"input": items, "model": model, "stream": stream,
+                                 "instructions": f"system {PROMPT_SECRET}",
+                                 "previous_response_id": prev, **kw}
     return "rerank", (model, SECRET, [SECRET, {"text": f"doc {PROMPT_SECRET}"}]), kw
 
 
@@ -77,10 +88,14 @@ CASES = [("openai", "image_generation", "openai/dall-e-3"),
          ("anthropic", "anthropic_messages", "anthropic/claude-3-5-sonnet-20241022"),
          ("openai", "anthropic_messages", "openai/gpt-4o-mini"),
          ("mock", "anthropic_messages", "mock/claude"),
+         ("openai", "responses", "openai/gpt-4o-mini"),
+         ("anthropic", "responses", "anthropic/claude-3-5-sonnet-20241022"),
+         ("mock", "responses", "mock/gpt"),
          ("anthropic", "image_generation", "anthropic/claude-3-5-sonnet-20241022"),
          ("anthropic", "rerank", "anthropic/claude-3-5-sonnet-20241022")]
 STREAMS = [(w, c, m, s) for w, c, m in CASES
-           for s in ((False, True) if c in ("speech", "anthropic_messages") else (False,))]
+           for s in ((False, True) if c in ("speech", "anthropic_messages", "responses")
+                     else (False,))]
 
 
 def _run(call_type: str, model: str, stream: bool, args: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ Module settings are read at call time by the module functions (they use a defaul
 ``input_callback``, ``success_callback``, ``failure_callback``, ``cache``, ``num_retries``,
 ``request_timeout``, ``drop_params``, ``turn_off_message_logging``, ``api_key``, ``api_base``,
 ``callback_timeout``, ``callback_queue_size``, ``callback_concurrency``,
-``suppress_reentrant_callbacks``, ``model_prices``. Two belong to the process, not to a
+``suppress_reentrant_callbacks``, ``model_prices``, ``responses_store``. Two belong to the process, not to a
 client: ``callback_exit_timeout`` (the exit deadline for callback delivery) and
 ``callback_workers`` (the size of the dispatcher's runner pool). ``Client(...)`` takes the same settings and
 shares none of them.
@@ -98,6 +98,7 @@ from .types import (
     ModelResponseStream,
     OpenAIModerationResponse,
     RerankResponse,
+    ResponsesAPIResponse,
     StreamingChoices,
     TextCompletionResponse,
     TranscriptionResponse,
@@ -124,6 +125,7 @@ callback_queue_size: int = 10000
 callback_concurrency: int = 100
 suppress_reentrant_callbacks: bool = True
 model_prices: dict[str, dict[str, Any]] | None = None
+responses_store: Any = None  # None: the process's in-memory Responses store
 callback_exit_timeout: float = 10.0
 max_budget: float | None = None  # USD; see llmrelay.budget
 _current_cost: float = 0.0  # USD spent by module calls in this process (with max_budget)
@@ -153,6 +155,12 @@ amoderation = _functions["amoderation"]
 rerank = _functions["rerank"]
 arerank = _functions["arerank"]
 anthropic_messages = _functions["anthropic_messages"]
+responses = _functions["responses"]
+aresponses = _functions["aresponses"]
+get_responses = _functions["get_responses"]
+aget_responses = _functions["aget_responses"]
+delete_responses = _functions["delete_responses"]
+adelete_responses = _functions["adelete_responses"]
 
 
 def flush(timeout: float | None = None) -> bool:
@@ -270,6 +278,7 @@ __all__ = [
     "ProviderConfigError",
     "RateLimitError",
     "RerankResponse",
+    "ResponsesAPIResponse",
     "RetryPolicy",
     "Router",
     "RouterConfigError",
@@ -285,13 +294,16 @@ __all__ = [
     "acompletion",
     "acompletion_with_retries",
     "add_known_models",
+    "adelete_responses",
     "aembedding",
     "aflush",
+    "aget_responses",
     "aimage_generation",
     "amoderation",
     "anthropic",
     "anthropic_messages",
     "arerank",
+    "aresponses",
     "aspeech",
     "atext_completion",
     "atranscription",
@@ -304,6 +316,7 @@ __all__ = [
     "completion_with_retries",
     "cost_per_token",
     "decode",
+    "delete_responses",
     "embedding",
     "encode",
     "exceptions",
@@ -312,6 +325,7 @@ __all__ = [
     "get_max_tokens",
     "get_model_cost_map",
     "get_model_info",
+    "get_responses",
     "get_supported_openai_params",
     "image_generation",
     "mock_completion",
@@ -321,6 +335,7 @@ __all__ = [
     "register_prompt_template",
     "rerank",
     "response_cost_calculator",
+    "responses",
     "speech",
     "stream_chunk_builder",
     "supports_assistant_prefill",

@@ -129,3 +129,42 @@ class SurfaceMethods:
             kwargs["max_tokens"] = max_tokens
         return await self.arun(self.prepare("anthropic_messages", model, kwargs,
                                             messages=messages, is_async=True))
+
+    # ---- OpenAI's Responses API ---------------------------------------------------------
+    def responses(self, input: Any = None, model: str = "", **kwargs: Any) -> Any:
+        """A Responses API call to any model: a
+        :class:`~llmrelay.types.ResponsesAPIResponse`, or with ``stream=True`` an iterator
+        of typed :class:`~llmrelay.types.ResponsesStreamEvent`. OpenAI and Azure answer it
+        natively; every other provider through its chat API, the turns of a
+        ``previous_response_id`` kept by the client (see
+        :mod:`llmrelay._responses_state`)."""
+        return self.run(self.prepare("responses", model, kwargs, input=input))
+
+    async def aresponses(self, input: Any = None, model: str = "", **kwargs: Any) -> Any:
+        """Async :meth:`responses` (``stream=True``: an async iterator of events)."""
+        return await self.arun(self.prepare("responses", model, kwargs, input=input,
+                                            is_async=True))
+
+    def get_responses(self, response_id: str, **kwargs: Any) -> Any:
+        """A stored response, from the client's store or the upstream keeping it."""
+        from ._responses_stored import get_stored
+
+        return get_stored(self, response_id, kwargs)
+
+    async def aget_responses(self, response_id: str, **kwargs: Any) -> Any:
+        """Async :meth:`get_responses`."""
+        from ._responses_stored import aget_stored
+
+        return await aget_stored(self, response_id, kwargs)
+
+    def delete_responses(self, response_id: str, **kwargs: Any) -> Any:
+        """Delete a stored response: a ``DeleteResponseResult``."""
+        from ._responses_stored import delete_stored
+
+        return delete_stored(self, response_id, kwargs)
+
+    async def adelete_responses(self, response_id: str, **kwargs: Any) -> Any:
+        """Async :meth:`delete_responses`."""
+        from ._responses_stored import adelete_stored
+
+        return await adelete_stored(self, response_id, kwargs)

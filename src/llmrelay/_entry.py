@@ -144,4 +144,5 @@ def module_functions(client: Client) -> dict[str, Callable[..., Any]]:
 
 
 # The surfaces beyond chat, text and embeddings (sync name; the async one is "a" + name).
-_SURFACES = ("image_generation", "transcription", "speech", "moderation", "rerank")
+_SURFACES = ("image_generation", "transcription", "speech", "moderation", "rerank",
+             "responses", "get_responses", "delete_responses")

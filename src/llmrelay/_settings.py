@@ -29,6 +29,9 @@ class Settings:
     ``suppress_reentrant_callbacks``: a call made from inside a hook does not fire that
     hook's logger again (see :mod:`llmrelay.callbacks.reentry`). ``model_prices``: price
     rows (as for :func:`llmrelay.register_model`) this client uses before the global table.
+    ``responses_store``: where the Responses API keeps the turns a
+    ``previous_response_id`` refers to, for models served through chat (None: a bounded
+    in-memory store shared by the process; see :mod:`llmrelay._responses_state`).
     ``transport``: what sends HTTP requests (None: the pooled httpx/aiohttp transport).
     """
 
@@ -49,6 +52,7 @@ class Settings:
     callback_concurrency: int = 100
     suppress_reentrant_callbacks: bool = True
     model_prices: dict[str, dict[str, Any]] | None = None
+    responses_store: Any = None
     transport: Any = None
 
     def callback_lists(self) -> tuple[Any, Any, Any, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._calltypes import CallType, register_call_type
+from ._responses_state import layer as responses_layer
 from ._uploads import read_upload
 from .cost_units import unit_cost
 from .providers.base import (
@@ -18,6 +19,7 @@ from .providers.base import (
     IMAGE_PARAMS,
     MODERATION_PARAMS,
     RERANK_PARAMS,
+    RESPONSES_PARAMS,
     SPEECH_PARAMS,
     TRANSCRIPTION_PARAMS,
 )
@@ -29,9 +31,10 @@ from .types.media import (
     RerankResponse,
     TranscriptionResponse,
 )
+from .types.responses_api import ResponsesAPIResponse, assemble_response
 
-__all__ = ["ANTHROPIC_MESSAGES", "IMAGE_GENERATION", "MODERATION", "RERANK", "SPEECH",
-           "TRANSCRIPTION"]
+__all__ = ["ANTHROPIC_MESSAGES", "IMAGE_GENERATION", "MODERATION", "RERANK", "RESPONSES",
+           "SPEECH", "TRANSCRIPTION"]
 
 
 def _pricer(kind: str) -> Any:
@@ -68,3 +71,10 @@ ANTHROPIC_MESSAGES = register_call_type(CallType(
     "anthropic_messages", "messages", assemble_message, ANTHROPIC_MESSAGES_PARAMS,
     prompt_params=frozenset({"system"}), bridge="llmrelay.providers.bridges.messages_chat",
     response_type=AnthropicMessagesResponse, stream_cost=True))
+
+# OpenAI's Responses API: native on OpenAI and Azure, through chat everywhere else, with
+# the conversation state kept by its layer (not cached: a response is a stored turn).
+RESPONSES = register_call_type(CallType(
+    "responses", "input", assemble_response, RESPONSES_PARAMS,
+    prompt_params=frozenset({"instructions"}), bridge="llmrelay.providers.bridges.responses_chat",
+    cache=False, response_type=ResponsesAPIResponse, stream_cost=True, layer=responses_layer))

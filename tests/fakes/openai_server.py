@@ -34,6 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
+from fakes.openai_responses import responses_reply
 from fakes.openai_surfaces import SURFACE_PATHS, parse_multipart, surface_reply
 
 __all__ = ["FakeOpenAI", "Recorded", "Reply"]
@@ -213,6 +214,7 @@ class FakeOpenAI:
         self.default_chunk_delay = 0.0
         self.require_api_key: str | None = None
         self.record = record
+        self.responses_store: dict[str, dict[str, Any]] = {}  # the Responses API's
         self.in_flight = 0  # requests being answered now, and the most at once since reset
         self.max_in_flight = 0
 
@@ -528,6 +530,8 @@ class FakeOpenAI:
 
         path = rec.path.rstrip("/") or "/"
         method = rec.method.upper()
+        if path.endswith("/responses") or "/responses/" in path:
+            return await responses_reply(self, request, rec, self.responses_store)
         surface = next((p for p in SURFACE_PATHS if path.endswith(p)), None)
         if surface is not None and method == "POST":
             form = parse_multipart(rec.headers.get("content-type", ""), rec.raw)

@@ -28,7 +28,8 @@ BASE = {"completion": {"model": "gpt-4o-mini", "messages": [{"role": "user", "co
         "rerank": {"model": "mock", "query": "hi", "documents": ["a", "b"]},
         "anthropic_messages": {"model": "mock", "max_tokens": 16,
                                "messages": [{"role": "user", "content": "hi"}]},
-        "count_tokens": {"model": "mock", "messages": [{"role": "user", "content": "hi"}]}}
+        "count_tokens": {"model": "mock", "messages": [{"role": "user", "content": "hi"}]},
+        "responses": {"model": "mock", "input": "hi"}}
 # endpoints whose bodies are not JSON (multipart uploads) are covered by their own tests
 JSON_ENDPOINTS = {t: e for t, e in ENDPOINTS.items() if e.body == "json"}
 

@@ -148,6 +148,14 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                                 _json({"type": "array", "items": {"type": "object"}}),
                                 tags=("Spend",)),
 }
+for _method, _summary, _answer in (
+        ("GET", "A response made through this proxy (by this key)", "Response"),
+        ("DELETE", "Delete a stored response made through this proxy (by this key)",
+         "DeletedResponse")):
+    OPERATIONS[(_method, "/v1/responses/{response_id}")] = {
+        **_op(_summary, _json(_ref(_answer)), tags=("LLM",)),
+        "parameters": [{"name": "response_id", "in": "path", "required": True,
+                        "schema": _TEXT}]}
 for _prefix in ("/v1", ""):
     OPERATIONS[("GET", _prefix + "/models")] = _op(
         "The model groups this key may use", _json(_ref("ModelList")), tags=("Models",))
@@ -203,6 +211,13 @@ _COMPONENTS: dict[str, Any] = {
         "id": _NULLABLE_STR, "results": {"type": "array", "items": {
             "type": "object", "required": ["index", "relevance_score"], "properties": {
                 "index": {"type": "integer"}, "relevance_score": {"type": "number"}}}}}},
+    "Response": {"type": "object", "required": ["id", "object", "status", "output"],
+                 "properties": {
+        "id": _TEXT, "object": {"const": "response"}, "status": _TEXT,
+        "model": _NULLABLE_STR, "output": {"type": "array", "items": {"type": "object"}},
+        "usage": {"type": ["object", "null"]}}},
+    "DeletedResponse": {"type": "object", "required": ["id", "deleted"], "properties": {
+        "id": _TEXT, "object": {"const": "response"}, "deleted": {"type": "boolean"}}},
     "AnthropicMessage": {"type": "object", "required": ["id", "type", "role", "content"],
                          "properties": {
         "id": _TEXT, "type": {"const": "message"}, "role": {"const": "assistant"},

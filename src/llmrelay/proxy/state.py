@@ -62,6 +62,11 @@ class ProxyState:
     def __init__(self, cfg: ProxyConfig) -> None:
         self.cfg = cfg
         self.client = build_client(cfg)  # this app's settings; llmrelay.* is never written
+        from .responses_store import ProxyResponsesStore
+
+        # the Responses API's turns, in the key store's database once it is open
+        self.responses = ProxyResponsesStore()
+        self.client.settings.responses_store = self.responses
         try:
             self.models = ModelTable(cfg.model_list, cfg.router_settings, client=self.client)
         except (TypeError, ValueError) as exc:
@@ -93,6 +98,7 @@ class ProxyState:
         self.store = await open_store(self.cfg.database_url, self.cfg.sqlite_path,
                                       **self.cfg.store_options())
         self.key_cache = KeyCache(self.store)
+        self.responses.bind(self.store)
         from .hierarchy_gate import HierarchyGate
         from .keys.entity_cache import EntityCache
         from .keys.hierarchy import Hierarchy
@@ -125,6 +131,7 @@ class ProxyState:
                 await self.spend.close()
             except Exception:
                 log.warning("llmrelay proxy: final spend flush failed", exc_info=True)
+        await self.responses.close()
         if self.store is not None:
             try:
                 await self.store.close()

@@ -96,6 +96,15 @@ class RouterSurfaces:
         client, ctx = self._start("anthropic_messages", model, messages, None, kwargs, True)
         return await client.arun(ctx)
 
+    # ---- OpenAI's Responses API ---------------------------------------------------------
+    def responses(self, model: str, input: Any, **kwargs: Any) -> Any:
+        """A Responses API call to a deployment of group ``model``."""
+        return self._call("responses", model, input, kwargs)
+
+    async def aresponses(self, model: str, input: Any, **kwargs: Any) -> Any:
+        """Async :meth:`responses`."""
+        return await self._acall("responses", model, input, kwargs)
+
     async def acount_tokens(self, model: str, messages: list[Any], **kwargs: Any
                             ) -> dict[str, int]:
         """``{"input_tokens": n}`` for a Messages API request to group ``model``, counted

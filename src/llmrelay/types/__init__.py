@@ -38,6 +38,12 @@ from .responses import (
     new_call_id,
     new_id,
 )
+from .responses_api import (
+    DeleteResponseResult,
+    ResponseAPIUsage,
+    ResponsesAPIResponse,
+    ResponsesStreamEvent,
+)
 
 __all__ = [
     "AnthropicEvent",
@@ -46,6 +52,7 @@ __all__ = [
     "ChatCompletionDeltaToolCall",
     "Choices",
     "CompletionTokensDetails",
+    "DeleteResponseResult",
     "Delta",
     "Embedding",
     "EmbeddingResponse",
@@ -61,6 +68,9 @@ __all__ = [
     "OpenAIObject",
     "PromptTokensDetails",
     "RerankResponse",
+    "ResponseAPIUsage",
+    "ResponsesAPIResponse",
+    "ResponsesStreamEvent",
     "StreamingChoices",
     "TextChoices",
     "TextCompletionResponse",

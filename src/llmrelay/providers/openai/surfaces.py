@@ -190,5 +190,9 @@ _SURFACES: dict[str, type[Surface]] = {
 
 def surface_for(wire: Any, call_type: str) -> Any:
     """The endpoint object of ``wire`` for ``call_type``, or None."""
+    if call_type == "responses":
+        from .responses import ResponsesSurface
+
+        return ResponsesSurface(wire)
     cls = _SURFACES.get(call_type)
     return cls(wire) if cls is not None else None

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from . import messages as _messages  # noqa: F401  (registers the other endpoints)
+from . import responses as _responses  # noqa: F401
 from . import surfaces as _surfaces  # noqa: F401
 from .endpoints import ENDPOINTS, Endpoint, endpoint_for_path
 from .policy import POLICY_KEYS, CallerPolicy, policy_from

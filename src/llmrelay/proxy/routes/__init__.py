@@ -20,6 +20,11 @@ def routes() -> list[BaseRoute]:
             Route(prefix + "/models/{model_id:path}", models.get_model, methods=["GET"]),
         ]
     from ..contract import ENDPOINTS
+    from . import responses
+
+    out += [Route("/v1/responses/{response_id}", responses.get_response, methods=["GET"]),
+            Route("/v1/responses/{response_id}", responses.delete_response,
+                  methods=["DELETE"])]
 
     for call_type, endpoint in ENDPOINTS.items():  # the endpoints beyond chat (above)
         if call_type not in llm.OWN_ROUTES:

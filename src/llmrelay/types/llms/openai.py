@@ -3,5 +3,7 @@
 from __future__ import annotations
 
 from ..media import HttpxBinaryResponseContent, OpenAIModerationResponse
+from ..responses_api import ResponseAPIUsage, ResponsesAPIResponse
 
-__all__ = ["HttpxBinaryResponseContent", "OpenAIModerationResponse"]
+__all__ = ["HttpxBinaryResponseContent", "OpenAIModerationResponse", "ResponseAPIUsage",
+           "ResponsesAPIResponse"]
