@@ -23,9 +23,9 @@ from ._context import UNSET, CallContext, fail, finish
 from ._params import auth_options, client_defaults, split_params
 from ._send import asend, send
 from ._settings import SETTING_NAMES, ModuleSettings, Settings
-from .callbacks import reentry
-from .callbacks.calllog import CallLog
+from .callbacks.calllog import BareCall, CallLog
 from .callbacks.plan import Plan, plan_for
+from .callbacks.reentry import current as _delivering
 from .callbacks.registry import check_lists
 from .cost import PRICING_ARGS as _PRICING
 from .cost import custom_pricing
@@ -117,7 +117,7 @@ class Client(SurfaceMethods):
         else:
             plan = plan_for(base[0], base[1], base[2], base[3], is_async)
         if plan is not None:
-            marked = reentry.current()
+            marked = _delivering()
             if marked and s.suppress_reentrant_callbacks:
                 plan = plan.without(marked)
         return plan
@@ -137,15 +137,12 @@ class Client(SurfaceMethods):
             name = model if isinstance(model, str) else repr(model)
             provider = kwargs.get("custom_llm_provider") or (
                 name.partition("/")[0] if "/" in name else None)
-            log = CallLog(plan, self.settings, call_type=("a" if is_async else "") + call_type, model=name,
-                          provider=provider,
-                          messages=messages if isinstance(messages, list) else None,
-                          input=input, optional_params={}, metadata=kwargs.get("metadata"),
-                          api_base=None, api_key=None,
-                          call_id=kwargs.get("litellm_call_id") or new_call_id(),
-                          trace_id=kwargs.get("litellm_trace_id"),
-                          stream=bool(kwargs.get("stream")), is_async=is_async,
-                          redact=self._redact(kwargs))
+            bare = BareCall(name, provider, messages if isinstance(messages, list) else None,
+                            input, bool(kwargs.get("stream")))
+            log = CallLog(plan, self.settings, ("a" if is_async else "") + call_type, bare,
+                          kwargs.get("metadata"),
+                          kwargs.get("litellm_call_id") or new_call_id(),
+                          kwargs.get("litellm_trace_id"), is_async, self._redact(kwargs))
             log.failure(exc)
         except Exception:  # reporting a bad call must never hide its real error
             logging.getLogger("llmrelay").debug("failure event for a bad call failed",
@@ -201,12 +198,12 @@ class Client(SurfaceMethods):
         plan = self._plan(kwargs, is_async)
         if plan is None:
             return None
-        call = ctx.call
+        redact = kwargs.get("turn_off_message_logging")
+        if redact is None:
+            redact = self.settings.turn_off_message_logging
         return CallLog(plan, self.settings, ("a" + ctx.call_type) if is_async else ctx.call_type,
-                       call.model, call.spec.name, call.messages, call.input, call.params,
-                       ctx.metadata, call.api_base, call.api_key, ctx.call_id,
-                       kwargs.get("litellm_trace_id"), call.stream, is_async,
-                       self._redact(kwargs), ctx.kind.prompt_params)
+                       ctx.call, ctx.metadata, ctx.call_id, kwargs.get("litellm_trace_id"),
+                       is_async, bool(redact), ctx.kind.prompt_params)
 
     def _layers(self, ctx: CallContext) -> tuple[Layer, ...]:
         """Outermost first: the cache (a hit skips routing entirely), then ``self.layers``

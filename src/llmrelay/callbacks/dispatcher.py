@@ -1,21 +1,27 @@
 """Background delivery of observer events: a fixed pool of runner threads and one event loop.
 
-The caller hands over a :class:`Job` with one ``deque.append`` (the dispatcher's loop is
-woken only when it is not already awake, and it stays awake for a moment after each
-burst, so a caller in a tight loop rarely pays for a wake-up). Everything else happens
-off the caller's path:
+The caller hands over a job (an object with ``expand()``, ``context`` and ``settings``: a
+call's :class:`~.calllog.CallLog` for its terminal event, else a :class:`Job`) with one
+``deque.append``; only when no runner is already on its way does the caller wake one (a
+lock round and one wake-up for a whole burst). Everything else happens off the caller's
+path, in batches:
 
-* the loop thread expands the job into deliveries, one per target (a logger instance or a
-  callback function); the standard payload is built lazily, once per event, by whichever
-  hook reads it first, and shared;
+* one runner at a time drains the inbox: it expands every job waiting into deliveries,
+  one per target (a logger instance or a callback function), and queues them; the
+  standard payload is built lazily, once per event, by whichever hook reads it first, and
+  shared;
 * each target has one ordered, bounded queue (``callback_queue_size`` of the calling
   client; overflow drops the oldest event and counts it). Targets are held only while
   they have work: an idle target is forgotten, so per-call callbacks leave nothing behind;
   statistics are kept per target name;
-* sync hooks run on a fixed pool of runner threads (``llmrelay.callback_workers``, started
-  on demand), one hook of a target at a time, in order; async hooks run on the loop, in
-  order of start, up to ``callback_concurrency`` at once per target, so one slow hook
-  cannot hold back the others (nor the exit flush);
+* sync hooks run on the fixed pool of runner threads (``llmrelay.callback_workers``,
+  started on demand), one hook of a target at a time, in order; the runner that drained a
+  batch goes on to deliver it, so a burst costs a few thread switches, not one per event.
+  Async hooks run on the loop thread, in order of start, up to ``callback_concurrency`` at
+  once per target, so one slow hook cannot hold back the others (nor the exit flush); the
+  async hooks of a batch reach the loop in one hand-over;
+* when every runner is busy (slow sync hooks), the loop thread drains the inbox instead,
+  so async hooks and other targets are never held up by a full pool;
 * every hook runs in a copy of the caller's ``contextvars`` context as it was when the call
   began, marked as a hook of its target (see :mod:`.reentry`), and under the calling
   client's ``callback_timeout``; a sync hook that overruns is abandoned to its thread (a
@@ -37,48 +43,75 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from . import reentry
 
 log = logging.getLogger("llmrelay")
 
-__all__ = ["Delivery", "Dispatcher", "Job", "dispatcher", "target_name"]
+__all__ = ["Delivery", "Dispatcher", "Hook", "Job", "JobLike", "dispatcher", "target_name"]
 
-_LINGER = 0.002  # seconds the loop stays awake after a burst, so callers need not wake it
 _DEFAULTS = {"callback_timeout": 30.0, "callback_queue_size": 10000,
              "callback_concurrency": 100, "callback_workers": 8,
              "callback_exit_timeout": 10.0}
+_clock = time.perf_counter
 
 
-class Delivery:
-    """One hook call for one target."""
+class JobLike(Protocol):
+    """What a caller hands over: ``expand()`` runs on the dispatcher and returns the
+    deliveries; each runs in a copy of ``context`` (the caller's, when given) with the
+    delivery limits of ``settings`` (the calling client's; None: the module settings)."""
 
-    __slots__ = ("args", "fn", "hook", "is_async", "job", "target")
+    @property
+    def context(self) -> contextvars.Context | None: ...
 
-    def __init__(self, target: Any, hook: str, fn: Callable[..., Any], args: tuple[Any, ...],
-                 is_async: bool) -> None:
+    @property
+    def settings(self) -> Any: ...
+
+    def expand(self) -> list[Delivery]: ...
+
+
+class Hook:
+    """A function to deliver events to: ``fn`` called for ``target`` (a logger or the
+    function itself), named ``hook``; ``mark``: the re-entrancy mark of its calls."""
+
+    __slots__ = ("fn", "hook", "is_async", "key", "mark", "target")
+
+    def __init__(self, target: Any, hook: str, fn: Callable[..., Any], is_async: bool) -> None:
         self.target = target
         self.hook = hook
         self.fn = fn
-        self.args = args
         self.is_async = is_async
-        self.job: Job | None = None
+        self.key = id(target)
+        self.mark = frozenset({self.key})
+
+
+class Delivery:
+    """One call of one :class:`Hook` with ``args``."""
+
+    __slots__ = ("args", "is_async", "job", "sink")
+
+    def __init__(self, sink: Hook, args: tuple[Any, ...]) -> None:
+        self.sink = sink
+        self.args = args
+        self.is_async = sink.is_async
+        self.job: JobLike | None = None
 
 
 class Job:
-    """Work handed over by a caller: ``expand`` runs on the dispatcher's loop and returns
-    the deliveries; each runs in a copy of ``context`` (the caller's, when given) with the
-    delivery limits of ``settings`` (the calling client's; None: the module settings)."""
+    """A job made of a function returning the deliveries (see :class:`JobLike`)."""
 
-    __slots__ = ("context", "expand", "settings")
+    __slots__ = ("context", "fn", "settings")
 
     def __init__(self, expand: Callable[[], list[Delivery]],
                  context: contextvars.Context | None = None, settings: Any = None) -> None:
-        self.expand = expand
+        self.fn = expand
         self.context = context
         self.settings = settings
+
+    def expand(self) -> list[Delivery]:
+        return self.fn()
 
 
 def target_name(target: Any) -> str:
@@ -144,8 +177,21 @@ class _Runner:
 
 
 def _run_sync(d: Delivery) -> None:
-    reentry.mark(d.target)  # inside a context copy: the mark ends with the delivery
-    d.fn(*d.args)
+    sink = d.sink
+    _mark(sink)  # inside a context copy: the mark ends with the delivery
+    sink.fn(*d.args)
+
+
+_mark = reentry.mark_sink
+
+
+def _context(d: Delivery) -> contextvars.Context:
+    """A fresh copy of the caller's context for one hook."""
+    ctx = d.job.context if d.job is not None else None
+    return ctx.copy() if ctx is not None else contextvars.copy_context()
+
+
+_DRAIN = object()  # a runner's next task: drain the inbox
 
 
 class Dispatcher:
@@ -161,9 +207,9 @@ class Dispatcher:
         self._idle = threading.Condition(self._lock)  # flush waits on it
         self._work = threading.Condition(self._lock)  # idle runners wait on it
         self._outstanding = 0
-        self._inbox: deque[Job] = deque()
-        self._awake = False
-        self._linger: asyncio.TimerHandle | None = None
+        self._inbox: deque[JobLike] = deque()
+        self._awake = False  # a drain is under way or on its way (set by the waking caller)
+        self._draining = False  # someone drains now (under the lock)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._targets: dict[int, _Target] = {}
@@ -171,23 +217,21 @@ class Dispatcher:
         self._ready: deque[_Target] = deque()
         self._runners: set[_Runner] = set()
         self._idle_runners = 0
+        self._runner_ids: set[int] = set()  # threads that take ready targets themselves
         self._delivery_threads: set[int] = set()
         self._exit_done = False
 
     # ---- caller side ---------------------------------------------------------------------
-    def submit(self, job: Job) -> None:
-        """Hand a job over; O(1) and lock-free on the caller's path (a job waiting in the
-        inbox counts as outstanding by being there)."""
-        loop = self._loop
-        if loop is None:
-            loop = self._start()
+    def submit(self, job: JobLike) -> None:
+        """Hand a job over: one append, lock-free, on the caller's path; a wake-up only
+        when no drain is under way (a job waiting in the inbox counts as outstanding by
+        being there)."""
+        if self._loop is None:
+            self._start()
         self._inbox.append(job)
         if not self._awake:
             self._awake = True
-            try:
-                loop.call_soon_threadsafe(self._drain)
-            except RuntimeError:  # loop closed during interpreter shutdown
-                self._drain_inline()
+            self._wake_drainer()
 
     def _in_delivery_thread(self) -> bool:
         return threading.get_ident() in self._delivery_threads
@@ -280,26 +324,54 @@ class Dispatcher:
         self._reset()
         self._exit_registered = registered
 
-    # ---- the loop: expanding jobs ------------------------------------------------------
-    def _drain(self) -> None:
-        inbox = self._inbox
-        while inbox:
-            with self._lock:  # counted before they leave the inbox, so flush never misses one
-                jobs = [inbox.popleft() for _ in range(len(inbox))]
-                self._outstanding += len(jobs)
-            self._expand(jobs)
-        if self._linger is None and self._loop is not None:
-            self._linger = self._loop.call_later(_LINGER, self._settle)
-
-    def _settle(self) -> None:
-        self._linger = None
-        if self._inbox:
-            self._drain()
+    # ---- draining: jobs into target queues -----------------------------------------------
+    def _wake_drainer(self) -> None:
+        """Get the inbox drained: an idle runner, else a new one, else (the pool is busy
+        or no thread can start) the loop thread."""
+        with self._lock:
+            if self._idle_runners > 0:
+                self._work.notify()
+                return
+            runner = self._new_runner_locked()
+        if runner is not None and self._start_runner(runner):
             return
-        self._awake = False
-        if self._inbox:  # a job arrived before the flag dropped: its caller did not wake us
-            self._awake = True
-            self._drain()
+        self._drain_on_loop()
+
+    def _drain_on_loop(self) -> None:
+        loop = self._loop
+        try:
+            if loop is not None:
+                loop.call_soon_threadsafe(self._drain_here)
+                return
+        except RuntimeError:  # loop closed during interpreter shutdown
+            pass
+        self._drain_inline()
+
+    def _drain_here(self) -> None:
+        """The loop thread drains (every runner is busy); ready sync work goes to the
+        runners, or is run here when no runner thread exists or can start."""
+        with self._lock:
+            if self._draining:
+                return
+            self._draining = True
+        self._drain()
+
+    def _drain(self) -> None:
+        """Expand every job in the inbox (the caller of this set ``_draining``); clears
+        ``_awake`` and ``_draining`` once the inbox stays empty."""
+        inbox = self._inbox
+        lock = self._lock
+        while True:
+            with lock:
+                if not inbox:
+                    self._awake = False
+                    if not inbox:  # else a job came in before the flag dropped: go on
+                        self._draining = False
+                        return
+                    self._awake = True
+                jobs = [inbox.popleft() for _ in range(len(inbox))]
+                self._outstanding += len(jobs)  # counted before leaving the inbox
+            self._expand(jobs)
 
     def _drain_inline(self) -> None:  # last resort when the loop is gone: deliver sync hooks
         self._awake = False
@@ -312,16 +384,19 @@ class Dispatcher:
             except Exception:
                 deliveries = []
             for d in deliveries:
+                d.job = job
                 if not d.is_async:
                     try:
-                        (job.context or contextvars.copy_context()).copy().run(_run_sync, d)
+                        _context(d).run(_run_sync, d)
                     except Exception:
                         log.debug("llmrelay: callback failed during shutdown", exc_info=True)
+            with self._lock:
+                self._done_locked(1)
 
-    def _expand(self, jobs: list[Job]) -> None:
-        """Turn jobs into queued deliveries (one lock for the whole batch), then start
-        what may start."""
-        batch: list[tuple[Job, list[Delivery]]] = []
+    def _expand(self, jobs: list[JobLike]) -> None:
+        """Turn jobs into queued deliveries (one lock round for the whole batch), then
+        start what may start."""
+        batch: list[tuple[JobLike, list[Delivery]]] = []
         for job in jobs:
             try:
                 batch.append((job, job.expand()))
@@ -339,18 +414,20 @@ class Dispatcher:
                         1, int(_opt(job.settings, "callback_queue_size")))
                 for d in deliveries:
                     d.job = job
-                    t = self._target_locked(d.target)
-                    while len(t.pending) >= limit:
-                        t.pending.popleft()
+                    t = self._targets.get(d.sink.key)
+                    if t is None:
+                        t = self._target_locked(d.sink.target)
+                    pending = t.pending
+                    while len(pending) >= limit:
+                        pending.popleft()
                         t.stats.dropped += 1
                         t.stats.queued -= 1
                         self._outstanding -= 1
-                    t.pending.append(d)
+                    pending.append(d)
                     t.stats.queued += 1
                     touched[t.key] = t
             self._done_locked(len(batch))  # the jobs themselves
-        for t in touched.values():
-            self._pump(t)
+        self._continue(touched.values())
 
     def _target_locked(self, target: Any) -> _Target:
         t = self._targets.get(id(target))
@@ -372,43 +449,71 @@ class Dispatcher:
                 and self._targets.get(t.key) is t):
             del self._targets[t.key]
 
-    # ---- the loop: starting deliveries -------------------------------------------------
-    def _pump(self, t: _Target) -> None:
-        """Start what may start of ``t``'s queue, in order (runs on the loop)."""
-        starts: list[Delivery] = []
-        runnable = False
+    # ---- starting deliveries ---------------------------------------------------------------
+    def _continue(self, targets: Iterable[_Target]) -> None:
+        """After ``targets`` got work or finished some: start what may start (async hooks
+        on the loop, sync ones on a runner)."""
+        starts: list[tuple[_Target, Delivery]] = []
+        ready = False
+        for t in targets:
+            ready = self._pump(t, starts) or ready
+        self._start_asyncs(starts)
+        if ready and threading.get_ident() not in self._runner_ids:
+            self._ensure_runner()  # a runner calling this takes ready targets itself
+
+    def _pump(self, t: _Target, starts: list[tuple[_Target, Delivery]]) -> bool:
+        """Start what may start of ``t``'s queue, in order: async heads are added to
+        ``starts`` (for the loop); a sync head makes ``t`` ready (returns True)."""
+        ready = False
         with self._lock:
-            while t.pending:
-                d = t.pending[0]
+            pending = t.pending
+            while pending:
+                d = pending[0]
                 if d.is_async:
                     if t.async_active >= _limit(d, "callback_concurrency"):
                         break
-                    t.pending.popleft()
+                    pending.popleft()
                     t.stats.queued -= 1
                     t.async_active += 1
-                    starts.append(d)
+                    starts.append((t, d))
                     continue
                 if not t.sync_busy:
-                    t.sync_busy = True
+                    t.sync_busy = ready = True
                     self._ready.append(t)
-                    runnable = True
                 break
             self._evict_locked(t)
-        if runnable:
-            self._wake_runner()
-        for d in starts:
-            self._start_async(t, d)
+        return ready
+
+    def _start_asyncs(self, starts: list[tuple[_Target, Delivery]]) -> None:
+        """Start async deliveries on the loop (one hand-over for the lot when called
+        from another thread)."""
+        if not starts:
+            return
+        loop = self._loop
+        if loop is None:
+            return
+        if threading.current_thread() is self._thread:
+            for t, d in starts:
+                self._start_async(t, d)
+            return
+        try:
+            loop.call_soon_threadsafe(self._start_asyncs, starts)
+        except RuntimeError:  # loop closed during interpreter shutdown: count them lost
+            with self._lock:
+                for t, _d in starts:
+                    t.async_active -= 1
+                    t.stats.dropped += 1
+                self._done_locked(len(starts))
 
     def _start_async(self, t: _Target, d: Delivery) -> None:
         loop = self._loop
         assert loop is not None
-        ctx = (d.job.context if d.job is not None and d.job.context is not None
-               else contextvars.copy_context()).copy()
-        started = time.perf_counter()
+        ctx = _context(d)
+        started = _clock()
         expired: list[bool] = []
         try:
-            ctx.run(reentry.mark, d.target)
-            awaitable = ctx.run(d.fn, *d.args)
+            ctx.run(_mark, d.sink)
+            awaitable = ctx.run(d.sink.fn, *d.args)
             if not inspect.isawaitable(awaitable):
                 self._async_finished(t, d, None, started)
                 return
@@ -438,21 +543,19 @@ class Dispatcher:
                         started: float) -> None:
         with self._lock:
             t.async_active -= 1
-            self._record_locked(t, d, exc, started)
+            self._record_locked(t, d, exc, _clock() - started)
             self._done_locked(1)
-        self._pump(t)
+        self._continue((t,))
 
     # ---- the runner pool ---------------------------------------------------------------
-    def _wake_runner(self) -> None:
-        with self._lock:
-            if self._idle_runners > 0:
-                self._work.notify()
-            if self._idle_runners >= len(self._ready):
-                return  # enough runners are waking up for every ready target
-            if len(self._runners) >= int(_opt(None, "callback_workers")):
-                return  # a busy runner takes it when free
-            runner = _Runner()
-            self._runners.add(runner)
+    def _new_runner_locked(self) -> _Runner | None:
+        if len(self._runners) >= int(_opt(None, "callback_workers")):
+            return None
+        runner = _Runner()
+        self._runners.add(runner)
+        return runner
+
+    def _start_runner(self, runner: _Runner) -> bool:
         thread = threading.Thread(target=self._runner_main, args=(runner,),
                                   name=f"llmrelay-cb-worker-{id(runner) % 10000}",
                                   daemon=True)
@@ -462,9 +565,8 @@ class Dispatcher:
         except RuntimeError:  # Python 3.12+ refuses new threads at interpreter shutdown
             with self._lock:
                 self._runners.discard(runner)
-                alone = not self._runners
-            if alone:
-                self._run_ready_here()
+            return False
+        return True
 
     def _run_ready_here(self) -> None:
         """No runner thread can start (the exit flush on Python 3.12+): the loop thread
@@ -477,65 +579,89 @@ class Dispatcher:
                 t = self._ready.popleft()
             self._run_target(stand_in, t)
 
+    def _next_task(self) -> Any:
+        """What an idle runner does next: drain the inbox (when nobody does), else run a
+        ready target; waits for either."""
+        with self._lock:
+            while True:
+                if self._inbox and not self._draining:
+                    self._draining = True
+                    return _DRAIN
+                if self._ready:
+                    t = self._ready.popleft()
+                    if self._ready and self._idle_runners > 0:
+                        self._work.notify()  # more ready targets: share them out
+                    return t
+                self._idle_runners += 1
+                self._work.wait()
+                self._idle_runners -= 1
+
     def _runner_main(self, runner: _Runner) -> None:
-        self._delivery_threads.add(threading.get_ident())
+        me = threading.get_ident()
+        self._delivery_threads.add(me)
+        self._runner_ids.add(me)
         try:
             while True:
-                with self._lock:
-                    while not self._ready:
-                        self._idle_runners += 1
-                        self._work.wait()
-                        self._idle_runners -= 1
-                    t = self._ready.popleft()
-                self._run_target(runner, t)
+                task = self._next_task()
+                if task is _DRAIN:
+                    self._drain()
+                    continue
+                self._run_target(runner, task)
                 if runner.abandoned:
                     return
         finally:
-            self._delivery_threads.discard(threading.get_ident())
+            self._delivery_threads.discard(me)
+            self._runner_ids.discard(me)
 
     def _run_target(self, runner: _Runner, t: _Target) -> None:
         """Run ``t``'s sync deliveries in order until its queue is empty or starts with an
         async one (then the loop takes over). One lock round per delivery: the outcome of
         one and the start of the next."""
-        done: Delivery | None = None
+        d: Delivery | None = None
         error: BaseException | None = None
-        started = 0.0
+        lock = self._lock
+        pending = t.pending
+        stats = t.stats
+        runner.target = t
         while True:
-            with self._lock:
+            with lock:
                 if runner.abandoned:
                     return  # the watchdog counted it and moved on without this runner
-                if done is not None:
+                if d is not None:
+                    spent = _clock() - runner.since
+                    stats.total_s += spent
+                    if spent > stats.max_s:
+                        stats.max_s = spent
+                    if error is None:
+                        stats.delivered += 1
+                    else:
+                        self._failed_locked(t, d, error)
+                    self._outstanding -= 1
+                    if self._outstanding <= 0:
+                        self._idle.notify_all()
+                if not pending or pending[0].is_async:
                     runner.current = runner.target = None
-                    self._record_locked(t, done, error, started)
-                    self._done_locked(1)
-                if not t.pending or t.pending[0].is_async:
                     t.sync_busy = False
-                    resume = bool(t.pending)
+                    resume = bool(pending)
                     self._evict_locked(t)
                     break
-                d = t.pending.popleft()
-                t.stats.queued -= 1
-                runner.current, runner.target = d, t
-                runner.since = time.monotonic()
-            started = time.perf_counter()
+                d = runner.current = pending.popleft()
+                stats.queued -= 1
+                runner.since = _clock()
             error = None
+            ctx = d.job.context if d.job is not None else None
             try:
-                ctx = d.job.context if d.job is not None else None
-                (ctx if ctx is not None else contextvars.copy_context()).copy().run(_run_sync,
-                                                                                    d)
+                (ctx.copy() if ctx is not None else contextvars.copy_context()).run(
+                    _run_sync, d)
             except Exception as exc:
                 error = exc
-            done = d
-        if resume and self._loop is not None:
-            try:
-                self._loop.call_soon_threadsafe(self._pump, t)
-            except RuntimeError:
-                pass
+        if resume:
+            self._continue((t,))
 
     def _watchdog(self) -> None:
         """Abandon sync hooks stuck past their timeout: count them, move on with a fresh
         runner (the stuck thread leaves the pool and ends when the hook returns)."""
-        now = time.monotonic()
+        now = _clock()
         for runner in list(self._runners):
             d, t = runner.current, runner.target
             if d is None or t is None:
@@ -551,33 +677,56 @@ class Dispatcher:
                 t.stats.timed_out += 1
                 t.sync_busy = False
                 self._done_locked(1)
-            log.warning("llmrelay: callback %s.%s timed out after %.1fs", t.name, d.hook,
+            log.warning("llmrelay: callback %s.%s timed out after %.1fs", t.name, d.sink.hook,
                         timeout)
-            self._pump(t)
+            self._continue((t,))
         if self._loop is not None:
             self._loop.call_later(0.1, self._watchdog)
 
+    def _ensure_runner(self) -> None:
+        """Runners for the ready targets: idle ones woken, else a new one (a busy pool
+        gets to them when free); when no runner thread exists or can start, the calling
+        (loop) thread runs them."""
+        with self._lock:
+            if not self._ready:
+                return
+            if self._idle_runners > 0:
+                self._work.notify(min(len(self._ready), self._idle_runners))
+                return
+            runner = self._new_runner_locked()
+        if runner is None or not self._start_runner(runner):
+            with self._lock:
+                alone = not self._runners
+            if alone:
+                self._run_ready_here()
+
     def _record_locked(self, t: _Target, d: Delivery, exc: BaseException | None,
-                       started: float) -> None:
-        """Count one delivery's outcome and time; the first failure is logged in full."""
+                       spent: float) -> None:
+        """Count one delivery's outcome and time."""
         s = t.stats
-        spent = time.perf_counter() - started
         s.total_s += spent
         if spent > s.max_s:
             s.max_s = spent
         if exc is None:
             s.delivered += 1
-        elif isinstance(exc, TimeoutError):
-            s.timed_out += 1
-            log.warning("llmrelay: callback %s.%s timed out after %.1fs", t.name, d.hook,
-                        _limit(d, "callback_timeout"))
         else:
-            s.failed += 1
-            if not s.warned:
-                s.warned = True
-                log.error("llmrelay: callback %s.%s raised %s: %s (further failures of this "
-                          "callback are counted in llmrelay.callback_stats())",
-                          t.name, d.hook, type(exc).__name__, exc, exc_info=exc)
+            self._failed_locked(t, d, exc)
+
+    def _failed_locked(self, t: _Target, d: Delivery, exc: BaseException) -> None:
+        """Count a failed delivery; the first failure of a target name is logged in
+        full."""
+        s = t.stats
+        if isinstance(exc, TimeoutError):
+            s.timed_out += 1
+            log.warning("llmrelay: callback %s.%s timed out after %.1fs", t.name, d.sink.hook,
+                        _limit(d, "callback_timeout"))
+            return
+        s.failed += 1
+        if not s.warned:
+            s.warned = True
+            log.error("llmrelay: callback %s.%s raised %s: %s (further failures of this "
+                      "callback are counted in llmrelay.callback_stats())",
+                      t.name, d.sink.hook, type(exc).__name__, exc, exc_info=exc)
 
 
 dispatcher = Dispatcher()

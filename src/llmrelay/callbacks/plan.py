@@ -18,28 +18,25 @@ from typing import Any
 
 from . import registry
 from .custom_logger import CustomLogger
+from .dispatcher import Hook
 from .hookspecs import EVENTS
 from .registry import check_function, overridden, resolve
 
 __all__ = ["Plan", "Sink", "build_plan", "clear_cache", "plan_for"]
 
 
-class Sink:
+class Sink(Hook):
     """One function to call for one event. ``style`` says how to call it:
     ``"observer"`` (kwargs, response, start, end), ``"pre"`` (model, messages, kwargs),
     ``"input"`` (kwargs)."""
 
-    __slots__ = ("fn", "hook", "is_async", "mark", "redact", "style", "target")
+    __slots__ = ("redact", "style")
 
     def __init__(self, target: Any, hook: str, fn: Callable[..., Any], is_async: bool,
                  style: str, redact: bool = False) -> None:
-        self.target = target
-        self.hook = hook
-        self.fn = fn
-        self.is_async = is_async
+        super().__init__(target, hook, fn, is_async)
         self.style = style
         self.redact = redact  # the logger asked for turn_off_message_logging
-        self.mark = frozenset({id(target)})  # the re-entrancy mark of its hooks
 
 
 class Plan:
@@ -88,22 +85,19 @@ def _hook_caller(obj: CustomLogger, name: str, style: str) -> Callable[..., Any]
     e.g. by ``unittest.mock.patch.object``, is the one called, as in LiteLLM). A method
     that takes LiteLLM's parameter names is called with them as keywords, as LiteLLM
     calls it; any other is called positionally in the documented order."""
-    names = _NAMES[style]
-    if _takes_names(getattr(obj, name), names):
-        first, second, third = names[0], names[1], names[2]
-        if len(names) == 3:
-            def by_name3(a: Any, b: Any, c: Any) -> Any:
-                return getattr(obj, name)(**{first: a, second: b, third: c})
-            return by_name3
-        fourth = names[3]
+    if not _takes_names(getattr(obj, name), _NAMES[style]):
+        def in_order(*args: Any) -> Any:
+            return getattr(obj, name)(*args)
+        return in_order
+    if style == "pre":
+        def pre_by_name(model: Any, messages: Any, kwargs: Any) -> Any:
+            return getattr(obj, name)(model=model, messages=messages, kwargs=kwargs)
+        return pre_by_name
 
-        def by_name(a: Any, b: Any, c: Any, d: Any) -> Any:
-            return getattr(obj, name)(**{first: a, second: b, third: c, fourth: d})
-        return by_name
-
-    def in_order(*args: Any) -> Any:
-        return getattr(obj, name)(*args)
-    return in_order
+    def by_name(kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> Any:
+        return getattr(obj, name)(kwargs=kwargs, response_obj=response_obj,
+                                  start_time=start_time, end_time=end_time)
+    return by_name
 
 
 def _logger_sink(obj: CustomLogger, hooks: tuple[str, ...], event: str,
@@ -168,6 +162,7 @@ _EMPTY: tuple[Any, ...] = ()
 def clear_cache() -> None:
     """Forget resolved plans (after an integration name is re-registered)."""
     _cache.clear()
+    _last[0] = _last[1] = None
 
 
 def plan_for(callbacks: Sequence[Any] | None, inputs: Sequence[Any] | None,
@@ -177,19 +172,34 @@ def plan_for(callbacks: Sequence[Any] | None, inputs: Sequence[Any] | None,
     nobody listens."""
     if not (callbacks or inputs or successes or failures):
         return None
+    if cache:  # the same lists as last time (the usual case): no key to build
+        last = _last[is_async]
+        if (last is not None and last[0] == callbacks and last[1] == inputs
+                and last[2] == successes and last[3] == failures):
+            return last[4]
     key = (tuple(callbacks) if callbacks else _EMPTY, tuple(inputs) if inputs else _EMPTY,
            tuple(successes) if successes else _EMPTY, tuple(failures) if failures else _EMPTY,
            is_async)
     if not cache:
         return build_plan(key[0], key[1], key[2], key[3], is_async)
     try:
-        return _cache[key]
+        plan = _cache[key]
     except KeyError:
-        pass
+        plan = build_plan(key[0], key[1], key[2], key[3], is_async)
+        if len(_cache) > 256:
+            _cache.clear()
+        _cache[key] = plan
     except TypeError:  # an unhashable entry: resolve without caching
         return build_plan(key[0], key[1], key[2], key[3], is_async)
-    plan = build_plan(key[0], key[1], key[2], key[3], is_async)
-    if len(_cache) > 256:
-        _cache.clear()
-    _cache[key] = plan
+    # copies of the lists as they are now (a list changed in place then differs)
+    _last[is_async] = (_copy(callbacks), _copy(inputs), _copy(successes), _copy(failures),
+                       plan)
     return plan
+
+
+def _copy(entries: Sequence[Any] | None) -> Any:
+    return list(entries) if isinstance(entries, list) else entries
+
+
+# per call mode: the lists of the last cached lookup (copies) and their plan
+_last: list[tuple[Any, Any, Any, Any, Plan | None] | None] = [None, None]

@@ -38,7 +38,7 @@ from .._context import UNSET, CallContext
 from .._params import AUTH_OPTIONS, auth_options, client_defaults, split_params
 from .._retry import backoff_delay, timeout_seconds
 from .._urls import mask_url
-from ..callbacks.dispatcher import Delivery, Job, dispatcher
+from ..callbacks.dispatcher import Delivery, Hook, Job, dispatcher
 from ..callbacks.payload import mask_key
 from ..callbacks.registry import hook_methods, is_async
 from ..cost import custom_pricing
@@ -395,7 +395,7 @@ class RouterCall:
             return
         kw = self._fallback_kwargs(ctx, group)
         args = (self.group, kw, original)
-        deliveries = [Delivery(getattr(fn, "__self__", fn), hook, fn, args, is_async(fn))
+        deliveries = [Delivery(Hook(getattr(fn, "__self__", fn), hook, fn, is_async(fn)), args)
                       for fn in methods]
         context = ctx.log.context if ctx.log is not None else contextvars.copy_context()
         dispatcher.submit(Job(lambda: deliveries, context, ctx.settings))
