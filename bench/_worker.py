@@ -73,77 +73,115 @@ def _cpu_per_call(fn: Any, n: int, settle: Any) -> tuple[float, float]:
     return (t1 - t0) / n, (p1 - p0) / n
 
 
-def callbacks(target: str, url: str, n: int) -> dict[str, Any]:
+def _six_hook_class(base: Any) -> Any:
+    """The reference doc's six-hook class, with its documented parameter names (LiteLLM
+    passes them as keywords). The hooks do nothing but count (so a round can wait until
+    every event was delivered, and the bench can check that the hooks really run)."""
+
+    class Handler(base):  # type: ignore[misc,valid-type]
+        def __init__(self) -> None:
+            super().__init__()
+            self.pre = self.post = self.success = 0
+
+        def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
+            self.pre += 1
+
+        def log_post_api_call(self, kwargs: Any, response_obj: Any, start_time: Any,
+                              end_time: Any) -> None:
+            self.post += 1
+
+        def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                              end_time: Any) -> None:
+            self.success += 1
+
+        def log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                              end_time: Any) -> None:
+            pass
+
+        async def async_log_success_event(self, kwargs: Any, response_obj: Any,
+                                          start_time: Any, end_time: Any) -> None:
+            pass
+
+        async def async_log_failure_event(self, kwargs: Any, response_obj: Any,
+                                          start_time: Any, end_time: Any) -> None:
+            pass
+
+    return Handler
+
+
+def callbacks(target: str, url: str, n: int, rounds: int = 9) -> dict[str, Any]:
     """CPU cost of the reference doc's six-hook class on a mock call, against no callbacks
-    in the same process (rounds interleaved, medians)."""
+    in the same process: ``rounds`` pairs of rounds (none, six) interleaved; the added
+    cost is the median of the pairs' differences (with its quartiles), so slow drifts of
+    the shared machine cancel out. First checks that every hook runs (pre, post and
+    success once per call)."""
     lib = _lib(target)
     mod = "litellm" if target == "litellm" else "llmrelay"
-    custom_logger = __import__(f"{mod}.integrations.custom_logger", fromlist=["CustomLogger"])
-
-    class Handler(custom_logger.CustomLogger):  # type: ignore[name-defined,misc]
-        def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
-            pass
-
-        def log_post_api_call(self, kwargs: Any, r: Any, s: Any, e: Any) -> None:
-            pass
-
-        def log_success_event(self, kwargs: Any, r: Any, s: Any, e: Any) -> None:
-            pass
-
-        def log_failure_event(self, kwargs: Any, r: Any, s: Any, e: Any) -> None:
-            pass
-
-        async def async_log_success_event(self, kwargs: Any, r: Any, s: Any, e: Any) -> None:
-            pass
-
-        async def async_log_failure_event(self, kwargs: Any, r: Any, s: Any, e: Any) -> None:
-            pass
+    base = __import__(f"{mod}.integrations.custom_logger", fromlist=["CustomLogger"])
+    handler = _six_hook_class(base.CustomLogger)()
 
     def call() -> None:
         lib.completion(model="gpt-4o-mini", messages=MSGS, mock_response="Hello there")
 
-    def settle() -> None:
+    def settle() -> None:  # waiting costs no CPU
         if target == "llmrelay":
             lib.flush(60)
-        else:  # LiteLLM hands sync success callbacks to a thread pool: let it finish
-            time.sleep(1.0)
+        deadline = time.monotonic() + 60
+        while handler.success < handler.pre and time.monotonic() < deadline:
+            time.sleep(0.02)  # LiteLLM hands sync success hooks to a thread pool
 
-    handler = Handler()
-    rows: dict[str, list[tuple[float, float]]] = {"none": [], "six": []}
-    call()
-    for _ in range(5):
+    lib.callbacks = [handler]
+    for _ in range(10):
+        call()
+    settle()
+    if (handler.pre, handler.post, handler.success) != (10, 10, 10):
+        raise RuntimeError(f"{target}: the six-hook class was not called as documented: "
+                           f"pre {handler.pre}, post {handler.post}, "
+                           f"success {handler.success} of 10")
+    pairs: list[tuple[tuple[float, float], tuple[float, float]]] = []
+    for _ in range(rounds):
         lib.callbacks = []
-        rows["none"].append(_cpu_per_call(call, n, settle))
+        none = _cpu_per_call(call, n, settle)
         lib.callbacks = [handler]
         call()
         settle()
-        rows["six"].append(_cpu_per_call(call, n, settle))
+        pairs.append((none, _cpu_per_call(call, n, settle)))
     out: dict[str, Any] = {}
-    for name, got in rows.items():
-        out[f"{name}_caller_s"] = statistics.median(g[0] for g in got)
-        out[f"{name}_total_s"] = statistics.median(g[1] for g in got)
+    for i, name in enumerate(("caller", "total")):
+        out[f"none_{name}_s"] = statistics.median(p[0][i] for p in pairs)
+        out[f"six_{name}_s"] = statistics.median(p[1][i] for p in pairs)
+        diffs = [p[1][i] - p[0][i] for p in pairs]
+        q = statistics.quantiles(diffs, n=4)
+        out[f"added_{name}_s"] = statistics.median(diffs)
+        out[f"added_{name}_q"] = [q[0], q[2]]
     if target == "llmrelay":
-        out["caller_path_s"] = statistics.median(_caller_work(lib, call, n) for _ in range(5))
+        out["caller_path_s"] = statistics.median(_caller_work(lib, call, n)
+                                                 for _ in range(rounds))
     return out
 
 
 def _caller_work(lib: Any, call: Any, n: int) -> float:
-    """The work the callback system does on the caller's thread alone: per-call CPU of
-    the caller with every job handed over dropped at once (nothing retained, nothing
-    delivered), to subtract from the same loop with no callbacks."""
+    """The work the callback system does on the caller's thread alone, as the difference
+    of two interleaved loops on the caller's thread: with the logger and every job handed
+    over dropped at once (nothing retained, nothing delivered), and with no callbacks."""
     from llmrelay.callbacks.dispatcher import dispatcher
 
+    handler = lib.callbacks[0]
     lib.flush(30)
     real = dispatcher.submit
     dispatcher.submit = lambda job: None  # type: ignore[method-assign]
     try:
-        call()
-        t0 = time.thread_time()
-        for _ in range(n):
+        def loop(cbs: list[Any]) -> float:
+            lib.callbacks = cbs
             call()
-        return (time.thread_time() - t0) / n
+            t0 = time.thread_time()
+            for _ in range(n):
+                call()
+            return (time.thread_time() - t0) / n
+        return loop([handler]) - loop([])
     finally:
         dispatcher.submit = real  # type: ignore[method-assign]
+        lib.callbacks = [handler]
 
 
 LONG = 200  # words in a long stream (``max_tokens`` tells the bench upstream)

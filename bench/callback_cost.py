@@ -9,11 +9,13 @@ figures every run, free of the shared machine's noise and of cache effects, to s
 the CPU times.
 
 Each round runs llmrelay and LiteLLM in fresh interpreters (``_worker.py callbacks``); each
-worker interleaves 5 rounds with and without the logger and reports medians of CPU time
-(``time.process_time``: every thread of the process, delivery included; the caller's own
-thread with ``time.thread_time``). Figures are per call and shown as the added cost and as
-ratios, since the shared machine makes absolute times drift. LiteLLM's Python comes from
-``--litellm`` (default: bench/.venv-litellm, created by run.py).
+worker first checks that the hooks really run (the class uses the documented parameter
+names, which LiteLLM passes as keywords), then interleaves 9 pairs of rounds without and
+with the logger and reports CPU time (``time.process_time``: every thread of the process,
+delivery included; the caller's own thread with ``time.thread_time``). The added cost is
+the median of the pairs' differences, shown with the quartiles, since the shared machine
+makes absolute times drift. LiteLLM's Python comes from ``--litellm`` (default:
+bench/.venv-litellm, created by run.py); it runs with ``LITELLM_LOCAL_MODEL_COST_MAP``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -46,11 +49,11 @@ from llmrelay.callbacks.dispatcher import dispatcher
 from llmrelay.integrations.custom_logger import CustomLogger
 class Handler(CustomLogger):
     def log_pre_api_call(self, model, messages, kwargs): pass
-    def log_post_api_call(self, kwargs, r, s, e): pass
-    def log_success_event(self, kwargs, r, s, e): pass
-    def log_failure_event(self, kwargs, r, s, e): pass
-    async def async_log_success_event(self, kwargs, r, s, e): pass
-    async def async_log_failure_event(self, kwargs, r, s, e): pass
+    def log_post_api_call(self, kwargs, response_obj, start_time, end_time): pass
+    def log_success_event(self, kwargs, response_obj, start_time, end_time): pass
+    def log_failure_event(self, kwargs, response_obj, start_time, end_time): pass
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time): pass
+    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time): pass
 mode, n = sys.argv[1], int(sys.argv[2])
 if mode != "none":
     llmrelay.callbacks = [Handler()]
@@ -95,8 +98,8 @@ def instruction_table() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--n", type=int, default=3000)
+    ap.add_argument("--rounds", type=int, default=3, help="worker processes per library")
+    ap.add_argument("--n", type=int, default=3000, help="llmrelay calls per round")
     ap.add_argument("--litellm", default=None, help="python of a LiteLLM virtualenv")
     ap.add_argument("--instructions", action="store_true",
                     help="count instructions under callgrind (llmrelay only)")
@@ -106,38 +109,44 @@ def main() -> None:
         return
     theirs = args.litellm or (str(LITELLM_VENV / "bin" / "python")
                               if (LITELLM_VENV / "bin" / "python").exists() else litellm_python())
-    ours: list[dict[str, float]] = []
-    lite: list[dict[str, float]] = []
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # no network fetch at import
+    ours: list[dict[str, Any]] = []
+    lite: list[dict[str, Any]] = []
     for _ in range(args.rounds):
         ours.append(run_worker(sys.executable, "callbacks", "llmrelay", "-", args.n))
         lite.append(run_worker(theirs, "callbacks", "litellm", "-", max(200, args.n // 10)))
+    print("\n".join(table(ours, lite)))
 
-    def med(rows: list[dict[str, float]], key: str) -> float:
+
+def table(ours: list[dict[str, Any]], lite: list[dict[str, Any]]) -> list[str]:
+    def med(rows: list[dict[str, Any]], key: str) -> float:
         return statistics.median(r[key] for r in rows)
 
+    def spread(rows: list[dict[str, Any]], key: str) -> str:
+        lo = min(r[key + "_q"][0] for r in rows)
+        hi = max(r[key + "_q"][1] for r in rows)
+        return f"{us(med(rows, key + '_s'))} ({lo * 1e6:,.1f} to {hi * 1e6:,.1f})"
+
     o_none, o_six = med(ours, "none_total_s"), med(ours, "six_total_s")
-    o_nc, o_sc = med(ours, "none_caller_s"), med(ours, "six_caller_s")
-    o_held = med(ours, "caller_path_s")
     l_none, l_six = med(lite, "none_total_s"), med(lite, "six_total_s")
-    added, l_added = o_six - o_none, l_six - l_none
-    lines = [
+    added, l_added = med(ours, "added_total_s"), med(lite, "added_total_s")
+    return [
         "| CPU per mock call | llmrelay | LiteLLM |", "|---|---|---|",
         f"| no callbacks | {us(o_none)} | {us(l_none)} |",
         f"| six-hook class, total (all threads, delivery included) | {us(o_six)} | "
         f"{us(l_six)} |",
-        f"| added by the six-hook class, total | **{us(added)}** | {us(l_added)} |",
+        f"| added by the six-hook class, total (quartiles of the paired rounds) | "
+        f"**{spread(ours, 'added_total')}** | {spread(lite, 'added_total')} |",
         f"| added, on the caller's thread (tight loop, delivery running) | "
-        f"{us(o_sc - o_nc)} | - |",
+        f"{spread(ours, 'added_caller')} | {spread(lite, 'added_caller')} |",
         f"| added, work on the caller's path alone (events dropped when handed over) | "
-        f"**{us(o_held - o_nc)}** | - |",
+        f"**{us(med(ours, 'caller_path_s'))}** | - |",
         "",
-        f"Ratios: with the six-hook class an llmrelay call costs {o_six / o_none:.2f}x a "
-        f"call with no callbacks, and {l_six / o_six:.0f}x less CPU than the same LiteLLM "
-        f"call ({l_six / l_none:.2f}x its own call without callbacks; LiteLLM's added "
-        f"{us(l_added)} is the difference of two ~{l_none * 1e3:.1f} ms figures, so it "
-        f"moves by tens of µs between runs).",
+        f"Ratios: the six-hook class makes an llmrelay call cost {o_six / o_none:.2f}x a "
+        f"call without it (LiteLLM: {l_six / l_none:.2f}x); it adds "
+        f"{l_added / added:.1f}x less CPU than it adds to LiteLLM, and an llmrelay call "
+        f"with it costs {l_six / o_six:.0f}x less CPU than the same LiteLLM call.",
     ]
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":

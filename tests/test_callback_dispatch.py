@@ -143,6 +143,77 @@ def test_a_stuck_sync_hook_is_abandoned_and_the_pool_keeps_its_size() -> None:
     release.set()
 
 
+def test_a_busy_pool_holds_up_no_async_hook(monkeypatch: Any) -> None:
+    """Every runner stuck in a slow sync hook: the loop drains the inbox itself, so an
+    async logger's events are not held up behind them."""
+    monkeypatch.setattr(llmrelay, "callback_workers", 1, raising=False)
+    release = threading.Event()
+    fast: list[float] = []
+
+    class SlowSync(CustomLogger):
+        def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                              end_time: Any) -> None:
+            release.wait(5)
+
+    class QuickAsync(CustomLogger):
+        async def async_log_success_event(self, kwargs: Any, response_obj: Any,
+                                          start_time: Any, end_time: Any) -> None:
+            fast.append(time.monotonic())
+
+    assert llmrelay.flush(5)
+    slow = llmrelay.Client(callbacks=[SlowSync()])
+    quick = llmrelay.Client(callbacks=[QuickAsync()])
+    slow.completion(model="gpt-4o", messages=MSGS, mock_response="x")
+    time.sleep(0.2)  # the only runner is inside the slow hook now
+    started = time.monotonic()
+    for _ in range(3):
+        asyncio.run(quick.acompletion(model="gpt-4o", messages=MSGS, mock_response="x"))
+        slow.completion(model="gpt-4o", messages=MSGS, mock_response="x")
+    deadline = time.monotonic() + 3
+    while len(fast) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(fast) == 3 and max(fast) - started < 2  # long before the slow hook returns
+    release.set()
+    assert llmrelay.flush(10)
+    assert llmrelay.callback_stats()["SlowSync"]["delivered"] >= 4
+
+
+def test_kwargs_built_on_either_side_are_the_same() -> None:
+    """A logger with a pre-call hook makes ``kwargs`` on the caller's side; with only
+    observer hooks it is made by the dispatcher: the events carry the same keys and
+    values either way."""
+    seen: dict[str, list[dict[str, Any]]] = {"pre": [], "success_only": []}
+
+    class WithPre(CustomLogger):
+        def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
+            pass
+
+        def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                              end_time: Any) -> None:
+            seen["pre"].append(dict(kwargs))
+
+    class SuccessOnly(CustomLogger):
+        def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                              end_time: Any) -> None:
+            seen["success_only"].append(dict(kwargs))
+
+    for logger, name in ((WithPre(), "pre"), (SuccessOnly(), "success_only")):
+        client = llmrelay.Client(callbacks=[logger])
+        client.completion(model="gpt-4o", messages=MSGS, mock_response="x",
+                          metadata={"tag": name}, litellm_call_id="same-id", temperature=0.5)
+    assert llmrelay.flush(5)
+    a, b = seen["pre"][0], seen["success_only"][0]
+    assert list(a) == list(b)  # same keys, same order
+    differ = {"litellm_params", "start_time", "end_time", "completion_start_time",
+              "standard_logging_object"}
+    assert {k: v for k, v in a.items() if k not in differ} == {
+        k: v for k, v in b.items() if k not in differ}
+    assert a["additional_args"]["complete_input_dict"]["temperature"] == 0.5
+    assert a["additional_args"]["headers"] == b["additional_args"]["headers"]
+    assert b["litellm_params"]["metadata"] == {"tag": "success_only"}
+    assert a["start_time"] <= a["end_time"] and b["start_time"] <= b["end_time"]
+
+
 def test_the_standard_payload_is_built_once_lazily_and_shared(monkeypatch: Any) -> None:
     from llmrelay.callbacks import calllog
 
