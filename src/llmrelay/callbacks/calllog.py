@@ -113,17 +113,20 @@ def _redacted_args(args: tuple[Any, ...], body: Any,
 
 
 def _deliveries(sinks: tuple[Sink, ...], args: tuple[Any, ...],
-                redacted: Callable[[], tuple[Any, ...]] | None = None) -> list[Delivery]:
+                redacted: Callable[[], tuple[Any, ...]] | None = None,
+                job: Any = None) -> list[Delivery]:
     """One delivery per sink; sinks that redact get ``redacted()`` args (built once)."""
+    if redacted is None:
+        return [Delivery(s, args, job) for s in sinks]
     out = []
     other: tuple[Any, ...] | None = None
     for s in sinks:
-        if s.redact and redacted is not None:
+        if s.redact:
             if other is None:
                 other = redacted()
-            out.append(Delivery(s, other))
+            out.append(Delivery(s, other, job))
         else:
-            out.append(Delivery(s, args))
+            out.append(Delivery(s, args, job))
     return out
 
 
@@ -498,11 +501,11 @@ class CallLog:
             red = None if redact_all or not self.plan.redacts else (
                 lambda: _redacted_args(post, self.redacted_body, self.prompt_params))
             for _ in range(self.held):
-                out += _deliveries(self.plan.post_api, post, red)
+                out += _deliveries(self.plan.post_api, post, red, self)
         args = (_with_payload(kw, obj, status), obj, kw["start_time"], end)
         sinks = self.plan.success if status == "success" else self.plan.failure
         if redact_all or not self.plan.redacts:
-            return out + _deliveries(sinks, args)
+            return out + _deliveries(sinks, args, None, self)
 
         def redacted() -> tuple[Any, ...]:
             rkw = _redacted_kwargs(kw, self.redacted_body, self.prompt_params)
@@ -512,4 +515,4 @@ class CallLog:
                 rkw["async_complete_streaming_response"] = robj
             return (_with_payload(rkw, robj, status), robj, kw["start_time"], end)
 
-        return out + _deliveries(sinks, args, redacted)
+        return out + _deliveries(sinks, args, redacted, self)

@@ -92,11 +92,11 @@ class Delivery:
 
     __slots__ = ("args", "is_async", "job", "sink")
 
-    def __init__(self, sink: Hook, args: tuple[Any, ...]) -> None:
+    def __init__(self, sink: Hook, args: tuple[Any, ...], job: JobLike | None = None) -> None:
         self.sink = sink
         self.args = args
         self.is_async = sink.is_async
-        self.job: JobLike | None = None
+        self.job = job  # set by the dispatcher when None
 
 
 class Job:
@@ -176,12 +176,7 @@ class _Runner:
         self.thread: threading.Thread | None = None
 
 
-def _run_sync(d: Delivery) -> None:
-    sink = d.sink
-    _mark(sink)  # inside a context copy: the mark ends with the delivery
-    sink.fn(*d.args)
-
-
+_call_marked = reentry.call_marked  # run inside a context copy: the mark ends with it
 _mark = reentry.mark_sink
 
 
@@ -387,7 +382,7 @@ class Dispatcher:
                 d.job = job
                 if not d.is_async:
                     try:
-                        _context(d).run(_run_sync, d)
+                        _context(d).run(_call_marked, d.sink, d.args)
                     except Exception:
                         log.debug("llmrelay: callback failed during shutdown", exc_info=True)
             with self._lock:
@@ -413,7 +408,8 @@ class Dispatcher:
                     limit = limits[id(job.settings)] = max(
                         1, int(_opt(job.settings, "callback_queue_size")))
                 for d in deliveries:
-                    d.job = job
+                    if d.job is None:
+                        d.job = job
                     t = self._targets.get(d.sink.key)
                     if t is None:
                         t = self._target_locked(d.sink.target)
@@ -589,9 +585,12 @@ class Dispatcher:
                     return _DRAIN
                 if self._ready:
                     t = self._ready.popleft()
-                    if self._ready and self._idle_runners > 0:
-                        self._work.notify()  # more ready targets: share them out
-                    return t
+                    if self._ready:  # more ready targets: share them out
+                        if self._idle_runners > 0:
+                            self._work.notify()
+                        else:  # this one may block in a slow hook: hand the rest on
+                            return (t, self._new_runner_locked())
+                    return (t, None)
                 self._idle_runners += 1
                 self._work.wait()
                 self._idle_runners -= 1
@@ -606,7 +605,10 @@ class Dispatcher:
                 if task is _DRAIN:
                     self._drain()
                     continue
-                self._run_target(runner, task)
+                t, helper = task
+                if helper is not None:  # if it cannot start, this runner gets there
+                    self._start_runner(helper)
+                self._run_target(runner, t)
                 if runner.abandoned:
                     return
         finally:
@@ -652,7 +654,7 @@ class Dispatcher:
             ctx = d.job.context if d.job is not None else None
             try:
                 (ctx.copy() if ctx is not None else contextvars.copy_context()).run(
-                    _run_sync, d)
+                    _call_marked, d.sink, d.args)
             except Exception as exc:
                 error = exc
         if resume:

@@ -23,7 +23,7 @@ import contextvars
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["current", "delivering", "mark", "mark_sink", "reset", "suppressed"]
+__all__ = ["call_marked", "current", "delivering", "mark", "mark_sink", "reset", "suppressed"]
 
 _EMPTY: frozenset[int] = frozenset()
 _DELIVERING: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
@@ -44,6 +44,14 @@ def mark_sink(sink: Any) -> contextvars.Token[frozenset[int]]:
     """:func:`mark` for a plan's sink (its mark is computed once, with the plan)."""
     current = _DELIVERING.get()
     return _DELIVERING.set(current | sink.mark if current else sink.mark)
+
+
+def call_marked(sink: Any, args: tuple[Any, ...]) -> Any:
+    """``sink.fn(*args)`` marked as a hook of ``sink``'s target (for the dispatcher, which
+    runs it inside a fresh context copy, so the mark ends with the call)."""
+    current = _DELIVERING.get()
+    _DELIVERING.set(current | sink.mark if current else sink.mark)
+    return sink.fn(*args)
 
 
 def reset(token: contextvars.Token[frozenset[int]]) -> None:
