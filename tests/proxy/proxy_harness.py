@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -104,10 +105,11 @@ class Proxy:
             time.sleep(0.05)
         raise RuntimeError(f"proxy not ready after {timeout}s:\n{self.output()}")
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGINT) -> None:
+        """Stop gracefully (``sig``: SIGINT as Ctrl-C, SIGTERM as an orchestrator)."""
         self.http.close()
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -138,6 +140,42 @@ class Proxy:
             if len(rows) >= n or time.monotonic() > deadline:
                 return rows
             time.sleep(0.05)
+
+
+class Load:
+    """Threads POSTing ``body`` to ``url``'s chat route with ``key`` until stopped.
+    ``acked``: the call ids answered 200; ``failed``: requests sent and cut off (the server
+    went away mid-request: not acknowledged, though perhaps charged and recorded)."""
+
+    def __init__(self, url: str, key: str, body: dict[str, Any], threads: int = 4) -> None:
+        self.acked: list[str] = []
+        self.failed = 0
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(url, key, body))
+                         for _ in range(threads)]
+        for t in self._threads:
+            t.start()
+
+    def _run(self, url: str, key: str, body: dict[str, Any]) -> None:
+        with httpx.Client(base_url=url, timeout=10,
+                          headers={"Authorization": f"Bearer {key}"}) as client:
+            while not self._stop.is_set():
+                try:
+                    r = client.post("/v1/chat/completions", json=body)
+                except httpx.ConnectError:  # never reached the server
+                    time.sleep(0.02)
+                    continue
+                except httpx.HTTPError:
+                    self.failed += 1
+                    continue
+                if r.status_code == 200:
+                    self.acked.append(r.headers["x-llmrelay-call-id"])
+
+    def stop(self) -> list[str]:
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+        return list(self.acked)
 
 
 def start_proxy(tmp: Path, config: dict[str, Any] | None, *, master_key: str | None = None,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["Relay"]
 
@@ -134,6 +135,12 @@ class Relay:
     # the names the older proxy tests use
     cut = refuse
     restore = heal
+
+    def via(self, url: str) -> str:
+        """``url`` (``scheme://[user[:password]@]host:port/...``) pointed at this relay."""
+        parts = urlsplit(url)
+        userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+        return urlunsplit(parts._replace(netloc=f"{userinfo}127.0.0.1:{self.port}"))
 
     def close(self) -> None:
         async def stop() -> None:

@@ -5,29 +5,20 @@ loses none, and readiness says why meanwhile."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from keystore_support import drop_schema, new_schema, pg_url, with_schema
-from proxy_harness import MASTER_KEY, Proxy, readiness, start_proxy, wait_until
+from proxy_harness import MASTER_KEY, Load, Proxy, readiness, start_proxy, wait_until
 from tcp_relay import Relay
 
 PRICE = {"input_cost_per_token": 0.00001, "output_cost_per_token": 0.00002}
 MOCK = [{"model_name": "m", "litellm_params": {"model": "mock/mock"}, "model_info": PRICE}]
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-
-
-def via_port(url: str, port: int) -> str:
-    """``url`` pointed at 127.0.0.1:``port`` (a relay in front of the server)."""
-    parts = urlsplit(url)
-    userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
-    return url.replace(parts.netloc, f"{userinfo}127.0.0.1:{port}", 1)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -129,37 +120,6 @@ def test_a_row_the_database_refuses_is_dead_lettered_and_readiness_says_so(
 
 # -- kill -9 ----------------------------------------------------------------------------------
 
-class Load:
-    """Threads sending chat requests until stopped; keeps the call ids answered 200."""
-
-    def __init__(self, proxy: Proxy, key: str, threads: int = 6) -> None:
-        self.acked: list[str] = []
-        self.errors = 0
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(proxy.url, key))
-                         for _ in range(threads)]
-        for t in self._threads:
-            t.start()
-
-    def _run(self, url: str, key: str) -> None:
-        with httpx.Client(base_url=url, timeout=10,
-                          headers={"Authorization": f"Bearer {key}"}) as client:
-            while not self._stop.is_set():
-                try:
-                    r = client.post("/v1/chat/completions", json=BODY)
-                except httpx.HTTPError:
-                    self.errors += 1  # the server died under us: not acknowledged
-                    continue
-                if r.status_code == 200:
-                    self.acked.append(r.headers["x-llmrelay-call-id"])
-
-    def stop(self) -> list[str]:
-        self._stop.set()
-        for t in self._threads:
-            t.join(30)
-        return list(self.acked)
-
-
 def test_kill_9_mid_load_loses_no_acknowledged_row(tmp_path: Path, database_url: str) -> None:
     """Twice: load on two workers, ``kill -9`` of the whole server, restart. Every
     acknowledged call id has its row, none has two, and the key's spend is the rows'.
@@ -173,11 +133,11 @@ def test_kill_9_mid_load_loses_no_acknowledged_row(tmp_path: Path, database_url:
     cut_off = 0
     try:
         for _ in range(2):
-            load = Load(proxy, key)
+            load = Load(proxy.url, key, BODY, threads=6)
             wait_until(lambda load=load: len(load.acked) >= 150, timeout=30)
             proxy.kill9()
             acked += load.stop()
-            cut_off += load.errors
+            cut_off += load.failed
             proxy = start_proxy(tmp_path, cfg, master_key=MASTER_KEY,
                                 args=["--workers", "2"])
         rows = all_rows(proxy, key, len(acked))
@@ -203,7 +163,7 @@ def test_blackholed_postgres_delays_rows_but_loses_none(tmp_path: Path) -> None:
     parts = urlsplit(url)
     relay = Relay(parts.hostname or "127.0.0.1", parts.port or 5432)
     schema = new_schema()
-    proxy = start_proxy(tmp_path, config(with_schema(via_port(url, relay.port), schema),
+    proxy = start_proxy(tmp_path, config(with_schema(relay.via(url), schema),
                                          database_timeout=1), master_key=MASTER_KEY)
     try:
         key = proxy.create_key(key_alias="partition")["key"]

@@ -26,11 +26,6 @@ from llmrelay.proxy.keys.redis_pipe import PipeError, RedisPipe
 ECHO = "return ARGV[1]"
 
 
-def via(relay: Relay) -> str:
-    parts = urlsplit(redis_url())
-    return parts._replace(netloc=f"127.0.0.1:{relay.port}").geturl()
-
-
 @pytest.fixture
 def relay() -> Iterator[Relay]:
     parts = urlsplit(redis_url())
@@ -82,7 +77,7 @@ async def test_a_refused_hand_shake_is_named() -> None:
 
 async def test_a_blackholed_server_fails_calls_at_the_deadline_then_heals(
         relay: Relay) -> None:
-    pipe = RedisPipe(via(relay), {"echo": ECHO}, timeout=0.3)
+    pipe = RedisPipe(relay.via(redis_url()), {"echo": ECHO}, timeout=0.3)
     try:
         assert await pipe.script("echo", ["a"]) == b"a"
         relay.blackhole()
@@ -98,7 +93,7 @@ async def test_a_blackholed_server_fails_calls_at_the_deadline_then_heals(
 
 
 async def test_a_refusing_server_then_a_new_connection(relay: Relay) -> None:
-    pipe = RedisPipe(via(relay), {"echo": ECHO}, timeout=0.3)
+    pipe = RedisPipe(relay.via(redis_url()), {"echo": ECHO}, timeout=0.3)
     try:
         assert await pipe.script("echo", ["a"]) == b"a"
         relay.refuse()
