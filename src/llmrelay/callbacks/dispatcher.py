@@ -630,17 +630,8 @@ class Dispatcher:
                 if runner.abandoned:
                     return  # the watchdog counted it and moved on without this runner
                 if d is not None:
-                    spent = _clock() - runner.since
-                    stats.total_s += spent
-                    if spent > stats.max_s:
-                        stats.max_s = spent
-                    if error is None:
-                        stats.delivered += 1
-                    else:
-                        self._failed_locked(t, d, error)
-                    self._outstanding -= 1
-                    if self._outstanding <= 0:
-                        self._idle.notify_all()
+                    self._record_locked(t, d, error, _clock() - runner.since)
+                    self._done_locked(1)
                 if not pending or pending[0].is_async:
                     runner.current = runner.target = None
                     t.sync_busy = False
