@@ -247,3 +247,50 @@ def test_one_priced_event_per_call(oa: FakeOpenAI, an: FakeAnthropic, stream: bo
         assert kwargs["call_type"] == "anthropic_messages" and kwargs["stream"] is stream
         assert kwargs["response_cost"] > 0 and isinstance(obj, AnthropicMessagesResponse)
         assert kwargs["standard_logging_object"]["prompt_tokens"] == 10
+
+
+def test_cache_keys_the_messages_of_a_messages_call(an: FakeAnthropic) -> None:
+    """Each prompt its own entry: a second prompt is asked upstream, a repeat is a hit."""
+    an.default_content = lambda body: "echo " + body["messages"][-1]["content"]
+    args = {"api_base": an.base, "api_key": KEY, "model": "anthropic/claude-3-5-sonnet-20241022",
+            "max_tokens": 16}
+    llmrelay.cache = llmrelay.Cache(type="local")
+    try:
+        one = llmrelay.anthropic.messages.create(
+            messages=[{"role": "user", "content": "one"}], **args)
+        two = llmrelay.anthropic.messages.create(
+            messages=[{"role": "user", "content": "two"}], **args)
+        again = llmrelay.anthropic.messages.create(
+            messages=[{"role": "user", "content": "two"}], **args)
+        system = llmrelay.anthropic.messages.create(
+            messages=[{"role": "user", "content": "two"}], system="be brief", **args)
+    finally:
+        llmrelay.cache = None
+    assert one["content"][0]["text"] == "echo one" and two["content"][0]["text"] == "echo two"
+    assert not two._hidden_params.get("cache_hit") and again._hidden_params["cache_hit"] is True
+    assert again["content"] == two["content"] and not system._hidden_params.get("cache_hit")
+    assert an.request_count == 3
+
+
+def test_router_count_tokens_fails_over_only_when_the_upstream_cannot_answer(
+        an: FakeAnthropic) -> None:
+    from fakes.anthropic_server import Reply
+
+    def dep(group: str, model: str) -> dict[str, Any]:
+        return {"model_name": group, "litellm_params": {
+            "model": "anthropic/" + model, "api_base": an.base, "api_key": KEY}}
+
+    router = llmrelay.Router(model_list=[dep("main", "claude-3-5-sonnet-20241022"),
+                                         dep("spare", "claude-3-5-haiku-20241022")],
+                             fallbacks=[{"main": ["spare"]}], num_retries=0)
+    expected = asyncio.run(router.acount_tokens("main", HI))
+    an.reset()
+    an.enqueue(Reply.overloaded())
+    assert asyncio.run(router.acount_tokens("main", HI)) == expected
+    assert [r.body["model"] for r in an.requests] == ["claude-3-5-sonnet-20241022",
+                                                      "claude-3-5-haiku-20241022"]
+    an.reset()
+    an.enqueue(Reply.error(400, "invalid_request_error", "messages: bad"))
+    with pytest.raises(llmrelay.BadRequestError):
+        asyncio.run(router.acount_tokens("main", HI))
+    assert an.request_count == 1

@@ -87,6 +87,8 @@ def cache_key(call: Call, namespace: str | None = None, mock: Any = None) -> str
         fields["messages"] = call.messages
     else:
         fields["input"] = call.input
+        if call.messages is not None:  # Anthropic's Messages API: the prompt is messages
+            fields["messages"] = call.messages
     return _digest(fields, namespace)
 
 

@@ -108,15 +108,44 @@ class RouterSurfaces:
     async def acount_tokens(self, model: str, messages: list[Any], **kwargs: Any
                             ) -> dict[str, int]:
         """``{"input_tokens": n}`` for a Messages API request to group ``model``, counted
-        for its first usable deployment (see :func:`llmrelay.anthropic.messages.count_tokens`)."""
+        for its first usable deployment (see :func:`llmrelay.anthropic.messages.count_tokens`).
+        When that deployment cannot answer (connection refused, timeout, 5xx, 429) the
+        next one of the group counts, then those of the group's ``fallbacks``."""
         from ..anthropic_interface.messages import acount_tokens
+        from ..exceptions import APIConnectionError, InternalServerError, RateLimitError, Timeout
 
-        dep = self._count_deployment(model)
-        own = {k: v for k, v in dep.params.items() if k in _COUNT_CREDENTIALS}
         given = {k: v for k, v in kwargs.items() if k in _COUNT_FIELDS}
-        return await acount_tokens(dep.model, messages, client=self.client, **own, **given)
+        last: Exception | None = None
+        for dep in self._count_candidates(model):
+            own = {k: v for k, v in dep.params.items() if k in _COUNT_CREDENTIALS}
+            try:
+                return await acount_tokens(dep.model, messages, client=self.client,
+                                           **own, **given)
+            except (APIConnectionError, Timeout, InternalServerError, RateLimitError) as exc:
+                last = exc
+        assert last is not None  # _count_candidates yields at least one deployment or raises
+        raise last
+
+    def _count_candidates(self, model: str) -> list[Any]:
+        """The deployments a count may ask, in order: the group's first usable one, the
+        group's others, then those of its fallback groups (``fallbacks``, ``"*"``)."""
+        first = self._count_deployment(model)
+        out = [first]
+        groups = [model, *self._count_fallback_groups(model)]
+        for group in groups:
+            for dep in self.deployments(group):
+                if dep.error is None and all(dep is not d for d in out):
+                    out.append(dep)
+        return out
+
+    def _count_fallback_groups(self, model: str) -> list[str]:
+        lists: dict[str, list[str]] = getattr(self, "fallbacks", None) or {}
+        return [g for g in (lists.get(model) or lists.get("*") or []) if g != model]
 
     def _count_deployment(self, model: str) -> Any:
+        raise NotImplementedError
+
+    def deployments(self, group: str) -> list[Any]:
         raise NotImplementedError
 
 
