@@ -175,7 +175,8 @@ def test_previous_models_in_callback_metadata() -> None:
                  success_callback=[lambda kw, *a: seen.append(kw)])
     llmrelay.flush(5)
     previous = seen[0]["litellm_params"]["metadata"]["previous_models"]
-    assert len(previous) == 2 and {p["model_group"] for p in previous} == {"gpt"}
+    # as LiteLLM's: each failed attempt, then the group's error again on the move to "claude"
+    assert len(previous) == 3 and {p["model_group"] for p in previous} == {"gpt"}
     assert previous[0]["exception_type"] == "InternalServerError"
 
 
@@ -295,3 +296,48 @@ def test_a_callers_own_credentials_make_their_own_deployment_id() -> None:
         r.completion(model="d", messages=MSG, api_key="bad",
                      mock_response="llmrelay.RateLimitError")
     assert r.cooldowns() == {}
+
+
+def test_num_retries_per_request_caps_retries_and_fallbacks(monkeypatch: Any) -> None:
+    # LiteLLM's litellm.num_retries_per_request: once a request has failed that many times,
+    # no further retry or fallback is attempted (0 and 1 both allow none).
+    seen: list[dict[str, Any]] = []
+    r = Router(model_list=[
+        {"model_name": "gpt", "litellm_params": {"model": "gpt-4o-mini",
+                                                 "mock_response": "llmrelay.InternalServerError"}},
+        {"model_name": "claude", "litellm_params": {"model": "claude-3-5-haiku-latest",
+                                                    "mock_response": "ok"}}],
+        num_retries=1, retry_after=0, fallbacks=[{"gpt": ["claude"]}])
+    monkeypatch.setattr(llmrelay, "num_retries_per_request", 0)
+    with pytest.raises(llmrelay.InternalServerError):
+        r.completion(model="gpt", messages=MSG, failure_callback=[
+            lambda kw, *a: seen.append(kw)])
+    llmrelay.flush(5)
+    assert len(seen[0]["attempts"]) == 1
+    # 2 failed attempts and the move to the fallback count 3: a cap of 4 allows it, 3 not
+    monkeypatch.setattr(llmrelay, "num_retries_per_request", 4)
+    out = r.completion(model="gpt", messages=MSG)
+    assert out.choices[0].message.content == "ok"
+    assert out._hidden_params["attempted_fallbacks"] == 1
+    monkeypatch.setattr(llmrelay, "num_retries_per_request", 3)
+    with pytest.raises(llmrelay.InternalServerError):
+        r.completion(model="gpt", messages=MSG)
+
+
+def test_a_misconfigured_deployment_is_retried_without_waiting(monkeypatch: Any) -> None:
+    # LiteLLM retries a deployment that cannot be called like any other failure; nothing
+    # was sent, so no backoff applies.
+    import time
+
+    for name in ("AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    seen: list[dict[str, Any]] = []
+    r = Router(model_list=[
+        {"model_name": "g", "litellm_params": {"model": "azure/gpt-4o", "api_key": "k"}},
+        {"model_name": "b", "litellm_params": {"model": "gpt-4o", "mock_response": "ok"}}],
+        num_retries=2, fallbacks=[{"g": ["b"]}])
+    started = time.monotonic()
+    r.completion(model="g", messages=MSG, success_callback=[lambda kw, *a: seen.append(kw)])
+    assert time.monotonic() - started < 5
+    llmrelay.flush(5)
+    assert len(seen[0]["litellm_params"]["metadata"]["previous_models"]) == 4

@@ -114,6 +114,7 @@ success_callback: list[Any] = []
 failure_callback: list[Any] = []
 cache: Any = None
 num_retries: int | None = None  # None: unset (a Router then retries twice)
+num_retries_per_request: int | None = None  # a Router request's cap on failed attempts
 request_timeout: float | None = None
 drop_params: bool = False
 turn_off_message_logging: bool = False

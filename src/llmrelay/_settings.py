@@ -32,6 +32,8 @@ class Settings:
     ``responses_store``: where the Responses API keeps the turns a
     ``previous_response_id`` refers to, for models served through chat (None: a bounded
     in-memory store shared by the process; see :mod:`llmrelay._responses_state`).
+    ``num_retries_per_request``: a Router request makes no further attempt (retry or
+    fallback) once it has failed this many times (at least once; None: no cap).
     ``transport``: what sends HTTP requests (None: the pooled httpx/aiohttp transport).
     """
 
@@ -41,6 +43,7 @@ class Settings:
     failure_callback: list[Any] = field(default_factory=list)
     cache: Any = None
     num_retries: int | None = None
+    num_retries_per_request: int | None = None
     request_timeout: float | None = None
     drop_params: bool = False
     turn_off_message_logging: bool = False

@@ -93,6 +93,10 @@ class RouterCall:
         self.tags = (TagFilter(request_tags(kwargs), router.tag_filtering_match_any)
                      if router.enable_tag_filtering else None)
         self.fallbacks_disabled = False  # disable_fallbacks=True for this call
+        # LiteLLM's ``previous_models``: one entry per failed attempt, and one more (the
+        # requested group's error) each time the call moves on to a fallback group
+        self.crumbs: list[dict[str, Any]] = []
+        self.cap: int | None = None  # llmrelay.num_retries_per_request
 
     # ---- decisions (no I/O) ---------------------------------------------------------------
     def pick(self, group: str, tried: list[str], refused: frozenset[str] | set[str] = frozenset()
@@ -169,9 +173,8 @@ class RouterCall:
             refused.add(dep.id)  # the same request to it would be refused the same way
         if not isinstance(exc, Exception):
             return False
-        if isinstance(exc, ProviderConfigError):  # this deployment's setup, not the caller's
-            refused.add(dep.id)
-            return True
+        if isinstance(exc, ProviderConfigError):  # this deployment's setup, not the caller's:
+            return attempts <= self.retries  # retried as LiteLLM does (it costs no request)
         allowed = self.router.policy_retries(exc, group or self.group)
         if allowed is not None:
             return attempts <= allowed
@@ -183,6 +186,8 @@ class RouterCall:
         """Seconds to pause before retry number ``attempt`` (from 1) after ``last``, or
         None when the pause would end past the request's timeout (measured from
         ``began``, ``time.monotonic()``): then the retries end with ``last``."""
+        if isinstance(last, ProviderConfigError):
+            return 0.0  # nothing was sent: no upstream to give time
         fresh = self.pick(group, tried, refused)
         if fresh is not None and fresh.id not in tried and self.router.retry_after <= 0:
             return 0.0  # another deployment is ready: its limits are not this one's
@@ -281,11 +286,7 @@ class RouterCall:
             md["original_model_group"] = self.group
         if self.kwargs.get("cooldown_time") is not None:
             lp["cooldown_time"] = self.kwargs["cooldown_time"]
-        # LiteLLM's record of the attempts that failed before this one
-        md["previous_models"] = [
-            {"model": a["deployment"], "model_group": a["model_group"],
-             "exception_type": a["error_type"], "exception_string": a["error"]}
-            for a in self.attempts if a["error"] is not None]
+        md["previous_models"] = list(self.crumbs)  # LiteLLM's record of what failed so far
 
     @staticmethod
     def _base(ctx: CallContext, dep: Deployment) -> str | None:
@@ -297,10 +298,32 @@ class RouterCall:
         self.attempts.append(_attempt(group, dep, self._base(ctx, dep), exc, duration))
         return duration
 
+    def crumb(self, exc: BaseException, group: str, dep: Deployment | None) -> None:
+        """Add one entry to ``previous_models``."""
+        self.crumbs.append({"model": dep.model if dep else None, "model_group": group,
+                            "deployment_id": dep.id if dep else None,
+                            "exception_type": type(exc).__name__,
+                            "exception_string": str(exc)})
+
+    def exhausted(self) -> bool:
+        """Whether ``num_retries_per_request`` forbids another attempt: the request has
+        failed that many times (LiteLLM counts the same way: 0 and 1 both allow none)."""
+        return self.cap is not None and len(self.crumbs) >= max(self.cap, 1)
+
+    def to_fallback(self, original: BaseException) -> bool:
+        """Record the move to a fallback group (LiteLLM logs the requested group's error
+        once more); False when ``num_retries_per_request`` forbids the attempt."""
+        last = next((a for a in reversed(self.attempts) if a["model_group"] == self.group),
+                    None)
+        dep = self.router._by_id.get(last["model_id"]) if last and last["model_id"] else None
+        self.crumb(original, self.group, dep)
+        return not self.exhausted()
+
     def failed(self, ctx: CallContext, dep: Deployment, group: str, started: float,
                exc: BaseException) -> None:
         """Bookkeeping for a failed attempt."""
         duration = self._record(ctx, dep, group, started, exc)
+        self.crumb(exc, group, dep)
         self.router.health.finished(dep)
         if self._may_cool(dep) and self._model_id(dep) == dep.id:  # not the caller's keys
             self.router.health.failed(dep, exc, duration, self.router.allowed_fails_for(exc),
@@ -422,6 +445,8 @@ class RouterCall:
         it once the call is prepared)."""
         if self.router.enable_pre_call_checks:
             self.context = ContextCheck(ctx.call)
+        cap = ctx.settings.num_retries_per_request
+        self.cap = None if cap is None else int(cap)
         ctx.attempts = self.attempts
         if ctx.log is not None:
             lp = ctx.log.kwargs["litellm_params"]
@@ -435,6 +460,8 @@ class RouterCall:
         except Exception as exc:  # any exception a deployment raises, as LiteLLM
             original = exc
         for group in self.fallback_groups(original):
+            if not self.to_fallback(original):
+                break
             try:
                 result = self._group(ctx, call_next, group)
             except Exception:
@@ -462,7 +489,7 @@ class RouterCall:
         for n in range(self.max_retries + 1):
             if n:
                 wait = self.retry_wait(n, last, ctx, group, tried, refused, began)
-                if wait is None:
+                if wait is None or self.exhausted():
                     break
                 time.sleep(wait)
             dep = self.claim(group, tried, refused)
@@ -489,6 +516,8 @@ class RouterCall:
         except Exception as exc:  # any exception a deployment raises, as LiteLLM
             original = exc
         for group in self.fallback_groups(original):
+            if not self.to_fallback(original):
+                break
             try:
                 result = await self._agroup(ctx, call_next, group)
             except Exception:
@@ -516,7 +545,7 @@ class RouterCall:
         for n in range(self.max_retries + 1):
             if n:
                 wait = self.retry_wait(n, last, ctx, group, tried, refused, began)
-                if wait is None:
+                if wait is None or self.exhausted():
                     break
                 await asyncio.sleep(wait)
             dep = self.claim(group, tried, refused)
