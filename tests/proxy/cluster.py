@@ -1,7 +1,8 @@
 """Several ``llmrelay serve`` instances (each with several workers) on one PostgreSQL and
 one Redis, as a platform team runs the gateway behind a load balancer. Redis is reached
 through a TCP relay the test can make refuse, blackhole or heal; each instance has its
-own folder (its own spool: its own "machine")."""
+own folder (its own spool: its own "machine"). Without a relay (``redis_relay=None``):
+no Redis, as one machine runs ``llmrelay serve --workers N`` on its own."""
 
 from __future__ import annotations
 
@@ -16,12 +17,29 @@ from proxy_harness import MASTER_KEY, Proxy, start_proxy
 from tcp_relay import Relay
 
 PRICE = {"input_cost_per_token": 0.00001, "output_cost_per_token": 0.00002}
+BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+
+
+def chat(key: str, body: dict[str, Any] | None = None) -> Callable[[httpx.Client],
+                                                                    httpx.Response]:
+    """A request :meth:`Cluster.fan_out` sends: ``body`` to the chat route with ``key``."""
+    headers = {"Authorization": f"Bearer {key}"}
+    return lambda client: client.post("/v1/chat/completions", json=body or BODY,
+                                      headers=headers)
+
+
+def statuses(responses: list[httpx.Response]) -> dict[int, int]:
+    """How many responses had each status code."""
+    out: dict[int, int] = {}
+    for r in responses:
+        out[r.status_code] = out.get(r.status_code, 0) + 1
+    return out
 
 
 class Cluster:
     """``n`` instances x ``workers`` workers; ``proxies[i]`` is instance ``i``."""
 
-    def __init__(self, tmp: Path, database_url: str, redis_relay: Relay, upstream: str,
+    def __init__(self, tmp: Path, database_url: str, redis_relay: Relay | None, upstream: str,
                  n: int = 3, workers: int = 2, general: dict[str, Any] | None = None) -> None:
         self.tmp = tmp
         self.workers = workers
@@ -29,8 +47,8 @@ class Cluster:
             "model_list": [{"model_name": "m", "litellm_params": {
                 "model": "openai/gpt-4o-mini", "api_base": upstream, "api_key": "sk-up"},
                 "model_info": PRICE}],
-            "router_settings": {"redis_host": "127.0.0.1", "redis_port": redis_relay.port,
-                                "num_retries": 0},
+            "router_settings": {"num_retries": 0} if redis_relay is None else {
+                "redis_host": "127.0.0.1", "redis_port": redis_relay.port, "num_retries": 0},
             "general_settings": {"database_url": database_url, **(general or {})},
         }
         self.proxies: list[Proxy] = []

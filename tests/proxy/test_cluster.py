@@ -18,12 +18,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from cluster import Cluster
+from cluster import BODY, Cluster, chat, statuses
 from keystore_support import drop_schema, new_schema, pg_url, redis_url, with_schema
 from proxy_harness import Load, readiness, wait_until
 from tcp_relay import Relay
-
-BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
 
 
 @pytest.fixture(scope="module")
@@ -62,19 +60,6 @@ def up(fresh_fake: Any) -> Any:
 
 def new_key(cluster: Cluster, **fields: Any) -> str:
     return str(cluster.proxies[0].create_key(**fields)["key"])
-
-
-def chat(key: str, body: dict[str, Any] | None = None) -> Any:
-    headers = {"Authorization": f"Bearer {key}"}
-    return lambda client: client.post("/v1/chat/completions", json=body or BODY,
-                                      headers=headers)
-
-
-def statuses(responses: list[httpx.Response]) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for r in responses:
-        out[r.status_code] = out.get(r.status_code, 0) + 1
-    return out
 
 
 def limits_up_everywhere(cluster: Cluster) -> bool:
