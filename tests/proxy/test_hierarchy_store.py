@@ -126,6 +126,11 @@ async def test_spend_at_every_level_and_rollups(backend: str, tmp_path: Path) ->
                                   "failures, latency_ms FROM spend_daily ORDER BY status")
         assert daily == [("t1", "failure", 0.5, 1, 5, 1, 10.0),
                          ("t1", "success", 1.0, 1, 5, 0, 10.0)]
+        models = await rows(store, "SELECT team_id, organization_id, model_group, provider, "
+                                   "status, spend, requests FROM spend_daily_models "
+                                   "ORDER BY status")
+        assert models == [("t1", "o1", "g", "openai", "failure", 0.5, 1),
+                          ("t1", "o1", "g", "openai", "success", 1.0, 1)]
         hourly = await rows(store, "SELECT hour, SUM(spend) FROM spend_hourly GROUP BY hour")
         assert len(hourly) == 1 and hourly[0][1] == pytest.approx(1.5)
         hour = hourly[0][0]
@@ -169,6 +174,8 @@ async def test_schema_4_sums_rows_stored_before_it(tmp_path: Path) -> None:
     try:
         assert await rows(store, "SELECT day, team_id, spend, requests FROM spend_daily") == [
             (day, "t", 3.0, 3)]
+        assert await rows(store, "SELECT day, team_id, model_group, spend, requests FROM "
+                                 "spend_daily_models") == [(day, "t", "g", 3.0, 3)]  # v6
         assert await rows(store, "SELECT dim, value, requests FROM spend_daily_dims ORDER BY "
                                  "dim, value") == [("end_user", "eu", 3), ("tag", "x", 1),
                                                    ("tag", "y", 1)]

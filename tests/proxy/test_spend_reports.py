@@ -68,11 +68,14 @@ def expected(recs: list[SpendRecord], interval: str | None, dims: list[str],
 
 
 CASES: list[tuple[str | None, list[str], dict[str, str], str]] = [
-    ("day", ["model"], {}, "spend_daily"),
+    ("day", ["model"], {}, "spend_daily_models"),
     (None, ["api_key", "team_id"], {"provider": "openai"}, "spend_daily"),
     ("day", ["user_id", "status"], {"team_id": "t1"}, "spend_daily"),
     ("hour", ["team_id"], {}, "spend_hourly"),
-    ("day", ["provider"], {"model": "m2"}, "spend_daily"),
+    ("day", ["provider"], {"model": "m2"}, "spend_daily_models"),
+    (None, ["organization_id", "status"], {"team_id": "t1"}, "spend_daily_models"),
+    ("day", [], {"organization_id": "o1"}, "spend_daily_models"),
+    ("day", ["model"], {"user_id": "u2"}, "spend_daily"),
     ("day", ["tag"], {}, "spend_daily_dims"),
     (None, ["end_user", "model"], {}, "spend_daily_dims"),
     (None, ["model"], {"tag": "b"}, "spend_daily_dims"),
@@ -161,7 +164,7 @@ async def test_spend_report_json_and_csv(p: InProcess) -> None:
                          headers=p.headers())
     assert r.status_code == 200 and r.headers["x-llmrelay-spend-complete"] == "true"
     body = r.json()
-    assert body["source"] == "spend_daily" and body["interval"] == "day"
+    assert body["source"] == "spend_daily_models" and body["interval"] == "day"
     teams = {row["team_id"]: row for row in body["rows"]}
     assert teams["red"]["requests"] == 5 and teams["blue"]["requests"] == 4
     assert teams["red"]["team_alias"] == "Red" and body["totals"]["requests"] == 9

@@ -33,6 +33,10 @@ Version 3 also adds ``spend_logs.end_user`` (the request's ``user``) and
 Hierarchy: version 4 adds organisations, teams (and their members), users, end users,
 tags and shared budgets, the audit log, and the spend rollups reports read (see
 ``schema_v4.py``).
+
+Reports: version 6 adds ``spend_daily_models``, a daily rollup small whatever the number of
+keys and users, for spend per day, model, team, organisation, provider and status (see
+``schema_v6.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .schema_v4 import V4_POSTGRES, V4_SQLITE
+from .schema_v6 import V6_POSTGRES, V6_SQLITE
 
 __all__ = ["LATEST", "MIGRATIONS", "SCHEMA_VERSION_SQL", "Migration", "pending"]
 
@@ -221,6 +226,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "organisations, teams, users, end users, tags, budgets, audit log, spend "
               "rollups (schema_v4.py)", V4_SQLITE, V4_POSTGRES),
     Migration(5, "response_states: the Responses API's stored turns", _V5, _V5),
+    Migration(6, "spend_daily_models: the small daily rollup (schema_v6.py)", V6_SQLITE,
+              V6_POSTGRES),
 )
 LATEST = MIGRATIONS[-1].version
 

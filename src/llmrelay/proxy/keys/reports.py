@@ -4,6 +4,9 @@ tag, end user and status, with filters on the same dimensions.
 
 A report reads the smallest table that can answer it:
 
+* ``spend_daily_models`` (day x team, organisation, model, provider, status: a few
+  thousand rows a day, however many keys and users) for whole UTC days grouped and
+  filtered by those dimensions;
 * ``spend_daily`` (day x key, team, user, organisation, model, provider, status) for
   whole UTC days grouped and filtered by those dimensions;
 * ``spend_hourly`` (hour x team, model, provider, status) for hours, or ranges that do not
@@ -30,13 +33,15 @@ __all__ = ["DIMENSIONS", "SUMS", "Report", "ReportError", "run_report"]
 
 # name -> (spend_logs column, rollup tables that hold it)
 DIMENSIONS: dict[str, tuple[str, frozenset[str]]] = {
-    "model": ("model_group", frozenset({"spend_daily", "spend_hourly", "spend_daily_dims"})),
-    "provider": ("provider", frozenset({"spend_daily", "spend_hourly"})),
+    "model": ("model_group", frozenset({"spend_daily_models", "spend_daily", "spend_hourly",
+                                        "spend_daily_dims"})),
+    "provider": ("provider", frozenset({"spend_daily_models", "spend_daily",
+                                        "spend_hourly"})),
     "api_key": ("key_hash", frozenset({"spend_daily"})),
-    "team_id": ("team_id", frozenset({"spend_daily", "spend_hourly"})),
+    "team_id": ("team_id", frozenset({"spend_daily_models", "spend_daily", "spend_hourly"})),
     "user_id": ("user_id", frozenset({"spend_daily"})),
-    "organization_id": ("organization_id", frozenset({"spend_daily"})),
-    "status": ("status", frozenset({"spend_daily", "spend_hourly"})),
+    "organization_id": ("organization_id", frozenset({"spend_daily_models", "spend_daily"})),
+    "status": ("status", frozenset({"spend_daily_models", "spend_daily", "spend_hourly"})),
     "tag": ("", frozenset({"spend_daily_dims"})),
     "end_user": ("end_user", frozenset({"spend_daily_dims"})),
 }
@@ -96,9 +101,10 @@ class Report:
         hourly = all(t is None or t.timestamp() % _HOUR == 0 for t in (self.start, self.end))
         dims = used & {"tag", "end_user"}
         if not dims:
-            if aligned and self.interval != "hour" and all(
-                    "spend_daily" in DIMENSIONS[d][1] for d in used):
-                return "spend_daily"
+            for table in ("spend_daily_models", "spend_daily"):
+                if aligned and self.interval != "hour" and all(
+                        table in DIMENSIONS[d][1] for d in used):
+                    return table
             if hourly and all("spend_hourly" in DIMENSIONS[d][1] for d in used):
                 return "spend_hourly"
         elif len(dims) == 1 and aligned and self.interval != "hour" and used <= {
@@ -130,8 +136,8 @@ def _tags_from(dialect: str) -> str:
 def build(report: Report, dialect: str) -> tuple[str, list[Any], list[str], str]:
     """``(sql, params, column names, source table)`` for ``report``."""
     source = report.source()
-    time_col = {"spend_daily": "day", "spend_hourly": "hour", "spend_daily_dims": "day",
-                "spend_logs": "start_time"}[source]
+    time_col = {"spend_daily_models": "day", "spend_daily": "day", "spend_hourly": "hour",
+                "spend_daily_dims": "day", "spend_logs": "start_time"}[source]
     rollup = source != "spend_logs"
     selects, groups, names, where, params = [], [], [], [], []
     table = source

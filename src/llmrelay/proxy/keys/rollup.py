@@ -1,5 +1,6 @@
-"""The spend rollups (``spend_daily``, ``spend_hourly``, ``spend_daily_dims``; see
-``schema_v4.py``) and the tags' spend, updated in the transaction that inserts usage rows.
+"""The spend rollups (``spend_daily``, ``spend_hourly``, ``spend_daily_dims``: see
+``schema_v4.py``; ``spend_daily_models``: ``schema_v6.py``) and the tags' spend, updated
+in the transaction that inserts usage rows.
 
 Only rows actually inserted are summed (a replayed row whose call id is stored already is
 neither stored nor summed), so the rollups are exactly as idempotent as ``spend_logs``.
@@ -18,6 +19,7 @@ from typing import Any
 
 from .models import SPEND_COLUMNS
 from .schema_v4 import DAILY_DIMS, HOURLY_DIMS
+from .schema_v6 import MODELS_DIMS
 
 __all__ = ["INS_COLUMNS", "postgres_ctes", "sqlite_rollup"]
 
@@ -41,6 +43,7 @@ def _upsert(table: str, bucket: str, dims: Sequence[str], placeholder: str = "?"
 
 _DAILY = _upsert("spend_daily", "day", DAILY_DIMS)
 _HOURLY = _upsert("spend_hourly", "hour", HOURLY_DIMS)
+_MODELS = _upsert("spend_daily_models", "day", MODELS_DIMS)
 _DIMS = _upsert("spend_daily_dims", "day", ("dim", "value", "model_group"))
 
 
@@ -77,6 +80,7 @@ def sqlite_rollup(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> No
     caller's transaction)."""
     daily: dict[tuple[Any, ...], list[float]] = {}
     hourly: dict[tuple[Any, ...], list[float]] = {}
+    models: dict[tuple[Any, ...], list[float]] = {}
     dims: dict[tuple[Any, ...], list[float]] = {}
     tag_spend: dict[str, float] = {}
     for row in rows:
@@ -85,13 +89,14 @@ def sqlite_rollup(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> No
         sums = _sums(row)
         _add(daily, (day, *(row[_AT[d]] or "" for d in DAILY_DIMS)), sums)
         _add(hourly, (hour, *(row[_AT[d]] or "" for d in HOURLY_DIMS)), sums)
+        _add(models, (day, *(row[_AT[d]] or "" for d in MODELS_DIMS)), sums)
         group = row[_AT["model_group"]] or ""
         _add(dims, (day, "end_user", row[_AT["end_user"]] or "", group), sums)
         for tag in _tags(row[_AT["request_tags"]]):
             _add(dims, (day, "tag", tag, group), sums)
             if sums[0]:
                 tag_spend[tag] = tag_spend.get(tag, 0.0) + sums[0]
-    for sql, table in ((_DAILY, daily), (_HOURLY, hourly), (_DIMS, dims)):
+    for sql, table in ((_DAILY, daily), (_HOURLY, hourly), (_MODELS, models), (_DIMS, dims)):
         if table:
             conn.executemany(sql, [(*k, *v) for k, v in sorted(table.items())])
     if tag_spend:
@@ -138,4 +143,5 @@ def postgres_ctes() -> str:
             f"SUM(cost) AS usd FROM {_PG_TAGS} GROUP BY x.value) d "
             "WHERE t.tag_name = d.tag RETURNING 1)")
     return (_pg_rollup("rd", "spend_daily", "day", "day", DAILY_DIMS)
-            + _pg_rollup("rh", "spend_hourly", "hour", "hour", HOURLY_DIMS) + dims + tags)
+            + _pg_rollup("rh", "spend_hourly", "hour", "hour", HOURLY_DIMS)
+            + _pg_rollup("rm", "spend_daily_models", "day", "day", MODELS_DIMS) + dims + tags)
