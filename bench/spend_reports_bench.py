@@ -15,7 +15,7 @@ Bulk load, rollups kept as the proxy keeps them:
 
 * PostgreSQL: the secondary indexes of ``spend_logs`` are dropped, the rows go in with
   ``COPY``, the indexes are rebuilt, and the rollups are summed from the rows by schema
-  v4's own back-fill statements (what the migration runs over existing rows).
+  v4's and v6's own back-fill statements (what the migrations run over existing rows).
 * SQLite: ``executemany`` in chunks of 20,000 rows in a transaction each, each chunk added
   to the rollups by ``rollup.sqlite_rollup`` (the proxy's own write path).
 
@@ -56,6 +56,7 @@ from llmrelay.proxy.keys.models import SPEND_COLUMNS  # noqa: E402
 from llmrelay.proxy.keys.reports import Report, build, run_report  # noqa: E402
 from llmrelay.proxy.keys.rollup import sqlite_rollup  # noqa: E402
 from llmrelay.proxy.keys.schema_v4 import _backfill  # noqa: E402
+from llmrelay.proxy.keys.schema_v6 import V6_POSTGRES  # noqa: E402
 from llmrelay.proxy.routes.reports import _csv  # noqa: E402
 
 PG_URL = os.environ.get("LLMRELAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -199,7 +200,7 @@ def load_postgres(url: str, schema: str, data: Iterator[tuple[Any, ...]]) -> dic
         t0 = time.perf_counter()
         with conn.transaction():
             conn.execute("SET LOCAL work_mem = '256MB'")
-            for statement in _backfill("postgres"):
+            for statement in (*_backfill("postgres"), V6_POSTGRES[-1]):
                 conn.execute(statement)
         took["rollups"] = time.perf_counter() - t0
         conn.execute("VACUUM ANALYZE")
@@ -246,7 +247,7 @@ def check_rollups(store: KeyStore) -> list[str]:
     if store.dialect == "sqlite":
         raw = raw.replace("ROUND(CAST(SUM(cost) AS NUMERIC), 6)", "ROUND(SUM(cost), 6)")
     queries = {"spend_logs": raw}
-    for table, where in (("spend_daily", ""), ("spend_hourly", ""),
+    for table, where in (("spend_daily", ""), ("spend_daily_models", ""), ("spend_hourly", ""),
                          ("spend_daily_dims", " WHERE dim = 'end_user'")):
         queries[table] = raw.replace("COUNT(*)", "SUM(requests)").replace(
             "SUM(cost)", "SUM(spend)").replace("spend_logs", table + where)
@@ -435,7 +436,8 @@ def measure(store: KeyStore, world: World, end: datetime, repeat: int, baseline:
 def _table_rows(store: KeyStore) -> dict[str, int]:
     async def run() -> dict[str, int]:
         out = {}
-        for table in ("spend_logs", "spend_daily", "spend_hourly", "spend_daily_dims"):
+        for table in ("spend_logs", "spend_daily", "spend_daily_models", "spend_hourly",
+                      "spend_daily_dims"):
             def program(table: str = table) -> Any:
                 return (yield (f"SELECT COUNT(*) FROM {table}", []))
             out[table] = int((await store.run_program(program, write=False, timeout=600))[0][0])
