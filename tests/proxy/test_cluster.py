@@ -112,17 +112,23 @@ def test_the_budget_race_across_instances(cluster: Cluster, up: Any) -> None:
     assert info["info"]["spend"] == pytest.approx(spend)
 
 
-def fresh_codes(cluster: Cluster, key: str, per_instance: int = 4) -> list[int]:
-    """Statuses of a chat request over ``per_instance`` new connections to every
-    instance (each new connection may land on any of its workers)."""
-    codes = []
+def fresh_answers(cluster: Cluster, key: str, per_instance: int = 4
+                  ) -> list[tuple[int, float]]:
+    """``(status, monotonic time the answer arrived)`` of a chat request over
+    ``per_instance`` new connections to every instance (each new connection may land on
+    any of its workers)."""
+    out = []
     for proxy in cluster.proxies:
         for _ in range(per_instance):
             with httpx.Client(base_url=proxy.url, timeout=10) as fresh:
-                codes.append(fresh.post("/v1/chat/completions", json=BODY,
-                                        headers={"Authorization": f"Bearer {key}"})
-                             .status_code)
-    return codes
+                code = fresh.post("/v1/chat/completions", json=BODY,
+                                  headers={"Authorization": f"Bearer {key}"}).status_code
+                out.append((code, time.monotonic()))
+    return out
+
+
+def fresh_codes(cluster: Cluster, key: str, per_instance: int = 4) -> list[int]:
+    return [code for code, _ in fresh_answers(cluster, key, per_instance)]
 
 
 @pytest.mark.parametrize("change", ["block", "budget", "delete"])
@@ -149,12 +155,20 @@ def test_key_changes_reach_every_worker_within_a_second(cluster: Cluster, up: An
         r = admin.http.post("/key/delete", json={"keys": [key]}, headers=admin.headers())
         expected = 401
     assert r.status_code == 200, r.text
-    started = time.monotonic()
-    assert wait_until(lambda: set(fresh_codes(cluster, key)) == {expected}, timeout=10,
-                      every=0.01)
-    elapsed = time.monotonic() - started  # up to the end of the sweep that saw it
-    # 1 s by design (0.5 s polls); the sweep itself and a busy 2-core machine add some.
-    assert elapsed < 2.0, elapsed
+    changed = time.monotonic()
+    last_stale = changed  # when the last answer by a worker that had not seen it arrived
+    while time.monotonic() < changed + 10:
+        answers = fresh_answers(cluster, key)
+        stale = [at for code, at in answers if code != expected]
+        if not stale:
+            break
+        last_stale = max(stale)
+    else:
+        raise AssertionError("some worker never saw the change")
+    # 1 s by design (0.5 s polls); an answer's own way back on a busy 2-core machine adds
+    # some. (Measured per answer, not per sweep of 12 requests: a slow sweep is no stale
+    # worker.)
+    assert last_stale - changed < 1.5, last_stale - changed
 
 
 def test_budget_windows_reset_across_instances(cluster: Cluster, up: Any) -> None:
