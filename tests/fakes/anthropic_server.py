@@ -174,14 +174,15 @@ class Reply:
                    headers=dict(headers or {}))
 
 
-def _check_messages(messages: Any) -> str | None:
-    """What the real API would reject in ``messages``, or None."""
+def _check_messages(messages: Any, system_ok: bool = False) -> str | None:
+    """What the real API would reject in ``messages``, or None (``system_ok``: the
+    ``mid-conversation-system`` beta is on, so ``system`` turns are allowed)."""
     if not isinstance(messages, list) or not messages:
         return "messages: at least one message is required"
     prev_tools: set[str] = set()
     for i, m in enumerate(messages):
         role = m.get("role") if isinstance(m, dict) else None
-        if role not in ("user", "assistant"):
+        if role not in ("user", "assistant") and not (system_ok and role == "system"):
             return f"messages.{i}.role: Input should be 'user' or 'assistant'"
         content = m.get("content")
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
@@ -282,7 +283,8 @@ class FakeAnthropic(FakeOpenAI):
         if not counting and (not isinstance(body.get("max_tokens"), int)
                              or body["max_tokens"] < 1):
             return err(400, "invalid_request_error", "max_tokens: Field required")
-        problem = _check_messages(body.get("messages"))
+        beta = rec.headers.get("anthropic-beta") or ""
+        problem = _check_messages(body.get("messages"), "mid-conversation-system" in beta)
         return err(400, "invalid_request_error", problem) if problem else None
 
     async def _default(self, request: web.BaseRequest, rec: Recorded, parse_error: bool,

@@ -215,7 +215,7 @@ def test_errors_in_anthropic_shape(proxy: Proxy, fakes: Any) -> None:
         c.messages.create(model="nope", max_tokens=5, messages=HI)
     assert missing.value.body["type"] == "error"
     with pytest.raises(anthropic.BadRequestError) as bad:
-        c.messages.create(model="claude", max_tokens=5, messages=[{"role": "system",
+        c.messages.create(model="claude", max_tokens=5, messages=[{"role": "tool",
                                                                    "content": "x"}])
     assert bad.value.body["error"]["type"] == "invalid_request_error"
     an.enqueue(AReply.rate_limited())
@@ -224,6 +224,29 @@ def test_errors_in_anthropic_shape(proxy: Proxy, fakes: Any) -> None:
     r = proxy.http.post("/v1/messages", json={"model": "claude", "messages": HI},
                         headers={"x-api-key": MASTER_KEY})
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_mid_conversation_system_messages_as_claude_code_sends_them(
+        proxy: Proxy, fakes: Any) -> None:
+    """Claude Code (2.1, beta ``mid-conversation-system-2026-04-07``) puts ``system``
+    messages between turns: relayed as written to Anthropic, in place over chat."""
+    an, oa = fakes
+    turns = [{"role": "user", "content": "Hello"},
+             {"role": "system", "content": [{"type": "text", "text": "Now be terse."}]},
+             {"role": "assistant", "content": "Hi"}, {"role": "user", "content": "More"}]
+    headers = {"anthropic-beta": "mid-conversation-system-2026-04-07"}
+    c = client(proxy)
+    c.messages.create(model="claude", max_tokens=5, messages=turns, extra_headers=headers)
+    assert an.last.body["messages"] == turns
+    sent = {k.lower(): v for k, v in an.last.headers.items()}
+    assert "mid-conversation-system-2026-04-07" in sent.get("anthropic-beta", "")
+    with c.messages.stream(model="gpt", max_tokens=5, system="sys", messages=turns,
+                           extra_headers=headers) as s:
+        assert s.get_final_message().content[0].text == "Hello from fake"
+    assert oa.last.body["messages"] == [
+        {"role": "system", "content": "sys"}, {"role": "user", "content": "Hello"},
+        {"role": "system", "content": "Now be terse."},
+        {"role": "assistant", "content": "Hi"}, {"role": "user", "content": "More"}]
 
 
 def test_virtual_key_with_x_api_key(proxy: Proxy, fakes: Any) -> None:

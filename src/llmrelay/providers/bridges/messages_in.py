@@ -3,6 +3,8 @@ Messages API).
 
 ==========================  ==============================================================
 ``system`` (text or blocks) a first ``system`` message
+``system`` role messages    ``system`` messages in place (Claude Code's mid-conversation
+                            system beta)
 user ``text`` / ``image``   content parts (``image_url``, base64 sources as ``data:`` URLs;
  / ``document`` blocks      PDFs as ``file`` parts)
 user ``tool_result``        a ``tool`` message per result, before the user's other parts
@@ -151,7 +153,12 @@ def chat_messages(system: Any, messages: list[dict[str, Any]]) -> list[dict[str,
     if text:
         out.append({"role": "system", "content": text})
     for m in messages:
-        out += _assistant(m) if m.get("role") == "assistant" else _user(m)
+        role = m.get("role")
+        if role == "system":  # mid-conversation system text (a beta Claude Code uses)
+            text = _text(m.get("content"))
+            out += [{"role": "system", "content": text}] if text else []
+        else:
+            out += _assistant(m) if role == "assistant" else _user(m)
     return out
 
 

@@ -31,9 +31,14 @@ _BLOCK = Object({"type": String(nullable=False)}, required=("type",))
 _BLOCKS = Array(_BLOCK, min_items=1)
 
 
+_ROLES = ("user", "assistant", "system")
+
+
 class AnthropicMessages(Check):
-    """``messages``: a non-empty array of ``user`` / ``assistant`` turns whose content is
-    a string or a non-empty array of typed blocks."""
+    """``messages``: a non-empty array of ``user`` / ``assistant`` turns (and ``system``
+    ones, which Claude Code sends mid-conversation under Anthropic's
+    ``mid-conversation-system`` beta) whose content is a string or a non-empty array of
+    typed blocks."""
 
     expected = "an array of message objects"
     nullable = False
@@ -46,8 +51,7 @@ class AnthropicMessages(Check):
             Object()(m, where, limits)
             if not isinstance(m, dict):
                 continue
-            String(("user", "assistant"), nullable=False)(m.get("role"), f"{where}.role",
-                                                           limits)
+            String(_ROLES, nullable=False)(m.get("role"), f"{where}.role", limits)
             if m.get("content") is None:
                 raise invalid(f"{where}.content", f"{where}.content: Field required",
                               "missing_required_parameter")
@@ -55,7 +59,7 @@ class AnthropicMessages(Check):
 
     def schema(self, limits: Limits) -> dict[str, Any]:
         message = {"type": "object", "required": ["role", "content"], "properties": {
-            "role": {"type": "string", "enum": ["user", "assistant"]},
+            "role": {"type": "string", "enum": list(_ROLES)},
             "content": self._CONTENT.schema(limits)}}
         return {"type": "array", "items": message, "minItems": 1,
                 "maxItems": limits.max_messages}
