@@ -72,22 +72,20 @@ class Scenario:
     last: bytes  # what the stream's last event carries
 
 
-SCENARIOS = [
-    Scenario("chat (reference)", "/v1/chat/completions", {**CHAT_BODY, "model": "gpt"},
-             "/v1/chat/completions", CHAT_BODY, b"[DONE]"),
-    Scenario("messages, pass-through (Anthropic upstream)", "/v1/messages",
-             {**MESSAGES_BODY, "model": "claude"}, "/v1/messages", MESSAGES_BODY,
-             b"message_stop"),
-    Scenario("messages over chat (OpenAI upstream)", "/v1/messages",
-             {**MESSAGES_BODY, "model": "gpt"}, "/v1/chat/completions", CHAT_BODY,
-             b"message_stop"),
-    Scenario("responses, native (OpenAI upstream)", "/v1/responses",
-             {**RESPONSES_BODY, "model": "gpt"}, "/v1/responses", RESPONSES_BODY,
-             b"response.completed"),
-    Scenario("responses over Messages (Anthropic upstream)", "/v1/responses",
-             {**RESPONSES_BODY, "model": "claude"}, "/v1/messages", MESSAGES_BODY,
-             b"response.completed"),
-]
+_ROWS = (  # name, path, (body, model alias), direct path, direct body, last event
+    ("chat (reference)", "/v1/chat/completions", (CHAT_BODY, "gpt"),
+     "/v1/chat/completions", CHAT_BODY, b"[DONE]"),
+    ("messages, pass-through (Anthropic upstream)", "/v1/messages", (MESSAGES_BODY, "claude"),
+     "/v1/messages", MESSAGES_BODY, b"message_stop"),
+    ("messages over chat (OpenAI upstream)", "/v1/messages", (MESSAGES_BODY, "gpt"),
+     "/v1/chat/completions", CHAT_BODY, b"message_stop"),
+    ("responses, native (OpenAI upstream)", "/v1/responses", (RESPONSES_BODY, "gpt"),
+     "/v1/responses", RESPONSES_BODY, b"response.completed"),
+    ("responses over Messages (Anthropic upstream)", "/v1/responses", (RESPONSES_BODY, "claude"),
+     "/v1/messages", MESSAGES_BODY, b"response.completed"),
+)
+SCENARIOS = [Scenario(name, path, {**body, "model": alias}, dpath, dbody, last)
+             for name, path, (body, alias), dpath, dbody, last in _ROWS]
 
 
 @dataclass
@@ -258,7 +256,7 @@ def render(res: dict[str, Any]) -> str:
         out.append(
             f"| {r['scenario']} | {r['direct_p50_ms']:.2f} / {r['direct_p99_ms']:.2f} "
             f"| {r['proxy_p50_ms']:.2f} / {r['proxy_p99_ms']:.2f} "
-            f"| +{r['added_p50_ms']:.2f} / +{r['added_p99_ms']:.2f} "
+            f"| {r['added_p50_ms']:+.2f} / {r['added_p99_ms']:+.2f} "
             f"| {r['ratio_p50']:.1f}x / {r['ratio_p99']:.1f}x "
             f"| {r['proxy_cpu_ms_per_req']:.2f} | {r['upstream_cpu_ms_per_req']:.3f} "
             f"| {_x(r['cpu_ratio_proxy_to_upstream'], 0)} | {_x(r['cpu_ratio_to_chat'], 2)} |")

@@ -16,10 +16,9 @@ message / response.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 from typing import Any
 
+import proxy_upstream
 from proxy_upstream import (
     _STREAM_RE,
     CREATED,
@@ -27,7 +26,6 @@ from proxy_upstream import (
     _Conn,
     _dumps,
     _http_chunk,
-    _install_loop,
     _response,
 )
 
@@ -131,26 +129,10 @@ class _SurfacesConn(_Conn):
             t.close()
 
 
-async def _serve(port: int) -> None:
-    import sys
-    import threading
-
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(_SurfacesConn, "127.0.0.1", port, backlog=1024)
-    print(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1", flush=True)
-    stop = asyncio.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(stop.set)),
-                     daemon=True).start()
-    async with server:
-        await stop.wait()
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--port", type=int, default=0, help="port (default: any free one)")
-    args = ap.parse_args()
-    _install_loop()
-    asyncio.run(_serve(args.port))
+    """proxy_upstream's server and options, answering with :class:`_SurfacesConn`."""
+    proxy_upstream._Conn = _SurfacesConn  # type: ignore[misc]
+    proxy_upstream.main()
 
 
 if __name__ == "__main__":
