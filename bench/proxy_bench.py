@@ -274,7 +274,8 @@ def run_all(args: argparse.Namespace, tmp: Path, bench: Bench) -> dict[str, Any]
     bench.upstream = up
     plain = _write_config(tmp / "config.yaml", up_port, None)
     authed = _write_config(tmp / "config-auth.yaml", up_port, MASTER_KEY)
-    relay_env = {"PYTHONPATH": str(ROOT / "src"), "LLMRELAY_DATA_DIR": str(tmp)}
+    relay_env = {"PYTHONPATH": str(ROOT / "src"), "LLMRELAY_DATA_DIR": str(tmp),
+                 "LLMRELAY_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true"}
     all4 = ["ns", "s", "ns1", "s1"]
     targets: dict[str, Target] = {}
 

@@ -49,17 +49,19 @@ def generator_name() -> str:
 
 
 def run_load(url: str, connections: int, seconds: float, stream: bool,
-             key: str | None = None) -> LoadResult:
-    """``connections`` concurrent clients POSTing to ``url`` for ``seconds``."""
+             key: str | None = None, headers: dict[str, str] | None = None) -> LoadResult:
+    """``connections`` concurrent clients POSTing to ``url`` for ``seconds`` (``headers``:
+    more request headers, e.g. Portkey's routing headers)."""
     if shutil.which("wrk"):
-        return _run_wrk(url, connections, seconds, stream, key)
-    return asyncio.run(_run_python(url, connections, seconds, stream, key))
+        return _run_wrk(url, connections, seconds, stream, key, headers)
+    return asyncio.run(_run_python(url, connections, seconds, stream, key, headers))
 
 
 def _run_wrk(url: str, connections: int, seconds: float, stream: bool,
-             key: str | None) -> LoadResult:
+             key: str | None, headers: dict[str, str] | None = None) -> LoadResult:
     env = dict(os.environ, PROXY_BENCH_MODEL=MODEL, PROXY_BENCH_STREAM="1" if stream else "0",
-               PROXY_BENCH_KEY=key or "")
+               PROXY_BENCH_KEY=key or "",
+               PROXY_BENCH_HEADERS="\n".join(f"{k}: {v}" for k, v in (headers or {}).items()))
     # one wrk thread: it is cheap per request, and a second thread would take CPU from the
     # server under test on a small machine
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout",
@@ -78,7 +80,7 @@ def _run_wrk(url: str, connections: int, seconds: float, stream: bool,
 
 
 async def _run_python(url: str, connections: int, seconds: float, stream: bool,
-                      key: str | None) -> LoadResult:
+                      key: str | None, extra: dict[str, str] | None = None) -> LoadResult:
     import aiohttp
 
     body: dict[str, Any] = {"model": MODEL, "messages": [
@@ -89,6 +91,7 @@ async def _run_python(url: str, connections: int, seconds: float, stream: bool,
     headers = {"Content-Type": "application/json"}
     if key:
         headers["Authorization"] = f"Bearer {key}"
+    headers.update(extra or {})
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds

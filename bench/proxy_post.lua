@@ -1,7 +1,8 @@
 -- wrk script for bench/proxy_bench.py: POST one chat completion per request.
 --
 -- Environment: PROXY_BENCH_MODEL (default gpt-4o-mini), PROXY_BENCH_STREAM=1 for
--- "stream": true, PROXY_BENCH_KEY for an "Authorization: Bearer" header.
+-- "stream": true, PROXY_BENCH_KEY for an "Authorization: Bearer" header,
+-- PROXY_BENCH_HEADERS for more headers ("Name: value" lines, e.g. Portkey's routing headers).
 -- At the end prints one line "PROXY_BENCH_JSON {...}" with counts and latency
 -- percentiles (microseconds) for the Python side to parse.
 
@@ -13,6 +14,12 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 if key ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. key
+end
+for line in (os.getenv("PROXY_BENCH_HEADERS") or ""):gmatch("[^\n]+") do
+  local name, value = line:match("^([^:]+):%s*(.*)$")
+  if name then
+    wrk.headers[name] = value
+  end
 end
 wrk.body = '{"model":"' .. model .. '","messages":[{"role":"user","content":'
   .. '"Hello, how are you today?"}]' .. (stream and ',"stream":true' or '') .. '}'
