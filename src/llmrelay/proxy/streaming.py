@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .answers import encode_named, stream_error
 from .errors import for_caller, from_exception
+from .raw import raw_event
 from .sse import DONE, dumps, encode_event
 
 if TYPE_CHECKING:
@@ -71,9 +72,13 @@ class StreamRun:
         chunks = self.chunks
         chat = self.style == "chat"
         encode = encode_event if chat else encode_named
+        # raw pass-through (see raw.py): the upstream's event bytes when no hook may change
+        # or replace chunks
+        raw = chat and not per_chunk and not hooks.iterator
         try:
             async for chunk in source:
                 usage = getattr(chunk, "usage", None)
+                as_sent = raw
                 if not chat:
                     if usage is not None and _counts(usage):
                         self.usage = usage
@@ -82,13 +87,15 @@ class StreamRun:
                     self.cost = cost = self._price(usage)
                     if self.want_usage:
                         _set_cost(usage, cost)
+                        as_sent = False  # changed: usage.cost added
                     elif not getattr(chunk, "choices", None):
                         continue
                 else:
                     chunks.append(chunk)
                 if per_chunk:
                     chunk = await runner.stream_chunk(hooks, req.auth, chunk)
-                yield encode(chunk)
+                event = raw_event(chunk) if as_sent else None
+                yield event if event is not None else encode(chunk)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

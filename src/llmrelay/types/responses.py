@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 __all__ = [
+    "RAW_JSON",
     "Choices",
     "CompletionTokensDetails",
     "Delta",
@@ -31,6 +32,7 @@ __all__ = [
     "TextCompletionResponse",
     "ToolCall",
     "Usage",
+    "raw_json",
 ]
 
 
@@ -425,3 +427,17 @@ class TextCompletionResponse(OpenAIObject):
 
 # LiteLLM spells the tool-call type this way; keep the alias for code ported from it.
 ChatCompletionMessageToolCall = ToolCall
+
+
+# Replies and stream chunks parsed from an OpenAI-shaped upstream keep the JSON bytes they
+# were parsed from under this private attribute (never serialized: objects write their
+# public fields only). A gateway may send those bytes on instead of re-encoding the object
+# while nothing has changed the object (the proxy's raw pass-through).
+RAW_JSON = "_raw_json"
+
+
+def raw_json(obj: Any) -> bytes | None:
+    """The upstream JSON ``obj`` was parsed from, when it was kept, else None."""
+    d = getattr(obj, "__dict__", None)
+    raw = d.get(RAW_JSON) if d is not None else None
+    return raw if type(raw) is bytes else None

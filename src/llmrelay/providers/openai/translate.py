@@ -18,6 +18,7 @@ from ...types import (
     ModelResponseStream,
     TextCompletionResponse,
 )
+from ...types.responses import RAW_JSON
 from ..base import (
     CHAT_PARAMS,
     EMBEDDING_PARAMS,
@@ -94,6 +95,7 @@ class OpenAIStreamDecoder:
         chunk = self._kind.from_dict(obj)
         if self._kind is TextCompletionResponse and not obj.get("usage"):
             chunk.__dict__["usage"] = None  # text chunks: no zero-filled usage
+        chunk.__dict__[RAW_JSON] = data  # the event's JSON as sent
         return [chunk]
 
     def feed(self, line: bytes) -> list[Any]:
@@ -227,10 +229,13 @@ class OpenAIProvider:
                 status_code=status, llm_provider=call.provider, model=call.model,
                 response_body=body_excerpt(body))
         if call.call_type == "embedding":
-            return EmbeddingResponse.from_dict(data)
-        if call.call_type == "text_completion":
-            return TextCompletionResponse.from_dict(data)
-        return ModelResponse.from_dict(data)
+            out = EmbeddingResponse.from_dict(data)
+        elif call.call_type == "text_completion":
+            out = TextCompletionResponse.from_dict(data)
+        else:
+            out = ModelResponse.from_dict(data)
+        out.__dict__[RAW_JSON] = body  # the reply's JSON as sent
+        return out
 
     def stream_decoder(self, call: Call) -> OpenAIStreamDecoder:
         return OpenAIStreamDecoder(call)

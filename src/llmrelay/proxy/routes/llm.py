@@ -37,6 +37,7 @@ from ..headers import litellm_headers
 from ..key_settings import apply_alias, key_tags
 from ..keys.models import SpendRecord
 from ..keys.reserve import worst_case_cost
+from ..raw import raw_answer
 from ..request import build_kwargs, model_of, read_request
 from ..request_policy import apply_to_body
 from ..sse import SSEResponse
@@ -193,7 +194,8 @@ class LLMRequest:
         cost = hidden.get("response_cost")
         headers = self.headers(cost, hidden)
         self.account("success", 200, getattr(response, "usage", None), cost, hidden)
-        return answer(data, response, headers)
+        raw = raw_answer(self.call_type, hooks, response, headers)  # the upstream's bytes
+        return raw if raw is not None else answer(data, response, headers)
 
     def _model_group(self, data: dict[str, Any]) -> str:
         group = model_of(data)
