@@ -157,6 +157,9 @@ def serve(cfg: ProxyConfig, host: str = "127.0.0.1", port: int = 4000, workers: 
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level,
                                "access_log": False, "loop": "auto", "http": _http(),
                                "lifespan": "on", "server_header": False,
+                               # X-Forwarded-For is general_settings.use_x_forwarded_for's
+                               # business (request_policy.py), not uvicorn's middleware
+                               "proxy_headers": False,
                                "timeout_graceful_shutdown": 10}
     print(banner(cfg, host, port, workers), file=out, flush=True)
     if not cfg.master_key:
