@@ -344,6 +344,49 @@ def summarize(targets: list[Target]) -> dict[str, Any]:
     return out
 
 
+def render(meta: dict[str, Any], ts: dict[str, Any]) -> str:
+    """Markdown tables of one run: medians per target, then ratios (per-round medians)."""
+    names = list(ts)
+
+    def cell(name: str, key: str, fmt: str) -> str:
+        v = ts[name].get(key)
+        return "-" if v is None else format(v, fmt)
+
+    lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    rows = [("CPU ms / request, non-stream", "ns_cpu_ms", ".3f"),
+            ("CPU ms / request, stream", "s_cpu_ms", ".3f"),
+            ("requests/s, non-stream", "ns_rps", ",.0f"), ("requests/s, stream", "s_rps", ",.0f"),
+            ("latency at 1 connection p50 ms", "ns1_p50_ms", ".2f"),
+            ("latency at 1 connection p99 ms", "ns1_p99_ms", ".2f"),
+            ("added over the upstream, p50 ms", "added_p50_ms", "+.2f"),
+            ("added over the upstream, p99 ms", "added_p99_ms", "+.2f"),
+            ("RSS MB after start / after load", None, ""),
+            ("failed requests", None, "")]
+    for label, key, fmt in rows:
+        if key is not None:
+            vals = [cell(n, key, fmt) for n in names]
+        elif label.startswith("RSS"):
+            vals = [f"{cell(n, 'rss_start_mb', '.0f')} / {cell(n, 'rss_end_mb', '.0f')}"
+                    for n in names]
+        else:
+            vals = [str(sum(int(ts[n].get(f"{s}_errors") or 0) for s in SCENARIOS))
+                    for n in names]
+        lines.append(f"| {label} | " + " | ".join(vals) + " |")
+    lines += ["", "| ratio (median of per-round ratios) | non-stream | stream |", "|---|---|---|"]
+    def x(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}x"
+
+    for a in names:  # each llmrelay against every other target
+        for b in names:
+            if a == b or a in ("upstream", "portkey", "litellm"):
+                continue
+            for kind, what in (("cpu", "CPU per request"), ("rps", "requests/s")):
+                ns, st = ts[a].get(f"ns_{kind}_x_{b}"), ts[a].get(f"s_{kind}_x_{b}")
+                if ns is not None or st is not None:
+                    lines.append(f"| {a} {what} / {b}'s | {x(ns)} | {x(st)} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -357,7 +400,12 @@ def main() -> None:
     ap.add_argument("--relay", action="append", default=[], metavar="NAME=DIR[:ENV=V,...]",
                     help="another llmrelay checkout to measure beside this one")
     ap.add_argument("--json", default=str(HERE / "results" / "proxy_rounds.json"))
+    ap.add_argument("--from-json", metavar="JSON", help="print the tables of a saved run")
     args = ap.parse_args()
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        print(render(saved["meta"], saved["targets"]))
+        return
     if not shutil.which("wrk"):
         print("wrk is not installed (sudo apt-get install -y wrk): using the slower Python "
               "load generator", flush=True)
@@ -392,6 +440,7 @@ def main() -> None:
               f"c1 p50 {d.get('ns1_p50_ms') or 0:.2f} p99 {d.get('ns1_p99_ms') or 0:.2f} "
               f"(+{d.get('added_p50_ms') or 0:.2f} / +{d.get('added_p99_ms') or 0:.2f}) | RSS "
               f"{d.get('rss_end_mb') or 0:.0f} MB")
+    print(render(meta, summary))
     print(f"wrote {args.json}")
 
 
