@@ -1,6 +1,8 @@
 """Per-chunk CPU cost of llmrelay's stream path with no network: SSE lines fed through the
 OpenAI stream decoder and the stream wrapper, against ``json.loads`` of the same lines (what
-any client must do). Prints the best of 15 rounds of each, in µs per chunk.
+any client must do); then the proxy's way out for the same chunks: encoding each parsed
+chunk as an SSE event against raw pass-through (the upstream's bytes, proxy/raw.py). Prints
+the best of 15 rounds of each, in µs per chunk.
 
     python bench/chunk_micro.py
 """
@@ -16,6 +18,8 @@ from llmrelay._streaming import CustomStreamWrapper, StreamState
 from llmrelay.providers.base import Call
 from llmrelay.providers.openai.translate import OpenAIStreamDecoder
 from llmrelay.providers.registry import resolve_model
+from llmrelay.proxy.raw import raw_event
+from llmrelay.proxy.sse import encode_event
 
 N = 200
 CHUNK = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
@@ -47,10 +51,33 @@ def llmrelay_path() -> None:
         pass
 
 
+def _decoded() -> list[Any]:
+    spec, model = resolve_model("openai/gpt-4o-mini", None)
+    call = Call("completion", model, spec, [{"role": "user", "content": "x"}], None, {}, True,
+                "http://127.0.0.1", "k", None, None, None, None)
+    decoder = OpenAIStreamDecoder(call)
+    return [c for line in LINES for c in decoder.feed(line)]
+
+
+DECODED = _decoded()
+
+
+def proxy_encode() -> None:
+    for chunk in DECODED:
+        encode_event(chunk)
+
+
+def proxy_raw() -> None:
+    for chunk in DECODED:
+        event = raw_event(chunk)
+        if event is None:
+            encode_event(chunk)
+
+
 def main() -> None:
     best: dict[str, float] = {}
     for _ in range(15):
-        for fn in (bare, llmrelay_path):
+        for fn in (bare, llmrelay_path, proxy_encode, proxy_raw):
             t = time.perf_counter()
             for _ in range(20):
                 fn()
@@ -59,6 +86,8 @@ def main() -> None:
     print(f"json.loads only: {best['bare']:.2f} µs/chunk; llmrelay: "
           f"{best['llmrelay_path']:.2f} µs/chunk; added: "
           f"{best['llmrelay_path'] - best['bare']:.2f} µs/chunk")
+    print(f"proxy out, encoded: {best['proxy_encode']:.2f} µs/chunk; raw pass-through: "
+          f"{best['proxy_raw']:.2f} µs/chunk")
 
 
 if __name__ == "__main__":
