@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._headers import additional_headers
+from ..types.responses import RAW_JSON
 
 if TYPE_CHECKING:
     from ..providers.base import Call
@@ -158,6 +159,7 @@ def redact_response(response: Any) -> Any:
     if d is None:
         return REDACTED
     d = clone.__dict__ = dict(d)
+    d.pop(RAW_JSON, None)  # the upstream's bytes hold the text unredacted
     if "_hidden_params" in d:
         d["_hidden_params"] = dict(d["_hidden_params"])
     choices = d.get("choices")
