@@ -34,6 +34,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from .._urls import mask_url
@@ -132,8 +133,9 @@ def _deliveries(sinks: tuple[Sink, ...], args: tuple[Any, ...],
 
 def _with_payload(kw: dict[str, Any], obj: Any, status: str) -> EventKwargs:
     """``kw`` for a terminal event, its standard payload built on first access."""
-    return EventKwargs(kw, {"standard_logging_object": lambda: standard_payload(kw, obj,
-                                                                                status)})
+    # a partial, not a closure: fewer objects per event waiting for its hooks
+    return EventKwargs(kw, {"standard_logging_object": partial(standard_payload, kw, obj,
+                                                               status)})
 
 
 class BareCall:
@@ -162,7 +164,8 @@ class CallLog:
     changed in place: layers replace it), read when ``kwargs`` is built."""
 
     __slots__ = (
-        "_kw", "body", "call", "call_id", "call_type", "context", "done", "end", "error",
+        "_kw", "body", "cache_hit", "call", "call_id", "call_type", "context", "cost", "done",
+        "end", "error",
         "fields", "first", "held", "is_async", "metadata", "original", "plan",
         "prompt_params", "redact", "redacted_body", "redacts", "reply_headers",
         "req_headers", "response", "settings", "shown_base", "start", "status",
@@ -247,7 +250,15 @@ class CallLog:
             kw["completion_start_time"] = _from_timestamp(self.first)
         kw["user"] = params.get("user")
         if self.body is not _UNSEEN:
-            self._pre_fields(kw)
+            shown = self.shown_base
+            kw["additional_args"] = {
+                "complete_input_dict": self.redacted_body if self.redact else self.body,
+                "headers": mask_headers(self.req_headers),
+                "api_base": shown,
+            }
+            self.req_headers = None  # masked into kwargs: the raw dict is not kept
+            if shown is not None:  # "" for a mocked call: no endpoint was called
+                lp["api_base"] = shown
         else:
             kw["additional_args"] = {}
         if self.original is not _UNSEEN:
@@ -263,6 +274,7 @@ class CallLog:
             "headers": mask_headers(self.req_headers),
             "api_base": shown,
         }
+        self.req_headers = None
         if shown is not None:  # "" for a mocked call: no endpoint was called
             kw["litellm_params"]["api_base"] = shown
         kw["log_event_type"] = "pre_api_call"
@@ -443,9 +455,8 @@ class CallLog:
         self.done = True
         if self.plan.success or self.held:
             self.end = _time()
-            extra["response_cost"] = cost
-            extra["cache_hit"] = cache_hit
-            extra["log_event_type"] = "successful_api_call"
+            self.cost = cost
+            self.cache_hit = cache_hit
             self._hand_over("success", response, None, extra)
 
     def failure(self, exc: BaseException, **extra: Any) -> None:
@@ -455,9 +466,7 @@ class CallLog:
         self.done = True
         if self.plan.failure or self.held:
             self.end = _time()
-            extra["exception"] = exc
-            extra["response_cost"] = 0.0
-            extra["log_event_type"] = "failed_api_call"
+            self.cost = 0.0
             self._hand_over("failure", None, exc, extra)
 
     def _hand_over(self, status: str, response: Any, error: BaseException | None,
@@ -470,7 +479,7 @@ class CallLog:
         self.status = status
         self.response = response
         self.error = error
-        self.fields = fields
+        self.fields = fields or None  # an empty dict is not kept (one object less pending)
         dispatcher.submit(self)
 
     def expand(self) -> list[Delivery]:
@@ -484,8 +493,17 @@ class CallLog:
         kw["end_time"] = end
         if kw["completion_start_time"] is None:
             kw["completion_start_time"] = end
-        kw.update(self.fields)
         error, response, status = self.error, self.response, self.status
+        fields = self.fields
+        if fields is not None:
+            kw.update(fields)
+        if status == "success":
+            kw["cache_hit"] = self.cache_hit
+            kw["log_event_type"] = "successful_api_call"
+        else:
+            kw["exception"] = error
+            kw["log_event_type"] = "failed_api_call"
+        kw["response_cost"] = self.cost
         if error is not None:
             kw["traceback_exception"] = traceback_text(error)
         redact_all = self.redact
