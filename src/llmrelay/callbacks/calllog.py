@@ -171,6 +171,8 @@ class CallLog:
         "req_headers", "response", "settings", "shown_base", "start", "status",
         "stream_ref", "trace_id",
     )
+    req_headers: dict[str, str] | None  # set by the request step (see pre_api_call)
+    shown_base: str | None
 
     def __init__(self, plan: Plan, settings: Any, call_type: str, call: Any,
                  metadata: dict[str, Any] | None, call_id: str, trace_id: str | None,
