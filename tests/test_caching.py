@@ -469,7 +469,8 @@ def test_embeddings_cached_per_item(fake: FakeOpenAI, args: dict[str, Any]) -> N
                                              fresh.data[2].embedding, fresh.data[0].embedding]
     assert r.data[1].embedding == alone.data[0].embedding
     assert r.usage.prompt_tokens == 2  # only the upstream part: "alpha", "gamma"
-    assert r._hidden_params["cache_hit"] is False
+    assert r._hidden_params["cache_hit"] is True  # as LiteLLM: some items were cached
+    assert r._hidden_params["response_cost"] > 0  # the upstream part
     count = len(fake.requests)
     full = llmrelay.embedding(model=EMB, input=["gamma", "alpha"], **args)
     assert len(fake.requests) == count
@@ -738,3 +739,12 @@ def test_disk_cache_shared_by_processes(tmp_path: Path) -> None:
         model="gpt-4o-mini", mock_response="p3-7", messages=[{"role": "user", "content": "p3 7"}])
     assert r._hidden_params["cache_hit"] is True
     cache.close()
+
+
+def test_generate_streaming_content_replays_a_text() -> None:
+    chunks = list(Cache().generate_streaming_content("Hello, this is a test."))
+    assert len(chunks) == 5 and all(len(c["choices"][0]["delta"]["content"]) <= 5
+                                    for c in chunks)
+    assert "".join(c["choices"][0]["delta"]["content"] for c in chunks) == (
+        "Hello, this is a test.")
+    assert {c["choices"][0]["delta"]["role"] for c in chunks} == {"assistant"}

@@ -1,6 +1,7 @@
 """Reading and writing a :class:`~llmrelay.Cache` by hand, as LiteLLM's ``Cache`` allows:
 ``get_cache_key(**call_kwargs)``, ``add_cache(result, **call_kwargs)``,
-``get_cache(**call_kwargs)`` and their async twins.
+``get_cache(**call_kwargs)`` and their async twins; ``generate_streaming_content(text)``
+replays a cached text as stream chunks.
 
 The key is the one a call with the same arguments uses (same model resolution, parameters
 and namespace), so an entry added here answers that call, and a call's entry is found here.
@@ -9,6 +10,7 @@ A mixin of :class:`~llmrelay.caching.Cache`; it uses the cache's ``read``/``writ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from .codec import encode
@@ -85,3 +87,14 @@ class DirectAccess:
         raw = (await self.aread([key]))[0]  # type: ignore[attr-defined]
         entry = self.decode(raw, "response", kind, None)  # type: ignore[attr-defined]
         return None if entry is None else entry.data
+
+    def generate_streaming_content(self, content: str, chunk_size: int = 5
+                                   ) -> Iterator[dict[str, Any]]:
+        """``content`` as OpenAI chat stream chunks (dicts) of at most ``chunk_size``
+        characters each, the assistant role on every delta (LiteLLM's ``Cache`` method for
+        answering a stream from a cached text)."""
+        size = max(1, int(chunk_size))
+        for start in range(0, len(content), size):
+            yield {"object": "chat.completion.chunk", "choices": [{
+                "index": 0, "finish_reason": None,
+                "delta": {"role": "assistant", "content": content[start:start + size]}}]}

@@ -212,6 +212,8 @@ class CacheLayer:
             data.append(Embedding(index=i, embedding=vec))
         merged = EmbeddingResponse(model=resp.model, data=data, usage=resp.usage)
         _hidden(merged).update(_hidden(resp))
+        if any(e is not None for e in found):  # as LiteLLM: some items came from the cache
+            _hidden(merged)["cache_hit"] = True  # (usage and cost: the items sent upstream)
         return merged, writes
 
 
