@@ -341,3 +341,15 @@ def test_a_misconfigured_deployment_is_retried_without_waiting(monkeypatch: Any)
     assert time.monotonic() - started < 5
     llmrelay.flush(5)
     assert len(seen[0]["litellm_params"]["metadata"]["previous_models"]) == 4
+
+
+def test_a_deployment_with_its_own_prices_is_in_the_model_table_by_id() -> None:
+    # LiteLLM: get_model_info(<deployment id>) answers for a deployment priced in its config.
+    Router(model_list=[{"model_name": "mine", "litellm_params": {
+        "model": "openai/my-served-llama", "api_base": "http://127.0.0.1:9/v1",
+        "input_cost_per_token": 2e-6, "output_cost_per_token": 3e-6},
+        "model_info": {"id": "priced-deployment-1"}}])
+    info = llmrelay.get_model_info("priced-deployment-1")
+    assert info["input_cost_per_token"] == 2e-6 and info["litellm_provider"] == "openai"
+    assert llmrelay.completion_cost(model="priced-deployment-1", prompt="a b",
+                                    completion="c") > 0

@@ -267,7 +267,24 @@ def load_model_list(model_list: Iterable[Any]) -> dict[str, list[Deployment]]:
         ids[dep.id] = index
         dep.model_info["id"] = dep.id
         groups.setdefault(dep.model_name, []).append(dep)
+    _register_prices([d for deps in groups.values() for d in deps])
     return groups
+
+
+def _register_prices(deps: list[Deployment]) -> None:
+    """A deployment with prices of its own (``input_cost_per_token`` ... in its
+    ``litellm_params`` or ``model_info``) is in the model table under its id, as LiteLLM
+    registers it: ``get_model_info(<id>)`` and ``completion_cost(model=<id>)`` find it."""
+    from ..cost import custom_pricing, register_model
+
+    rows: dict[str, dict[str, Any]] = {}
+    for dep in deps:
+        _, row = custom_pricing(dep.model_info, dep.config.get("litellm_params"))
+        if row:
+            rows[dep.id] = {**{k: v for k, v in dep.model_info.items() if k != "id"},
+                            **row, "provider": dep.provider}
+    if rows:
+        register_model(rows)
 
 
 def parse_fallbacks(value: Any, name: str, groups: Sequence[str] | None = None
