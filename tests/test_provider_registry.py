@@ -100,3 +100,10 @@ def test_price_rows_price_calls_through_their_provider(key: str, row: dict[str, 
     usage = Usage(prompt_tokens=1000, completion_tokens=100)
     expected = 1000 * row["input_cost_per_token"] + 100 * row["output_cost_per_token"]
     assert cost.usage_cost(name, spec.name, usage) == pytest.approx(expected), model
+
+
+def test_vertex_ai_beta_is_litellms_other_name_for_vertex_ai() -> None:
+    r = llmrelay.completion(model="vertex_ai_beta/gemini-2.0-flash-001",
+                            messages=[{"role": "user", "content": "hi"}], mock_response="ok")
+    assert r._hidden_params["custom_llm_provider"] == "vertex_ai"
+    assert r._hidden_params["response_cost"] > 0

@@ -353,3 +353,4 @@ def test_a_deployment_with_its_own_prices_is_in_the_model_table_by_id() -> None:
     assert info["input_cost_per_token"] == 2e-6 and info["litellm_provider"] == "openai"
     assert llmrelay.completion_cost(model="priced-deployment-1", prompt="a b",
                                     completion="c") > 0
+

@@ -171,6 +171,7 @@ _ROWS: tuple[ProviderSpec, ...] = (
     ProviderSpec("huggingface", "openai", "https://router.huggingface.co/v1",
                  ("HF_TOKEN", "HUGGINGFACE_API_KEY"), ("HF_API_BASE", "HUGGINGFACE_API_BASE"),
                  embeddings=False),
+    ProviderSpec("azure_ai", "openai", None, ("AZURE_AI_API_KEY",), ("AZURE_AI_API_BASE",)),
     ProviderSpec("databricks", "openai", None, ("DATABRICKS_API_KEY",),
                  ("DATABRICKS_API_BASE",), stream_usage=False),
     ProviderSpec("nvidia_nim", "openai", "https://integrate.api.nvidia.com/v1",
@@ -197,6 +198,9 @@ _ROWS: tuple[ProviderSpec, ...] = (
 )
 
 _SPECS: dict[str, ProviderSpec] = {row.name: row for row in _ROWS}
+# LiteLLM's other names for a provider llmrelay serves: "vertex_ai_beta/gemini-..." is
+# Gemini on Vertex AI, served (and priced) as "vertex_ai/gemini-...".
+_SPECS["vertex_ai_beta"] = _SPECS["vertex_ai"]
 
 # Bare-name prefixes used when the price table does not know a model.
 _PREFIXES: tuple[tuple[str, str], ...] = (
