@@ -354,3 +354,19 @@ def test_a_deployment_with_its_own_prices_is_in_the_model_table_by_id() -> None:
     assert llmrelay.completion_cost(model="priced-deployment-1", prompt="a b",
                                     completion="c") > 0
 
+
+
+def test_previous_models_without_retries_hold_the_move_to_the_fallback() -> None:
+    # LiteLLM (observed on 1.108.7): num_retries=0, the group fails, its fallback serves:
+    # previous_models has one entry, the move to the fallback.
+    seen: list[dict[str, Any]] = []
+    r = Router(model_list=[
+        {"model_name": "gpt", "litellm_params": {"model": "gpt-4o-mini",
+                                                 "mock_response": "llmrelay.InternalServerError"}},
+        {"model_name": "claude", "litellm_params": {"model": "claude-3-5-haiku-latest",
+                                                    "mock_response": "ok"}}],
+        num_retries=0, fallbacks=[{"gpt": ["claude"]}])
+    r.completion(model="gpt", messages=MSG, success_callback=[lambda kw, *a: seen.append(kw)])
+    llmrelay.flush(5)
+    previous = seen[0]["litellm_params"]["metadata"]["previous_models"]
+    assert [p["model_group"] for p in previous] == ["gpt"]

@@ -93,8 +93,9 @@ class RouterCall:
         self.tags = (TagFilter(request_tags(kwargs), router.tag_filtering_match_any)
                      if router.enable_tag_filtering else None)
         self.fallbacks_disabled = False  # disable_fallbacks=True for this call
-        # LiteLLM's ``previous_models``: one entry per failed attempt, and one more (the
-        # requested group's error) each time the call moves on to a fallback group
+        # LiteLLM's ``previous_models``: one entry per failed attempt that a retry follows
+        # or that was a retry, and one more (the requested group's error) each time the
+        # call moves on to a fallback group
         self.crumbs: list[dict[str, Any]] = []
         self.cap: int | None = None  # llmrelay.num_retries_per_request
 
@@ -323,7 +324,6 @@ class RouterCall:
                exc: BaseException) -> None:
         """Bookkeeping for a failed attempt."""
         duration = self._record(ctx, dep, group, started, exc)
-        self.crumb(exc, group, dep)
         self.router.health.finished(dep)
         if self._may_cool(dep) and self._model_id(dep) == dep.id:  # not the caller's keys
             self.router.health.failed(dep, exc, duration, self.router.allowed_fails_for(exc),
@@ -502,7 +502,10 @@ class RouterCall:
                 result = call_next(ctx)
             except BaseException as exc:
                 self.failed(ctx, dep, group, started, exc)
-                if not self.retry_in_group(exc, dep, refused, group, n + 1):
+                retry = self.retry_in_group(exc, dep, refused, group, n + 1)
+                if retry or n:  # as LiteLLM: the first failure counts once a retry follows
+                    self.crumb(exc, group, dep)
+                if not retry:
                     raise
                 last = exc  # type: ignore[assignment]  # retry_in_group: an Exception
                 continue
@@ -558,7 +561,10 @@ class RouterCall:
                 result = await call_next(ctx)
             except BaseException as exc:
                 self.failed(ctx, dep, group, started, exc)
-                if not self.retry_in_group(exc, dep, refused, group, n + 1):
+                retry = self.retry_in_group(exc, dep, refused, group, n + 1)
+                if retry or n:  # as LiteLLM: the first failure counts once a retry follows
+                    self.crumb(exc, group, dep)
+                if not retry:
                     raise
                 last = exc  # type: ignore[assignment]  # retry_in_group: an Exception
                 continue
