@@ -748,3 +748,9 @@ def test_generate_streaming_content_replays_a_text() -> None:
     assert "".join(c["choices"][0]["delta"]["content"] for c in chunks) == (
         "Hello, this is a test.")
     assert {c["choices"][0]["delta"]["role"] for c in chunks} == {"assistant"}
+
+
+def test_litellms_per_type_default_ttls() -> None:
+    assert Cache(default_in_memory_ttl=7).ttl == 7
+    assert Cache(default_in_memory_ttl=7, ttl=3).ttl == 3
+    assert Cache(default_in_redis_ttl=7).ttl is None  # a local cache: the redis one is not its

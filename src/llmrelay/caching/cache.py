@@ -89,6 +89,8 @@ class Cache(DirectAccess):
     the like name the same types). ``retry_after``: seconds a failing backend is left
     alone before it is tried again. ``client_kwargs``: extra redis-py client arguments.
     ``backend``: any object implementing :class:`Backend`, used instead of ``type``.
+    ``default_in_memory_ttl`` / ``default_in_redis_ttl`` (LiteLLM's names): the ``ttl`` of
+    a ``local`` / ``redis`` cache when ``ttl`` is not given.
     ``clock`` (unix seconds) is replaceable for tests.
 
     Raises ValueError for an unknown ``type``/``mode``/call type, and ImportError naming
@@ -103,8 +105,12 @@ class Cache(DirectAccess):
                  password: str | None = None, db: int | None = None, timeout: float = 1.0,
                  mode: str = "default_on", supported_call_types: Iterable[str] | None = None,
                  retry_after: float = 5.0, client_kwargs: dict[str, Any] | None = None,
-                 backend: Backend | None = None, clock: Callable[[], float] = time.time
-                 ) -> None:
+                 backend: Backend | None = None, clock: Callable[[], float] = time.time,
+                 default_in_memory_ttl: float | None = None,
+                 default_in_redis_ttl: float | None = None) -> None:
+        if ttl is None:  # LiteLLM's per-layer defaults: the one of this cache's type
+            ttl = default_in_redis_ttl if type == "redis" else (
+                default_in_memory_ttl if type == "local" else None)
         if mode not in ("default_on", "default_off"):
             raise ValueError(f"Cache mode must be 'default_on' or 'default_off', got {mode!r}")
         if ttl is not None and ttl < 0:
