@@ -3,7 +3,7 @@ often asked for (spend per day, per model, per team or organisation, per provide
 status).
 
 ``spend_daily`` keeps a row per UTC day x key x user x model x status ...: with thousands of
-keys it holds almost as many rows as the usage rows it sums (2.3 million for 10 million
+keys it holds a third as many rows as the usage rows it sums (3.3 million for 10 million
 requests in ``bench/spend_reports_bench.py``), so a 30-day report per model read a third
 of it. ``spend_daily_models`` (UTC day x team, organisation, model group, provider,
 status; a team's organisation adds no rows) holds a few thousand rows a day whatever the
