@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCK := .venv.lock
 
-.PHONY: run example test lint bench clean venv-install
+.PHONY: run example test lint bench clean venv-install browser-deps
 
 # `make run` and `make test` may start together on a fresh clone: the first one builds
 # .venv under an exclusive lock (flock(1) from util-linux), the other waits for it and then
@@ -36,8 +36,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/mypy
 
-test: lint
+test: lint browser-deps
 	$(VENV)/bin/pytest -q
+
+# The dashboard's browser tests drive Debian's chromium with Playwright: installed here
+# when missing (apt-get, under a lock; see the script).
+browser-deps:
+	@sh scripts/ensure_chromium.sh
 
 bench: $(STAMP)
 	$(PY) bench/run.py

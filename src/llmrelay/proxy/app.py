@@ -166,9 +166,11 @@ def create_app(cfg: ProxyConfig | None = None) -> ProxyApp:
             mark_process_dead(os.getpid())  # this worker's live gauges leave the sums
 
     from .routes.passthrough import routes as pass_through
+    from .routes.ui import ui_routes
 
     # a configured pass-through endpoint wins over a built-in route of the same path
-    app = ProxyApp(routes=pass_through(cfg.pass_through_endpoints) + routes(), lifespan=lifespan,
+    app = ProxyApp(routes=pass_through(cfg.pass_through_endpoints) + routes()
+                   + ui_routes(_ui_enabled(cfg)), lifespan=lifespan,
                    exception_handlers={HTTPException: _http_error, Exception: _server_error})
     app.state.proxy = state
     app.gate = RouteGate.from_config(cfg)
@@ -188,6 +190,13 @@ async def _sync_metrics(state: ProxyState, every: float = 1.0) -> None:
             state.metrics.sync(llmrelay.callback_stats(), accounting_values(state))
         except Exception:
             log.debug("llmrelay proxy: syncing metrics failed", exc_info=True)
+
+
+def _ui_enabled(cfg: ProxyConfig) -> bool:
+    """The dashboard is on unless ``general_settings.disable_admin_ui`` or LiteLLM's
+    ``$DISABLE_ADMIN_UI`` turns it off."""
+    env = os.environ.get("DISABLE_ADMIN_UI", "").strip().lower()
+    return not (cfg.disable_admin_ui or env in ("1", "true", "yes", "on"))
 
 
 def _redact(url: str) -> str:

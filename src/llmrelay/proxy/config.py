@@ -103,6 +103,7 @@ class ProxyConfig:
     enforce_user_param: bool = False
     reject_clientside_metadata_tags: bool = False
     store_prompts_in_spend_logs: bool = False  # usage rows keep messages and response
+    disable_admin_ui: bool = False  # /ui off (general_settings or $DISABLE_ADMIN_UI)
     pass_through_endpoints: list[Any] = field(default_factory=list)
     general_settings: dict[str, Any] = field(default_factory=dict)  # as given, resolved
     # what the start-up summary reports
@@ -272,6 +273,7 @@ _GENERAL_READ = frozenset({
     "global_max_parallel_requests", "allowed_routes", "allowed_ips", "use_x_forwarded_for",
     "litellm_key_header_name", "completion_model", "embedding_model", "enforce_user_param",
     "reject_clientside_metadata_tags", "pass_through_endpoints", "store_prompts_in_spend_logs",
+    "disable_admin_ui",
     *LIMIT_KEYS, *POLICY_KEYS,  # request contract and limits: see contract/, limits.py
     *ACCOUNTING_KEYS})  # Redis, spool, failure policy, timeouts: accounting_config.py
 
@@ -294,7 +296,8 @@ def _general_settings(cfg: ProxyConfig, general: dict[str, Any], raw_general: di
         if general.get(name) is not None:
             setattr(cfg, name, string_list(general[name], f"{w}.{name}"))
     for name in ("use_x_forwarded_for", "enforce_user_param",
-                 "reject_clientside_metadata_tags", "store_prompts_in_spend_logs"):
+                 "reject_clientside_metadata_tags", "store_prompts_in_spend_logs",
+                 "disable_admin_ui"):
         if general.get(name) is not None:
             setattr(cfg, name, as_bool(general[name], f"{w}.{name}"))
     for name, attr in (("litellm_key_header_name", "key_header"),

@@ -2,7 +2,8 @@
 
 * ``allowed_routes``: only the listed paths answer (others: 403 ``route_not_allowed``),
   for every caller, as LiteLLM checks them (exact paths, e.g. ``/v1/chat/completions``
-  and ``/chat/completions`` are two routes); the health probes always answer.
+  and ``/chat/completions`` are two routes); the health probes always answer; ``/ui``
+  (or the group ``ui_routes``) admits the dashboard's page and files (``/ui/...``).
 * ``allowed_ips`` (with ``use_x_forwarded_for``): other client addresses get 403.
 * ``completion_model`` / ``embedding_model``: the model every chat/text completion or
   embedding request uses, whatever it names (LiteLLM's server-side default).
@@ -34,6 +35,7 @@ _GROUPS = {
     "openai_routes": tuple(p for r in _LLM_ROUTES for p in (r, "/v1" + r)),
     "llm_api_routes": tuple(p for r in _LLM_ROUTES for p in (r, "/v1" + r)),
     "info_routes": ("/key/info", "/v1/models", "/models"),
+    "ui_routes": ("/ui",),
 }
 
 
@@ -66,7 +68,8 @@ class RouteGate:
             if not any(_contains(net, ip) for net in self.networks):
                 return ProxyError(403, f"Access forbidden: IP address {ip} not allowed",
                                   type="permission_error", code="ip_not_allowed")
-        if self.routes is not None and path not in self.routes and path not in _PROBES:
+        if self.routes is not None and path not in self.routes and path not in _PROBES \
+                and not (path.startswith("/ui/") and "/ui" in self.routes):
             return ProxyError(403, f"Access forbidden: Route {path} not allowed "
                                    f"(general_settings.allowed_routes)",
                               type="permission_error", code="route_not_allowed")
