@@ -105,8 +105,10 @@ async function signIn(key) {
   saveKey(key);
   show("signin", false);
   if (!location.hash) history.replaceState(null, "", "#/keys");
-  await route();
+  // focus moves to the page at once (not when it has loaded: that would take it back
+  // from wherever the user has tabbed meanwhile)
   document.getElementById("main").focus();
+  await route();
 }
 
 function start() {
