@@ -14,8 +14,8 @@ from typing import Any
 
 import openai
 import pytest
-from playwright.sync_api import expect
 from browser_support import Watch, browser, shot
+from playwright.sync_api import expect
 from proxy_harness import MASTER_KEY, Proxy, start_proxy
 
 PRICED = {"input_cost_per_token": 0.001, "output_cost_per_token": 0.002}
