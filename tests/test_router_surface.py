@@ -163,14 +163,18 @@ def test_per_call_list_fallbacks() -> None:
     assert out._hidden_params["model_group"] == "claude"
 
 
-def test_previous_models_in_callback_metadata() -> None:
-    seen: list[dict[str, Any]] = []
-    r = Router(model_list=[
+def _failing_gpt_router(**kwargs: Any) -> Router:
+    """A group "gpt" whose deployment always fails, and a group "claude" that answers."""
+    return Router(model_list=[
         {"model_name": "gpt", "litellm_params": {"model": "gpt-4o-mini",
                                                  "mock_response": "llmrelay.InternalServerError"}},
         {"model_name": "claude", "litellm_params": {"model": "claude-3-5-haiku-latest",
-                                                    "mock_response": "ok"}}],
-        num_retries=1, retry_after=0)
+                                                    "mock_response": "ok"}}], **kwargs)
+
+
+def test_previous_models_in_callback_metadata() -> None:
+    seen: list[dict[str, Any]] = []
+    r = _failing_gpt_router(num_retries=1, retry_after=0)
     r.completion(model="gpt", messages=MSG, fallbacks=["claude"],
                  success_callback=[lambda kw, *a: seen.append(kw)])
     llmrelay.flush(5)
@@ -360,12 +364,7 @@ def test_previous_models_without_retries_hold_the_move_to_the_fallback() -> None
     # LiteLLM (observed on 1.108.7): num_retries=0, the group fails, its fallback serves:
     # previous_models has one entry, the move to the fallback.
     seen: list[dict[str, Any]] = []
-    r = Router(model_list=[
-        {"model_name": "gpt", "litellm_params": {"model": "gpt-4o-mini",
-                                                 "mock_response": "llmrelay.InternalServerError"}},
-        {"model_name": "claude", "litellm_params": {"model": "claude-3-5-haiku-latest",
-                                                    "mock_response": "ok"}}],
-        num_retries=0, fallbacks=[{"gpt": ["claude"]}])
+    r = _failing_gpt_router(num_retries=0, fallbacks=[{"gpt": ["claude"]}])
     r.completion(model="gpt", messages=MSG, success_callback=[lambda kw, *a: seen.append(kw)])
     llmrelay.flush(5)
     previous = seen[0]["litellm_params"]["metadata"]["previous_models"]
