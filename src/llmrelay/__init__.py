@@ -134,6 +134,9 @@ set_verbose: bool = False  # True: llmrelay's debug log goes to stderr
 custom_prompt_dict: dict[str, Any] = {}  # see llmrelay.prompt_templates
 custom_provider_map: list[dict[str, Any]] = []  # CustomLLM providers; see llmrelay.custom_llm
 callback_workers: int = 8
+# LiteLLM's switch for ``response._response_headers``: llmrelay always keeps the provider's
+# headers there (and in ``_hidden_params``), so the setting is accepted and changes nothing.
+return_response_headers: bool = False
 
 _default = default_client()
 

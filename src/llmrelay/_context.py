@@ -3,6 +3,7 @@ call: hidden params, pricing, the terminal callback event (no I/O here)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ class CallContext:
     ``retry_delay``, ``cache_options`` (``cache=`` of the call). How to price it:
     ``price_model`` (``base_model``: the model whose prices apply) and ``price_row``
     (custom prices: ``input_cost_per_token`` ... of the call or its deployment).
+    ``started``: ``time.perf_counter()`` when the call began (for ``_response_ms``).
     What happened, reported to callbacks: ``cache_hit``, ``cache_key``, ``cache_keys``,
     ``saved_cache_cost`` (set by the cache layer), ``attempts`` and ``model_id`` (set by
     the router layer); ``log`` is the call's callback state (None when nobody listens).
@@ -68,6 +70,7 @@ class CallContext:
         "retry_delay",
         "saved_cache_cost",
         "settings",
+        "started",
         "timeout",
     )
 
@@ -95,9 +98,11 @@ class CallContext:
     retry_delay: float
     saved_cache_cost: float | None
     settings: Settings
+    started: float
     timeout: Any
 
     def __init__(self) -> None:
+        self.started = time.perf_counter()
         self.cache_hit = self.mock_timeout = False
         self.mock_delay = self.price_model = self.price_row = None
         self.attempts = self.cache_key = self.cache_keys = None
@@ -174,6 +179,11 @@ def finish(ctx: CallContext, response: Any) -> Any:
         _estimate_usage(ctx, response)  # some compatible servers send no usage
     if ctx.cache_hit:
         hidden["cache_hit"] = True
+    elapsed_ms = (time.perf_counter() - ctx.started) * 1000.0
+    hidden["_response_ms"] = elapsed_ms
+    d = getattr(response, "__dict__", None)
+    if d is not None:
+        d["_response_ms"] = elapsed_ms  # LiteLLM's ``response._response_ms``
     cost = ctx.price(response)
     hidden["response_cost"] = cost
     if ctx.log is not None:

@@ -185,6 +185,12 @@ class CustomStreamWrapper:
             state.log.attach_stream(self)
         state.meta = meta
 
+    @property
+    def _response_headers(self) -> dict[str, str] | None:
+        """The provider's HTTP response headers, known once the stream is open (LiteLLM's
+        ``stream._response_headers``); None for a stream no HTTP reply backs (mock, cache)."""
+        return self._hidden_params.get("response_headers") or None
+
     def tap(self, wrap: Callable[[Iterator[Any]], Iterator[Any]]) -> None:
         """Interpose on the raw chunk source (every upstream chunk, before filtering);
         used by layers such as the cache to see a stream as it is read."""

@@ -130,6 +130,19 @@ class OpenAIObject:
 
     __hash__ = None  # type: ignore[assignment]
 
+    @property
+    def _response_headers(self) -> dict[str, str] | None:
+        """The provider's HTTP response headers for this reply (LiteLLM's
+        ``response._response_headers``; llmrelay keeps them whether or not
+        ``return_response_headers`` is set). None when no HTTP reply made this object
+        (a mock, a cache hit, a nested object)."""
+        hidden = self.__dict__.get("_hidden_params")
+        return (hidden.get("response_headers") or None) if hidden else None
+
+    @_response_headers.setter
+    def _response_headers(self, value: dict[str, str] | None) -> None:
+        self.__dict__.setdefault("_hidden_params", {})["response_headers"] = value
+
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items() if not k.startswith("_"))
         return f"{type(self).__name__}({inner})"
