@@ -8,6 +8,7 @@ that building one costs a few microseconds and ``import llmrelay`` stays light.
 
 from __future__ import annotations
 
+import builtins
 import json
 import random
 import time
@@ -131,7 +132,7 @@ class OpenAIObject:
     __hash__ = None  # type: ignore[assignment]
 
     @property
-    def _response_headers(self) -> dict[str, str] | None:
+    def _response_headers(self) -> builtins.dict[str, str] | None:
         """The provider's HTTP response headers for this reply (LiteLLM's
         ``response._response_headers``; llmrelay keeps them whether or not
         ``return_response_headers`` is set). None when no HTTP reply made this object
@@ -140,7 +141,7 @@ class OpenAIObject:
         return (hidden.get("response_headers") or None) if hidden else None
 
     @_response_headers.setter
-    def _response_headers(self, value: dict[str, str] | None) -> None:
+    def _response_headers(self, value: builtins.dict[str, str] | None) -> None:
         self.__dict__.setdefault("_hidden_params", {})["response_headers"] = value
 
     def __repr__(self) -> str:
