@@ -30,7 +30,7 @@ from .metrics import mark_process_dead
 from .request_policy import RouteGate
 from .routes import llm, routes
 from .sse import json_response
-from .startup import StartupError
+from .startup import StartupError, truthy
 from .state import ProxyState
 
 __all__ = ["ProxyApp", "app_from_env", "create_app"]
@@ -195,8 +195,7 @@ async def _sync_metrics(state: ProxyState, every: float = 1.0) -> None:
 def _ui_enabled(cfg: ProxyConfig) -> bool:
     """The dashboard is on unless ``general_settings.disable_admin_ui`` or LiteLLM's
     ``$DISABLE_ADMIN_UI`` turns it off."""
-    env = os.environ.get("DISABLE_ADMIN_UI", "").strip().lower()
-    return not (cfg.disable_admin_ui or env in ("1", "true", "yes", "on"))
+    return not (cfg.disable_admin_ui or truthy(os.environ.get("DISABLE_ADMIN_UI")))
 
 
 def _redact(url: str) -> str:

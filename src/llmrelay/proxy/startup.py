@@ -46,13 +46,14 @@ class StartupError(Exception):
         self.exit_code = exit_code
 
 
-def _truthy(value: str | None) -> bool:
+def truthy(value: str | None) -> bool:
+    """An environment flag's value read as on (1, true, yes, on) or off."""
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def permitted(cfg: ProxyConfig) -> bool:
     """Whether the config or the environment allows a weak or missing master key."""
-    return cfg.permit_weak_master_key or any(_truthy(os.environ.get(v)) for v in OVERRIDE_ENV)
+    return cfg.permit_weak_master_key or any(truthy(os.environ.get(v)) for v in OVERRIDE_ENV)
 
 
 def _weakness(key: str | None) -> str | None:
