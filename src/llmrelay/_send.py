@@ -25,9 +25,12 @@ from ._urls import mask_urls_in, split_base, with_query
 from .callbacks.payload import redact_call
 from .exceptions import APIConnectionError, LLMRelayError, Timeout
 from .providers.base import Call, HTTPRequest, Provider
+from .sdk_transport import SDKClientTransport, is_sdk_client
 from .transport import Reply, Transport, default_transport
 
 __all__ = ["asend", "send"]
+
+_SDK_WIRES = frozenset({"openai", "azure"})  # wires an OpenAI SDK client passed as client= speaks
 
 
 # ---- sync -----------------------------------------------------------------------------------
@@ -178,7 +181,13 @@ async def _aopen_stream(ctx: CallContext, req: HTTPRequest) -> AsyncStreamWrappe
 # ---- shared ---------------------------------------------------------------------------------
 def _transport(ctx: CallContext) -> Transport:
     tr: Transport | None = ctx.settings.transport
-    return tr if tr is not None else default_transport()
+    base = tr if tr is not None else default_transport()
+    client = ctx.kwargs.get("client") if ctx.kwargs else None
+    if client is not None and ctx.call.spec.wire in _SDK_WIRES and is_sdk_client(client):
+        # the caller's own client; a key given to the call replaces the client's
+        own_auth = ctx.call.api_key != getattr(client, "api_key", None)
+        return SDKClientTransport(client, ctx.call.model, base, own_auth)
+    return base
 
 
 def _raw_base(call: Call) -> str | None:
