@@ -22,6 +22,7 @@ from .types import (
     ToolCall,
     Usage,
 )
+from .types.lazy_chunks import parsed
 
 __all__ = ["AsyncStreamWrapper", "CustomStreamWrapper", "StreamState", "stream_chunk_builder"]
 
@@ -162,7 +163,7 @@ class StreamState:
         # other call types (no ``choices`` at all) always show
         visible = usage is None or bool(getattr(chunk, "choices", True)) or self.want_usage
         if visible and log is not None and log.plan.stream:
-            log.stream_chunk(chunk)  # hooks see exactly the chunks the caller sees
+            log.stream_chunk(parsed(chunk))  # hooks see exactly the chunks the caller sees
         return visible
 
     def end(self, status: str, error: BaseException | None = None) -> None:

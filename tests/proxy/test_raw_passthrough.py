@@ -173,8 +173,10 @@ async def test_a_stream_hook_receives_every_parsed_chunk(tmp_path: Path, fresh_f
         lines = _sse_lines(r.content)
         rows = await _rows(p, 1)
     seen = [obj for who, obj in sys.modules[hooks_module].SEEN if who == "hook"]
-    # every chunk the client gets, usage chunk included, as an object
+    # every chunk the client gets, usage chunk included, as an object parsed before the
+    # hook ran (not one left as bytes: see test_stream_chunks_no_hook_reads_are_not_parsed)
     assert len(seen) == 4 == len(lines) - 1
+    assert {type(c).__name__ for c in seen} == {"ModelResponseStream"}
     assert [c.choices[0].delta.content for c in seen[:3]] == ["", "Hel", "lo"]
     assert seen[3].usage.total_tokens == 12
     # pass-through is off for this stream: the client gets the encoded objects
@@ -193,3 +195,38 @@ async def test_answers_without_upstream_bytes_are_encoded(tmp_path: Path,
     async with in_process(tmp_path, config) as p:
         r = await p.post("/v1/chat/completions", {"model": "m", "messages": HI})
         assert r.json()["choices"][0]["message"]["content"] == "mocked"
+
+
+async def test_stream_chunks_no_hook_reads_are_not_parsed(tmp_path: Path, fresh_fake: Any,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """Without a stream hook the delta events stay bytes (no JSON parse, no objects); only
+    the usage event is parsed, and the usage row is exact."""
+    from llmrelay.types import ModelResponseStream
+    from llmrelay.types.lazy_chunks import LazyChunk
+
+    built: list[Any] = []
+    parses: list[Any] = []
+    eager = ModelResponseStream.from_dict.__func__  # type: ignore[attr-defined]
+    parse = LazyChunk.parse
+
+    def counting_from_dict(cls: Any, data: dict[str, Any]) -> Any:
+        built.append(data)
+        return eager(cls, data)
+
+    def counting_parse(self: LazyChunk) -> LazyChunk:
+        parses.append(self)
+        return parse(self)
+
+    monkeypatch.setattr(ModelResponseStream, "from_dict", classmethod(counting_from_dict))
+    monkeypatch.setattr(LazyChunk, "parse", counting_parse)
+    async with in_process(tmp_path, _config(fresh_fake)) as p:
+        fresh_fake.enqueue(Reply.sse(EVENTS))
+        r = await p.post("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HI,
+                                                  "stream": True})
+        assert _sse_lines(r.content) == [*EVENTS[:3], "data: [DONE]"]
+        rows = await _rows(p, 1)
+    assert [d.get("usage") for d in built] == [
+        {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}]  # usage event only
+    assert parses == []
+    assert (rows[0]["prompt_tokens"], rows[0]["completion_tokens"]) == (9, 3)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._headers import additional_headers
+from ..types.lazy_chunks import parsed
 from ..types.responses import RAW_JSON
 
 if TYPE_CHECKING:
@@ -151,6 +152,7 @@ def redact_response(response: Any) -> Any:
     the caller's object is untouched."""
     if response is None:
         return None
+    response = parsed(response)  # a chunk still as bytes: its fields, to redact
     own = getattr(response, "_redacted", None)
     if callable(own):  # a response shape that knows where its text is
         return own()

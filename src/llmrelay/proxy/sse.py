@@ -21,7 +21,15 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..types import ChatCompletionDeltaToolCall, Delta, Function, OpenAIObject, Usage
+from ..types import (
+    ChatCompletionDeltaToolCall,
+    Delta,
+    Function,
+    ModelResponseStream,
+    OpenAIObject,
+    Usage,
+)
+from ..types.lazy_chunks import LazyChunk, parsed
 
 __all__ = ["DONE", "SSEResponse", "dumps", "encode_event", "json_response"]
 
@@ -42,8 +50,11 @@ def _default(obj: Any) -> Any:
             return dump()
         iso = getattr(obj, "isoformat", None)
         return iso() if callable(iso) else str(obj)
-    fields = obj.__dict__
     kind = type(obj)
+    if kind is LazyChunk:
+        parsed(obj)  # a chunk still as bytes: its fields
+        kind = ModelResponseStream
+    fields = obj.__dict__
     if kind in _SPARSE:
         return {k: v for k, v in fields.items() if v is not None and k[0] != "_"}
     if kind is Usage and not (fields.get("total_tokens") or fields.get("prompt_tokens")):

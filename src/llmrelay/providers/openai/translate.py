@@ -18,6 +18,7 @@ from ...types import (
     ModelResponseStream,
     TextCompletionResponse,
 )
+from ...types.lazy_chunks import LAZY_CHUNKS, LazyChunk, scan_event
 from ...types.responses import RAW_JSON
 from ..base import (
     CHAT_PARAMS,
@@ -61,7 +62,7 @@ def openai_error(call: Call, status: int, headers: dict[str, str], body: bytes) 
 class OpenAIStreamDecoder:
     """SSE ``data: {chunk}`` lines until ``data: [DONE]``."""
 
-    __slots__ = ("_call", "_done", "_finished", "_kind", "_sse")
+    __slots__ = ("_call", "_done", "_finished", "_kind", "_lazy", "_sse")
 
     def __init__(self, call: Call) -> None:
         self._call = call
@@ -70,11 +71,19 @@ class OpenAIStreamDecoder:
         self._finished = False  # saw a finish_reason, so a missing [DONE] is tolerable
         self._kind = (TextCompletionResponse if call.call_type == "text_completion"
                       else ModelResponseStream)
+        # chat chunks left as bytes until read, when the caller asked (see lazy_chunks)
+        self._lazy = self._kind is ModelResponseStream and LAZY_CHUNKS.get()
 
     def _event(self, data: bytes) -> list[Any]:
         if data == b"[DONE]":
             self._done = True
             return []
+        if self._lazy:
+            plain, finished = scan_event(data)
+            if plain:
+                if finished:
+                    self._finished = True
+                return [LazyChunk(data)]
         try:
             obj = json.loads(data)
         except ValueError as exc:

@@ -30,6 +30,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ...types.lazy_chunks import LAZY_CHUNKS
 from ..answers import AudioResponse, answer, error_response
 from ..contract import ENDPOINTS
 from ..errors import ProxyError, for_caller, from_exception
@@ -250,7 +251,16 @@ class LLMRequest:
             # Usage is always requested upstream to price the stream; the usage chunk is
             # passed on only when the client asked for it.
             kwargs["stream_options"] = {**opts, "include_usage": True}
-        stream = await self._upstream(kwargs)
+        hooks = self.hooks
+        # no hook reads chat chunks: they stay the upstream's bytes until something reads
+        # them (types/lazy_chunks.py); the decoder reads this when the stream opens
+        token = (LAZY_CHUNKS.set(True) if style == "chat"
+                 and not (hooks.stream_chunk or hooks.iterator) else None)
+        try:
+            stream = await self._upstream(kwargs)
+        finally:
+            if token is not None:
+                LAZY_CHUNKS.reset(token)
         run = StreamRun(self, stream, bool(opts.get("include_usage")), style)
         hidden = getattr(stream, "_hidden_params", None) or {}
         headers = self.headers(None, hidden)
