@@ -26,6 +26,7 @@ AUTH_OPTIONS = frozenset({
     "aws_sts_endpoint", "aws_external_id", "aws_bedrock_runtime_endpoint",
     "vertex_project", "vertex_location", "vertex_credentials", "vertex_ai_project",
     "vertex_ai_location", "vertex_ai_credentials",
+    "project_id", "space_id", "token", "zen_api_key",  # watsonx
 })
 
 # Our own keyword arguments: never sent to a provider.

@@ -131,6 +131,10 @@ _ROWS: tuple[ProviderSpec, ...] = (
     ProviderSpec("cohere_chat", "cohere", "https://api.cohere.com",
                  ("COHERE_API_KEY", "CO_API_KEY"), ("COHERE_API_BASE",)),
     ProviderSpec("mock", "mock", None, requires_key=False),
+    # IBM watsonx.ai: an IBM Cloud API key exchanged for IAM tokens (or a token as is)
+    ProviderSpec("watsonx", "watsonx", None,
+                 ("WATSONX_APIKEY", "WATSONX_API_KEY", "WX_API_KEY"),
+                 ("WATSONX_URL", "WATSONX_API_BASE", "WX_URL", "WML_URL"), requires_key=False),
     # ---- OpenAI-compatible vendors: one row each (base URL and key variable as LiteLLM
     # names them) -------------------------------------------------------------------------
     ProviderSpec("cerebras", "openai", "https://api.cerebras.ai/v1", ("CEREBRAS_API_KEY",),
