@@ -396,7 +396,9 @@ def test_usage_cost_never_raises_on_odd_usage() -> None:
     ("gemini-1.5-flash-002", None, "gemini-1.5-flash-002"),
     ("gemini-2.0-flash-lite-002", None, "gemini-2.0-flash-lite"),
     ("gpt-4o", "azure", "gpt-4o"),                          # Azure falls back to the bare name
-    ("azure/gpt-35-turbo", None, "gpt-3.5-turbo"),          # Azure's spelling of gpt-3.5
+    ("azure/gpt-35-turbo-instruct", None, "gpt-3.5-turbo-instruct"),  # Azure's gpt-3.5 spelling
+    ("azure/gpt-35-turbo", None, "azure/gpt-35-turbo"),     # Azure's own (4k) model
+    ("azure/gpt-35-turbo-0125", None, "azure/gpt-35-turbo-0125"),
     ("gpt-4o-mini", "openrouter", "gpt-4o-mini"),           # OpenAI-compatible provider
     ("openai/gpt-4.1-2025-04-14", None, "gpt-4.1-2025-04-14"),
 ])

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import llmrelay
 from llmrelay.exceptions import BadRequestError, ContextWindowExceededError
 from llmrelay.router import Router, RouterConfigError
 from llmrelay.router.names import MAX_DERIVED
@@ -189,6 +190,18 @@ def test_pre_call_checks_read_the_base_models_window() -> None:
     big["model_info"] = {"max_input_tokens": 100000}
     router = Router(model_list=[custom, big], enable_pre_call_checks=True)
     assert {text(router.completion("a", long_prompt)) for _ in range(5)} == {"big"}
+
+
+def test_azures_gpt_35_turbo_has_its_own_4k_window() -> None:
+    # Azure's gpt-35-turbo (0301/0613) holds 4k tokens, OpenAI's gpt-3.5-turbo 16k
+    assert llmrelay.get_model_info("azure/gpt-35-turbo")["max_input_tokens"] == 4097
+    assert llmrelay.get_model_info("gpt-3.5-turbo")["max_input_tokens"] == 16385
+    prompt = [{"role": "user", "content": "word " * 6000}]
+    small = mock("a", "small", model="azure/my-deployment")
+    small["litellm_params"]["base_model"] = "azure/gpt-35-turbo"
+    router = Router(model_list=[small, mock("a", "large", model="gpt-3.5-turbo-1106")],
+                    enable_pre_call_checks=True)
+    assert {text(router.completion("a", prompt)) for _ in range(5)} == {"large"}
 
 
 def test_order_prefers_the_lowest_ready_order() -> None:
