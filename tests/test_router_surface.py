@@ -25,7 +25,7 @@ def _router(**kw: Any) -> Router:
          "model_info": {"id": "c", "access_groups": ["team"]}},
         {"model_name": "dalle", "litellm_params": {"model": "dall-e-3"}},
         {"model_name": "whisper", "litellm_params": {"model": "whisper-1"}},
-        {"model_name": "far", "litellm_params": {"model": "watsonx/some-llama"},
+        {"model_name": "far", "litellm_params": {"model": "sagemaker/some-llama"},
          "model_info": {"id": "w"}},
     ], **kw)
 
@@ -38,7 +38,7 @@ def test_router_accepts_what_litellm_accepts() -> None:
                                  "w"]
     assert Router(model_list=[]).get_model_ids() == []
     # a provider llmrelay does not serve fails when called, naming it
-    with pytest.raises(llmrelay.BadRequestError, match="watsonx"):
+    with pytest.raises(llmrelay.BadRequestError, match="sagemaker"):
         r.completion(model="far", messages=MSG, mock_response="x")
 
 
@@ -369,3 +369,22 @@ def test_previous_models_without_retries_hold_the_move_to_the_fallback() -> None
     llmrelay.flush(5)
     previous = seen[0]["litellm_params"]["metadata"]["previous_models"]
     assert [p["model_group"] for p in previous] == ["gpt"]
+
+
+def test_should_retry_this_error() -> None:
+    r = _router()
+    limited = llmrelay.RateLimitError("slow down", model="gpt")
+    assert r.should_retry_this_error(limited, healthy_deployments=["a", "b"]) is True
+    assert r.should_retry_this_error(limited) is True  # healthy ones not known: retry
+    with pytest.raises(llmrelay.RateLimitError):  # nothing left to try
+        r.should_retry_this_error(limited, healthy_deployments=[])
+    for own_fault in (llmrelay.BadRequestError("bad"), llmrelay.NotFoundError("no model")):
+        with pytest.raises(type(own_fault)):
+            r.should_retry_this_error(own_fault, healthy_deployments=["a"])
+    policy = llmrelay.ContentPolicyViolationError("refused", model="gpt")
+    with pytest.raises(llmrelay.ContentPolicyViolationError):
+        r.should_retry_this_error(policy, healthy_deployments=["a"],
+                                  content_policy_fallbacks=[{"gpt": ["claude"]}])
+    window = llmrelay.ContextWindowExceededError("too long", model="gpt")
+    with pytest.raises(llmrelay.ContextWindowExceededError):
+        r.should_retry_this_error(window, context_window_fallbacks=[{"gpt": ["claude"]}])

@@ -10,9 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..cost import get_model_info as _table_info
-from ..exceptions import LLMRelayError
+from ..exceptions import (
+    ContentPolicyViolationError,
+    ContextWindowExceededError,
+    LLMRelayError,
+    NotFoundError,
+)
 from .config import Deployment, Params, expand_organizations, load_model_list
-from .health import Health
+from .health import _CALLERS_FAULT, Health
 
 if TYPE_CHECKING:
     from ..caching.dual import DualCache
@@ -173,6 +178,29 @@ class RouterQueries:
                 "default_fallbacks": list(self.default_fallbacks),
                 "retry_policy": self.retry_policy, "allowed_fails_policy":
                 self.allowed_fails_policy}
+
+    def should_retry_this_error(self, error: BaseException,
+                                healthy_deployments: list[Any] | None = None,
+                                context_window_fallbacks: list[Any] | None = None,
+                                regular_fallbacks: list[Any] | None = None,
+                                content_policy_fallbacks: list[Any] | None = None,
+                                all_deployments: list[Any] | None = None) -> bool:
+        """LiteLLM's retry question for an error a deployment raised: True when another
+        attempt may help, else ``error`` is raised. Raised: errors of the request itself
+        (a bad request, an unprocessable one; a model that does not exist), a context-window
+        or content-policy error when such fallbacks are given (the fallback serves it, not a
+        retry), and any error when ``healthy_deployments`` is given and empty (no
+        deployment is left to try). ``regular_fallbacks`` and ``all_deployments`` are
+        accepted for LiteLLM's signature."""
+        if isinstance(error, ContextWindowExceededError) and context_window_fallbacks:
+            raise error
+        if isinstance(error, ContentPolicyViolationError) and content_policy_fallbacks:
+            raise error
+        if isinstance(error, (NotFoundError, *_CALLERS_FAULT)):
+            raise error
+        if healthy_deployments is not None and len(healthy_deployments) == 0:
+            raise error
+        return True
 
     async def get_model_group_usage(self, model_group: str
                                     ) -> tuple[int | None, int | None]:
