@@ -27,6 +27,7 @@ AUTH_OPTIONS = frozenset({
     "vertex_project", "vertex_location", "vertex_credentials", "vertex_ai_project",
     "vertex_ai_location", "vertex_ai_credentials",
     "project_id", "space_id", "token", "zen_api_key",  # watsonx
+    "tenant_id", "adapter_id",  # predibase
 })
 
 # Our own keyword arguments: never sent to a provider.

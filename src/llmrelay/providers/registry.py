@@ -131,6 +131,8 @@ _ROWS: tuple[ProviderSpec, ...] = (
     ProviderSpec("cohere_chat", "cohere", "https://api.cohere.com",
                  ("COHERE_API_KEY", "CO_API_KEY"), ("COHERE_API_BASE",)),
     ProviderSpec("mock", "mock", None, requires_key=False),
+    ProviderSpec("predibase", "predibase", None, ("PREDIBASE_API_KEY", "PREDIBASE_API_TOKEN"),
+                 ("PREDIBASE_API_BASE",), embeddings=False),
     # IBM watsonx.ai: an IBM Cloud API key exchanged for IAM tokens (or a token as is)
     ProviderSpec("watsonx", "watsonx", None,
                  ("WATSONX_APIKEY", "WATSONX_API_KEY", "WX_API_KEY"),
