@@ -27,7 +27,7 @@ def _forget(name: str) -> None:
     if callable(close):
         close(2.0)
     # Cached plans keyed by the name hold the old instance: drop them too.
-    _plan._cache.clear()
+    _plan.clear_cache()
 
 
 @pytest.fixture

@@ -16,7 +16,11 @@ import llmrelay
 from fakes.langfuse_server import INGESTION_PATH, OTEL_PATH, LangfuseServer
 from fakes.webhook_server import Scripted
 from llmrelay.integrations.langfuse import LangfuseLogger
-from llmrelay.integrations.registry import IntegrationError, get_integration
+from llmrelay.integrations.registry import (
+    IntegrationError,
+    UnconfiguredIntegration,
+    get_integration,
+)
 
 SECRET = "the secret prompt 6061"
 MSGS = [{"role": "user", "content": SECRET}]
@@ -243,15 +247,36 @@ def test_api_from_environment_and_unknown_api(lf: LangfuseServer,
         LangfuseLogger(PK, SK, lf.host, api="grpc")
 
 
-def test_missing_keys_raise_at_registration(builtin: Callable[..., None],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_keys_warn_at_registration_and_drop_at_send(
+        lf: LangfuseServer, builtin: Callable[..., None], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # as LiteLLM: the name is accepted without keys; sending is what fails
     builtin("langfuse")
     monkeypatch.delenv("LANGFUSE_PUBLIC_KEY", raising=False)
     monkeypatch.setenv("LANGFUSE_SECRET_KEY", SK)
     with pytest.raises(IntegrationError, match="LANGFUSE_PUBLIC_KEY") as info:
-        llmrelay.success_callback = ["langfuse"]
+        LangfuseLogger()  # built directly, a logger without keys is refused
     assert "LANGFUSE_SECRET_KEY" not in str(info.value).split("needs")[1].split("(")[0]
-    assert llmrelay.success_callback == []
+    with pytest.warns(UserWarning, match="LANGFUSE_PUBLIC_KEY"):
+        llmrelay.success_callback = ["langfuse"]
+    assert llmrelay.success_callback == ["langfuse"]
+    placeholder = get_integration("langfuse")
+    assert isinstance(placeholder, UnconfiguredIntegration)
+    with caplog.at_level("ERROR", logger="llmrelay.integrations"):
+        llmrelay.completion(model="gpt-4o-mini", messages=MSGS, mock_response="ok")
+        assert llmrelay.flush(5)
+    assert placeholder.dropped == 1 and "dropped an event" in caplog.text
+    monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", PK)  # configured: the name gets the logger
+    monkeypatch.setenv("LANGFUSE_HOST", lf.host)
+    llmrelay.success_callback = ["langfuse"]
+    real = get_integration("langfuse")
+    try:
+        assert isinstance(real, LangfuseLogger)
+        llmrelay.completion(model="gpt-4o-mini", messages=MSGS, mock_response="ok")
+        assert llmrelay.flush(5) and real.flush(5)
+        assert len(lf.spans()) == 1 and placeholder.dropped == 1
+    finally:
+        real.close(1)
 
 
 @pytest.mark.parametrize("api", ["otel", "ingestion"])

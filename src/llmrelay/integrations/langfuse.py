@@ -45,7 +45,7 @@ import httpx
 
 from . import _otlp_json as otlp
 from .batching import BatchingLogger, BatchSender
-from .registry import IntegrationError
+from .registry import IntegrationError, MissingCredentialsError
 
 __all__ = ["LangfuseLogger", "build_events", "build_span"]
 
@@ -246,8 +246,11 @@ class LangfuseLogger(BatchingLogger):
     ``LANGFUSE_SECRET_KEY`` / ``LANGFUSE_HOST`` (default ``https://cloud.langfuse.com``);
     ``api`` from the argument, else ``LLMRELAY_LANGFUSE_API``, else ``"otel"``; the
     environment label from ``LANGFUSE_TRACING_ENVIRONMENT``. Raises
-    :class:`~llmrelay.integrations.registry.IntegrationError` at registration when a key is
-    missing or ``api`` is unknown. ``flush(timeout)`` sends what is queued now; ``stats()``
+    :class:`~llmrelay.integrations.registry.IntegrationError` when ``api`` is unknown and
+    its subclass ``MissingCredentialsError`` when a key is missing; registered by name
+    (``"langfuse"``) without keys it warns instead and drops what it would send
+    (:class:`~llmrelay.integrations.registry.UnconfiguredIntegration`), as LiteLLM fails
+    only when it sends. ``flush(timeout)`` sends what is queued now; ``stats()``
     counts calls sent, retried, dropped and failed, and ``rejected`` events or spans
     (refused one by one by Langfuse). ``batch_size`` counts calls.
     """
@@ -264,7 +267,7 @@ class LangfuseLogger(BatchingLogger):
         missing = [name for name, value in (("LANGFUSE_PUBLIC_KEY", public_key),
                                             ("LANGFUSE_SECRET_KEY", secret_key)) if not value]
         if missing:
-            raise IntegrationError(
+            raise MissingCredentialsError(
                 f"the langfuse logger needs {' and '.join(missing)} (and LANGFUSE_HOST for a "
                 f"self-hosted Langfuse), or LangfuseLogger(public_key=..., secret_key=...)")
         api = (api or os.environ.get(API_ENV) or "otel").strip().lower()

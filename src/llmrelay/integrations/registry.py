@@ -9,16 +9,61 @@ every call that names an integration reaches the same logger.
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
+import warnings
 from typing import Any
 
+from ..callbacks.custom_logger import CustomLogger
 from ..exceptions import LLMRelayError
 
-__all__ = ["BUILTIN", "IntegrationError", "get_integration", "known_integrations", "register"]
+__all__ = ["BUILTIN", "IntegrationError", "MissingCredentialsError", "UnconfiguredIntegration",
+           "get_integration", "known_integrations", "register"]
+
+_log = logging.getLogger("llmrelay.integrations")
 
 
 class IntegrationError(LLMRelayError, ValueError):
     """An unknown integration name, or one whose optional dependency is missing."""
+
+
+class MissingCredentialsError(IntegrationError):
+    """An integration's constructor found no credentials (keys, host) to send with."""
+
+
+class UnconfiguredIntegration(CustomLogger):
+    """What an integration *name* stands for while its credentials are missing.
+
+    LiteLLM accepts ``success_callback = ["langfuse"]`` without the keys and fails when it
+    sends; so does llmrelay: registering the name warns once (``UserWarning`` and the log),
+    and each event the integration would have sent is dropped with an error in the log
+    (``dropped`` counts them). Once the credentials are set, the next registration of the
+    name builds the real logger."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__()
+        self.name = name
+        self.reason = reason
+        self.dropped = 0
+
+    def warn(self) -> None:
+        warnings.warn(f"integration {self.name!r} is registered but cannot send: "
+                      f"{self.reason}", UserWarning, stacklevel=4)
+        _log.warning("integration %r is registered but cannot send: %s", self.name,
+                     self.reason)
+
+    def _drop(self) -> None:
+        self.dropped += 1
+        _log.error("integration %r dropped an event (%d so far): %s", self.name,
+                   self.dropped, self.reason)
+
+    def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                          end_time: Any) -> None:
+        self._drop()
+
+    def log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                          end_time: Any) -> None:
+        self._drop()
 
 
 # name -> ("module:factory", extra to install)
@@ -82,7 +127,10 @@ def _build(name: str) -> Any:
             raise IntegrationError(
                 f"integration {name!r} needs an optional dependency that is not installed "
                 f"({exc.name or exc}): {hint}") from exc
-        return getattr(module, attr)()
+        try:
+            return getattr(module, attr)()
+        except MissingCredentialsError as exc:
+            return UnconfiguredIntegration(name, str(getattr(exc, "message", "") or exc))
     eps = _entry_points()
     if name in eps:
         ep = eps[name]
@@ -103,11 +151,20 @@ def _build(name: str) -> Any:
 def get_integration(name: str) -> Any:
     """The shared logger instance for ``name``; raises :class:`IntegrationError`."""
     inst = _instances.get(name)
-    if inst is not None:
+    if inst is not None and not isinstance(inst, UnconfiguredIntegration):
         return inst
+    replaced = False
     with _lock:
         inst = _instances.get(name)
-        if inst is None:
-            inst = _build(name)
-            _instances[name] = inst
+        if inst is None or isinstance(inst, UnconfiguredIntegration):
+            fresh = _build(name)  # a name without credentials is tried again each time
+            if inst is None or not isinstance(fresh, UnconfiguredIntegration):
+                replaced = inst is not None
+                inst = _instances[name] = fresh
+                if isinstance(fresh, UnconfiguredIntegration):
+                    fresh.warn()
+    if replaced:  # plans resolved the placeholder: they get the configured logger now
+        from ..callbacks.plan import clear_cache
+
+        clear_cache()
     return inst
