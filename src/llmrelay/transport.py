@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import inspect
 import threading
 import weakref
@@ -269,24 +270,34 @@ def async_session() -> aiohttp.ClientSession:
 
 
 def _aiohttp_timeout(timeout: Any) -> Any:
-    import aiohttp
-
     if timeout is None:
         timeout = DEFAULT_TIMEOUT
     if isinstance(timeout, (int, float)):
-        return aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        return _client_timeout(timeout, timeout)
     # an httpx.Timeout: map its parts
-    connect = getattr(timeout, "connect", None)
-    read = getattr(timeout, "read", None)
+    return _client_timeout(getattr(timeout, "connect", None), getattr(timeout, "read", None))
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(connect: float | None, read: float | None) -> Any:
+    """aiohttp's timeout settings (immutable), made once per pair of values."""
+    import aiohttp
+
     return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
 
 
 def _url(req: HTTPRequest) -> Any:
     """The URL exactly as the provider built it: aiohttp would otherwise re-normalise its
     percent-encoding (``%3A`` -> ``:``), which breaks signatures computed over the path."""
+    return _encoded_url(req.url)
+
+
+@functools.lru_cache(maxsize=512)
+def _encoded_url(url: str) -> Any:
+    """yarl's URL for ``url`` (immutable, so shared), parsed once per distinct URL."""
     from yarl import URL
 
-    return URL(req.url, encoded=True)
+    return URL(url, encoded=True)
 
 
 def _async_error(exc: BaseException, req: HTTPRequest) -> Exception:

@@ -92,6 +92,59 @@ class _Sweep:
         self.start()
 
 
+class _CoalescingTransport:
+    """The connection's transport with the writes of one event-loop turn sent together.
+
+    uvicorn writes a response's status line and headers as soon as the app starts the
+    response, then each body part as it comes: two ``send()`` system calls for a whole
+    answer, one per event for a stream, however close together. Here writes are gathered
+    and handed to the real transport once, at the end of the loop turn they were made in
+    (``call_soon``), or at once when the connection is closed. The bytes and their order
+    are unchanged; a write made in a later turn goes out in a later ``send()``."""
+
+    __slots__ = ("_buf", "_loop", "_t")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._t = transport
+        self._loop = loop
+        self._buf: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        buf = self._buf
+        if buf is None:
+            self._buf = [data]
+            self._loop.call_soon(self._flush)
+        else:
+            buf.append(data)
+
+    def writelines(self, lines: Any) -> None:
+        for data in lines:
+            self.write(data)
+
+    def _flush(self) -> None:
+        buf = self._buf
+        if buf is not None:
+            self._buf = None
+            t = self._t
+            if not t.is_closing():
+                t.write(buf[0] if len(buf) == 1 else b"".join(buf))
+
+    def get_write_buffer_size(self) -> int:
+        held = sum(len(b) for b in self._buf) if self._buf else 0
+        return held + self._t.get_write_buffer_size()
+
+    def close(self) -> None:
+        self._flush()
+        self._t.close()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._t.write_eof()
+
+    def __getattr__(self, name: str) -> Any:  # everything else is the transport's
+        return getattr(self._t, name)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
     """See the module docstring."""
 
@@ -136,7 +189,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
 
     # ---- connection -----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(_CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
         most = self.limits.max_connections
         self._overloaded = bool(most) and len(self.connections) > most
         self._phase = "headers"  # the first request's headers are due from now
