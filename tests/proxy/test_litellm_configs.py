@@ -270,6 +270,13 @@ def test_unknown_callback_names(tmp_path: Path, env: dict[str, str]) -> None:
     assert done.returncode == 0, done.stderr
     assert "lunary: a LiteLLM integration llmrelay does not have" in done.stderr
     assert "sentry" in done.stderr
+    # an integration llmrelay has, named without its keys: reported, as LiteLLM starts
+    path = write(tmp_path, {"model_list": MOCK,
+                            "litellm_settings": {"success_callback": ["langfuse"]}})
+    no_keys = {k: v for k, v in env.items() if not k.startswith("LANGFUSE_")}
+    done = run_cli(tmp_path, "config", "check", path, "--no-db", env=no_keys)
+    assert done.returncode == 0, done.stderr
+    assert "langfuse: cannot send" in done.stderr and "LANGFUSE_PUBLIC_KEY" in done.stderr
 
 
 @pytest.mark.parametrize(("key", "override", "ok"), [

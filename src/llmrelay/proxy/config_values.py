@@ -180,9 +180,14 @@ def custom_providers(value: Any, where: str, base_dir: str) -> None:
 def callbacks(value: Any, where: str, base_dir: str
               ) -> tuple[list[Any], list[tuple[str, str]]]:
     """The callbacks of one list, and the LiteLLM integration names llmrelay does not have
-    (reported, not fatal). A name neither knows is a :class:`ConfigError` (a typo would
+    or cannot send to for lack of credentials (reported, not fatal). A name neither knows is a :class:`ConfigError` (a typo would
     otherwise log nothing, silently)."""
-    from ..integrations.registry import IntegrationError, get_integration, known_integrations
+    from ..integrations.registry import (
+        IntegrationError,
+        UnconfiguredIntegration,
+        get_integration,
+        known_integrations,
+    )
     from .litellm_keys import LITELLM_CALLBACKS
 
     if value is None:
@@ -203,8 +208,11 @@ def callbacks(value: Any, where: str, base_dir: str
                                               "have; nothing is sent to it"))
             continue
         try:
-            get_integration(item)
+            inst = get_integration(item)
         except IntegrationError as exc:
             raise ConfigError(f"{here}: {exc}") from exc
+        if isinstance(inst, UnconfiguredIntegration):  # as LiteLLM: starts, cannot send
+            unused.append((f"{here}: {item}", f"cannot send: {inst.reason}"))
+            continue
         out.append(item)
     return out, unused
