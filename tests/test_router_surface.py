@@ -388,3 +388,23 @@ def test_should_retry_this_error() -> None:
     window = llmrelay.ContextWindowExceededError("too long", model="gpt")
     with pytest.raises(llmrelay.ContextWindowExceededError):
         r.should_retry_this_error(window, context_window_fallbacks=[{"gpt": ["claude"]}])
+
+
+def test_log_retry_records_each_failed_attempt() -> None:
+    kwargs: dict[str, Any] = {"model": "gpt-4o"}
+    r = _router()
+    assert r.log_retry(kwargs, llmrelay.RateLimitError("slow", model="gpt")) is kwargs
+    r.log_retry(kwargs, ValueError("odd"))
+    assert [(p["model"], p["exception_type"]) for p in kwargs["metadata"]["previous_models"]
+            ] == [("gpt-4o", "RateLimitError"), ("gpt-4o", "ValueError")]
+    # the router records its own failed attempts through it (a user's patch sees them)
+    failing = _failing_gpt_router(num_retries=1, retry_after=0)
+    calls: list[str] = []
+    real = failing.log_retry
+    failing.log_retry = lambda kw, e: (calls.append(type(e).__name__), real(kw, e))[1]
+    failing.completion(model="gpt", messages=MSG, fallbacks=["claude"])
+    assert calls == ["InternalServerError"] * 3
+    calls.clear()
+    with pytest.raises(llmrelay.InternalServerError):
+        failing.completion(model="gpt", messages=MSG, num_retries=0, disable_fallbacks=True)
+    assert calls == []  # nothing retried, no fallback: no attempt to record

@@ -300,11 +300,11 @@ class RouterCall:
         return duration
 
     def crumb(self, exc: BaseException, group: str, dep: Deployment | None) -> None:
-        """Add one entry to ``previous_models``."""
-        self.crumbs.append({"model": dep.model if dep else None, "model_group": group,
-                            "deployment_id": dep.id if dep else None,
-                            "exception_type": type(exc).__name__,
-                            "exception_string": str(exc)})
+        """Add one entry to ``previous_models`` (through the router's public
+        ``log_retry``)."""
+        self.router.log_retry({"model": dep.model if dep else None, "model_group": group,
+                               "deployment_id": dep.id if dep else None,
+                               "metadata": {"previous_models": self.crumbs}}, exc)
 
     def exhausted(self) -> bool:
         """Whether ``num_retries_per_request`` forbids another attempt: the request has

@@ -202,6 +202,23 @@ class RouterQueries:
             raise error
         return True
 
+    def log_retry(self, kwargs: dict[str, Any], e: BaseException) -> dict[str, Any]:
+        """Record one failed attempt in ``kwargs["metadata"]["previous_models"]`` (what
+        callbacks of the later attempts see, LiteLLM's name): the attempt's fields
+        (``kwargs`` without ``metadata``) with ``exception_type`` and ``exception_string``.
+        The router calls it for each failed attempt a retry or a fallback follows; returns
+        ``kwargs``."""
+        md = kwargs.get("metadata")
+        if not isinstance(md, dict):
+            md = kwargs["metadata"] = {}
+        previous = md.get("previous_models")
+        if not isinstance(previous, list):
+            previous = md["previous_models"] = []
+        entry = {k: v for k, v in kwargs.items() if k != "metadata"}
+        entry.update(exception_type=type(e).__name__, exception_string=str(e))
+        previous.append(entry)
+        return kwargs
+
     async def get_model_group_usage(self, model_group: str
                                     ) -> tuple[int | None, int | None]:
         """(tokens, requests) used by the group in the last minute (None where nothing
