@@ -144,6 +144,15 @@ class SDKClientTransport:
             raise APIConnectionError(f"the client passed as client= could not connect: "
                                      f"{exc}") from exc
 
+    def _failed(self, exc: Exception) -> Reply:
+        """What a call that raised ``exc`` answers: its HTTP reply when it carries one, else
+        ``exc`` mapped to our error (or re-raised)."""
+        reply = self._error(exc)
+        if reply is None:
+            self._raise(exc)
+            raise exc
+        return reply
+
     def _timeout(self, args: dict[str, Any], timeout: Any) -> dict[str, Any]:
         if timeout is not None:
             args["timeout"] = timeout
@@ -158,11 +167,7 @@ class SDKClientTransport:
         try:
             response = self._http(create(**self._timeout(args, timeout)))
         except Exception as exc:
-            reply = self._error(exc)
-            if reply is None:
-                self._raise(exc)
-                raise
-            return reply
+            return self._failed(exc)
         return Reply(response.status_code, dict(response.headers), bytes(response.content))
 
     def stream(self, req: HTTPRequest, timeout: Any = None) -> Any:
@@ -173,11 +178,7 @@ class SDKClientTransport:
         try:
             response = self._http(create(**self._timeout(args, timeout)))
         except Exception as exc:
-            reply = self._error(exc)
-            if reply is None:
-                self._raise(exc)
-                raise
-            return _WholeStream(reply)
+            return _WholeStream(self._failed(exc))
         return SyncStream(req, response)
 
     async def asend(self, req: HTTPRequest, timeout: Any = None) -> Reply:
@@ -196,11 +197,7 @@ class SDKClientTransport:
                 response = self._http(raw)
                 content = response.content
         except Exception as exc:
-            reply = self._error(exc)
-            if reply is None:
-                self._raise(exc)
-                raise
-            return reply
+            return self._failed(exc)
         return Reply(response.status_code, dict(response.headers), bytes(content))
 
     async def astream(self, req: HTTPRequest, timeout: Any = None) -> Any:
@@ -211,11 +208,7 @@ class SDKClientTransport:
         try:
             response = self._http(await create(**self._timeout(args, timeout)))
         except Exception as exc:
-            reply = self._error(exc)
-            if reply is None:
-                self._raise(exc)
-                raise
-            return _AsyncWholeStream(reply)
+            return _AsyncWholeStream(self._failed(exc))
         return _AsyncSDKStream(response)
 
 
