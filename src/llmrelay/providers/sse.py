@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["SSEDecoder"]
+from typing import Any, ClassVar
+
+from ..exceptions import APIConnectionError
+
+__all__ = ["SSEDecoder", "SSEStreamDecoder"]
 
 
 class SSEDecoder:
@@ -43,3 +47,36 @@ class SSEDecoder:
     def flush(self) -> tuple[str | None, bytes] | None:
         """The pending event at end of body, if the server omitted the final blank line."""
         return self.feed(b"")
+
+
+class SSEStreamDecoder:
+    """Base of a provider's stream decoder over SSE: :meth:`feed` hands each completed
+    event's data to ``_event`` (the subclass's), and :meth:`finish` also raises
+    :class:`~llmrelay.exceptions.APIConnectionError` (``cut_message``) when the body ended
+    before the provider's last event set ``_finished``. Subclasses set ``_call``, ``_sse``
+    and ``_finished``."""
+
+    __slots__ = ()
+    cut_message: ClassVar[str] = "the stream ended before its last event; the reply was cut"
+    _call: Any
+    _sse: SSEDecoder
+    _finished: bool
+
+    def _event(self, data: bytes) -> list[Any]:
+        raise NotImplementedError
+
+    def feed(self, line: bytes) -> list[Any]:
+        ev = self._sse.feed(line)
+        return [] if ev is None else self._event(ev[1])
+
+    def _flush(self) -> list[Any]:
+        """The last pending event's output; raises when the stream was cut."""
+        ev = self._sse.flush()
+        out = [] if ev is None else self._event(ev[1])
+        if not self._finished:
+            raise APIConnectionError(self.cut_message, llm_provider=self._call.provider,
+                                     model=self._call.model)
+        return out
+
+    def finish(self) -> list[Any]:
+        return self._flush()

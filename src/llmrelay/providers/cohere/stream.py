@@ -17,7 +17,7 @@ from typing import Any
 from ...exceptions import APIConnectionError
 from ...types import ModelResponseStream, new_id
 from ..base import Call, body_excerpt
-from ..sse import SSEDecoder
+from ..sse import SSEDecoder, SSEStreamDecoder
 from .chat import citation_annotations, cohere_error, finish_reason, usage_from
 
 __all__ = ["CohereStreamDecoder"]
@@ -29,8 +29,10 @@ def _message(event: dict[str, Any]) -> dict[str, Any]:
     return msg if isinstance(msg, dict) else {}
 
 
-class CohereStreamDecoder:
+class CohereStreamDecoder(SSEStreamDecoder):
     """One per streamed call; see the module docstring."""
+
+    cut_message = "Cohere stream ended before message-end: the reply was cut"
 
     def __init__(self, call: Call) -> None:
         self._call = call
@@ -38,25 +40,13 @@ class CohereStreamDecoder:
         self._id = new_id()
         self._created = int(time.time())
         self._tools: dict[int, int] = {}
-        self._ended = False
+        self._finished = False
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> ModelResponseStream:
         return ModelResponseStream(id=self._id, created=self._created, model=self._call.model,
                                    choices=[{"index": 0, "delta": delta,
                                              "finish_reason": finish}])
 
-    def feed(self, line: bytes) -> list[Any]:
-        ev = self._sse.feed(line)
-        return [] if ev is None else self._event(ev[1])
-
-    def finish(self) -> list[Any]:
-        ev = self._sse.flush()
-        out = [] if ev is None else self._event(ev[1])
-        if not self._ended:
-            raise APIConnectionError("Cohere stream ended before message-end: the reply was "
-                                     "cut", llm_provider=self._call.provider,
-                                     model=self._call.model)
-        return out
 
     def _event(self, data: bytes) -> list[Any]:
         try:
@@ -85,7 +75,7 @@ class CohereStreamDecoder:
             cite = msg["citations"]
             return [self._chunk({"annotations": citation_annotations([cite]), "citations": [cite]})]
         if kind == "message-end":
-            self._ended = True
+            self._finished = True
             delta = event.get("delta") or {}
             if delta.get("error"):
                 raise cohere_error(self._call, 500, {}, json.dumps(

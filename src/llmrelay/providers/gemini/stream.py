@@ -16,7 +16,7 @@ from typing import Any
 from ...exceptions import APIConnectionError, ContentPolicyViolationError
 from ...types import ModelResponseStream, StreamingChoices, new_id
 from ..base import Call, body_excerpt
-from ..sse import SSEDecoder
+from ..sse import SSEDecoder, SSEStreamDecoder
 from .response import (
     FILTER_REASONS,
     blocked_error,
@@ -29,7 +29,7 @@ from .response import (
 __all__ = ["GeminiStreamDecoder"]
 
 
-class GeminiStreamDecoder:
+class GeminiStreamDecoder(SSEStreamDecoder):
     """One per streamed call; see the module docstring for what it yields and raises."""
 
     __slots__ = (
@@ -57,17 +57,11 @@ class GeminiStreamDecoder:
         self._finished = False
         self._usage: Any = None
 
-    def feed(self, line: bytes) -> list[ModelResponseStream]:
-        ev = self._sse.feed(line)
-        return [] if ev is None else self._event(ev[1])
+    cut_message = ("gemini stream ended before any candidate finished (no finishReason); the "
+                   "reply was cut")
 
-    def finish(self) -> list[ModelResponseStream]:
-        ev = self._sse.flush()
-        out = [] if ev is None else self._event(ev[1])
-        if not self._finished:
-            raise APIConnectionError(
-                "gemini stream ended before any candidate finished (no finishReason); the "
-                "reply was cut", llm_provider=self._call.provider, model=self._call.model)
+    def finish(self) -> list[Any]:
+        out = self._flush()
         if self._usage is not None:
             out.append(ModelResponseStream(id=self._id, created=self._created,
                                            model=self._model, choices=[],

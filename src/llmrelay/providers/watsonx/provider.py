@@ -32,7 +32,7 @@ from ..base import (
     error_from_reply,
 )
 from ..registry import ProviderSpec
-from ..sse import SSEDecoder
+from ..sse import SSEDecoder, SSEStreamDecoder
 from .auth import authorization
 
 __all__ = ["API_VERSION", "WatsonxProvider"]
@@ -203,7 +203,7 @@ def _openai_shape(data: dict[str, Any], model: str, kind: str) -> dict[str, Any]
     return out
 
 
-class WatsonxStreamDecoder:
+class WatsonxStreamDecoder(SSEStreamDecoder):
     """``chat_stream``'s SSE: each ``data:`` an OpenAI-shaped chunk (with ``model_id``);
     the last chunk carries the finish reason and the usage. A stream that ends before a
     finish reason was cut."""
@@ -213,6 +213,8 @@ class WatsonxStreamDecoder:
         self._call = call
         self._sse = SSEDecoder()
         self._finished = False
+
+    cut_message = "watsonx's stream ended before its final chunk; the reply was cut"
 
     def _event(self, data: bytes) -> list[Any]:
         if data.strip() in (b"", b"[DONE]"):
@@ -235,15 +237,3 @@ class WatsonxStreamDecoder:
         return [ModelResponseStream.from_dict(_openai_shape(obj, self._call.model,
                                                             "chat.completion.chunk"))]
 
-    def feed(self, line: bytes) -> list[Any]:
-        ev = self._sse.feed(line)
-        return [] if ev is None else self._event(ev[1])
-
-    def finish(self) -> list[Any]:
-        ev = self._sse.flush()
-        out = [] if ev is None else self._event(ev[1])
-        if not self._finished:
-            raise APIConnectionError("watsonx's stream ended before its final chunk; the "
-                                     "reply was cut", llm_provider=self._call.provider,
-                                     model=self._call.model)
-        return out
