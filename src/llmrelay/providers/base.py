@@ -244,6 +244,19 @@ def decode_json(call: Call, status: int, headers: dict[str, str], body: bytes) -
         ) from exc
 
 
+def stream_event_object(call: Call, data: bytes, sender: str) -> dict[str, Any] | None:
+    """One stream event's JSON: the object, None for valid JSON that is not an object, or
+    :class:`APIConnectionError` naming ``sender`` and quoting the event when it is not
+    JSON."""
+    try:
+        obj = json.loads(data)
+    except ValueError as exc:
+        raise APIConnectionError(f"{sender} sent an unreadable stream event: "
+                                 f"{body_excerpt(data)}", llm_provider=call.provider,
+                                 model=call.model) from exc
+    return obj if isinstance(obj, dict) else None
+
+
 _CONTEXT_MARKERS = (
     "context_length_exceeded",
     "context length",

@@ -9,12 +9,17 @@ the whole call's usage (the input counts of ``message_start`` with the output co
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ...exceptions import APIConnectionError, BadRequestError, LLMRelayError
 from ...types.anthropic_messages import AnthropicEvent, AnthropicMessagesResponse, AnthropicUsage
-from ..base import ANTHROPIC_MESSAGES_PARAMS, Call, HTTPRequest, body_excerpt, decode_json
+from ..base import (
+    ANTHROPIC_MESSAGES_PARAMS,
+    Call,
+    HTTPRequest,
+    decode_json,
+    stream_event_object,
+)
 from ..sse import SSEDecoder
 from .response import anthropic_error
 from .translate import messages_url
@@ -45,13 +50,8 @@ class MessagesDecoder:
         self._done = False
 
     def _event(self, name: str | None, raw: bytes) -> list[AnthropicEvent]:
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise APIConnectionError(f"Anthropic sent an unreadable stream event: "
-                                     f"{body_excerpt(raw)}", llm_provider=self._call.provider,
-                                     model=self._call.model) from exc
-        if not isinstance(data, dict):
+        data = stream_event_object(self._call, raw, "Anthropic")
+        if data is None:
             return []
         kind = str(data.get("type") or name)
         if kind == "error":

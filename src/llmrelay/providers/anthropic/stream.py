@@ -26,7 +26,7 @@ from typing import Any
 
 from ...exceptions import APIConnectionError
 from ...types import ModelResponseStream, TextCompletionResponse
-from ..base import Call, body_excerpt
+from ..base import Call, stream_event_object
 from ..sse import SSEDecoder
 from .response import anthropic_error, finish_reason, json_tool_name, usage_from
 
@@ -199,13 +199,8 @@ class AnthropicStreamDecoder:
 
     # ---- StreamDecoder ----------------------------------------------------------------------
     def _event(self, name: str | None, data: bytes) -> list[Any]:
-        try:
-            event = json.loads(data)
-        except ValueError as exc:
-            raise APIConnectionError(
-                f"Anthropic sent an unreadable stream event: {body_excerpt(data)}",
-                llm_provider=self._call.provider, model=self._call.model) from exc
-        if not isinstance(event, dict):
+        event = stream_event_object(self._call, data, "Anthropic")
+        if event is None:
             return []
         handler = self._handlers.get(str(event.get("type") or name))
         return handler(event) if handler is not None else []  # ping and unknown events

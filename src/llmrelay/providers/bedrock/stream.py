@@ -16,14 +16,13 @@ it stops); ``messageStop`` -> the finish reason; ``metadata`` -> a usage chunk
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from ...exceptions import APIConnectionError
 from ...types import ModelResponseStream, new_id
 from ..anthropic.response import JSON_TOOL, json_tool_name
-from ..base import Call, body_excerpt
+from ..base import Call, stream_event_object
 from .response import error_from_event, finish_reason, usage_from
 
 __all__ = ["BedrockStreamDecoder", "EventStreamReader"]
@@ -101,14 +100,9 @@ class BedrockStreamDecoder:
         if kind == "error":
             raise error_from_event(self._call, str(headers.get(":error-code")), payload,
                                    str(headers.get(":error-message") or "") or None)
-        try:
-            event = json.loads(payload) if payload else {}
-        except ValueError as exc:
-            raise APIConnectionError(f"Bedrock sent an unreadable stream event: "
-                                     f"{body_excerpt(payload)}", llm_provider=self._call.provider,
-                                     model=self._call.model) from exc
+        event = stream_event_object(self._call, payload, "Bedrock") if payload else {}
         handler = getattr(self, "_on_" + str(headers.get(":event-type")), None)
-        return handler(event) if handler is not None and isinstance(event, dict) else []
+        return handler(event) if handler is not None and event is not None else []
 
     def _on_messageStart(self, event: dict[str, Any]) -> list[Any]:
         return [self._chunk({"role": "assistant", "content": ""})]

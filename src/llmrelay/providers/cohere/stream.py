@@ -14,9 +14,8 @@ import json
 import time
 from typing import Any
 
-from ...exceptions import APIConnectionError
 from ...types import ModelResponseStream, new_id
-from ..base import Call, body_excerpt
+from ..base import Call, stream_event_object
 from ..sse import SSEDecoder, SSEStreamDecoder
 from .chat import citation_annotations, cohere_error, finish_reason, usage_from
 
@@ -49,13 +48,8 @@ class CohereStreamDecoder(SSEStreamDecoder):
 
 
     def _event(self, data: bytes) -> list[Any]:
-        try:
-            event = json.loads(data)
-        except ValueError as exc:
-            raise APIConnectionError(f"Cohere sent an unreadable stream event: "
-                                     f"{body_excerpt(data)}", llm_provider=self._call.provider,
-                                     model=self._call.model) from exc
-        if not isinstance(event, dict):
+        event = stream_event_object(self._call, data, "Cohere")
+        if event is None:
             return []
         kind = event.get("type")
         if kind == "message-start":

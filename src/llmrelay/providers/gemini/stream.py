@@ -9,13 +9,12 @@ before any ``finishReason`` was cut and raises :class:`APIConnectionError`.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from ...exceptions import APIConnectionError, ContentPolicyViolationError
+from ...exceptions import ContentPolicyViolationError
 from ...types import ModelResponseStream, StreamingChoices, new_id
-from ..base import Call, body_excerpt
+from ..base import Call, body_excerpt, stream_event_object
 from ..sse import SSEDecoder, SSEStreamDecoder
 from .response import (
     FILTER_REASONS,
@@ -70,13 +69,8 @@ class GeminiStreamDecoder(SSEStreamDecoder):
 
     def _event(self, data: bytes) -> list[ModelResponseStream]:
         call = self._call
-        try:
-            obj = json.loads(data)
-        except ValueError as exc:
-            raise APIConnectionError(f"gemini sent an unreadable stream event: "
-                                     f"{body_excerpt(data)}", llm_provider=call.provider,
-                                     model=call.model) from exc
-        if not isinstance(obj, dict):
+        obj = stream_event_object(call, data, "gemini")
+        if obj is None:
             return []
         if "error" in obj:  # an error sent after the 200 status line
             err = obj["error"]

@@ -18,7 +18,14 @@ from ...types.responses_api import (
     ResponsesAPIResponse,
     ResponsesStreamEvent,
 )
-from ..base import RESPONSES_PARAMS, Call, HTTPRequest, body_excerpt, decode_json
+from ..base import (
+    RESPONSES_PARAMS,
+    Call,
+    HTTPRequest,
+    body_excerpt,
+    decode_json,
+    stream_event_object,
+)
 from ..sse import SSEDecoder
 from .surfaces import Surface
 
@@ -38,13 +45,8 @@ class ResponsesDecoder:
     def _event(self, name: str | None, raw: bytes) -> list[ResponsesStreamEvent]:
         if raw == b"[DONE]":
             return []
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise APIConnectionError(f"upstream sent an unreadable stream event: "
-                                     f"{body_excerpt(raw)}", llm_provider=self._call.provider,
-                                     model=self._call.model) from exc
-        if not isinstance(data, dict):
+        data = stream_event_object(self._call, raw, "upstream")
+        if data is None:
             return []
         kind = data.get("type") or name
         if kind == "error":

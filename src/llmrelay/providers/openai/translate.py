@@ -29,6 +29,7 @@ from ..base import (
     body_excerpt,
     decode_json,
     error_from_reply,
+    stream_event_object,
 )
 from ..registry import ProviderSpec
 from ..sse import SSEDecoder
@@ -84,13 +85,8 @@ class OpenAIStreamDecoder:
                 if finished:
                     self._finished = True
                 return [LazyChunk(data)]
-        try:
-            obj = json.loads(data)
-        except ValueError as exc:
-            raise APIConnectionError(
-                f"upstream sent an unreadable stream event: {body_excerpt(data)}",
-                llm_provider=self._call.provider, model=self._call.model) from exc
-        if not isinstance(obj, dict):
+        obj = stream_event_object(self._call, data, "upstream")
+        if obj is None:
             return []
         if "error" in obj and not obj.get("choices"):  # an error sent mid-stream
             err = obj["error"]

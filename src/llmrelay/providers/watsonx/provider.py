@@ -30,6 +30,7 @@ from ..base import (
     embedding_format,
     encode_vector,
     error_from_reply,
+    stream_event_object,
 )
 from ..registry import ProviderSpec
 from ..sse import SSEDecoder, SSEStreamDecoder
@@ -219,13 +220,8 @@ class WatsonxStreamDecoder(SSEStreamDecoder):
     def _event(self, data: bytes) -> list[Any]:
         if data.strip() in (b"", b"[DONE]"):
             return []
-        try:
-            obj = json.loads(data)
-        except ValueError as exc:
-            raise APIConnectionError(f"watsonx sent an unreadable stream event: "
-                                     f"{body_excerpt(data)}", llm_provider=self._call.provider,
-                                     model=self._call.model) from exc
-        if not isinstance(obj, dict):
+        obj = stream_event_object(self._call, data, "watsonx")
+        if obj is None:
             return []
         if obj.get("errors"):
             status = obj.get("status_code")
