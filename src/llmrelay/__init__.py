@@ -8,7 +8,8 @@ Module settings are read at call time by the module functions (they use a defaul
 ``input_callback``, ``success_callback``, ``failure_callback``, ``cache``, ``num_retries``,
 ``request_timeout``, ``drop_params``, ``turn_off_message_logging``, ``api_key``, ``api_base``,
 ``callback_timeout``, ``callback_queue_size``, ``callback_concurrency``,
-``suppress_reentrant_callbacks``, ``model_prices``, ``responses_store``. Two belong to the process, not to a
+``suppress_reentrant_callbacks``, ``model_prices``, ``responses_store``,
+``model_alias_map``, ``organization``. Two belong to the process, not to a
 client: ``callback_exit_timeout`` (the exit deadline for callback delivery) and
 ``callback_workers`` (the size of the dispatcher's runner pool). ``Client(...)`` takes the same settings and
 shares none of them.
@@ -20,6 +21,7 @@ same name, which holds the callback machinery, is reached by its full import pat
 
 from __future__ import annotations
 
+import logging as _logging
 import sys
 import types as _types
 from typing import Any
@@ -33,6 +35,7 @@ from ._streaming import AsyncStreamWrapper, CustomStreamWrapper, stream_chunk_bu
 from .batch import batch_completion, batch_completion_models, batch_completion_models_all_responses
 from .budget import BudgetManager
 from .caching import Cache, DualCache
+from .caching.module_cache import disable_cache, enable_cache, update_cache
 from .callbacks.dispatcher import dispatcher as _dispatcher
 from .capabilities import (
     get_llm_provider,
@@ -61,6 +64,7 @@ from .catalog import add_known_models, get_model_cost_map
 from .cost import completion_cost, cost_per_token, get_model_info, model_cost, register_model
 from .cost_units import response_cost_calculator
 from .custom_llm import CustomLLM, CustomLLMError
+from .environment import check_valid_key, get_secret, get_valid_models, validate_environment
 from .exceptions import (
     APIConnectionError,
     APIError,
@@ -104,6 +108,7 @@ from .types import (
     TranscriptionResponse,
     Usage,
 )
+from .types.utils import ChatCompletionMessageToolCall, Function, GenericStreamingChunk
 
 __version__ = "0.1.0"
 
@@ -127,6 +132,8 @@ callback_concurrency: int = 100
 suppress_reentrant_callbacks: bool = True
 model_prices: dict[str, dict[str, Any]] | None = None
 responses_store: Any = None  # None: the process's in-memory Responses store
+model_alias_map: dict[str, str] = {}  # a model name a call may use for another
+organization: str | None = None  # the OpenAI organization calls to OpenAI bill
 callback_exit_timeout: float = 10.0
 max_budget: float | None = None  # USD; see llmrelay.budget
 _current_cost: float = 0.0  # USD spent by module calls in this process (with max_budget)
@@ -137,6 +144,10 @@ callback_workers: int = 8
 # LiteLLM's switch for ``response._response_headers``: llmrelay always keeps the provider's
 # headers there (and in ``_hidden_params``), so the setting is accepted and changes nothing.
 return_response_headers: bool = False
+# LiteLLM's switch for its "give feedback / get help" banners on errors: llmrelay prints
+# none, so the setting is accepted and changes nothing.
+suppress_debug_info: bool = False
+verbose_logger = _logging.getLogger("llmrelay")  # LiteLLM's name for its library logger
 
 _default = default_client()
 
@@ -257,6 +268,7 @@ __all__ = [
     "BudgetExceededError",
     "BudgetManager",
     "Cache",
+    "ChatCompletionMessageToolCall",
     "Choices",
     "Client",
     "ContentPolicyViolationError",
@@ -268,6 +280,8 @@ __all__ = [
     "Delta",
     "DualCache",
     "EmbeddingResponse",
+    "Function",
+    "GenericStreamingChunk",
     "HttpxBinaryResponseContent",
     "ImageObject",
     "ImageResponse",
@@ -315,13 +329,16 @@ __all__ = [
     "batch_completion_models",
     "batch_completion_models_all_responses",
     "callback_stats",
+    "check_valid_key",
     "completion",
     "completion_cost",
     "completion_with_retries",
     "cost_per_token",
     "decode",
     "delete_responses",
+    "disable_cache",
     "embedding",
+    "enable_cache",
     "encode",
     "exceptions",
     "flush",
@@ -330,7 +347,9 @@ __all__ = [
     "get_model_cost_map",
     "get_model_info",
     "get_responses",
+    "get_secret",
     "get_supported_openai_params",
+    "get_valid_models",
     "image_generation",
     "mock_completion",
     "model_cost",
@@ -363,4 +382,6 @@ __all__ = [
     "text_completion",
     "token_counter",
     "transcription",
+    "update_cache",
+    "validate_environment",
 ]

@@ -20,7 +20,7 @@ from ._calltypes import call_type as _kind
 from ._calltypes import known_params
 from ._client_surfaces import SurfaceMethods
 from ._context import UNSET, CallContext, fail, finish
-from ._params import auth_options, client_defaults, split_params
+from ._params import auth_options, client_defaults, request_headers, split_params
 from ._send import asend, send
 from ._settings import SETTING_NAMES, ModuleSettings, Settings
 from .callbacks.calllog import BareCall, CallLog
@@ -39,6 +39,7 @@ __all__ = ["CallContext", "Client", "default_client"]
 
 _UNSET: Any = UNSET  # the name layers imported before the split
 _LIST_NAMES = ("callbacks", "input_callback", "success_callback", "failure_callback")
+
 
 
 class Client(SurfaceMethods):
@@ -152,6 +153,9 @@ class Client(SurfaceMethods):
                    kwargs: dict[str, Any], is_async: bool) -> CallContext:
         settings = self.settings
         kind = _kind(call_type)
+        aliases = settings.model_alias_map
+        if aliases and model in aliases:
+            model = aliases[model]
         spec, model_name = resolve_model(model, kwargs.get("custom_llm_provider"))
         provider = provider_for(spec, kind)
         messages = kind.check(messages, input)
@@ -166,7 +170,7 @@ class Client(SurfaceMethods):
             kwargs = {**kwargs, **client_defaults(kwargs)}
         api_key = kwargs.get("api_key") or settings.api_key or spec.env_key()
         api_base = kwargs.get("api_base") or kwargs.get("base_url") or settings.api_base
-        headers = kwargs.get("extra_headers") or kwargs.get("headers")
+        headers = request_headers(spec, kwargs, settings)
         call = Call(call_type, model_name, spec, messages, input, params, stream, api_base,
                     api_key, kwargs.get("api_version"), headers, kwargs.get("extra_body"),
                     kwargs.get("azure_ad_token"), auth_options(kwargs))

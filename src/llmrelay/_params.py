@@ -9,6 +9,7 @@ keyword is passed through to the provider untouched, as OpenAI's SDK does with `
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ from .cost import PRICING_ARGS
 from .exceptions import BadRequestError, UnsupportedParamsError
 
 __all__ = ["AUTH_OPTIONS", "OPTIONS", "auth_options", "check_messages", "client_defaults",
+           "request_headers",
            "split_params"]
 
 # Credentials and auth settings under LiteLLM's litellm_params names: they reach the
@@ -99,6 +101,29 @@ def auth_options(kwargs: dict[str, Any]) -> dict[str, Any]:
     if not AUTH_OPTIONS.intersection(kwargs):
         return {}
     return {k: kwargs[k] for k in AUTH_OPTIONS if kwargs.get(k) is not None}
+
+
+# OpenAI's own endpoints bill the organization named in a header (as the OpenAI SDK sends it)
+_BILLS_ORGANIZATION = frozenset({"openai", "text-completion-openai"})
+_ORG_ENV = ("OPENAI_ORGANIZATION", "OPENAI_ORG_ID")
+
+
+def request_headers(spec: Any, kwargs: Mapping[str, Any], settings: Any) -> Any:
+    """The extra HTTP headers of a call: ``extra_headers`` (or ``headers``), and for
+    OpenAI's own API the ``OpenAI-Organization`` header of the call's ``organization=``,
+    else the client's ``organization`` setting, else ``OPENAI_ORGANIZATION`` /
+    ``OPENAI_ORG_ID`` (a header the caller set wins)."""
+    headers = kwargs.get("extra_headers") or kwargs.get("headers")
+    if spec.name not in _BILLS_ORGANIZATION:
+        return headers
+    org = kwargs.get("organization") or settings.organization
+    if not org:
+        org = next((v for v in map(os.environ.get, _ORG_ENV) if v), None)
+        if not org:
+            return headers
+    if headers and any(k.lower() == "openai-organization" for k in headers):
+        return headers
+    return {**(headers or {}), "OpenAI-Organization": org}
 
 
 def split_params(kwargs: dict[str, Any], supported: frozenset[str], drop_params: bool,

@@ -34,6 +34,11 @@ class Settings:
     in-memory store shared by the process; see :mod:`llmrelay._responses_state`).
     ``num_retries_per_request``: a Router request makes no further attempt (retry or
     fallback) once it has failed this many times (at least once; None: no cap).
+    ``model_alias_map``: model names a call may use for others (``{"gpt4": "openai/gpt-4o"}``:
+    a call to ``gpt4`` is a call to ``openai/gpt-4o``), as LiteLLM's setting of that name.
+    ``organization``: the OpenAI organization calls to OpenAI bill (sent as the
+    ``OpenAI-Organization`` header; a call's ``organization=`` wins, then this, then the
+    ``OPENAI_ORGANIZATION`` / ``OPENAI_ORG_ID`` environment variables).
     ``transport``: what sends HTTP requests (None: the pooled httpx/aiohttp transport).
     """
 
@@ -56,6 +61,8 @@ class Settings:
     suppress_reentrant_callbacks: bool = True
     model_prices: dict[str, dict[str, Any]] | None = None
     responses_store: Any = None
+    model_alias_map: dict[str, str] = field(default_factory=dict)
+    organization: str | None = None
     transport: Any = None
 
     def callback_lists(self) -> tuple[Any, Any, Any, Any]:

@@ -20,7 +20,9 @@ from .capabilities import (
     supports_vision,
 )
 from .cost import completion_cost, cost_per_token, get_model_info, register_model
+from .environment import check_valid_key, get_secret, get_valid_models, validate_environment
 from .tokens import decode, encode, token_counter
+from .trimming import trim_messages
 from .types.utils import (
     ChatCompletionMessageToolCall,
     Choices,
@@ -52,6 +54,7 @@ __all__ = [
     "TextChoices",
     "TextCompletionResponse",
     "Usage",
+    "check_valid_key",
     "completion_cost",
     "cost_per_token",
     "decode",
@@ -59,7 +62,9 @@ __all__ = [
     "get_llm_provider",
     "get_max_tokens",
     "get_model_info",
+    "get_secret",
     "get_supported_openai_params",
+    "get_valid_models",
     "register_model",
     "stream_chunk_builder",
     "supports_function_calling",
@@ -71,4 +76,6 @@ __all__ = [
     "supports_tool_choice",
     "supports_vision",
     "token_counter",
+    "trim_messages",
+    "validate_environment",
 ]

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._calltypes import known_params
 from .._context import UNSET, CallContext
-from .._params import AUTH_OPTIONS, auth_options, client_defaults, split_params
+from .._params import AUTH_OPTIONS, auth_options, client_defaults, request_headers, split_params
 from .._retry import backoff_delay, timeout_seconds
 from .._urls import mask_url
 from ..callbacks.dispatcher import Delivery, Hook, Job, dispatcher
@@ -247,7 +247,7 @@ class RouterCall:
             api_key=merged.get("api_key") or settings.api_key or dep.spec.env_key(),
             api_base=merged.get("api_base") or merged.get("base_url") or settings.api_base,
             api_version=merged.get("api_version"),
-            extra_headers=merged.get("extra_headers") or merged.get("headers"),
+            extra_headers=request_headers(dep.spec, merged, settings),
             extra_body=merged.get("extra_body"), auth=auth_options(merged))
         ctx.provider = provider
         timeout = merged.get("timeout") or merged.get("request_timeout")
