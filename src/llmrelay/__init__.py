@@ -84,6 +84,7 @@ from .exceptions import (
     UnprocessableEntityError,
     UnsupportedParamsError,
 )
+from .health_check import ahealth_check
 from .integrations.custom_logger import CustomLogger
 from .prompt_templates import register_prompt_template
 from .retries import acompletion_with_retries, completion_with_retries
@@ -316,6 +317,7 @@ __all__ = [
     "aembedding",
     "aflush",
     "aget_responses",
+    "ahealth_check",
     "aimage_generation",
     "amoderation",
     "anthropic",

@@ -90,6 +90,10 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "Database, spend writer and cache state (details may need a key: "
         "general_settings.require_auth_for_health_details)", _json(_ref("Readiness")),
         tags=("Health",), open_=True),
+    ("GET", "/health"): _op(
+        "Whether each deployment answers now: one small real call per deployment the key "
+        "may use (no callbacks, cache or spend record)", _json(_ref("ModelHealth")),
+        tags=("Health",), query={"model": (_TEXT, False)}),
     ("GET", "/metrics"): _op(
         "Prometheus metrics (may need a key: require_auth_for_metrics_endpoint)",
         {"description": "Prometheus text format", "content": {"text/plain": {
@@ -235,6 +239,14 @@ _COMPONENTS: dict[str, Any] = {
                                              "properties": {"key": _TEXT}}]},
     "Liveliness": {"type": "object", "required": ["status"], "properties": {
         "status": {"const": "alive"}}},
+    "ModelHealth": {"type": "object", "required": [
+        "healthy_endpoints", "unhealthy_endpoints", "healthy_count", "unhealthy_count"],
+        "properties": {"healthy_endpoints": {"type": "array", "items": {"type": "object"}},
+                       "unhealthy_endpoints": {"type": "array", "items": {
+                           "type": "object", "required": ["error"]}},
+                       "skipped_endpoints": {"type": "array", "items": {"type": "object"}},
+                       "healthy_count": {"type": "integer"},
+                       "unhealthy_count": {"type": "integer"}}},
     "Readiness": {"type": "object", "required": ["status"], "properties": {
         "status": {"enum": ["healthy", "degraded"]}}},
 }

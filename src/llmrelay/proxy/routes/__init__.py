@@ -8,7 +8,7 @@ __all__ = ["routes"]
 
 
 def routes() -> list[BaseRoute]:
-    from . import docs, health, keys, llm, management, metrics, models, spend
+    from . import docs, health, keys, llm, management, metrics, model_health, models, spend
 
     out: list[BaseRoute] = []
     for prefix in ("/v1", ""):
@@ -31,6 +31,7 @@ def routes() -> list[BaseRoute]:
             out += [Route(path, llm.handler(call_type), methods=["POST"])
                     for path in endpoint.paths]
     out += [
+        Route("/health", model_health.model_health, methods=["GET"]),
         Route("/health/liveliness", health.liveliness, methods=["GET"]),
         Route("/health/liveness", health.liveliness, methods=["GET"]),
         Route("/health/readiness", health.readiness, methods=["GET"]),
