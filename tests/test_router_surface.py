@@ -408,3 +408,40 @@ def test_log_retry_records_each_failed_attempt() -> None:
     with pytest.raises(llmrelay.InternalServerError):
         failing.completion(model="gpt", messages=MSG, num_retries=0, disable_fallbacks=True)
     assert calls == []  # nothing retried, no fallback: no attempt to record
+
+
+def test_refused_credentials_in_a_group_of_one_are_not_retried() -> None:
+    # LiteLLM: a 401/403 is retried only when another deployment of the group may accept
+    # the request; with one deployment nothing is retried, so no retry is recorded
+    r = Router(model_list=[
+        {"model_name": "bad", "litellm_params": {
+            "model": "gpt-4o-mini", "mock_response": "llmrelay.AuthenticationError"}}],
+        num_retries=2, retry_after=0)
+    calls: list[str] = []
+    real = r.log_retry
+    r.log_retry = lambda kw, e: (calls.append(type(e).__name__), real(kw, e))[1]
+    with pytest.raises(llmrelay.AuthenticationError):
+        r.completion(model="bad", messages=MSG, disable_fallbacks=True)
+    assert calls == []
+    # two deployments: the other one is asked, and the move is recorded
+    two = Router(model_list=[
+        {"model_name": "g", "litellm_params": {
+            "model": "gpt-4o-mini", "mock_response": "llmrelay.AuthenticationError"},
+         "model_info": {"id": "refuses"}},
+        {"model_name": "g", "litellm_params": {"model": "gpt-4o", "mock_response": "ok"},
+         "model_info": {"id": "answers"}}],
+        num_retries=2, retry_after=0, routing_strategy="simple-shuffle")
+    for _ in range(4):
+        assert two.completion(model="g", messages=MSG).choices[0].message.content == "ok"
+
+
+def test_should_retry_this_error_refused_credentials() -> None:
+    r = _router()
+    denied = llmrelay.AuthenticationError("bad key", model="gpt")
+    with pytest.raises(llmrelay.AuthenticationError):
+        r.should_retry_this_error(denied, healthy_deployments=["a"], all_deployments=["a"])
+    assert r.should_retry_this_error(denied, healthy_deployments=["a", "b"],
+                                     all_deployments=["a", "b"]) is True
+    forbidden = llmrelay.PermissionDeniedError("no", model="gpt")
+    with pytest.raises(llmrelay.PermissionDeniedError):
+        r.should_retry_this_error(forbidden, healthy_deployments=["a"], all_deployments=["a"])

@@ -172,6 +172,10 @@ class RouterCall:
         for the error type wins."""
         if isinstance(exc, _REFUSED):
             refused.add(dep.id)  # the same request to it would be refused the same way
+            if all(d.id in refused for d in self.router.deployments(group or self.group)):
+                # no other deployment of the group is left to ask: a retry cannot happen
+                # (LiteLLM: a 401/403 in a group of one is not retried)
+                return False
         if not isinstance(exc, Exception):
             return False
         if isinstance(exc, ProviderConfigError):  # this deployment's setup, not the caller's:

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..cost import get_model_info as _table_info
 from ..exceptions import (
+    AuthenticationError,
     ContentPolicyViolationError,
     ContextWindowExceededError,
     LLMRelayError,
     NotFoundError,
+    PermissionDeniedError,
 )
 from .config import Deployment, Params, expand_organizations, load_model_list
 from .health import _CALLERS_FAULT, Health
@@ -198,6 +200,9 @@ class RouterQueries:
             raise error
         if isinstance(error, (NotFoundError, *_CALLERS_FAULT)):
             raise error
+        if (isinstance(error, (AuthenticationError, PermissionDeniedError))
+                and all_deployments is not None and len(all_deployments) <= 1):
+            raise error  # refused credentials: only another deployment may accept them
         if healthy_deployments is not None and len(healthy_deployments) == 0:
             raise error
         return True
