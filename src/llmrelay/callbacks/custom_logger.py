@@ -11,6 +11,8 @@ delivered, is declared in :mod:`llmrelay.callbacks.hookspecs`:
   and their ``async_`` twins are delivered in the background: they never delay the call. A
   sync call gets the sync variant when you define it, else the async one; an async call the
   other way round. Each logger receives each event exactly once.
+* ``pre_call_check`` / ``async_pre_call_check`` run in-band in a Router call, before each
+  request to a deployment picked for a model group; a raise refuses the deployment.
 * The ``async_*_hook`` methods run only inside ``llmrelay serve`` (the proxy).
 """
 
@@ -74,6 +76,19 @@ class CustomLogger:
     async def log_failure_fallback_event(self, original_model_group: str, kwargs: Any,
                                          original_exception: Exception) -> None:
         """When a router fallback attempt failed too."""
+
+    def pre_call_check(self, deployment: Any) -> Any:
+        """On the caller's path, just before a sync router call sends its request to the
+        deployment the router picked for a model group (``deployment["model_info"]["id"]``,
+        ``deployment["litellm_params"]``); not when the caller named a deployment id. Raise
+        (a :class:`~llmrelay.RateLimitError` for a limit you keep) to refuse the deployment:
+        the attempt fails with that error, as if the deployment had answered it."""
+        return None
+
+    async def async_pre_call_check(self, deployment: Any, parent_otel_span: Any) -> Any:
+        """:meth:`pre_call_check` for async router calls (an async call whose logger
+        overrides only :meth:`pre_call_check` gets that one)."""
+        return None
 
     # ---- proxy-only hooks (in-band on the proxy's request path) --------------------------
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict[str, Any],

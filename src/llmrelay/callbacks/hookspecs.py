@@ -7,6 +7,8 @@ Delivery kinds:
 * ``observer`` delivered in the background by the dispatcher; never delays the caller.
 * ``proxy``    runs on the proxy's request path, in list order; may change data.
 * ``router``   fired by the router around fallbacks (observer delivery).
+* ``deployment-check`` run by the router on the caller's path just before it sends a request
+  to a deployment it picked for a model group; a raise refuses that deployment.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class HookSpec:
     name: str
     signature: str
     when: str
-    kind: str  # "in-band" | "observer" | "proxy" | "router"
+    kind: str  # "in-band" | "observer" | "proxy" | "router" | "deployment-check"
 
     @property
     def nargs(self) -> int:
@@ -72,6 +74,12 @@ ALL_HOOKS: dict[str, HookSpec] = {
         HookSpec("log_failure_fallback_event",
                  "(original_model_group, kwargs, original_exception)",
                  "when a router fallback fails", "router"),
+        HookSpec("pre_call_check", "(deployment)",
+                 "before a sync router call's request to the deployment picked for a model "
+                 "group; raise (RateLimitError) to refuse it", "deployment-check"),
+        HookSpec("async_pre_call_check", "(deployment, parent_otel_span)",
+                 "before an async router call's request to the deployment picked for a "
+                 "model group; raise (RateLimitError) to refuse it", "deployment-check"),
         HookSpec("async_pre_call_hook", "(user_api_key_dict, cache, data, call_type)",
                  "before the proxy calls the model; may return new data or a refusal", "proxy"),
         HookSpec("async_moderation_hook", "(data, user_api_key_dict, call_type)",

@@ -503,6 +503,8 @@ class RouterCall:
             started = time.perf_counter()
             try:
                 self.retarget(ctx, dep, group)
+                if group != dep.id:  # picked for a group, not a deployment the caller named
+                    self.router.routing_strategy_pre_call_checks(dep)
                 result = call_next(ctx)
             except BaseException as exc:
                 self.failed(ctx, dep, group, started, exc)
@@ -562,6 +564,8 @@ class RouterCall:
             started = time.perf_counter()
             try:
                 self.retarget(ctx, dep, group)
+                if group != dep.id:
+                    await self.router.async_routing_strategy_pre_call_checks(dep, None)
                 result = await call_next(ctx)
             except BaseException as exc:
                 self.failed(ctx, dep, group, started, exc)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..callbacks.custom_logger import CustomLogger
+from ..callbacks.registry import hook_methods, overridden, resolve
 from ..cost import get_model_info as _table_info
 from ..exceptions import (
     AuthenticationError,
@@ -206,6 +208,34 @@ class RouterQueries:
         if healthy_deployments is not None and len(healthy_deployments) == 0:
             raise error
         return True
+
+    def routing_strategy_pre_call_checks(self, deployment: Any) -> None:
+        """The deployment checks of the router's loggers (its client's ``callbacks``): each
+        :class:`~llmrelay.CustomLogger` overriding ``pre_call_check(deployment)`` is called
+        in list order. The router runs this just before a sync call's request to a
+        deployment it picked for a model group (not when the caller named a deployment id).
+        Whatever a check raises fails that attempt as if the deployment had answered with it
+        (a :class:`~llmrelay.RateLimitError` moves the call to another deployment and counts
+        toward the refused one's cooldown)."""
+        for check in hook_methods(self._check_loggers(), "pre_call_check"):
+            check(deployment)
+
+    async def async_routing_strategy_pre_call_checks(self, deployment: Any,
+                                                     parent_otel_span: Any = None,
+                                                     logging_obj: Any = None) -> None:
+        """Async :meth:`routing_strategy_pre_call_checks`: each logger's
+        ``async_pre_call_check(deployment, parent_otel_span)``, or its ``pre_call_check``
+        when it overrides only that. ``logging_obj`` is accepted for LiteLLM's signature."""
+        for logger in self._check_loggers():
+            names = overridden(logger) if isinstance(logger, CustomLogger) else ()
+            if "async_pre_call_check" in names:
+                await logger.async_pre_call_check(deployment, parent_otel_span)
+            elif "pre_call_check" in names:
+                logger.pre_call_check(deployment)
+
+    def _check_loggers(self) -> list[Any]:
+        entries = self.client.settings.callbacks or ()  # type: ignore[attr-defined]
+        return [obj for obj in map(resolve, entries) if isinstance(obj, CustomLogger)]
 
     def log_retry(self, kwargs: dict[str, Any], e: BaseException) -> dict[str, Any]:
         """Record one failed attempt in ``kwargs["metadata"]["previous_models"]`` (what
