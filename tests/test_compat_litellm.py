@@ -222,6 +222,27 @@ def test_text_completion_stream_chunks_have_no_zero_usage(fake: FakeOpenAI,
         assert c.usage is None or c.usage.total_tokens > 0
 
 
+def test_text_completion_stream_hooks_get_chat_chunks(fake: FakeOpenAI,
+                                                     openai_args: dict[str, str]) -> None:
+    # LiteLLM's log_stream_event gets a text completion's chunks as ModelResponseStream
+    # (the text in delta.content); the caller still iterates text chunks, and the terminal
+    # event still gets the text completion.
+    hooks = Hooks()
+    llmrelay.callbacks = [hooks]
+    chunks = list(llmrelay.text_completion(model="openai/gpt-3.5-turbo-instruct",
+                                           prompt="x", stream=True, **openai_args))
+    assert llmrelay.flush(5)
+    assert all(isinstance(c, llmrelay.TextCompletionResponse) for c in chunks)
+    seen = [obj for hook, _, obj in hooks.events if hook == "stream"]
+    assert seen and all(isinstance(o, llmrelay.ModelResponseStream) for o in seen)
+    caller_text = "".join(c.choices[0].text for c in chunks if c.choices)
+    hooked_text = "".join(o.choices[0].delta.content or "" for o in seen if o.choices)
+    assert hooked_text == caller_text and caller_text
+    assert seen[0].id == chunks[0].id
+    done = [obj for hook, _, obj in hooks.events if hook == "success"]
+    assert isinstance(done[0], llmrelay.TextCompletionResponse)
+
+
 # ---- mock_response forms ----------------------------------------------------------------------
 
 def _model_response() -> llmrelay.ModelResponse:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._params import check_messages
-from ._streaming import stream_chunk_builder
+from ._streaming import stream_chunk_builder, text_chunk_as_chat
 from .exceptions import BadRequestError
 from .providers.base import CHAT_PARAMS, EMBEDDING_PARAMS, TEXT_PARAMS
 
@@ -51,7 +51,8 @@ class CallType:
     stream's ``_hidden_params``). ``layer(settings)``: a layer this call type adds inside
     the client's own (e.g. the Responses API's conversation state). ``convert(input)``:
     the input as the pipeline carries it (an uploaded file read into an ``AudioFile``);
-    it may raise BadRequestError."""
+    it may raise BadRequestError. ``stream_hook_chunk(chunk)``: what stream hooks
+    (``log_stream_event``) get for a chunk the caller sees (None: the chunk itself)."""
 
     name: str
     required: str | None = "input"
@@ -66,6 +67,7 @@ class CallType:
     stream_cost: bool = False
     layer: Callable[[Any], Any] | None = None
     convert: Callable[[Any], Any] | None = None
+    stream_hook_chunk: Callable[[Any], Any] | None = None
 
     def check(self, messages: Any, input: Any) -> Any:
         """The checked messages; raises :class:`BadRequestError` naming a missing argument."""
@@ -107,7 +109,8 @@ def call_type(name: str) -> CallType:
 
 register_call_type(CallType("completion", "messages", stream_chunk_builder, CHAT_PARAMS,
                             estimate_usage=True))
+# LiteLLM's stream hooks get a text completion's chunks as chat chunks (text in the delta)
 register_call_type(CallType("text_completion", "prompt", stream_chunk_builder, TEXT_PARAMS,
-                            estimate_usage=True))
+                            estimate_usage=True, stream_hook_chunk=text_chunk_as_chat))
 register_call_type(CallType("embedding", "input", params=EMBEDDING_PARAMS,
                             estimate_usage=True))

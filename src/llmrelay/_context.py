@@ -216,6 +216,7 @@ def stream_state(ctx: CallContext) -> StreamState:
     state = StreamState(ctx.log, bool(opts.get("include_usage")), _stream_end(ctx))
     if ctx.kind.stream_cost:
         state.collect = True  # priced at the end even when no callback listens
+    state.hook_view = ctx.kind.stream_hook_chunk
     return state
 
 

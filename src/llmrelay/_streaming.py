@@ -17,6 +17,7 @@ from .types import (
     Choices,
     Message,
     ModelResponse,
+    ModelResponseStream,
     TextChoices,
     TextCompletionResponse,
     ToolCall,
@@ -124,6 +125,24 @@ def _build_text(chunks: list[Any]) -> TextCompletionResponse:
                  for i, t in sorted(texts.items())])
 
 
+def text_chunk_as_chat(chunk: Any) -> Any:
+    """A text-completion stream chunk as the chat chunk stream hooks get for it (LiteLLM's
+    ``log_stream_event`` receives a ``ModelResponseStream`` whose deltas hold the text);
+    any other chunk is returned as it is."""
+    if not isinstance(chunk, TextCompletionResponse):
+        return chunk
+    fields = chunk.__dict__
+    out = ModelResponseStream(
+        id=chunk.id, created=fields.get("created"), model=fields.get("model"),
+        choices=[{"index": c.index or 0, "finish_reason": c.finish_reason,
+                  "logprobs": getattr(c, "logprobs", None),
+                  "delta": {"role": "assistant", "content": c.text}} for c in chunk.choices])
+    if getattr(chunk, "usage", None) is not None:
+        out.usage = chunk.usage
+    out.__dict__["_hidden_params"].update(fields.get("_hidden_params") or {})
+    return out
+
+
 class StreamState:
     """What the wrappers share: chunk bookkeeping and the single terminal event.
 
@@ -131,8 +150,8 @@ class StreamState:
     the callback event. Chunks are kept only when someone listens (``collect``).
     """
 
-    __slots__ = ("chunks", "collect", "ended", "log", "meta", "on_end", "started", "usage",
-                 "want_usage")
+    __slots__ = ("chunks", "collect", "ended", "hook_view", "log", "meta", "on_end", "started",
+                 "usage", "want_usage")
 
     def __init__(self, log: Any, want_usage: bool,
                  on_end: Callable[[StreamState, str, BaseException | None], None]) -> None:
@@ -145,6 +164,8 @@ class StreamState:
         self.ended = False
         self.started = False
         self.meta: dict[str, Any] | None = None  # the stream wrapper's _hidden_params
+        # how stream hooks see a chunk (the call type's ``stream_hook_chunk``), None: as is
+        self.hook_view: Callable[[Any], Any] | None = None
 
     def accept(self, chunk: Any) -> bool:
         """Record a chunk; False when the caller should not see it (a usage chunk the
@@ -163,7 +184,9 @@ class StreamState:
         # other call types (no ``choices`` at all) always show
         visible = usage is None or bool(getattr(chunk, "choices", True)) or self.want_usage
         if visible and log is not None and log.plan.stream:
-            log.stream_chunk(parsed(chunk))  # hooks see exactly the chunks the caller sees
+            # hooks see the chunks the caller sees (in the call type's hook view, built
+            # off the caller's path)
+            log.stream_chunk(parsed(chunk), self.hook_view)
         return visible
 
     def end(self, status: str, error: BaseException | None = None) -> None:

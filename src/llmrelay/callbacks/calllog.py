@@ -429,9 +429,9 @@ class CallLog:
             if kw is not None:
                 kw["completion_start_time"] = _from_timestamp(self.first)
 
-    def stream_chunk(self, chunk: Any) -> None:
+    def stream_chunk(self, chunk: Any, view: Callable[[Any], Any] | None = None) -> None:
         """A chunk the caller sees: its ``log_stream_event`` args are built off the
-        caller's path."""
+        caller's path (``view(chunk)``, when given, is what the hooks get)."""
         now = _time()
         original = self._original() if self.stream_ref is not None else _UNSEEN
         redact = self.redact
@@ -441,7 +441,8 @@ class CallLog:
             kw["log_event_type"] = "stream_event"
             if original is not _UNSEEN:
                 kw["original_response"] = original
-            obj = redact_response(chunk) if redact else chunk
+            shown = view(chunk) if view is not None else chunk
+            obj = redact_response(shown) if redact else shown
             return (kw, obj, kw["start_time"], _from_timestamp(now))
 
         self._submit(self.plan.stream, args)
