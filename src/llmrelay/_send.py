@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from ._context import UNSET, CallContext, api_base, hidden_params, stream_state
@@ -52,6 +52,8 @@ def send(ctx: CallContext) -> Any:
         return _open_stream(ctx, req)
     tr = _transport(ctx)
     reply = _with_retries(ctx, lambda: tr.send(_authorized(ctx, req), ctx.timeout), provider)
+    if getattr(provider, "follow_up", None) is not None:
+        reply = _followed(ctx, tr, reply)
     if log is not None:
         log.post_api_call(reply.body.decode("utf-8", "replace"), reply.headers)
     resp = _parse(ctx, reply)
@@ -80,8 +82,34 @@ def _with_retries(ctx: CallContext, attempt_fn: Callable[[], Any], provider: Pro
             attempt += 1
 
 
+def _followed(ctx: CallContext, tr: Transport, reply: Reply) -> Reply:
+    """The reply that answers the call: the provider's follow-up requests sent (after
+    their pause) until it has none, within the call's timeout."""
+    follow = ctx.provider.follow_up  # type: ignore[attr-defined]
+    deadline = time.monotonic() + (timeout_seconds(ctx.timeout) or _FOLLOW_LIMIT)
+    while True:
+        nxt = follow(ctx.call, reply.status, reply.headers, reply.body)
+        if nxt is None:
+            return reply
+        _check_deadline(ctx, deadline, nxt.after)
+        time.sleep(nxt.after)
+        reply = _with_retries(ctx, _sender(ctx, tr, nxt.request), ctx.provider)
+
+
+def _stream_request(ctx: CallContext, tr: Transport, req: HTTPRequest) -> HTTPRequest:
+    """The request whose body is streamed: ``req``, or for a provider with a follow-up
+    step, the one it names after ``req``'s reply."""
+    if getattr(ctx.provider, "follow_up", None) is None:
+        return req
+    first = _with_retries(ctx, lambda: tr.send(_authorized(ctx, req), ctx.timeout),
+                          ctx.provider)
+    nxt = ctx.provider.follow_up(ctx.call, first.status, first.headers, first.body)  # type: ignore[attr-defined]
+    return req if nxt is None else nxt.request
+
+
 def _open_stream(ctx: CallContext, req: HTTPRequest) -> CustomStreamWrapper:
     tr = _transport(ctx)
+    req = _stream_request(ctx, tr, req)
     s = _with_retries(ctx, lambda: tr.stream(_authorized(ctx, req), ctx.timeout), ctx.provider)
     decoder = ctx.provider.stream_decoder(ctx.call)
     pieces = s.chunks() if _raw(decoder) else s.lines()
@@ -123,6 +151,8 @@ async def asend(ctx: CallContext) -> Any:
         return await tr.asend(await _aauthorized(ctx, req), ctx.timeout)
 
     reply = await _awith_retries(ctx, attempt, provider)
+    if getattr(provider, "follow_up", None) is not None:
+        reply = await _afollowed(ctx, tr, reply)
     if log is not None:
         log.post_api_call(reply.body.decode("utf-8", "replace"), reply.headers)
     resp = _parse(ctx, reply)
@@ -152,8 +182,35 @@ async def _awith_retries(ctx: CallContext, attempt_fn: Callable[[], Any],
             attempt += 1
 
 
+async def _afollowed(ctx: CallContext, tr: Transport, reply: Reply) -> Reply:
+    """Async :func:`_followed`."""
+    follow = ctx.provider.follow_up  # type: ignore[attr-defined]
+    deadline = time.monotonic() + (timeout_seconds(ctx.timeout) or _FOLLOW_LIMIT)
+    while True:
+        nxt = follow(ctx.call, reply.status, reply.headers, reply.body)
+        if nxt is None:
+            return reply
+        _check_deadline(ctx, deadline, nxt.after)
+        await asyncio.sleep(nxt.after)
+        reply = await _awith_retries(ctx, _asender(ctx, tr, nxt.request), ctx.provider)
+
+
+async def _astream_request(ctx: CallContext, tr: Transport, req: HTTPRequest) -> HTTPRequest:
+    """Async :func:`_stream_request`."""
+    if getattr(ctx.provider, "follow_up", None) is None:
+        return req
+
+    async def attempt() -> Reply:
+        return await tr.asend(await _aauthorized(ctx, req), ctx.timeout)
+
+    first = await _awith_retries(ctx, attempt, ctx.provider)
+    nxt = ctx.provider.follow_up(ctx.call, first.status, first.headers, first.body)  # type: ignore[attr-defined]
+    return req if nxt is None else nxt.request
+
+
 async def _aopen_stream(ctx: CallContext, req: HTTPRequest) -> AsyncStreamWrapper:
     tr = _transport(ctx)
+    req = await _astream_request(ctx, tr, req)
 
     async def attempt() -> Any:
         return await tr.astream(await _aauthorized(ctx, req), ctx.timeout)
@@ -179,6 +236,28 @@ async def _aopen_stream(ctx: CallContext, req: HTTPRequest) -> AsyncStreamWrappe
 
 
 # ---- shared ---------------------------------------------------------------------------------
+_FOLLOW_LIMIT = 600.0  # seconds a call without a timeout waits for a polled job
+
+
+def _sender(ctx: CallContext, tr: Transport, req: HTTPRequest) -> Callable[[], Reply]:
+    return lambda: tr.send(_authorized(ctx, req), ctx.timeout)
+
+
+def _asender(ctx: CallContext, tr: Transport, req: HTTPRequest
+             ) -> Callable[[], Awaitable[Reply]]:
+    async def attempt() -> Reply:
+        return await tr.asend(await _aauthorized(ctx, req), ctx.timeout)
+    return attempt
+
+
+def _check_deadline(ctx: CallContext, deadline: float, pause: float) -> None:
+    """Raise :class:`Timeout` when the next follow-up would start past ``deadline``."""
+    if time.monotonic() + pause > deadline:
+        raise Timeout(f"no answer within the call's timeout ({ctx.timeout}s): the upstream "
+                      f"was still working on it", llm_provider=ctx.call.provider,
+                      model=ctx.call.model)
+
+
 def _transport(ctx: CallContext) -> Transport:
     tr: Transport | None = ctx.settings.transport
     base = tr if tr is not None else default_transport()

@@ -14,6 +14,12 @@ Two optional provider hooks serve wire APIs whose auth depends on the request:
   refreshing credentials may block (an HTTP call to a token endpoint), which only a
   well-kept library does for it. With ``may_block=False`` it returns False instead of
   blocking; async calls then run it on a worker thread.
+* ``follow_up(call, status, headers, body) -> FollowUp | None`` serves wire APIs where the
+  first reply is not the answer (a job that is created, then polled: Replicate's
+  predictions). Given each reply of a non-streamed call, it returns the request to send
+  next (after ``FollowUp.after`` seconds) or None when that reply is the one to parse; for
+  a stream, the request whose body is streamed (given the first reply, which is read
+  whole). Only the last reply reaches ``parse_response`` and the callbacks.
 * A request whose body is not JSON (a multipart upload, raw audio) sets
   ``HTTPRequest.content`` to the bytes to send and ``body`` to what callbacks see.
 * Credentials given per call under LiteLLM's names (``aws_secret_access_key``,
@@ -55,6 +61,7 @@ __all__ = [
     "TEXT_PARAMS",
     "TRANSCRIPTION_PARAMS",
     "Call",
+    "FollowUp",
     "HTTPRequest",
     "Provider",
     "StreamDecoder",
@@ -169,6 +176,18 @@ class HTTPRequest:
                 raise BadRequestError(f"the request cannot be sent as JSON: {exc}; pass "
                                       f"JSON values (strings, numbers, lists, dicts)") from exc
         return self.content
+
+
+class FollowUp:
+    """The next request of a call whose reply was not the answer yet (see the module's
+    ``follow_up``): send ``request`` after ``after`` seconds and treat its reply the same
+    way."""
+
+    __slots__ = ("after", "request")
+
+    def __init__(self, request: HTTPRequest, after: float = 0.0) -> None:
+        self.request = request
+        self.after = after
 
 
 class StreamDecoder(Protocol):

@@ -131,6 +131,9 @@ _ROWS: tuple[ProviderSpec, ...] = (
     ProviderSpec("cohere_chat", "cohere", "https://api.cohere.com",
                  ("COHERE_API_KEY", "CO_API_KEY"), ("COHERE_API_BASE",)),
     ProviderSpec("mock", "mock", None, requires_key=False),
+    ProviderSpec("replicate", "replicate", "https://api.replicate.com/v1",
+                 ("REPLICATE_API_KEY", "REPLICATE_API_TOKEN"), ("REPLICATE_API_BASE",),
+                 stream_usage=False, embeddings=False),
     ProviderSpec("predibase", "predibase", None, ("PREDIBASE_API_KEY", "PREDIBASE_API_TOKEN"),
                  ("PREDIBASE_API_BASE",), embeddings=False),
     # IBM watsonx.ai: an IBM Cloud API key exchanged for IAM tokens (or a token as is)
