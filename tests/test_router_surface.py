@@ -445,3 +445,57 @@ def test_should_retry_this_error_refused_credentials() -> None:
     forbidden = llmrelay.PermissionDeniedError("no", model="gpt")
     with pytest.raises(llmrelay.PermissionDeniedError):
         r.should_retry_this_error(forbidden, healthy_deployments=["a"], all_deployments=["a"])
+
+
+def test_add_deployment_takes_litellm_deployment_objects() -> None:
+    from llmrelay.router import Deployment, LiteLLM_Params
+    from llmrelay.types.router import ModelInfo
+
+    r = Router(model_list=[{"model_name": "gpt", "litellm_params": {
+        "model": "gpt-4o-mini", "mock_response": "first"}}])
+    before = r.get_model_ids()
+    added = r.add_deployment(Deployment(
+        model_name="instruct",
+        litellm_params=LiteLLM_Params(model="gpt-3.5-turbo-instruct", mock_response="second",
+                                      api_key=None),
+        model_info=ModelInfo()))
+    assert added is not None and added.model_name == "instruct"
+    assert added.params == {"mock_response": "second"}  # None values are not settings
+    after = r.get_model_ids()
+    assert len(after) == 2 and after[0] == before[0] and after[1] != after[0]
+    assert r.completion(model="instruct", messages=MSG).choices[0].message.content == "second"
+    # an id given in ModelInfo is kept; the same deployment again is not added twice
+    named = Deployment(model_name="gpt", litellm_params={"model": "gpt-4o"},
+                       model_info=ModelInfo(id="mine", base_model="gpt-4o"))
+    assert r.add_deployment(named) is not None and r.add_deployment(named) is None
+    assert r.get_deployment("mine").model_info["base_model"] == "gpt-4o"
+
+
+def test_add_deployment_takes_pydantic_models() -> None:
+    pydantic = pytest.importorskip("pydantic")
+
+    class Params(pydantic.BaseModel):
+        model: str
+        api_key: str | None = None
+        mock_response: str | None = None
+
+    class Entry(pydantic.BaseModel):
+        model_name: str
+        litellm_params: Params
+        model_info: dict[str, Any] = {}
+
+    r = Router(model_list=[])
+    dep = r.add_deployment(Entry(model_name="g", litellm_params=Params(
+        model="gpt-4o-mini", mock_response="from pydantic")))
+    assert dep is not None and "api_key" not in dep.params
+    assert r.completion(model="g", messages=MSG).choices[0].message.content == "from pydantic"
+    r.upsert_deployment(Entry(model_name="g", litellm_params=Params(
+        model="gpt-4o-mini", mock_response="replaced"), model_info={"id": dep.id}))
+    assert r.completion(model="g", messages=MSG).choices[0].message.content == "replaced"
+
+
+def test_a_litellm_deployment_without_a_model_is_a_config_error() -> None:
+    from llmrelay.router import Deployment, RouterConfigError
+
+    with pytest.raises(RouterConfigError, match="needs litellm_params with a 'model'"):
+        Deployment(model_name="g", litellm_params={"api_key": "k"})

@@ -23,7 +23,8 @@ from typing import Any
 from ..exceptions import LLMRelayError
 from ..providers.registry import ProviderSpec, resolve_model
 
-__all__ = ["CONFIG_ONLY", "Deployment", "RouterConfigError", "entry_id",
+__all__ = ["CONFIG_ONLY", "Deployment", "LiteLLM_Params", "ModelInfo", "RouterConfigError",
+           "as_entry", "entry_id",
            "expand_organizations", "load_model_list", "parse_fallbacks", "resolve_env"]
 
 _log = logging.getLogger("llmrelay")
@@ -45,9 +46,15 @@ class RouterConfigError(ValueError):
     """A ``model_list`` or router setting that cannot work (raised when the router is built)."""
 
 
-@dataclass
+@dataclass(init=False)
 class Deployment:
-    """One configured deployment of a model group."""
+    """One configured deployment of a model group.
+
+    Also built as LiteLLM builds one for ``Router.add_deployment``:
+    ``Deployment(model_name=..., litellm_params=LiteLLM_Params(model=...),
+    model_info=ModelInfo(...))`` (``litellm_params`` and ``model_info`` may be dicts or
+    objects with ``model_dump()``); it is then read like a ``model_list`` entry, and raises
+    :class:`RouterConfigError` as one would."""
 
     id: str
     model_name: str  # the model group callers ask for
@@ -66,6 +73,31 @@ class Deployment:
     error: LLMRelayError | None = field(default=None, repr=False)
     max_parallel: int | None = None  # requests in flight at once (max_parallel_requests)
     order: int | None = None  # priority in the group: the lowest ready order serves
+
+    def __init__(self, id: str | None = None, model_name: str = "", model: str | None = None,
+                 spec: ProviderSpec | None = None, provider_model: str | None = None,
+                 params: dict[str, Any] | None = None, model_info: Any = None,
+                 rpm: int | None = None, tpm: int | None = None, weight: float | None = None,
+                 inner_retries: int = 0, config: dict[str, Any] | None = None,
+                 error: LLMRelayError | None = None, max_parallel: int | None = None,
+                 order: int | None = None, *, litellm_params: Any = None) -> None:
+        if spec is None:  # LiteLLM's form: an entry to read
+            info = as_entry(model_info) or {}
+            if id is not None:
+                info.setdefault("id", id)
+            entry = {"model_name": model_name, "litellm_params": as_entry(litellm_params),
+                     "model_info": info}
+            self.__dict__.update(_deployment(0, entry).__dict__)
+            return
+        self.id, self.model_name, self.spec = str(id), model_name, spec
+        self.model = model if model is not None else provider_model or ""
+        self.provider_model = provider_model if provider_model is not None else self.model
+        self.params = params if params is not None else {}
+        self.model_info = model_info if isinstance(model_info, dict) else (
+            as_entry(model_info) or {})
+        self.rpm, self.tpm, self.weight, self.order = rpm, tpm, weight, order
+        self.inner_retries, self.max_parallel, self.error = inner_retries, max_parallel, error
+        self.config = config if config is not None else {}
 
     @property
     def provider(self) -> str:
@@ -117,6 +149,48 @@ class Params(dict[str, Any]):
         if name.startswith("__"):
             raise AttributeError(name)
         return self.get(name)
+
+    def model_dump(self, **_: Any) -> dict[str, Any]:
+        """The keys set, as a plain dict (LiteLLM's pydantic spelling)."""
+        return dict(self)
+
+
+class LiteLLM_Params(Params):  # LiteLLM's class name
+    """A deployment's call settings, as LiteLLM spells them for ``Deployment``:
+    ``LiteLLM_Params(model="openai/gpt-4o", api_key=..., rpm=...)``; a dict."""
+
+    def __init__(self, model: str, **params: Any) -> None:
+        super().__init__(model=model, **{k: v for k, v in params.items() if v is not None})
+
+
+class ModelInfo(Params):
+    """A deployment's ``model_info`` (``id``, ``base_model``, ``mode``, limits and prices
+    ...), as LiteLLM spells it: ``ModelInfo(id="my-id")``; a dict of the keys given (the
+    router gives a deployment without ``id`` one of its own)."""
+
+    def __init__(self, id: str | None = None, **info: Any) -> None:
+        super().__init__({k: v for k, v in {"id": id, **info}.items() if v is not None})
+
+
+def as_entry(value: Any) -> dict[str, Any] | None:
+    """A deployment part (``litellm_params``, ``model_info``, a whole entry) as a plain dict:
+    a mapping as is, an object with pydantic's ``model_dump()`` (or ``dict()``) dumped
+    without its unset values; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return dict(value)
+    for method in ("model_dump", "dict"):
+        dump = getattr(value, method, None)
+        if callable(dump):
+            try:
+                out = dump(exclude_none=True)
+            except TypeError:
+                out = dump()
+            if isinstance(out, Mapping):
+                return dict(out)
+    raise RouterConfigError(f"a deployment part must be a dict or a pydantic model, got "
+                            f"{type(value).__name__}")
 
 
 def _is_env(value: Any) -> bool:

@@ -20,7 +20,7 @@ from ..exceptions import (
     NotFoundError,
     PermissionDeniedError,
 )
-from .config import Deployment, Params, expand_organizations, load_model_list
+from .config import Deployment, Params, as_entry, expand_organizations, load_model_list
 from .health import _CALLERS_FAULT, Health
 
 if TYPE_CHECKING:
@@ -35,6 +35,17 @@ _CREDENTIALS = ("api_key", "api_base", "api_version", "organization", "azure_ad_
 # model_info keys that override the table for one deployment
 _OVERRIDES = ("max_tokens", "max_input_tokens", "max_output_tokens", "input_cost_per_token",
               "output_cost_per_token", "mode")
+
+
+def _entry_of(deployment: Any) -> dict[str, Any]:
+    """A deployment to add as a ``model_list`` entry."""
+    if isinstance(deployment, Deployment):
+        return deployment.describe()
+    entry = as_entry(deployment) or {}
+    for part in ("litellm_params", "model_info"):
+        if entry.get(part) is not None:
+            entry[part] = as_entry(entry[part])
+    return entry
 
 
 def _info_for(dep: Deployment, model_name: str | None = None) -> dict[str, Any]:
@@ -270,9 +281,10 @@ class RouterQueries:
         self._by_id = {d.id: d for deps in self.groups.values() for d in deps}
 
     def add_deployment(self, deployment: Any) -> Deployment | None:
-        """Add one deployment entry (a dict or a :class:`Deployment`); None when a
-        deployment with its id is already there."""
-        entry = deployment.describe() if isinstance(deployment, Deployment) else dict(deployment)
+        """Add one deployment entry (a dict, a :class:`Deployment`, or LiteLLM's pydantic
+        ``Deployment``: anything with ``model_dump()``); None when a deployment with its id
+        is already there."""
+        entry = _entry_of(deployment)
         dep = load_model_list([entry])[str(entry.get("model_name"))][0]
         if dep.id in self._by_id:
             return None
@@ -282,7 +294,7 @@ class RouterQueries:
 
     def upsert_deployment(self, deployment: Any) -> Deployment | None:
         """Add the deployment, or replace the one with its id."""
-        entry = deployment.describe() if isinstance(deployment, Deployment) else dict(deployment)
+        entry = _entry_of(deployment)
         dep = load_model_list([entry])[str(entry.get("model_name"))][0]
         self.delete_deployment(dep.id)
         return self.add_deployment(entry)
