@@ -22,7 +22,8 @@ has no use for them). Other accounting settings (``general_settings``):
   database takes the backlog;
 * ``spool_fsync``: ``off`` | ``interval`` (default) | ``always`` (see ``keys/spool.py``);
 * ``limits_failure_policy`` (``$LLMRELAY_LIMITS_FAILURE_POLICY``): ``fail_open`` (default) or
-  ``fail_closed``, what a request of a key with limits gets while Redis is unreachable;
+  ``fail_closed``, what a request of a key with limits gets while Redis is unreachable
+  (LiteLLM's ``fail_closed_budget_enforcement: true`` means ``fail_closed``);
 * ``database_timeout`` (seconds, default 5): the database's connect and statement timeout;
   a call gets 2 s more before its connection is dropped and replaced.
 """
@@ -42,7 +43,8 @@ FSYNC_POLICIES = ("off", "interval", "always")
 REDIS_KEYS = ("redis_url", "redis_host", "redis_port", "redis_password", "redis_username",
               "redis_db", "redis_ssl")
 GENERAL_KEYS = frozenset({*REDIS_KEYS, "spool_dir", "spool_max_size_mb", "spool_fsync",
-                          "limits_failure_policy", "database_timeout"})
+                          "limits_failure_policy", "database_timeout",
+                          "fail_closed_budget_enforcement"})
 _MB = 1024 * 1024
 
 
@@ -187,6 +189,12 @@ def accounting_settings(general: dict[str, Any], router: dict[str, Any],
         out.database_timeout = seconds
     policy = general.get("limits_failure_policy")
     source = f"{w}.limits_failure_policy"
+    strict = general.get("fail_closed_budget_enforcement")  # LiteLLM's name for fail_closed
+    if strict not in (None, False, True, "true", "false", "True", "False"):
+        raise AccountingConfigError(f"{w}.fail_closed_budget_enforcement: expected true or "
+                                    f"false, got {strict!r}")
+    if policy is None and strict in (True, "true", "True"):
+        policy, source = "fail_closed", f"{w}.fail_closed_budget_enforcement"
     if policy is None and env.get("LLMRELAY_LIMITS_FAILURE_POLICY"):
         policy, source = env["LLMRELAY_LIMITS_FAILURE_POLICY"], "LLMRELAY_LIMITS_FAILURE_POLICY"
     if policy is not None:

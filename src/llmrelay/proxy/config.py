@@ -100,6 +100,10 @@ class ProxyConfig:
     key_header: str | None = None  # litellm_key_header_name
     completion_model: str | None = None
     embedding_model: str | None = None
+    image_generation_model: str | None = None
+    moderation_model: str | None = None  # for moderations that name no model
+    default_team_disabled: bool = False  # only admins create keys without a team
+    team_callbacks: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     enforce_user_param: bool = False
     reject_clientside_metadata_tags: bool = False
     store_prompts_in_spend_logs: bool = False  # usage rows keep messages and response
@@ -261,15 +265,18 @@ def _database(cfg: ProxyConfig, general: dict[str, Any]) -> None:
     if limit is not None:
         cfg.database_options["pool_size"] = numeric(
             limit, f"{w}.database_connection_pool_limit", integer=True, positive=True)
-    timeout = general.get("database_connection_timeout")
-    if timeout is not None:
-        cfg.database_options["connect_timeout"] = float(numeric(
-            timeout, f"{w}.database_connection_timeout", positive=True))
+    for name in ("database_connection_timeout", "database_connect_timeout"):  # 2nd wins
+        timeout = general.get(name)
+        if timeout is not None:
+            cfg.database_options["connect_timeout"] = float(numeric(
+                timeout, f"{w}.{name}", positive=True))
 
 
 _GENERAL_READ = frozenset({
     "master_key", _WEAK_OVERRIDE, "database_url", "database_connection_pool_limit",
-    "database_connection_timeout", "max_request_size_mb", "max_parallel_requests",
+    "database_connection_timeout", "database_connect_timeout", "max_request_size_mb",
+    "max_parallel_requests", "image_generation_model", "moderation_model",
+    "default_team_disabled", "token_rate_limit_type",
     "global_max_parallel_requests", "allowed_routes", "allowed_ips", "use_x_forwarded_for",
     "litellm_key_header_name", "completion_model", "embedding_model", "enforce_user_param",
     "reject_clientside_metadata_tags", "pass_through_endpoints", "store_prompts_in_spend_logs",
@@ -297,17 +304,24 @@ def _general_settings(cfg: ProxyConfig, general: dict[str, Any], raw_general: di
             setattr(cfg, name, string_list(general[name], f"{w}.{name}"))
     for name in ("use_x_forwarded_for", "enforce_user_param",
                  "reject_clientside_metadata_tags", "store_prompts_in_spend_logs",
-                 "disable_admin_ui"):
+                 "disable_admin_ui", "default_team_disabled"):
         if general.get(name) is not None:
             setattr(cfg, name, as_bool(general[name], f"{w}.{name}"))
     for name, attr in (("litellm_key_header_name", "key_header"),
                        ("completion_model", "completion_model"),
-                       ("embedding_model", "embedding_model")):
+                       ("embedding_model", "embedding_model"),
+                       ("image_generation_model", "image_generation_model"),
+                       ("moderation_model", "moderation_model")):
         value = general.get(name)
         if value is not None:
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{w}.{name}: expected a non-empty string, got {value!r}")
             setattr(cfg, attr, value.strip())
+    counting = general.get("token_rate_limit_type")
+    if counting not in (None, "total"):  # tpm limits count input + output tokens
+        raise ConfigError(f"{w}.token_rate_limit_type: llmrelay counts total tokens for "
+                          f"tpm limits; {counting!r} is not implemented (use total or remove "
+                          f"it)")
     from .routes.passthrough import parse_endpoints
 
     cfg.pass_through_endpoints = parse_endpoints(general.get("pass_through_endpoints"))
@@ -318,7 +332,7 @@ _LITELLM_READ = frozenset({
     "callbacks", "success_callback", "failure_callback", "input_callback", "cache",
     "cache_params", "num_retries", "drop_params", "turn_off_message_logging",
     "request_timeout", "callback_timeout", "max_parallel_requests",
-    "require_auth_for_metrics_endpoint", "custom_provider_map"})
+    "require_auth_for_metrics_endpoint", "custom_provider_map", "default_team_settings"})
 
 
 def _litellm_settings(cfg: ProxyConfig, section_: dict[str, Any], base_dir: str,
@@ -330,6 +344,10 @@ def _litellm_settings(cfg: ProxyConfig, section_: dict[str, Any], base_dir: str,
         found, unused = callbacks(section_.get(name), f"{w}.{name}", base_dir)
         setattr(cfg, name, found)
         cfg.unused.extend(unused)
+    from .team_logging import team_callbacks
+
+    cfg.team_callbacks = team_callbacks(section_.get("default_team_settings"),
+                                        f"{w}.default_team_settings", base_dir, cfg.unused)
     if section_.get("custom_provider_map") is not None:
         custom_providers(section_["custom_provider_map"], f"{w}.custom_provider_map", base_dir)
     if section_.get("cache") is not None:
@@ -362,6 +380,15 @@ def _top_level(cfg: ProxyConfig, raw: dict[str, Any], policy: _Policy) -> None:
     handled = {"model_list", "litellm_settings", "router_settings", "general_settings",
                "environment_variables", "credential_list"}
     policy.rest("", raw, handled)
+
+
+def _passthrough_targets(general: dict[str, Any]) -> list[str]:
+    """The pass-through targets, whose ``os.environ/`` variable must be set (a route
+    forwarding to nowhere is a start-up error naming the variable)."""
+    routes = general.get("pass_through_endpoints")
+    if not isinstance(routes, list):
+        return []
+    return [f"general_settings.pass_through_endpoints[{i}].target" for i in range(len(routes))]
 
 
 def _quiet_unused(cfg: ProxyConfig) -> None:
@@ -400,7 +427,8 @@ def load_config(path: str | None = None) -> ProxyConfig:
             os.environ[str(name)] = str(value)
     raw_general = section(raw, "general_settings")
     # An unset variable for the database would quietly put keys and spend elsewhere.
-    raw = resolve_env(raw, "", cfg.warnings, strict={"general_settings.database_url"})
+    strict = {"general_settings.database_url", *_passthrough_targets(raw_general)}
+    raw = resolve_env(raw, "", cfg.warnings, strict=strict)
     _top_level(cfg, raw, policy)
     data_dir = os.environ.get("LLMRELAY_DATA_DIR")
     cfg.sqlite_path = os.path.join(data_dir or ".", "llmrelay.db")

@@ -252,6 +252,9 @@ _CACHE_REFUSED = {
     "sentinel_nodes": "Redis Sentinel is not supported; give one host or url",
     "gcp_service_account": "GCP IAM auth for Redis is not supported",
 }
+# LiteLLM's cache types llmrelay has no cache for.
+_OTHER_CACHES = ("s3", "gcs", "azure-blob", "redis-semantic", "qdrant-semantic",
+                 "valkey-semantic")
 
 
 def cache_params(params: dict[str, Any], where: str, unused: list[tuple[str, str]]
@@ -271,6 +274,9 @@ def cache_params(params: dict[str, Any], where: str, unused: list[tuple[str, str
         if name in _CACHE_STR:
             if not isinstance(value, str):
                 raise ConfigError(f"{where}.{name}: expected a string, got {value!r}")
+            if name == "type" and value in _OTHER_CACHES:
+                raise ConfigError(f"{where}.type: LiteLLM's {value} cache is not implemented "
+                                  f"in llmrelay; use local, disk or redis (or cache: false)")
             out[name] = value
         elif name in {n for n, _, _ in _CACHE_NUM}:
             integer, positive = next((i, p) for n, i, p in _CACHE_NUM if n == name)

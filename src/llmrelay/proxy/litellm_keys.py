@@ -55,6 +55,14 @@ TOP: Table = {
     "search_tools": (ABSENT, "no search endpoints"),
     "agent_list": (ABSENT, "no agent gateway"),
     "guardrails": (REFUSED, "guardrails are not implemented; requests would go unchecked"),
+    "policies": (REFUSED, "guardrail policies are not implemented; requests would go "
+                          "unchecked"),
+    "policy_attachments": (REFUSED, "guardrail policies are not implemented; requests would "
+                                    "go unchecked"),
+    "worker_registry": (ABSENT, "no global control plane"),
+    "agent_settings": (ABSENT, "no agent sessions"),
+    "sandbox_tools": (ABSENT, "no code-interpreter sandboxes"),
+    "mcp_builtin_servers": (ABSENT, "no MCP gateway"),
 }
 
 GENERAL: Table = {
@@ -97,7 +105,7 @@ GENERAL: Table = {
     "maximum_spend_logs_retention_period": (REFUSED, "spend logs are kept; no purge"),
     "maximum_spend_logs_retention_interval": (REFUSED, "spend logs are kept; no purge"),
     "max_response_size_mb": (REFUSED, "response size limits are not implemented"),
-    "default_team_disabled": (REFUSED, "teams are not implemented yet"),
+    "default_team_disabled": (HONOURED, "only admins create keys without a team"),
     "allow_requests_on_db_unavailable": (
         SAME, "known keys keep working from the key cache while the database is down"),
     "store_model_in_db": (ABSENT, "no model management API; the config's models are all"),
@@ -122,13 +130,17 @@ GENERAL: Table = {
     "alert_to_webhook_url": (ABSENT, "no alerting"),
     "spend_report_frequency": (ABSENT, "no alerting"),
     "disable_retry_on_max_parallel_request_limit_error": (ABSENT, "limits are not retried"),
-    "disable_responses_id_security": (ABSENT, "no /responses endpoint yet"),
-    "image_generation_model": (ABSENT, "no image endpoints yet"),
-    "moderation_model": (ABSENT, "no moderation endpoint yet"),
+    "disable_responses_id_security": (REFUSED, "a stored response is always only its "
+                                               "key's"),
+    "image_generation_model": (HONOURED, "model used for every image generation"),
+    "moderation_model": (HONOURED, "model for moderations that name none"),
     "forward_openai_org_id": (ABSENT, "client headers are not forwarded upstream"),
     "forward_client_headers_to_llm_api": (ABSENT, "client headers are not forwarded upstream"),
-    "use_client_credentials_pass_through_routes": (ABSENT, "no pass-through routes"),
-    "service_account_settings": (ABSENT, "no service accounts"),
+    "use_client_credentials_pass_through_routes": (
+        ABSENT, "not read by LiteLLM either; pass-through routes need a key unless "
+                "auth: false"),
+    "service_account_settings": (REFUSED, "settings for keys without a user are not "
+                                          "implemented"),
     "user_mcp_management_mode": (ABSENT, "no MCP gateway"),
     "ui_access_mode": (ABSENT, "the dashboard shows what each key's role allows"),
     "custom_sso": (ABSENT, "no SSO: the dashboard signs in with a key"),
@@ -137,6 +149,115 @@ GENERAL: Table = {
     "key_management_settings": (ABSENT, "no secret manager"),
     "proxy_batch_polling_interval": (ABSENT, "no batch API"),
     "disable_error_logs": (ABSENT, "errors are not written to the database"),
+    # security and access
+    "allow_unmanaged_response_ids": (REFUSED, "a response id this proxy did not make "
+                                              "answers 404"),
+    "enforce_fallback_model_access": (REFUSED, "fallbacks are not checked against the key's "
+                                               "models"),
+    "enforce_fallback_budget": (SAME, "budgets are checked once per request, before its "
+                                      "first attempt; fallbacks run within it"),
+    "disable_auto_add_proxy_admin_to_teams": (SAME, "the admin creating a team is not added "
+                                                    "to it; listed members are"),
+    "enforce_rbac": (SAME, "every management route checks the caller's role"),
+    "role_permissions": (REFUSED, "custom role permissions are not implemented"),
+    "custom_key_update": (REFUSED, "custom key checks are not supported"),
+    "custom_key_policy": (REFUSED, "custom key checks are not supported"),
+    "custom_team_metadata_validate": (REFUSED, "custom team checks are not supported"),
+    "team_metadata_validation_timeout": (ABSENT, "only for custom_team_metadata_validate"),
+    "team_metadata_validation_error_message": (ABSENT, "only for "
+                                                       "custom_team_metadata_validate"),
+    "custom_auth_run_common_checks": (ABSENT, "only for custom_auth, which is refused"),
+    "user_header_name": (REFUSED, "the end user is the body's `user` only, never a header"),
+    "user_header_mappings": (REFUSED, "the end user is the body's `user` only, never a "
+                                      "header"),
+    "missing_session_id": (REFUSED, "session ids are neither generated nor required"),
+    "disable_env_credential_login": (ABSENT, "the dashboard signs in with a key; no "
+                                             "username/password"),
+    "max_failed_login_attempts_per_source": (ABSENT, "no password sign-in to limit"),
+    "max_failed_login_attempts_per_source_overrides": (ABSENT, "no password sign-in to limit"),
+    "failed_login_window_seconds": (ABSENT, "no password sign-in to limit"),
+    "failed_login_block_seconds": (ABSENT, "no password sign-in to limit"),
+    "trusted_proxy_ranges": (ABSENT, "no header-based sign-in (use_x_forwarded_for is read "
+                                     "for allowed_ips)"),
+    "auto_redirect_ui_login_to_sso": (ABSENT, "no SSO: the dashboard signs in with a key"),
+    "custom_ui_sso_sign_in_handler": (ABSENT, "no SSO: the dashboard signs in with a key"),
+    "allow_cli_sso_verification_uri_complete": (ABSENT, "no SSO"),
+    "control_plane_url": (ABSENT, "no global control plane"),
+    "enable_drain_endpoint": (ABSENT, "no /health/drain endpoint"),
+    "drain_endpoint_token": (ABSENT, "no /health/drain endpoint"),
+    "scope_spend_list_endpoints_to_caller": (ABSENT, "not read by LiteLLM either; /spend/keys "
+                                                     "is for admins"),
+    "legacy_unscoped_spend_list_endpoints": (ABSENT, "not read by LiteLLM either; /spend/keys "
+                                                     "is for admins"),
+    "use_queue": (ABSENT, "LiteLLM's old request queue; not read by LiteLLM either"),
+    # limits and budgets
+    "token_rate_limit_type": (HONOURED, "total only: tpm limits count input + output tokens"),
+    "fail_closed_budget_enforcement": (HONOURED, "limits_failure_policy: fail_closed"),
+    "disable_budget_reservation": (REFUSED, "budgets always reserve a request's worst-case "
+                                            "cost"),
+    "max_in_flight_requests_per_worker": (REFUSED, "no per-worker admission queue; use "
+                                                   "global_max_parallel_requests"),
+    "max_queued_requests_per_worker": (REFUSED, "no per-worker admission queue"),
+    "admission_queue_timeout_seconds": (REFUSED, "no per-worker admission queue"),
+    # the database and spend records
+    "database_connect_timeout": (HONOURED, "PostgreSQL connect timeout"),
+    "database_connection_pool_timeout": (ABSENT, "every database call has its deadline "
+                                                 "(database_timeout)"),
+    "database_socket_timeout": (ABSENT, "every database call has its deadline "
+                                        "(database_timeout)"),
+    "database_statement_timeout": (ABSENT, "every database call has its deadline "
+                                           "(database_timeout)"),
+    "database_lock_timeout": (ABSENT, "every database call has its deadline "
+                                      "(database_timeout)"),
+    "database_extra_connection_params": (REFUSED, "put connection parameters (sslmode ...) "
+                                                  "in database_url"),
+    "database_disable_prepared_statements": (ABSENT, "psycopg prepares statements used "
+                                                     "often; no PgBouncer mode"),
+    "use_redis_transaction_buffer": (SAME, "spend goes through a local spool and is written "
+                                           "in batches"),
+    "user_api_key_cache_max_size": (SAME, "each worker caches up to 100,000 keys"),
+    "proxy_config_reload_interval_seconds": (ABSENT, "no models in the database"),
+    "scheduled_job_stagger": (ABSENT, "no scheduled jobs to stagger"),
+    "maximum_spend_logs_cleanup_batch_size": (ABSENT, "spend logs are kept; no purge"),
+    "maximum_spend_logs_cleanup_max_batches": (ABSENT, "spend logs are kept; no purge"),
+    "maximum_spend_logs_cleanup_run_budget": (ABSENT, "spend logs are kept; no purge"),
+    "maximum_spend_logs_cleanup_batch_timeout": (ABSENT, "spend logs are kept; no purge"),
+    "maximum_spend_logs_cleanup_cron": (ABSENT, "spend logs are kept; no purge"),
+    "spend_capture_rate_check": (ABSENT, "no alerting"),
+    "alert_type_config": (ABSENT, "no alerting"),
+    # requests and answers
+    "cancel_on_disconnect": (ABSENT, "streams are cancelled when the client leaves; other "
+                                     "calls finish"),
+    "always_include_stream_usage": (ABSENT, "streams carry usage when the client asks "
+                                            "(stream_options)"),
+    "sse_keepalive_ping_interval_seconds": (ABSENT, "no keepalive pings in streams"),
+    "include_call_id_in_error_body": (ABSENT, "error bodies keep OpenAI's shape"),
+    "pass_through_request_timeout": (ABSENT, "pass-through calls time out after 600 s"),
+    "forward_llm_provider_auth_headers": (ABSENT, "client headers are not forwarded "
+                                                  "upstream"),
+    # files, batches, health checks, MCP, search
+    "disable_batch_input_file_rate_limiting": (ABSENT, "no batch API"),
+    "skip_batch_input_file_rate_limiting_for_providers": (ABSENT, "no batch API"),
+    "skip_batch_input_file_rate_limiting_for_models": (ABSENT, "no batch API"),
+    "max_batch_file_size_mb": (ABSENT, "no /files endpoints"),
+    "max_file_size_mb": (ABSENT, "no /files endpoints"),
+    "allowed_file_extensions": (ABSENT, "no /files endpoints"),
+    "blocked_file_extensions": (ABSENT, "no /files endpoints"),
+    "enable_health_check_routing": (ABSENT, "no background health checks"),
+    "background_health_check_model_groups": (ABSENT, "no background health checks"),
+    "health_check_ignore_transient_errors": (ABSENT, "no background health checks"),
+    "health_check_staleness_threshold": (ABSENT, "no background health checks"),
+    "health_check_concurrency": (ABSENT, "no background health checks"),
+    "health_check_skip_disabled_background_models": (ABSENT, "no background health checks"),
+    "use_shared_health_check": (ABSENT, "no background health checks"),
+    "enable_mcp_registry": (ABSENT, "no MCP gateway"),
+    "mcp_client_side_auth_header_name": (ABSENT, "no MCP gateway"),
+    "mcp_internal_ip_ranges": (ABSENT, "no MCP gateway"),
+    "mcp_required_fields": (ABSENT, "no MCP gateway"),
+    "mcp_trusted_proxy_ranges": (ABSENT, "no MCP gateway"),
+    "require_end_user_mcp_access_defined": (ABSENT, "no MCP gateway"),
+    "require_key_mcp_access_defined": (ABSENT, "no MCP gateway"),
+    "search_tools": (ABSENT, "no search endpoints"),
 }
 
 LITELLM: Table = {
@@ -160,7 +281,8 @@ LITELLM: Table = {
     "retry_after": (HONOURED, "router setting (router_settings wins)"),
     "max_parallel_requests": (HONOURED, "default in-flight limit per deployment"),
     "telemetry": (SAME, "llmrelay sends no telemetry"),
-    "key_generation_settings": (SAME, "only the master key creates keys"),
+    "key_generation_settings": (REFUSED, "who may create keys is set by roles, not by "
+                                         "this setting"),
     "set_verbose": (ABSENT, "use `llmrelay serve --log-level debug`"),
     "json_logs": (ABSENT, "logs are plain text"),
     "service_callbacks": (ABSENT, "no service health events"),
@@ -170,32 +292,70 @@ LITELLM: Table = {
     "modify_params": (ABSENT, "requests are sent as given"),
     "enable_preview_features": (ABSENT, "no preview features"),
     "force_ipv4": (ABSENT, "the system resolver decides"),
-    "disable_end_user_cost_tracking": (ABSENT, "no end-user cost tracking"),
+    "disable_end_user_cost_tracking": (REFUSED, "the request's `user` is always kept "
+                                                "with its spend"),
     "disable_end_user_cost_tracking_prometheus_only": (ABSENT, "no end-user metrics"),
     "disable_add_transform_inline_image_block": (ABSENT, "Fireworks-specific"),
-    "use_chat_completions_url_for_anthropic_messages": (ABSENT, "no /v1/messages yet"),
+    "use_chat_completions_url_for_anthropic_messages": (
+        SAME, "/v1/messages to other providers goes through their chat API"),
     "disable_hf_tokenizer_download": (ABSENT, "no Hugging Face tokenizers"),
     "enable_json_schema_validation": (ABSENT, "responses are not schema-checked"),
     "enable_key_alias_format_validation": (ABSENT, "key aliases are free text"),
     "disable_copilot_system_to_assistant": (ABSENT, "deprecated in LiteLLM"),
     "log_raw_request_response": (ABSENT, "callbacks get the request body anyway"),
     "return_response_headers": (ABSENT, "provider headers are not returned"),
-    "default_team_settings": (ABSENT, "no teams yet"),
-    "default_internal_user_params": (ABSENT, "no users yet"),
-    "max_internal_user_budget": (ABSENT, "no users yet"),
-    "default_max_internal_user_budget": (ABSENT, "no users yet"),
-    "internal_user_budget_duration": (ABSENT, "no users yet"),
+    "default_team_settings": (HONOURED, "each team's own callbacks (Langfuse keys) for "
+                                        "its keys' calls"),
+    "default_internal_user_params": (ABSENT, "users are never created at sign-in (no SSO)"),
+    "max_internal_user_budget": (REFUSED, "a default budget for new users is not "
+                                          "implemented"),
+    "default_max_internal_user_budget": (REFUSED, "a default budget for new users is not "
+                                                  "implemented"),
+    "internal_user_budget_duration": (REFUSED, "a default budget for new users is not "
+                                               "implemented"),
     "default_key_generate_params": (REFUSED, "key defaults are not implemented"),
     "upperbound_key_generate_params": (REFUSED, "key upper bounds are not implemented"),
     "max_budget": (REFUSED, "a proxy-wide budget is not implemented"),
     "budget_duration": (REFUSED, "a proxy-wide budget is not implemented"),
-    "max_end_user_budget": (REFUSED, "end-user budgets are not implemented"),
+    "max_end_user_budget": (REFUSED, "a default budget for every end user is not "
+                                     "implemented (set one per customer)"),
     "post_call_rules": (REFUSED, "post-call rules are not implemented"),
     "custom_provider_map": (HONOURED, "CustomLLM handlers as providers, by name"),
     "model_group_settings": (ABSENT, "LiteLLM's per-group forwarding options"),
     "s3_callback_params": (ABSENT, "no S3 logging"),
     "ssl_verify": (ABSENT, "TLS certificates are always verified"),
     "drop_params_on_unsupported_models": (ABSENT, "see drop_params"),
+    "service_callback": (ABSENT, "no service health events"),
+    "langfuse_enable_update_trace_keys": (ABSENT, "LiteLLM's Langfuse trace options"),
+    "cost_discount_config": (REFUSED, "cost discounts are not implemented; spend would "
+                                      "differ"),
+    "cost_margin_config": (REFUSED, "cost margins are not implemented; spend would differ"),
+    "request_correlation_in_logs": (ABSENT, "logs are plain text"),
+    "enable_redis_auth_cache": (SAME, "each worker caches keys and follows their changes "
+                                      "in the database"),
+    "disable_stop_sequence_limit": (ABSENT, "`stop` is sent as given, never cut to 4"),
+    "disable_aiohttp_transport": (ABSENT, "async upstream calls use aiohttp"),
+    "http2": (ABSENT, "upstream calls use HTTP/1.1"),
+    "enable_end_user_cost_tracking_prometheus_only": (ABSENT, "no end-user metrics"),
+    "route_all_chat_openai_to_responses": (ABSENT, "chat requests go to chat completions"),
+    "skip_system_message_in_guardrail": (ABSENT, "no guardrails"),
+    "skip_tool_message_in_guardrail": (ABSENT, "no guardrails"),
+    "key_alias_pattern": (ABSENT, "key aliases are free text"),
+    "require_managed_files": (ABSENT, "no /files endpoints"),
+    "user_url_validation": (SAME, "llmrelay fetches no URL a client sends"),
+    "user_url_allowed_hosts": (ABSENT, "llmrelay fetches no URL a client sends"),
+    "default_team_params": (REFUSED, "team defaults are not implemented"),
+    "budget_reset_time": (REFUSED, "budget windows restart every budget_duration from their "
+                                   "start; no time of day"),
+    "overwrite_user_with_key_hash": (REFUSED, "the `user` sent upstream is the client's"),
+    "add_function_to_prompt": (ABSENT, "functions are never written into prompts"),
+    "max_ui_session_budget": (ABSENT, "the dashboard has no playground"),
+    "store_audit_logs": (SAME, "changes to keys, teams and users are always in the audit "
+                               "log"),
+    "include_cost_in_streaming_usage": (SAME, "a stream's usage chunk carries its cost"),
+    "advisor_interception_params": (ABSENT, "no advisor interception"),
+    "websearch_interception_params": (ABSENT, "no web-search interception"),
+    "code_interpreter_interception_params": (ABSENT, "no code-interpreter interception"),
 }
 
 ROUTER: Table = {
@@ -254,10 +414,16 @@ ROUTER: Table = {
     "fallback_on_unsupported_params": (ABSENT, "see drop_params"),
     "enable_weighted_failover": (ABSENT, "fallbacks are tried in order"),
     "plugins": (ABSENT, "no router plugins"),
-    "tag_routing_prefix": (ABSENT, "tag-based routing is not implemented"),
+    "tag_routing_prefix": (REFUSED, "tag prefixes are not implemented; request tags match "
+                                    "as written"),
     "auto_router_capability_limit": (ABSENT, "no auto router"),
     "fallback_access_check": (ABSENT, "fallbacks are model groups of this proxy"),
     "fallback_budget_check": (ABSENT, "fallbacks are model groups of this proxy"),
+    "keepalive_seconds": (ABSENT, "no keepalive pings in streams"),
+    "allow_client_keepalive_override": (ABSENT, "no keepalive pings in streams"),
+    "heuristic_v2_router_limit": (ABSENT, "no auto router"),
+    "enable_pre_call_check": (ABSENT, "a misspelling in LiteLLM's table; "
+                                      "enable_pre_call_checks is read"),
 }
 
 # model_info keys that change what llmrelay does; the rest is descriptive and kept as given.
@@ -265,7 +431,8 @@ MODEL_INFO: Table = {
     "id": (HONOURED, "deployment id"),
     "input_cost_per_token": (HONOURED, "price"),
     "output_cost_per_token": (HONOURED, "price"),
-    "supported_environments": (REFUSED, "per-environment models are not implemented"),
+    "supported_environments": (HONOURED, "deployment served only when LITELLM_ENVIRONMENT "
+                                         "is listed"),
 }
 
 # Integration names LiteLLM knows (its custom-logger callbacks and the older string
@@ -284,7 +451,8 @@ LITELLM_CALLBACKS = frozenset({
     "compression_interception", "newrelic", "signoz", "athina", "dynamodb", "greenscale",
     "helicone", "lunary", "promptlayer", "s3", "sentry", "slack", "supabase", "traceloop",
     "wandb", "weights_biases", "llmonitor", "berrispend", "aispend", "custom_callback_api",
-    "email", "logfire_otel", "langfuse_v2",
+    "email", "logfire_otel", "langfuse_v2", "advisor_interception", "websearch_interception",
+    "code_interpreter_interception",
 })
 
 # Call types LiteLLM names (``supported_call_types`` of the cache, hooks' ``call_type``).

@@ -105,7 +105,8 @@ def apply_to_body(cfg: ProxyConfig, data: dict[str, Any], call_type: str) -> Non
     """Apply the config's server-side model and the request rules to an LLM request body
     (before it is checked); raises a 400 :class:`ProxyError` naming the setting."""
     forced = {"embeddings": cfg.embedding_model, "completion": cfg.completion_model,
-              "text_completion": cfg.completion_model}.get(call_type)
+              "text_completion": cfg.completion_model,
+              "image_generation": cfg.image_generation_model}.get(call_type)
     if forced is not None:
         data["model"] = forced
     if cfg.enforce_user_param and not data.get("user"):

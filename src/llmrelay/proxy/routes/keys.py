@@ -138,12 +138,17 @@ async def _existing(state: Any, token: str) -> Any:
     return rec
 
 
-def _may_create(caller: Caller, fields: dict[str, Any]) -> None:
+def _may_create(caller: Caller, fields: dict[str, Any], no_personal: bool = False) -> None:
     """Proxy admins: any key; team admins: keys of their team (for its members or no
-    user); internal users: their own keys (``user_id`` set to theirs), in their teams."""
+    user); internal users: their own keys (``user_id`` set to theirs), in their teams.
+    ``no_personal`` (``general_settings.default_team_disabled``): only admins create keys
+    without a team."""
     if caller.is_admin:
         return
     team_id, user_id = fields.get("team_id"), fields.get("user_id")
+    if no_personal and team_id is None:
+        raise caller.denied("keys without a team_id are turned off on this proxy "
+                            "(general_settings.default_team_disabled); give a team_id")
     if team_id is not None and caller.admin_of(team_id):
         return
     if caller.role == "internal_user" and caller.user_id is not None:
@@ -174,7 +179,7 @@ async def generate(request: Request) -> Response:
         state = request.app.state.proxy
         body = await _body(request)
         fields, warnings = _fields(body, state)
-        _may_create(caller, fields)
+        _may_create(caller, fields, state.cfg.default_team_disabled)
         metadata, _ = split(body, None)
         if metadata is not None:
             fields["metadata"] = metadata

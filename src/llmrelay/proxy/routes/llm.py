@@ -157,8 +157,10 @@ class LLMRequest:
                              headers={"retry-after": "1"})
         self.data = data = await read_request(self.request, self.call_type, auth,
                                               state.cfg.policy, state.cfg.max_request_size)
-        if self.endpoint.default_model and not data.get("model"):
-            data["model"] = self.endpoint.default_model
+        if not data.get("model"):  # general_settings.moderation_model, else the endpoint's
+            default = state.cfg.moderation_model if self.call_type == "moderation" else None
+            if default or self.endpoint.default_model:
+                data["model"] = default or self.endpoint.default_model
         apply_to_body(state.cfg, data, self.call_type)
         apply_alias(auth.record, data)
         self.group = group = self._model_group(data)
@@ -180,6 +182,8 @@ class LLMRequest:
             self.data = data
             self.group = group = self._model_group(data)
         kwargs = build_kwargs(data, auth, self.call_id, group)
+        if auth.team_id is not None and auth.team_id in state.cfg.team_callbacks:
+            kwargs.update(state.cfg.team_callbacks[auth.team_id])  # default_team_settings
         for name in self.endpoint.forward_headers:  # e.g. anthropic-beta, to the upstream
             value = self.request.headers.get(name)
             if value:
