@@ -276,3 +276,9 @@ async def test_default_team_settings_send_a_teams_calls_to_its_langfuse(
             texts = str(lf.spans())
             assert t1[-6:] in texts  # the team's call, in the team's project
             assert t2[-6:] not in texts and alone[-6:] not in texts
+            sender = logger.sender._thread
+        for _ in range(50):  # the proxy's stop closed the team's logger
+            if sender is None or not sender.is_alive():
+                break
+            await asyncio.sleep(0.1)
+        assert sender is None or not sender.is_alive()

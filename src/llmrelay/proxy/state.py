@@ -138,6 +138,10 @@ class ProxyState:
             except Exception:
                 log.warning("llmrelay proxy: closing the key store failed", exc_info=True)
         await llmrelay.aflush(timeout=5.0)
+        if self.cfg.team_callbacks:  # default_team_settings' own Langfuse loggers
+            from .team_logging import close_team_loggers
+
+            await close_team_loggers(self.cfg.team_callbacks)
 
     def spend_now(self, rec: Any) -> float:
         """The key's spend including usage not yet written to the database."""

@@ -28,7 +28,7 @@ from typing import Any
 
 from .config_values import ConfigError, callbacks
 
-__all__ = ["TeamCallbacks", "team_callbacks"]
+__all__ = ["TeamCallbacks", "close_team_loggers", "team_callbacks"]
 
 TeamCallbacks = dict[str, dict[str, list[Any]]]  # team_id -> {"success_callback": [...], ...}
 
@@ -66,6 +66,23 @@ def team_callbacks(value: Any, where: str, base_dir: str, unused: list[tuple[str
                 lists[name] = found
         out[team] = lists
     return out
+
+
+async def close_team_loggers(teams: TeamCallbacks, timeout: float = 5.0) -> None:
+    """Send what the teams' Langfuse loggers still hold and stop their sender threads (at
+    the proxy's stop, after the callback events were delivered)."""
+    import asyncio
+
+    from ..integrations.langfuse import LangfuseLogger
+
+    seen: dict[int, Any] = {}
+    for lists in teams.values():
+        for found in lists.values():
+            for logger in found:
+                if isinstance(logger, LangfuseLogger):
+                    seen[id(logger)] = logger
+    for logger in seen.values():
+        await asyncio.to_thread(logger.close, timeout)
 
 
 def _names(value: Any, where: str, base_dir: str, langfuse: Any,
