@@ -15,6 +15,7 @@ from typing import Any
 
 from .cost import PRICING_ARGS
 from .exceptions import BadRequestError, UnsupportedParamsError
+from .response_format import response_format_of
 
 __all__ = ["AUTH_OPTIONS", "OPTIONS", "auth_options", "check_messages", "client_defaults",
            "request_headers",
@@ -136,6 +137,8 @@ def split_params(kwargs: dict[str, Any], supported: frozenset[str], drop_params:
     for key, value in kwargs.items():
         if value is None or key in OPTIONS:
             continue
+        if key == "response_format" and isinstance(value, type):  # a Pydantic model class
+            value = response_format_of(value)
         if key in known and key not in supported:
             if key == "n" and value == 1:
                 continue  # asking for one choice is what every provider does anyway
