@@ -42,6 +42,7 @@ from ..base import (
 from ..openai.translate import CHAT_PARAMS, EMBEDDING_PARAMS, TEXT_PARAMS
 from ..registry import ProviderSpec
 from .bridged import BRIDGES, bridged_chunks, bridged_result
+from .prompt_schema import schema_in_messages
 from .schema import sample
 from .surfaces import SURFACE_MOCKS, mock_surface, mock_surface_chunks
 
@@ -125,7 +126,8 @@ def _tool_to_call(call: Call) -> dict[str, Any] | None:
 
 def _generated(call: Call, index: int) -> tuple[Message, str]:
     """The reply of a model that follows the request: a schema-valid tool call when a
-    tool is to be called, JSON for ``response_format``, else :data:`DEFAULT_TEXT`."""
+    tool is to be called, JSON for ``response_format`` (in ``json_object`` mode valid
+    against the schema the messages state, if they state one), else :data:`DEFAULT_TEXT`."""
     rng = _rng(call, index)
     fn = _tool_to_call(call)
     if fn is not None:
@@ -139,7 +141,10 @@ def _generated(call: Call, index: int) -> tuple[Message, str]:
         text = json.dumps(sample(spec.get("schema") or {}, rng))
         return Message(role="assistant", content=text), "stop"
     if isinstance(fmt, dict) and fmt.get("type") == "json_object":
-        return Message(role="assistant", content=json.dumps({"response": DEFAULT_TEXT})), "stop"
+        # JSON mode: the schema the prompt states (instructor, LangChain), if any
+        stated = schema_in_messages(call.messages)
+        value = sample(stated, rng) if stated is not None else {"response": DEFAULT_TEXT}
+        return Message(role="assistant", content=json.dumps(value)), "stop"
     return Message(role="assistant", content=DEFAULT_TEXT), "stop"
 
 
