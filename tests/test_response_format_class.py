@@ -58,6 +58,7 @@ def test_the_mock_answers_with_json_the_model_reads() -> None:
 
 def test_dataclass_and_typeddict() -> None:
     import dataclasses
+
     from typing_extensions import TypedDict
 
     @dataclasses.dataclass

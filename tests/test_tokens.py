@@ -183,3 +183,17 @@ def test_litellm_keywords_count_response_tokens_tools_and_custom_tokenizer() -> 
 
     assert token_counter(text="abcdef", custom_tokenizer={"type": "huggingface_tokenizer",
                                                           "tokenizer": Tok()}) == 6
+
+
+def test_encode_names_the_encoding_tiktoken_cannot_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network for tiktoken's first download: a clear error, not a raw HTTP one."""
+    def refuse(name: str) -> Any:
+        raise ConnectionError("no route to openaipublic.blob.core.windows.net")
+
+    fake = types.ModuleType("tiktoken")
+    fake.get_encoding = refuse  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tiktoken", fake)
+    with pytest.raises(RuntimeError, match="could not load its 'o200k_base' encoding") as err:
+        tokens.encode(model="gpt-4o", text="hi")
+    assert "TIKTOKEN_CACHE_DIR" in str(err.value)
+    assert isinstance(err.value.__cause__, ConnectionError)

@@ -257,14 +257,23 @@ def _encoding(model: str) -> Any:
     except ImportError:
         raise ImportError("llmrelay.encode()/decode() need tiktoken: pip install "
                           "'llmrelay[tokens]'") from None
-    return tiktoken.get_encoding(encoding_for(model) or "cl100k_base")
+    name = encoding_for(model) or "cl100k_base"
+    try:
+        return tiktoken.get_encoding(name)
+    except Exception as exc:  # e.g. no network for tiktoken's first download of the file
+        raise RuntimeError(
+            f"llmrelay.encode()/decode(): tiktoken could not load its {name!r} encoding "
+            f"({type(exc).__name__}: {exc}). tiktoken downloads the file on first use; "
+            f"without network access, put the file into the folder TIKTOKEN_CACHE_DIR "
+            f"names (or pass custom_tokenizer=)") from exc
 
 
 def encode(model: str = "", text: str = "", custom_tokenizer: Any = None) -> list[int]:
     """The token ids of ``text`` under ``model``'s tokenizer: tiktoken's encoding for
     OpenAI models, ``cl100k_base`` for others (as LiteLLM does), or ``custom_tokenizer``
     (anything with ``encode(text)``). Unlike :func:`token_counter`, this may let tiktoken
-    download its encoding file on first use. Raises ImportError without tiktoken."""
+    download its encoding file on first use. Raises ImportError without tiktoken, and
+    RuntimeError naming the encoding when tiktoken cannot load it (no network)."""
     enc = custom_tokenizer if custom_tokenizer is not None else _encoding(model)
     if isinstance(enc, dict) and "tokenizer" in enc:  # LiteLLM's {"type", "tokenizer"} form
         enc = enc["tokenizer"]
