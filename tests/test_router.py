@@ -219,7 +219,7 @@ def test_usage_based_routing_and_tpm_limit(up: list[FakeOpenAI]) -> None:
         router.completion("g", MSG)
     assert (up[0].request_count, up[1].request_count) == (3, 3)
     # the fake reports 15 tokens per call: a 20-token budget allows two calls a minute
-    limited = Router([dep("t", up[2], tpm=20)])
+    limited = Router([dep("t", up[2], tpm=20)], routing_strategy="usage-based-routing")
     limited.completion("t", MSG)
     limited.completion("t", MSG)
     with pytest.raises(RateLimitError, match="tpm limit 20"):
@@ -227,13 +227,17 @@ def test_usage_based_routing_and_tpm_limit(up: list[FakeOpenAI]) -> None:
     assert up[2].request_count == 2
 
 
-def test_rpm_limit_is_respected(up: list[FakeOpenAI]) -> None:
+@pytest.mark.parametrize("strategy", ["usage-based-routing", "usage-based-routing-v2",
+                                      "latency-based-routing"])
+def test_rpm_limit_is_respected(up: list[FakeOpenAI], strategy: str) -> None:
     random.seed(7)
-    router = Router([dep("g", up[0], weight=100, rpm=2), dep("g", up[1], weight=1)])
+    router = Router([dep("g", up[0], weight=100, rpm=2), dep("g", up[1], weight=1)],
+                    routing_strategy=strategy)
     for _ in range(10):
         router.completion("g", MSG)
-    assert (up[0].request_count, up[1].request_count) == (2, 8)
-    single = Router([dep("s", up[2], rpm=2)])
+    assert up[0].request_count <= 2  # the heavy weight stops at its rpm
+    assert up[0].request_count + up[1].request_count == 10
+    single = Router([dep("s", up[2], rpm=2)], routing_strategy=strategy)
     single.completion("s", MSG)
     single.completion("s", MSG)
     with pytest.raises(RateLimitError, match=r"no deployments available for model group 's'"
@@ -242,11 +246,34 @@ def test_rpm_limit_is_respected(up: list[FakeOpenAI]) -> None:
     assert up[2].request_count == 2
 
 
+@pytest.mark.parametrize("strategy", ["simple-shuffle", "least-busy"])
+def test_rpm_and_tpm_only_weigh_the_pick_under_shuffle_and_least_busy(
+        up: list[FakeOpenAI], strategy: str) -> None:
+    """As in LiteLLM: under simple-shuffle (the default) and least-busy a deployment's
+    rpm/tpm are weights, never a refusal; the provider's own 429 is what limits."""
+    router = Router([dep("g", up[0], rpm=2, tpm=20)], routing_strategy=strategy)
+    for _ in range(5):
+        router.completion("g", MSG)
+    assert up[0].request_count == 5
+    random.seed(3)
+    weighted = Router([dep("w", up[1], rpm=900), dep("w", up[2], rpm=100)])
+    for _ in range(200):
+        weighted.completion("w", MSG)
+    assert 150 <= up[1].request_count <= 195  # about 9 in 10
+    up[0].reset()  # the provider's own 429 is what limits then
+    up[0].enqueue(*errors(1, 429, "slow down", type="rate_limit_error"))
+    limited = Router([dep("x", up[0], rpm=1)], num_retries=0, routing_strategy=strategy)
+    with pytest.raises(RateLimitError, match="slow down"):
+        limited.completion("x", MSG)
+    assert up[0].request_count == 1
+
+
 def test_rpm_limit_holds_under_concurrent_threads(up: list[FakeOpenAI]) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     up[0].default_delay = 0.05
-    router = Router([dep("g", up[0], rpm=3)], num_retries=0)
+    router = Router([dep("g", up[0], rpm=3)], num_retries=0,
+                    routing_strategy="usage-based-routing-v2")
 
     def call(_: int) -> str:
         try:
@@ -509,7 +536,7 @@ async def test_one_failure_event_for_a_failed_router_call(up: list[FakeOpenAI]) 
 def test_failure_event_when_no_deployment_is_available(up: list[FakeOpenAI]) -> None:
     rec = Recorder()
     llmrelay.callbacks = [rec]
-    router = Router([dep("g", up[0], rpm=1)])
+    router = Router([dep("g", up[0], rpm=1)], routing_strategy="usage-based-routing-v2")
     router.completion("g", MSG)
     with pytest.raises(RateLimitError):
         router.completion("g", MSG)

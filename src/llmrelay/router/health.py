@@ -4,9 +4,12 @@ All state lives in one :class:`Health` per router, guarded by one lock (held onl
 arithmetic operations, never across I/O), so sync threads and event loops may share it.
 
 Usage windows are sliding: "this minute" means the last 60 seconds. A deployment is
-*unavailable* while it cools down, while the requests started in the last minute reach
-its ``rpm`` or the tokens used in the last minute reach its ``tpm``, or while its
-``max_parallel_requests`` requests are in flight.
+*unavailable* while it cools down, while its ``max_parallel_requests`` requests are in
+flight, and, under the strategies that route by usage (``usage_limits``: latency-, usage-
+and cost-based routing, as in LiteLLM), while the requests started in the last minute
+reach its ``rpm`` or the tokens used in the last minute reach its ``tpm``. Under
+``simple-shuffle`` and ``least-busy`` rpm/tpm are routing weights only, never a refusal
+(LiteLLM sends on; the provider's own 429 then cools the deployment down).
 
 Usage is counted only where something reads it: requests for a deployment with an ``rpm``,
 tokens for one with a ``tpm`` or when the routing strategy ranks by usage
@@ -157,7 +160,7 @@ class Health:
     def __init__(self, allowed_fails: int = 3, cooldown_time: float = 5.0, alpha: float = 0.3,
                  clock: Callable[[], float] = time.monotonic, *,
                  track_tokens: bool = False, latency_ttl: float | None = None,
-                 max_parallel: int | None = None) -> None:
+                 max_parallel: int | None = None, usage_limits: bool = True) -> None:
         self.allowed_fails = allowed_fails
         self.latency_ttl = latency_ttl  # a latency not updated for this long is forgotten
         self.max_parallel = max_parallel  # in-flight limit of deployments that set none
@@ -165,6 +168,9 @@ class Health:
         self.alpha = alpha
         self.clock = clock
         self.track_tokens = track_tokens
+        # whether a deployment's rpm/tpm is a limit (the usage-aware strategies) or only a
+        # routing weight (simple-shuffle, least-busy), as LiteLLM's strategies treat them
+        self.usage_limits = usage_limits
         self._lock = threading.Lock()
         self._states: dict[str, _State] = {}
         # Called as on_cooldown(deployment id, error, seconds) to start a cooldown :meth:`failed`
@@ -192,6 +198,8 @@ class Health:
         if parallel and st.in_flight >= parallel:
             return Unavailable(dep, f"max_parallel_requests {parallel} in flight", now + 1.0,
                                True)
+        if not self.usage_limits:
+            return None
         reqs, toks = st.requests, st.tokens
         if dep.rpm is not None and reqs is not None and reqs.total >= dep.rpm:
             return Unavailable(dep, f"rpm limit {dep.rpm} reached", reqs.frees_at(now), True)

@@ -317,7 +317,7 @@ class RouterQueries:
         old = self.health
         self.health = Health(old.allowed_fails, old.cooldown_time, old.alpha,
                              track_tokens=old.track_tokens, latency_ttl=old.latency_ttl,
-                             max_parallel=old.max_parallel)
+                             max_parallel=old.max_parallel, usage_limits=old.usage_limits)
         self.health.on_cooldown = old.on_cooldown
 
     def flush_cache(self) -> None:

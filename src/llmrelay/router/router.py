@@ -56,7 +56,7 @@ from .layer import RouterCall
 from .names import MAX_DERIVED, Alias, Pattern, parse_aliases, pattern_entries
 from .policies import AllowedFailsPolicy, RetryPolicy, as_policy
 from .queries import RouterQueries
-from .strategies import STRATEGIES, USES_TOKENS, strategy_names, with_args
+from .strategies import ENFORCES_USAGE_LIMITS, STRATEGIES, USES_TOKENS, strategy_names, with_args
 from .surfaces import RouterSurfaces
 
 __all__ = ["Router"]
@@ -182,7 +182,8 @@ class Router(RouterQueries, RouterBatch, RouterSurfaces):
         self.health = Health(self.allowed_fails, self.cooldown_time,
                              track_tokens=routing_strategy in USES_TOKENS,
                              latency_ttl=None if ttl is None else float(ttl),
-                             max_parallel=int(default_max_parallel_requests or 0) or None)
+                             max_parallel=int(default_max_parallel_requests or 0) or None,
+                             usage_limits=routing_strategy in ENFORCES_USAGE_LIMITS)
         self.cooldown_cache = CooldownCache(self)
         self._watch_cooldowns()
         self._client = client

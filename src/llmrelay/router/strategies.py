@@ -1,7 +1,8 @@
 """Routing strategies: which of the available deployments takes the next request.
 
 Every strategy gets only deployments that can take a request now (not cooling down, under
-their rpm/tpm limits) and picks one; ties are broken at random. Randomness comes from the
+their ``max_parallel_requests``, and for the usage-aware strategies under their rpm/tpm
+limits: see :data:`ENFORCES_USAGE_LIMITS`) and picks one; ties are broken at random. Randomness comes from the
 :mod:`random` module, so ``random.seed(...)`` makes routing reproducible in tests.
 
 * ``simple-shuffle`` (default): a weighted random pick. The weight is the deployment's
@@ -27,7 +28,8 @@ from typing import Any
 from .config import Deployment
 from .health import Health
 
-__all__ = ["STRATEGIES", "USES_TOKENS", "choose", "strategy_names", "with_args"]
+__all__ = ["ENFORCES_USAGE_LIMITS", "STRATEGIES", "USES_TOKENS", "choose", "strategy_names",
+           "with_args"]
 
 Strategy = Callable[[Sequence[Deployment], Health], Deployment]
 
@@ -90,6 +92,12 @@ STRATEGIES: dict[str, Strategy] = {
 # Strategies that rank by tokens used this minute: only for these does the router count
 # the tokens of deployments that have no tpm limit.
 USES_TOKENS = frozenset({"usage-based-routing", "usage-based-routing-v2"})
+
+# Strategies for which a deployment's rpm/tpm is a limit (a deployment at its limit is left
+# out, and a group with none left answers 429); for the others they only weigh the pick,
+# as in LiteLLM.
+ENFORCES_USAGE_LIMITS = frozenset({"latency-based-routing", "usage-based-routing",
+                                   "usage-based-routing-v2", "cost-based-routing"})
 
 
 # routing_strategy_args each strategy takes (LiteLLM's names). ``ttl`` is read by the
