@@ -65,6 +65,7 @@ __all__ = [
     "HTTPRequest",
     "Provider",
     "StreamDecoder",
+    "bearer_headers",
     "body_excerpt",
     "decode_json",
     "embedding_format",
@@ -261,6 +262,17 @@ def decode_json(call: Call, status: int, headers: dict[str, str], body: bytes) -
             response_body=body_excerpt(body),
             response_headers=headers,
         ) from exc
+
+
+def bearer_headers(call: Call, headers: dict[str, str] | None = None) -> dict[str, str]:
+    """``headers`` (a new dict when None) with ``Authorization: Bearer <api_key>`` when the
+    call has a key, then the caller's ``extra_headers`` (last: they win)."""
+    out = {} if headers is None else headers
+    if call.api_key:
+        out["Authorization"] = f"Bearer {call.api_key}"
+    if call.extra_headers:
+        out.update(call.extra_headers)
+    return out
 
 
 def stream_event_object(call: Call, data: bytes, sender: str) -> dict[str, Any] | None:

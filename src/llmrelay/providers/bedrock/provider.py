@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ...exceptions import BadRequestError, LLMRelayError
-from ..base import Call, HTTPRequest
+from ..base import Call, HTTPRequest, bearer_headers
 from ..registry import ProviderSpec
 from .auth import region_for, sign
 from .converse import CHAT_PARAMS, build_converse
@@ -72,11 +72,7 @@ class BedrockProvider:
                 headers["Accept"] = "application/vnd.amazon.eventstream"
             else:
                 url = f"{root}/converse"
-        if call.api_key:
-            headers["Authorization"] = f"Bearer {call.api_key}"
-        if call.extra_headers:
-            headers.update(call.extra_headers)
-        return HTTPRequest("POST", url, headers, body)
+        return HTTPRequest("POST", url, bearer_headers(call, headers), body)
 
     def authorize(self, call: Call, req: HTTPRequest, may_block: bool = True) -> bool:
         """SigV4-sign ``req`` (unless a Bedrock API key is used); see :func:`.auth.sign`."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...exceptions import AuthenticationError, BadRequestError, LLMRelayError
-from ..base import RERANK_PARAMS, Call, HTTPRequest, decode_json
+from ..base import RERANK_PARAMS, Call, HTTPRequest, bearer_headers, decode_json
 from ..registry import ProviderSpec
 from ..rerank import rerank_body, rerank_response
 from .chat import CHAT_PARAMS, build_chat, cohere_error, parse_chat
@@ -43,12 +43,8 @@ class CohereProvider:
             raise AuthenticationError(f"missing API key for cohere: pass api_key= or set "
                                       f"{' or '.join(self.spec.key_env)}",
                                       llm_provider=self.spec.name, model=call.model)
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if call.api_key:
-            headers["Authorization"] = f"Bearer {call.api_key}"
-        if call.extra_headers:
-            headers.update(call.extra_headers)
-        return headers
+        return bearer_headers(call, {"Content-Type": "application/json",
+                                     "Accept": "application/json"})
 
     def build_request(self, call: Call) -> HTTPRequest:
         """The v2 chat or embed request; BadRequestError for text completions and content

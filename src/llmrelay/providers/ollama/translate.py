@@ -20,6 +20,7 @@ from ...types import Choices, Embedding, EmbeddingResponse, Message, ModelRespon
 from ..base import (
     Call,
     HTTPRequest,
+    bearer_headers,
     body_excerpt,
     decode_json,
     embedding_format,
@@ -284,11 +285,7 @@ class OllamaProvider:
                 llm_provider=self.spec.name, model=call.model)
         base = (call.api_base or self.spec.env_base() or self.spec.base_url
                 or DEFAULT_BASE).rstrip("/")
-        headers = {"Content-Type": "application/json"}
-        if call.api_key:
-            headers["Authorization"] = f"Bearer {call.api_key}"
-        if call.extra_headers:
-            headers.update(call.extra_headers)
+        headers = bearer_headers(call, {"Content-Type": "application/json"})
         if call.call_type == "embedding":
             return HTTPRequest("POST", base + "/api/embed", headers, embed_body(call))
         return HTTPRequest("POST", base + "/api/chat", headers, chat_body(call))

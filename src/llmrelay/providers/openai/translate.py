@@ -26,6 +26,7 @@ from ..base import (
     TEXT_PARAMS,
     Call,
     HTTPRequest,
+    bearer_headers,
     body_excerpt,
     decode_json,
     error_from_reply,
@@ -170,12 +171,7 @@ class OpenAIProvider:
     def auth_headers(self, call: Call) -> dict[str, str]:
         """The credential headers (after the key check); the caller's extra headers last."""
         self.check_key(call, self.api_base(call))
-        headers: dict[str, str] = {}
-        if call.api_key:
-            headers["Authorization"] = f"Bearer {call.api_key}"
-        if call.extra_headers:
-            headers.update(call.extra_headers)
-        return headers
+        return bearer_headers(call)
 
     def endpoint_request(self, call: Call, path: str, body: dict[str, Any] | None,
                          content: bytes | None = None, content_type: str | None = None,
@@ -195,11 +191,7 @@ class OpenAIProvider:
                                   llm_provider=self.spec.name, model=call.model)
         base = self.api_base(call)
         self.check_key(call, base)
-        headers = {"Content-Type": "application/json"}
-        if call.api_key:
-            headers["Authorization"] = f"Bearer {call.api_key}"
-        if call.extra_headers:
-            headers.update(call.extra_headers)
+        headers = bearer_headers(call, {"Content-Type": "application/json"})
         body: dict[str, Any] = {"model": call.model}
         if call.call_type == "completion":
             body["messages"] = call.messages

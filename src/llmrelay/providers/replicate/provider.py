@@ -30,7 +30,15 @@ from typing import Any
 
 from ...exceptions import APIError, BadRequestError, LLMRelayError
 from ...types import Choices, Message, ModelResponse, new_id
-from ..base import Call, FollowUp, HTTPRequest, body_excerpt, decode_json, error_from_reply
+from ..base import (
+    Call,
+    FollowUp,
+    HTTPRequest,
+    bearer_headers,
+    body_excerpt,
+    decode_json,
+    error_from_reply,
+)
 from ..registry import ProviderSpec
 
 __all__ = ["CHAT_PARAMS", "ReplicateProvider", "replicate_error"]
@@ -107,12 +115,7 @@ class ReplicateProvider:
         return CHAT_PARAMS if call_type == "completion" else frozenset()
 
     def _headers(self, call: Call) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        if call.api_key:
-            headers["Authorization"] = f"Bearer {call.api_key}"
-        if call.extra_headers:
-            headers.update(call.extra_headers)
-        return headers
+        return bearer_headers(call, {"Content-Type": "application/json"})
 
     def build_request(self, call: Call) -> HTTPRequest:
         """The create-prediction request; BadRequestError (before any I/O) for other call
