@@ -96,7 +96,15 @@ def register_call_type(kind: CallType) -> CallType:
 def known_params(kind: CallType | None = None) -> frozenset[str]:
     """The parameters OpenAI defines for chat, text and embeddings, plus ``kind``'s own:
     one of these a provider does not support is refused rather than passed through."""
-    return _BASE if kind is None else _BASE | kind.params
+    if kind is None:
+        return _BASE
+    made = _KNOWN.get(kind.name)
+    if made is None or made[0] is not kind:  # first use, or the row was replaced
+        made = _KNOWN[kind.name] = (kind, _BASE | kind.params)
+    return made[1]
+
+
+_KNOWN: dict[str, tuple[CallType, frozenset[str]]] = {}  # known_params per call type row
 
 
 def call_type(name: str) -> CallType:

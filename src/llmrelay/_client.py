@@ -185,7 +185,7 @@ class Client(SurfaceMethods):
         ctx.mock = kwargs.get("mock_response", UNSET)
         ctx.mock_timeout = bool(kwargs.get("mock_timeout"))
         ctx.mock_delay = kwargs.get("mock_delay")
-        if _PRICING.intersection(kwargs):
+        if not _PRICING.isdisjoint(kwargs):
             ctx.price_model, ctx.price_row = custom_pricing(kwargs)
         ctx.metadata = kwargs.get("metadata")
         ctx.call_id = kwargs.get("litellm_call_id") or new_call_id()

@@ -11,7 +11,6 @@ fed to the provider's decoder line by line, or as raw byte chunks when the decod
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -116,10 +115,14 @@ def _open_stream(ctx: CallContext, req: HTTPRequest) -> CustomStreamWrapper:
 
     def chunks() -> Iterator[Any]:
         feed = decoder.feed
-        with _reading(ctx):
+        try:
             for piece in pieces:
                 yield from feed(piece)
             yield from decoder.finish()
+        except LLMRelayError:
+            raise
+        except _READ_ERRORS as exc:
+            raise _unreadable(ctx, exc) from exc
 
     stream = CustomStreamWrapper(chunks(), s.close, stream_state(ctx),
                                  hidden_params(ctx, s.headers))
@@ -221,12 +224,16 @@ async def _aopen_stream(ctx: CallContext, req: HTTPRequest) -> AsyncStreamWrappe
 
     async def chunks() -> AsyncIterator[Any]:
         feed = decoder.feed
-        with _reading(ctx):
+        try:
             async for piece in pieces:
                 for c in feed(piece):
                     yield c
             for c in decoder.finish():
                 yield c
+        except LLMRelayError:
+            raise
+        except _READ_ERRORS as exc:
+            raise _unreadable(ctx, exc) from exc
 
     stream = AsyncStreamWrapper(chunks(), s.close, stream_state(ctx),
                                 hidden_params(ctx, s.headers))
@@ -387,22 +394,20 @@ def _mock_request(ctx: CallContext, call: Call) -> HTTPRequest:
 _READ_ERRORS = (KeyError, ValueError, TypeError, AttributeError, IndexError)
 
 
-@contextlib.contextmanager
-def _reading(ctx: CallContext) -> Iterator[None]:
-    """Turn a translation bug on an odd upstream reply into a mapped error, never a bare
-    KeyError/ValueError."""
-    try:
-        yield
-    except LLMRelayError:
-        raise
-    except _READ_ERRORS as exc:
-        raise APIConnectionError(
-            f"could not read the upstream reply: {type(exc).__name__}: {exc}",
-            llm_provider=ctx.call.provider, model=ctx.call.model) from exc
+def _unreadable(ctx: CallContext, exc: BaseException) -> APIConnectionError:
+    """A translation bug on an odd upstream reply as a mapped error, never a bare
+    KeyError/ValueError (raised ``from`` the original by the reading code)."""
+    return APIConnectionError(
+        f"could not read the upstream reply: {type(exc).__name__}: {exc}",
+        llm_provider=ctx.call.provider, model=ctx.call.model)
 
 
 def _parse(ctx: CallContext, reply: Reply) -> Any:
-    with _reading(ctx):
+    try:
         return ctx.provider.parse_response(ctx.call, reply.status, reply.headers, reply.body)
+    except LLMRelayError:
+        raise
+    except _READ_ERRORS as exc:
+        raise _unreadable(ctx, exc) from exc
 
 

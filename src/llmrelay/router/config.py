@@ -12,6 +12,7 @@ built; a variable that is not set raises :class:`RouterConfigError` naming it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..cost import Row, custom_pricing
 from ..exceptions import LLMRelayError
 from ..providers.registry import ProviderSpec, resolve_model
 
@@ -102,6 +104,14 @@ class Deployment:
     @property
     def provider(self) -> str:
         return self.spec.name
+
+    @functools.cached_property
+    def pricing(self) -> tuple[str | None, Row | None]:
+        """How the deployment's own settings price its calls (``base_model``, custom
+        prices from ``litellm_params`` then ``model_info``: :func:`~llmrelay.cost.custom_pricing`),
+        worked out on first use; a call's own pricing arguments come first when it has
+        any."""
+        return custom_pricing(self.config.get("litellm_params"), self.model_info)
 
     @property
     def api_base(self) -> str | None:

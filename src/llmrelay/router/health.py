@@ -267,15 +267,27 @@ class Health:
     def add_latency(self, dep: Deployment, seconds: float) -> None:
         """Fold one response time into the deployment's moving average."""
         with self._lock:
+            self._latency(self._state(dep), seconds, self.clock())
+
+    def _latency(self, st: _State, seconds: float, now: float) -> None:
+        if st.latency is None or (self.latency_ttl is not None
+                                  and now - st.latency_at > self.latency_ttl):
+            st.latency = seconds
+        else:
+            st.latency = self.alpha * seconds + (1.0 - self.alpha) * st.latency
+        st.latency_at = now
+        st.samples += 1
+
+    def settle(self, dep: Deployment, seconds: float, tokens: int) -> None:
+        """A whole answer came back after ``seconds`` with ``tokens``: :meth:`add_latency`,
+        :meth:`finished` and :meth:`add_tokens` under one hold of the lock."""
+        with self._lock:
             st = self._state(dep)
             now = self.clock()
-            if st.latency is None or (self.latency_ttl is not None
-                                      and now - st.latency_at > self.latency_ttl):
-                st.latency = seconds
-            else:
-                st.latency = self.alpha * seconds + (1.0 - self.alpha) * st.latency
-            st.latency_at = now
-            st.samples += 1
+            self._latency(st, seconds, now)
+            st.in_flight = max(0, st.in_flight - 1)
+            if tokens > 0 and st.tokens is not None and self.counts_tokens(dep):
+                st.tokens.add(now, tokens)
 
     def failed(self, dep: Deployment, exc: BaseException, duration: float,
                allowed_fails: int | None = None, cooldown_time: float | None = None

@@ -41,7 +41,7 @@ from .._urls import mask_url
 from ..callbacks.dispatcher import Delivery, Hook, Job, dispatcher
 from ..callbacks.payload import mask_key
 from ..callbacks.registry import hook_methods, is_async
-from ..cost import custom_pricing
+from ..cost import PRICING_ARGS, custom_pricing
 from ..exceptions import (
     AuthenticationError,
     ContentPolicyViolationError,
@@ -53,6 +53,7 @@ from ..exceptions import (
     RateLimitError,
     ServiceUnavailableError,
 )
+from ..providers.base import Call
 from ..providers.registry import provider_for
 from .config import Deployment
 from .health import _CALLERS_FAULT, counts_as_failure
@@ -98,6 +99,9 @@ class RouterCall:
         # call moves on to a fallback group
         self.crumbs: list[dict[str, Any]] = []
         self.cap: int | None = None  # llmrelay.num_retries_per_request
+        # the deployment Router._start prepared the call for, and that call: the first
+        # attempt on that deployment finds ctx.call built already (see retarget)
+        self.prepared: tuple[Deployment, Call] | None = None
 
     # ---- decisions (no I/O) ---------------------------------------------------------------
     def pick(self, group: str, tried: list[str], refused: frozenset[str] | set[str] = frozenset()
@@ -127,6 +131,13 @@ class RouterCall:
     def claim(self, group: str, tried: list[str], refused: set[str]) -> Deployment | None:
         """:meth:`pick` and start a request on the pick, atomically per deployment: a
         deployment another thread just filled up is passed over."""
+        deps = self.router.deployments(group)
+        if len(deps) == 1 and self.tags is None and self.context is None:
+            # what pick() decides for a group of one, with one check under the lock
+            only = deps[0]
+            if only.id in refused or not self.router.health.try_start(only):
+                return None
+            return only
         for _ in range(3):
             dep = self.pick(group, tried, refused)
             if dep is None or self.router.health.try_start(dep):
@@ -240,20 +251,27 @@ class RouterCall:
         if "client" in merged:  # an OpenAI SDK client: its key and base URL
             merged.update(client_defaults(merged))
         settings = ctx.settings
-        provider = provider_for(dep.spec, ctx.kind)
-        drop = merged.get("drop_params")
-        params = split_params(merged, provider.supported_params(ctx.call_type),
-                              bool(settings.drop_params if drop is None else drop),
-                              dep.spec.name, dep.provider_model, known_params(ctx.kind))
-        stream = bool(params.pop("stream", False))
-        ctx.call = dataclasses.replace(
-            ctx.call, model=dep.provider_model, spec=dep.spec, params=params, stream=stream,
-            api_key=merged.get("api_key") or settings.api_key or dep.spec.env_key(),
-            api_base=merged.get("api_base") or merged.get("base_url") or settings.api_base,
-            api_version=merged.get("api_version"),
-            extra_headers=request_headers(dep.spec, merged, settings),
-            extra_body=merged.get("extra_body"), auth=auth_options(merged))
-        ctx.provider = provider
+        prepared, self.prepared = self.prepared, None
+        if (prepared is None or prepared[0] is not dep or prepared[1] is not ctx.call
+                or ctx.call.spec is not dep.spec or ctx.call.model != dep.provider_model
+                or "client" in merged):
+            # else: Client.prepare built ctx.call from these same arguments for this
+            # same deployment (the router's first pick) and nothing replaced it since
+            provider = provider_for(dep.spec, ctx.kind)
+            drop = merged.get("drop_params")
+            params = split_params(merged, provider.supported_params(ctx.call_type),
+                                  bool(settings.drop_params if drop is None else drop),
+                                  dep.spec.name, dep.provider_model, known_params(ctx.kind))
+            stream = bool(params.pop("stream", False))
+            ctx.call = dataclasses.replace(
+                ctx.call, model=dep.provider_model, spec=dep.spec, params=params,
+                stream=stream,
+                api_key=merged.get("api_key") or settings.api_key or dep.spec.env_key(),
+                api_base=merged.get("api_base") or merged.get("base_url") or settings.api_base,
+                api_version=merged.get("api_version"),
+                extra_headers=request_headers(dep.spec, merged, settings),
+                extra_body=merged.get("extra_body"), auth=auth_options(merged))
+            ctx.provider = provider
         timeout = merged.get("timeout") or merged.get("request_timeout")
         if ctx.call.stream:  # stream_timeout is config-only: not among dep.params
             timeout = (self.kwargs.get("stream_timeout")
@@ -267,8 +285,11 @@ class RouterCall:
         # LiteLLM's mock_timeout tests fallbacks: it holds for the requested group only
         ctx.mock_timeout = bool(merged.get("mock_timeout")) and group == self.group
         ctx.mock_delay = merged.get("mock_delay")
-        ctx.price_model, ctx.price_row = custom_pricing(
-            self.kwargs, dep.config.get("litellm_params"), dep.model_info)
+        if PRICING_ARGS.isdisjoint(self.kwargs):
+            ctx.price_model, ctx.price_row = dep.pricing  # the deployment's own, made once
+        else:
+            ctx.price_model, ctx.price_row = custom_pricing(
+                self.kwargs, dep.config.get("litellm_params"), dep.model_info)
         ctx.model_id = self._model_id(dep)
         if ctx.log is not None:
             self._retarget_log(ctx, dep, group)
@@ -340,7 +361,7 @@ class RouterCall:
         shared deployment down, nor be counted against it."""
         own = self.kwargs
         if not (own.get("api_key") or own.get("api_base") or own.get("base_url")
-                or _AUTH.intersection(own)):
+                or not _AUTH.isdisjoint(own)):
             return dep.id
         given = {k: own[k] for k in (*_CALL_CREDENTIALS, *sorted(_AUTH))
                  if own.get(k) is not None and own[k] != dep.params.get(k)}
@@ -378,7 +399,6 @@ class RouterCall:
                 self.failed(ctx, dep, group, started, exc)
                 raise exc
         duration = self._record(ctx, dep, group, started, None)
-        health.add_latency(dep, duration)
         try:
             hidden = result.__dict__.setdefault("_hidden_params", {})
             hidden["model_group"] = group
@@ -391,9 +411,9 @@ class RouterCall:
             pass
         state = getattr(result, "_state", None) if ctx.call.stream else None
         if state is None or not hasattr(state, "on_end"):
-            health.finished(dep)
-            health.add_tokens(dep, _total_tokens(getattr(result, "usage", None)))
+            health.settle(dep, duration, _total_tokens(getattr(result, "usage", None)))
             return result
+        health.add_latency(dep, duration)
         inner: Callable[[Any, str, BaseException | None], None] = state.on_end
 
         def on_end(st: Any, status: str, error: BaseException | None) -> None:

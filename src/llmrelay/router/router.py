@@ -461,6 +461,7 @@ class Router(RouterQueries, RouterBatch, RouterSurfaces):
         first = servable[0]  # checks the arguments; each attempt re-targets
         ctx = client.prepare(call_type, first.model, {**first.params, **kwargs},
                              messages=messages, input=input, is_async=is_async)
+        layer.prepared = (first, ctx.call)
         layer.begin(ctx)  # before the cache: a hit reports the group and no attempts too
         return client, ctx
 
