@@ -24,11 +24,14 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["LIMIT_KEYS", "OVERLOADED", "Limits", "limits_from"]
+__all__ = ["CONNECTION", "LIMIT_KEYS", "OVERLOADED", "Limits", "limits_from"]
 
 # The ASGI scope key the server protocol sets on a request that arrived on a connection
 # beyond ``max_connections`` (the app answers it 503).
 OVERLOADED = "llmrelay.overloaded"
+# The ASGI scope key naming the server protocol that serves the request, when it offers
+# ``watch_disconnect`` (proxy/protocol.py; streaming responses use it, proxy/sse.py).
+CONNECTION = "llmrelay.connection"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,11 @@ sockets (slowloris) fill the server. :class:`GuardedHttpToolsProtocol` adds, per
 
 Refusals are written in OpenAI's error shape with ``Connection: close``.
 
+Each request's ASGI scope names the protocol under ``limits.CONNECTION``, so a streaming
+response can ask to hear of the client leaving (:meth:`GuardedHttpToolsProtocol.
+watch_disconnect`) instead of running a task that waits on ``receive()``
+(:class:`~llmrelay.proxy.sse.SSEResponse`).
+
 The deadlines cost no timer per request: each connection notes when its current phase is
 due, and one repeating timer per server (:class:`_Sweep`, running while there are
 connections) enforces those that passed, at most a tenth of the shorter timeout late.
@@ -26,11 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .limits import OVERLOADED, Limits
+from .limits import CONNECTION, OVERLOADED, Limits
 
 __all__ = ["GuardedHttpToolsProtocol", "limits_of"]
 
@@ -158,6 +164,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
         self._deadline = 0.0  # of the current phase (loop time)
         self._refused = False
         self._overloaded = False
+        self._on_lost: Callable[[], None] | None = None  # see watch_disconnect
         state = self.server_state
         sweep = getattr(state, "_llmrelay_sweep", None)
         if sweep is None or sweep.loop is not self.loop:
@@ -199,6 +206,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
     def connection_lost(self, exc: Exception | None) -> None:
         self._phase = "idle"
         super().connection_lost(exc)
+        lost, self._on_lost = self._on_lost, None
+        if lost is not None:
+            lost()
+
+    def watch_disconnect(self, callback: Callable[[], None] | None) -> bool:
+        """Call ``callback`` once if the connection is lost before ``watch_disconnect(None)``
+        (what ``receive()`` would report as ``http.disconnect`` while a response is sent).
+        False, and nothing registered, when the client is gone already."""
+        if callback is not None:
+            cycle = self.cycle
+            if self.transport.is_closing() or cycle is None or cycle.disconnected:
+                return False
+        self._on_lost = callback
+        return True
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -235,6 +256,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
             return
         if self._overloaded:
             self.scope[OVERLOADED] = True  # type: ignore[literal-required]
+        self.scope[CONNECTION] = self  # type: ignore[literal-required]
         self._phase = "body"
         self._deadline = self.loop.time() + self._body_timeout
         super().on_headers_complete()

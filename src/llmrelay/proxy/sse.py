@@ -2,11 +2,16 @@
 
 A stream is ``data: {json}\\n\\n`` per chunk, then ``data: [DONE]\\n\\n``.
 :class:`SSEResponse` watches for the client going away while it streams: a disconnect
-cancels the producing task and closes the chunk generator, whose ``finally`` blocks then
+cancels the producing and closes the chunk generator, whose ``finally`` blocks then
 close the upstream stream (which cancels the upstream request and emits its one
 "abandoned" callback event). ``on_disconnect`` runs first when the client left (so the
 upstream stream is closed as abandoned rather than torn by the cancellation), and
 ``on_close`` runs last, whatever happened, even when the generator never started.
+
+Under ``llmrelay serve`` the events are produced in the request's own task and the
+connection reports its loss (:meth:`~llmrelay.proxy.protocol.GuardedHttpToolsProtocol.
+watch_disconnect`), which cancels that task; under another server two tasks run, one
+producing and one waiting on ``receive()`` for ``http.disconnect``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ..types import (
     Usage,
 )
 from ..types.lazy_chunks import LazyChunk, parsed
+from .limits import CONNECTION
 
 __all__ = ["DONE", "SSEResponse", "dumps", "encode_event", "json_response"]
 
@@ -178,6 +184,49 @@ class SSEResponse(Response):
                 return
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        conn = scope.get(CONNECTION)
+        task = asyncio.current_task()
+        if conn is None or task is None:
+            await self._watching(receive, send)
+            return
+        gone: list[BaseException | None] = []  # one entry once the client left
+
+        def lost() -> None:
+            try:
+                if self.on_disconnect is not None:
+                    self.on_disconnect()  # before the producing is cancelled mid-read
+                gone.append(None)
+            except BaseException as exc:  # raised in the request's task, not the server's
+                gone.append(exc)
+            task.cancel()
+
+        if not conn.watch_disconnect(lost):  # the client left already
+            await self._watching(receive, send)
+            return
+        failure: BaseException | None = None
+        try:
+            await self._produce(send)
+        except asyncio.CancelledError:
+            if not gone:
+                raise  # not the client's leaving: the server's (shutdown)
+            _uncancel(task)
+            failure = gone[0]
+        except OSError:
+            pass
+        except BaseException as exc:
+            failure = exc
+        finally:
+            conn.watch_disconnect(None)
+            try:
+                await self.events.aclose()
+            finally:
+                if self.on_close is not None:
+                    await self.on_close()
+        if failure is not None:
+            raise failure
+
+    async def _watching(self, receive: Receive, send: Send) -> None:
+        """The events sent by one task while another waits for ``http.disconnect``."""
         producer = asyncio.ensure_future(self._produce(send))
         watcher = asyncio.ensure_future(self._watch(receive))
         try:
@@ -200,6 +249,13 @@ class SSEResponse(Response):
             exc = producer.exception()
             if exc is not None and not isinstance(exc, OSError):
                 raise exc
+
+
+def _uncancel(task: asyncio.Task[Any]) -> None:
+    """Take back a cancellation that was handled (Python 3.11+ counts them)."""
+    uncancel = getattr(task, "uncancel", None)
+    if uncancel is not None:
+        uncancel()
 
 
 def _start(step: Any) -> tuple[bool, Any]:
