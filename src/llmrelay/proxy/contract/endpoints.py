@@ -71,12 +71,14 @@ class Messages(Check):
 
     expected = "an array of message objects"
     nullable = False
+    _LIST = Array(min_items=1, limit="max_messages")
+    _ROLE = String(ROLES)
     _NAME = String()
     _PARTS = Array(Object({"type": String(nullable=False)}, required=("type",)))
     _CALLS = Array(Object({"type": String(), "id": String(), "function": Object()}))
 
     def check(self, value: Any, path: str, limits: Limits) -> None:
-        Array(min_items=1, limit="max_messages")(value, path, limits)
+        self._LIST(value, path, limits)
         for i, message in enumerate(value):
             self._one(message, f"{path}[{i}]", limits)
 
@@ -87,7 +89,7 @@ class Messages(Check):
         if role is None:
             raise invalid(f"{path}.role", f"Missing required parameter: '{path}.role'.",
                           "missing_required_parameter")
-        String(ROLES)(role, f"{path}.role", limits)
+        self._ROLE(role, f"{path}.role", limits)
         content = m.get("content")
         if content is None:
             if role in ("user", "system", "developer") or (

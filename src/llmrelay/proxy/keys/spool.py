@@ -31,15 +31,18 @@ acknowledged, or corruption) is handed to the dead-letter file with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import logging
+import operator
 import os
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from .models import SPEND_COLUMNS, SpendRecord
@@ -65,13 +68,35 @@ class SpoolError(OSError):
 def encode_record(rec: SpendRecord) -> bytes:
     """One spool line: ``[FORMAT, <fields in SPEND_COLUMNS order>]``, times as unix
     seconds, ASCII JSON."""
-    values: list[Any] = [FORMAT]
-    for name in SPEND_COLUMNS:
-        value = getattr(rec, name)
+    values: list[Any] = [FORMAT, *_fields(rec)]
+    for at in _TIMES:
+        value = values[at]
         if isinstance(value, datetime):
-            value = value.timestamp()
-        values.append(value)
-    return json.dumps(values, separators=(",", ":")).encode("ascii") + b"\n"
+            values[at] = value.timestamp()
+    return _json_line(values)
+
+
+_fields = operator.attrgetter(*SPEND_COLUMNS)
+# where the record's datetime fields sit in a spool line (after FORMAT)
+_TIMES = tuple(i + 1 for i, f in enumerate(dataclasses.fields(SpendRecord))
+               if f.type in ("datetime", datetime))
+
+
+def _unencodable(obj: Any) -> Any:
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+if c_make_encoder is not None:
+    # json.dumps(values, separators=(",", ":")) without a new encoder per line; no
+    # circular-reference check (a line is a flat list)
+    _encode = c_make_encoder(None, _unencodable, encode_basestring_ascii, None, ":", ",",
+                             False, False, True)
+
+    def _json_line(values: list[Any]) -> bytes:
+        return "".join(_encode(values, 0)).encode("ascii") + b"\n"
+else:  # pragma: no cover - CPython has the C encoder
+    def _json_line(values: list[Any]) -> bytes:
+        return json.dumps(values, separators=(",", ":")).encode("ascii") + b"\n"
 
 
 def decode_record(line: bytes) -> SpendRecord:
