@@ -157,6 +157,7 @@ def serve(cfg: ProxyConfig, host: str = "127.0.0.1", port: int = 4000, workers: 
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level,
                                "access_log": False, "loop": "auto", "http": _http(),
                                "lifespan": "on", "server_header": False,
+                               "ws": "none",  # no WebSocket routes: uvicorn skips its import
                                # X-Forwarded-For is general_settings.use_x_forwarded_for's
                                # business (request_policy.py), not uvicorn's middleware
                                "proxy_headers": False,

@@ -47,7 +47,7 @@ class SpendWriter:
     docstring. ``spool`` is a :class:`Spool` or the folder of one (opened here)."""
 
     def __init__(self, store: Any, spool: Spool | str, *, flush_interval: float = 0.5,
-                 batch_size: int = 200, max_batch: int = 1000, retry_initial: float = 0.5,
+                 batch_size: int = 200, max_batch: int = 250, retry_initial: float = 0.5,
                  retry_max: float = 30.0, stall_after: float = 10.0,
                  adopt_every: float = 5.0, sync_every: float = 1.0) -> None:
         self.store = store
