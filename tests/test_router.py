@@ -303,6 +303,28 @@ def test_retries_sync(up: list[FakeOpenAI]) -> None:
     assert up[0].request_count == 5
 
 
+async def test_the_prepared_call_serves_the_first_attempt_and_a_retry_is_rebuilt(
+        up: list[FakeOpenAI]) -> None:
+    # The first attempt goes out as Client.prepare built it; a retry on the same deployment
+    # builds the call again from the arguments, so a hook that changed the first attempt's
+    # parameters in place (kwargs["optional_params"] is the call's) does not carry over.
+    seen: list[float] = []
+
+    class Meddler(CustomLogger):
+        def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
+            seen.append(kwargs["optional_params"]["temperature"])
+            kwargs["optional_params"]["temperature"] = 0.9
+
+    up[0].enqueue(*errors(1))
+    router = Router([dep("g", up[0], temperature=0.5)], num_retries=1, retry_after=0)
+    await router.acompletion("g", MSG, max_tokens=7, callbacks=[Meddler()])
+    first, second = (r.body for r in up[0].requests)
+    assert first is not None and second is not None
+    for body in (first, second):
+        assert (body["temperature"], body["max_tokens"], body["messages"]) == (0.5, 7, MSG)
+    assert seen == [0.5, 0.5]
+
+
 def test_module_num_retries_zero_turns_router_retries_off(up: list[FakeOpenAI]) -> None:
     import llmrelay
 

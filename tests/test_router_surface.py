@@ -267,6 +267,24 @@ def test_deployment_prices_and_base_model_price_its_calls(where: str) -> None:
     assert r._hidden_params["response_cost"] > 0
 
 
+def test_a_calls_own_prices_win_over_its_deployments() -> None:
+    entry: dict[str, Any] = {"model_name": "mine", "litellm_params": {
+        "model": "openai/my-own-model", "mock_response": "hello there",
+        "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}}
+    r = Router(model_list=[entry])
+    before = r.completion(model="mine", messages=MSG)
+    own = r.completion(model="mine", messages=MSG, input_cost_per_token=5e-6,
+                       output_cost_per_token=7e-6)
+    after = r.completion(model="mine", messages=MSG)
+    usage = own.usage
+    assert own._hidden_params["response_cost"] == pytest.approx(
+        usage.prompt_tokens * 5e-6 + usage.completion_tokens * 7e-6)
+    assert after._hidden_params["response_cost"] == pytest.approx(
+        before._hidden_params["response_cost"])
+    assert before._hidden_params["response_cost"] == pytest.approx(
+        usage.prompt_tokens * 1e-6 + usage.completion_tokens * 2e-6)
+
+
 def test_a_misconfigured_deployment_hands_over_to_another(monkeypatch: Any) -> None:
     # An Azure deployment with no endpoint cannot be called: a 400 for a direct call, but
     # in a Router the deployment's problem, so another deployment serves (as in LiteLLM).
