@@ -15,7 +15,7 @@ from .contract import ENDPOINTS, CallerPolicy, Endpoint
 from .contract.policy import CREDENTIALS, GATEWAY, MOCKS, OPTIONS, PROVIDER_EXTRAS
 from .openapi_admin import operations as admin_operations
 from .openapi_admin import report_operations
-from .routes.reports_litellm import ROUTES as SPEND_VIEWS
+from .routes.spend_views import VIEWS as SPEND_VIEWS
 
 __all__ = ["OPERATIONS", "document"]
 

@@ -5,7 +5,7 @@ query), handed in so that this module does not import its importer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = ["operations"]
@@ -193,9 +193,9 @@ _VIEW_QUERY["limit"] = ({"type": "integer", "minimum": 1, "maximum": 10_000}, Fa
 
 
 def report_operations(op: Callable[..., dict[str, Any]],
-                      views: list[tuple[str, str, Any, str, str]]
+                      views: Iterable[tuple[str, str, Any, str, str]]
                       ) -> dict[tuple[str, str], dict[str, Any]]:
-    """``/spend/report`` and LiteLLM's spend views (``views``: reports_litellm.ROUTES)."""
+    """``/spend/report`` and LiteLLM's spend views (``views``: spend_views.VIEWS)."""
     out = {("GET", "/spend/report"): op(
         "Spend, requests and tokens grouped by day/hour and model, key, team, user, "
         "organization, tag, end user, provider or status (format=csv downloads it)",

@@ -8,13 +8,14 @@ from starlette.responses import Response
 
 import llmrelay
 
-from ..openapi import document
 from ..sse import json_response
 
 __all__ = ["openapi"]
 
 
 async def openapi(request: Request) -> Response:
+    from ..openapi import document  # built on request: a serving process never loads it
+
     state = request.app.state.proxy
     return json_response(document(state.cfg.policy, state.models.names(),
                                   llmrelay.__version__))

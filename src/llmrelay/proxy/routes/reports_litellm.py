@@ -17,8 +17,9 @@ from ..sse import json_response
 from .admin import bad, body_of, handle, int_param, text_param
 from .keys import _token
 from .reports import _complete, _filters, _range, _run, scope
+from .spend_views import VIEWS
 
-__all__ = ["ROUTES"]
+__all__ = ["ENDPOINTS", "ROUTES"]
 
 
 async def _report(request: Request, caller: Caller, interval: str | None, dims: list[str],
@@ -199,26 +200,8 @@ def _endpoint(handler: Callable[[Request, Caller], Awaitable[Any]]
     return endpoint
 
 
-# (method, path, endpoint, summary, response schema kind)
+# (method, path, endpoint, summary, response schema kind), from spend_views.VIEWS
 ROUTES: list[tuple[str, str, Callable[[Request], Awaitable[Response]], str, str]] = [
-    ("GET", "/global/spend/report", _endpoint(_global_report),
-     "Spend per day and team / customer, or per key with its models", "array"),
-    ("GET", "/global/spend", _endpoint(_global_spend), "Total spend over the range", "object"),
-    ("GET", "/global/spend/logs", _endpoint(_global_logs), "Spend per day", "array"),
-    ("GET", "/global/spend/keys", _endpoint(_global_keys), "Top keys by spend", "array"),
-    ("GET", "/global/spend/teams", _endpoint(_global_teams), "Spend per team and day",
-     "object"),
-    ("GET", "/global/spend/models", _endpoint(_global_models), "Top models by spend",
-     "array"),
-    ("GET", "/global/spend/tags", _endpoint(_global_tags), "Spend per request tag", "object"),
-    ("GET", "/spend/tags", _endpoint(_spend_tags), "Spend per request tag", "array"),
-    ("GET", "/global/spend/all_tag_names", _endpoint(_all_tag_names), "Every tag seen",
-     "object"),
-    ("GET", "/global/spend/provider", _endpoint(_provider), "Spend per provider", "array"),
-    ("POST", "/global/spend/end_users", _endpoint(_end_users), "Top end users by spend",
-     "array"),
-    ("GET", "/global/activity", _endpoint(_global_activity), "Requests and tokens per day",
-     "object"),
-    ("GET", "/global/activity/model", _endpoint(_activity_model),
-     "Requests and tokens per model and day", "array"),
-]
+    (method, path, _endpoint(globals()[handler]), summary, kind)
+    for method, path, handler, summary, kind in VIEWS]
+ENDPOINTS = {(method, path): endpoint for method, path, endpoint, _, _ in ROUTES}

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from importlib import resources
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -50,6 +49,8 @@ class _File:
 
 def _load() -> dict[str, _File]:
     """Every servable file under ``proxy/ui/``, by its path below ``/ui/``."""
+    from importlib import resources  # on first use, as the files are read
+
     files: dict[str, _File] = {}
     root = resources.files("llmrelay.proxy").joinpath("ui")
 
