@@ -143,3 +143,31 @@ def test_the_graph_is_read() -> None:
     graph = import_graph()
     assert "llmrelay._context" in graph["llmrelay._client"]
     assert "llmrelay.providers.base" in graph["llmrelay._send"]
+
+
+def test_a_serving_app_leaves_the_admin_routes_unloaded(tmp_path: Path) -> None:
+    # The proxy app, built as `llmrelay serve` builds it, imports neither the modules of
+    # its admin routes (imported by their first request: routes.lazy) nor the OpenAPI
+    # document's.
+    import json
+    import subprocess
+    import sys
+
+    config = tmp_path / "config.yaml"
+    config.write_text("model_list:\n  - model_name: m\n    litellm_params:\n"
+                      "      model: openai/gpt-4o-mini\n      api_key: sk-x\n")
+    script = (
+        "import json, sys\n"
+        "from llmrelay.proxy.app import create_app\n"
+        "from llmrelay.proxy.config import load_config\n"
+        "create_app(load_config(sys.argv[1]))\n"
+        "print(json.dumps(sorted(sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", script, str(config)], capture_output=True,
+                         text=True, check=True, env={"PYTHONPATH": str(SRC),
+                                                     "LLMRELAY_DATA_DIR": str(tmp_path)})
+    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    lazy = {f"llmrelay.proxy.routes.{m}" for m in (
+        "keys", "spend", "teams", "users", "records", "audit", "reports", "model_info",
+        "reports_litellm", "docs")} | {"llmrelay.proxy.openapi", "llmrelay.proxy.openapi_admin"}
+    assert not lazy & loaded
+    assert "llmrelay.proxy.routes.llm" in loaded
