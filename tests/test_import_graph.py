@@ -168,6 +168,6 @@ def test_a_serving_app_leaves_the_admin_routes_unloaded(tmp_path: Path) -> None:
     loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
     lazy = {f"llmrelay.proxy.routes.{m}" for m in (
         "keys", "spend", "teams", "users", "records", "audit", "reports", "model_info",
-        "reports_litellm", "docs")} | {"llmrelay.proxy.openapi", "llmrelay.proxy.openapi_admin"}
+        "reports_litellm", "docs", "model_health")} | {"llmrelay.proxy.openapi", "llmrelay.proxy.openapi_admin"}
     assert not lazy & loaded
     assert "llmrelay.proxy.routes.llm" in loaded

@@ -2,9 +2,9 @@
 
 The LLM, model list, liveness/readiness and metrics routes are imported with the app;
 the model health check, key, spend, report, management and OpenAPI routes are
-:func:`lazy`: their modules are imported
-by the first request to one of them, so a process that only serves LLM requests never
-loads them (about a megabyte of its resident memory)."""
+:func:`lazy`: their modules are imported by the first request to one of them, so a
+process that only serves LLM requests never loads them (about a megabyte of its resident
+memory)."""
 
 from __future__ import annotations
 
