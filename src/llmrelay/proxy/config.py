@@ -265,6 +265,10 @@ def _database(cfg: ProxyConfig, general: dict[str, Any]) -> None:
     if limit is not None:
         cfg.database_options["pool_size"] = numeric(
             limit, f"{w}.database_connection_pool_limit", integer=True, positive=True)
+    if general.get("database_disable_prepared_statements"):  # PgBouncer transaction mode
+        cfg.database_options["prepared_statements"] = not as_bool(
+            general["database_disable_prepared_statements"],
+            f"{w}.database_disable_prepared_statements")
     for name in ("database_connection_timeout", "database_connect_timeout"):  # 2nd wins
         timeout = general.get(name)
         if timeout is not None:
@@ -275,6 +279,7 @@ def _database(cfg: ProxyConfig, general: dict[str, Any]) -> None:
 _GENERAL_READ = frozenset({
     "master_key", _WEAK_OVERRIDE, "database_url", "database_connection_pool_limit",
     "database_connection_timeout", "database_connect_timeout", "max_request_size_mb",
+    "database_disable_prepared_statements",
     "max_parallel_requests", "image_generation_model", "moderation_model",
     "default_team_disabled", "token_rate_limit_type",
     "global_max_parallel_requests", "allowed_routes", "allowed_ips", "use_x_forwarded_for",

@@ -211,8 +211,8 @@ GENERAL: Table = {
                                       "(database_timeout)"),
     "database_extra_connection_params": (REFUSED, "put connection parameters (sslmode ...) "
                                                   "in database_url"),
-    "database_disable_prepared_statements": (ABSENT, "psycopg prepares statements used "
-                                                     "often; no PgBouncer mode"),
+    "database_disable_prepared_statements": (HONOURED, "no prepared statements (PgBouncer "
+                                                       "transaction pooling)"),
     "use_redis_transaction_buffer": (SAME, "spend goes through a local spool and is written "
                                            "in batches"),
     "user_api_key_cache_max_size": (SAME, "each worker caches up to 100,000 keys"),

@@ -45,7 +45,8 @@ class Pool:
     def __init__(self, conninfo: str, *, size: int = 4, connect_timeout: float = 5.0,
                  statement_timeout: float = 5.0, call_timeout: float | None = None,
                  idle_timeout: float = 30.0,
-                 setup: Callable[[Conn], Awaitable[None]] | None = None) -> None:
+                 setup: Callable[[Conn], Awaitable[None]] | None = None,
+                 prepared_statements: bool = True) -> None:
         self.conninfo = conninfo
         self.connect_timeout = connect_timeout
         self.statement_timeout = statement_timeout
@@ -53,6 +54,9 @@ class Pool:
                              else statement_timeout + 2.0)
         self.idle_timeout = idle_timeout
         self.setup = setup
+        # False: psycopg never prepares statements (needed behind PgBouncer in transaction
+        # pooling mode, where a prepared statement may land on another server connection)
+        self.prepared_statements = prepared_statements
         self.closed = False
         self.replaced = 0  # connections closed after a failure or a missed deadline
         self._idle: list[tuple[Conn, float]] = []
@@ -73,6 +77,8 @@ class Pool:
             "keepalives_count": 3, "tcp_user_timeout": int(self.call_timeout * 1000),
             "options": options,
         }
+        if not self.prepared_statements:
+            kwargs["prepare_threshold"] = None
         # Settings in the URL win over our defaults (except the merged options).
         for name in ("connect_timeout", "keepalives", "keepalives_idle",
                      "keepalives_interval", "keepalives_count", "tcp_user_timeout"):

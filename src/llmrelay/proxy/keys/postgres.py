@@ -139,14 +139,16 @@ class PostgresStore(KeyStore):
 
     def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 5.0,
                  statement_timeout: float = 5.0, call_timeout: float | None = None,
-                 idle_timeout: float = 30.0, schema: str | None = None) -> None:
+                 idle_timeout: float = 30.0, schema: str | None = None,
+                 prepared_statements: bool = True) -> None:
         super().__init__()
         conninfo, url_schema = split_schema(url)
         self.url = redact_url(url)
         self.schema = schema or url_schema
         self._pool = Pool(conninfo, size=pool_size, connect_timeout=connect_timeout,
                           statement_timeout=statement_timeout, call_timeout=call_timeout,
-                          idle_timeout=idle_timeout, setup=self._setup)
+                          idle_timeout=idle_timeout, setup=self._setup,
+                          prepared_statements=prepared_statements)
 
     @property
     def replaced_connections(self) -> int:
