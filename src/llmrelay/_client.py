@@ -41,7 +41,6 @@ _UNSET: Any = UNSET  # the name layers imported before the split
 _LIST_NAMES = ("callbacks", "input_callback", "success_callback", "failure_callback")
 
 
-
 class Client(SurfaceMethods):
     """The llmrelay API with its own settings and no global state.
 

@@ -81,18 +81,27 @@ def _with_retries(ctx: CallContext, attempt_fn: Callable[[], Any], provider: Pro
             attempt += 1
 
 
+def _follow_deadline(ctx: CallContext) -> float:
+    return time.monotonic() + (timeout_seconds(ctx.timeout) or _FOLLOW_LIMIT)
+
+
+def _next_follow_up(ctx: CallContext, reply: Reply, deadline: float) -> Any:
+    """The provider's next request after ``reply`` (None: ``reply`` is the answer);
+    raises when its pause would pass the call's deadline (shared by both twins)."""
+    nxt = ctx.provider.follow_up(ctx.call, reply.status, reply.headers, reply.body)  # type: ignore[attr-defined]
+    if nxt is not None:
+        _check_deadline(ctx, deadline, nxt.after)
+    return nxt
+
+
 def _followed(ctx: CallContext, tr: Transport, reply: Reply) -> Reply:
     """The reply that answers the call: the provider's follow-up requests sent (after
     their pause) until it has none, within the call's timeout."""
-    follow = ctx.provider.follow_up  # type: ignore[attr-defined]
-    deadline = time.monotonic() + (timeout_seconds(ctx.timeout) or _FOLLOW_LIMIT)
-    while True:
-        nxt = follow(ctx.call, reply.status, reply.headers, reply.body)
-        if nxt is None:
-            return reply
-        _check_deadline(ctx, deadline, nxt.after)
+    deadline = _follow_deadline(ctx)
+    while (nxt := _next_follow_up(ctx, reply, deadline)) is not None:
         time.sleep(nxt.after)
         reply = _with_retries(ctx, _sender(ctx, tr, nxt.request), ctx.provider)
+    return reply
 
 
 def _stream_request(ctx: CallContext, tr: Transport, req: HTTPRequest) -> HTTPRequest:
@@ -187,15 +196,11 @@ async def _awith_retries(ctx: CallContext, attempt_fn: Callable[[], Any],
 
 async def _afollowed(ctx: CallContext, tr: Transport, reply: Reply) -> Reply:
     """Async :func:`_followed`."""
-    follow = ctx.provider.follow_up  # type: ignore[attr-defined]
-    deadline = time.monotonic() + (timeout_seconds(ctx.timeout) or _FOLLOW_LIMIT)
-    while True:
-        nxt = follow(ctx.call, reply.status, reply.headers, reply.body)
-        if nxt is None:
-            return reply
-        _check_deadline(ctx, deadline, nxt.after)
+    deadline = _follow_deadline(ctx)
+    while (nxt := _next_follow_up(ctx, reply, deadline)) is not None:
         await asyncio.sleep(nxt.after)
         reply = await _awith_retries(ctx, _asender(ctx, tr, nxt.request), ctx.provider)
+    return reply
 
 
 async def _astream_request(ctx: CallContext, tr: Transport, req: HTTPRequest) -> HTTPRequest:
