@@ -71,9 +71,11 @@ def test_no_callbacks_and_no_cache(fake: FakeOpenAI) -> None:
 
 
 @pytest.mark.parametrize("name", ["api_key", "aws_secret_access_key", "vertex_credentials",
-                                  "azure_ad_token", "password", "messages"])
+                                  "azure_ad_token", "password", "messages",
+                                  "langfuse_secret", "aws_session_token"])
 def test_display_params_hide_secrets(name: str) -> None:
     from llmrelay.health_check import display_params
 
-    shown = display_params({"model": "openai/x", "api_base": "https://b", name: "secret"})
-    assert shown == {"model": "openai/x", "api_base": "https://b"}
+    shown = display_params({"model": "openai/x", "api_base": "https://b", name: "secret",
+                            "max_tokens": 5})
+    assert shown == {"model": "openai/x", "api_base": "https://b", "max_tokens": 5}

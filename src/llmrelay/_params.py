@@ -17,9 +17,8 @@ from .cost import PRICING_ARGS
 from .exceptions import BadRequestError, UnsupportedParamsError
 from .response_format import response_format_of
 
-__all__ = ["AUTH_OPTIONS", "OPTIONS", "auth_options", "check_messages", "client_defaults",
-           "request_headers",
-           "split_params"]
+__all__ = ["AUTH_OPTIONS", "OPTIONS", "SECRET_PARAMS", "auth_options", "check_messages",
+           "client_defaults", "is_secret_param", "request_headers", "split_params"]
 
 # Credentials and auth settings under LiteLLM's litellm_params names: they reach the
 # provider in ``Call.auth``, never the request body or the callbacks' ``optional_params``.
@@ -32,6 +31,23 @@ AUTH_OPTIONS = frozenset({
     "project_id", "space_id", "token", "zen_api_key",  # watsonx
     "tenant_id", "adapter_id",  # predibase
 })
+
+
+# Call parameters that carry a credential: never shown or stored (spend rows, /health ...).
+SECRET_PARAMS = frozenset({
+    "api_key", "azure_ad_token", "aws_access_key_id", "aws_secret_access_key",
+    "aws_session_token", "aws_web_identity_token", "vertex_credentials",
+    "vertex_ai_credentials", "token", "zen_api_key",
+})
+_SECRET_ENDINGS = ("_key", "_secret", "_token", "password", "_credentials")
+
+
+def is_secret_param(name: str) -> bool:
+    """Whether a parameter (of a call or a config entry) names a credential: one of
+    :data:`SECRET_PARAMS`, or any ``*_key``, ``*_secret``, ``*_token``, ``*password``,
+    ``*_credentials`` (``langfuse_secret``, ``s3_secret_access_key`` ...)."""
+    low = name.lower()
+    return low in SECRET_PARAMS or low.endswith(_SECRET_ENDINGS) or "secret" in low
 
 # Our own keyword arguments: never sent to a provider.
 OPTIONS = frozenset({

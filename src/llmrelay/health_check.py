@@ -22,15 +22,15 @@ log = logging.getLogger("llmrelay")
 
 HEALTH_CHECK_TIMEOUT = 60.0  # seconds one check may take (a model_info may set its own)
 _PROMPT = "test from llmrelay: reply with one word"
-_SECRET_WORDS = ("key", "secret", "token", "password", "credential")
 _NOT_SHOWN = frozenset({"messages", "prompt", "input"})
 
 
 def display_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """``params`` without anything secret (keys, tokens, passwords, credentials: any name
-    containing one of those words) or bulky (messages, prompt, input), for showing."""
-    return {k: v for k, v in params.items()
-            if k not in _NOT_SHOWN and not any(w in k.lower() for w in _SECRET_WORDS)}
+    """``params`` without credentials (:func:`~llmrelay._params.is_secret_param`) or
+    anything bulky (messages, prompt, input), for showing."""
+    from ._params import is_secret_param
+
+    return {k: v for k, v in params.items() if k not in _NOT_SHOWN and not is_secret_param(k)}
 
 
 def _mode_of(model: str, mode: str | None) -> str:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .._params import SECRET_PARAMS
+
 __all__ = ["keep_bodies", "request_json", "response_json", "stream_summary"]
 
-_SECRET = frozenset({"api_key", "aws_secret_access_key", "aws_session_token",
-                     "vertex_credentials", "azure_ad_token"})
+_SECRET = SECRET_PARAMS  # credentials a request may carry: never stored
 
 
 def keep_bodies(cfg: Any) -> bool:
