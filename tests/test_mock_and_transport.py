@@ -164,4 +164,6 @@ def test_async_session_per_loop(fake: FakeOpenAI, openai_args: dict[str, str]) -
     for _ in range(3):
         r = asyncio.run(llmrelay.acompletion(model="gpt-4o", messages=MSGS, **openai_args))
         assert r.choices[0].message.content == "Hello from fake"
-    assert all(s.closed for s in list(transport._sessions.values())) or not transport._sessions
+    from llmrelay import http1
+
+    assert all(p.closed for p in list(http1.pools.values()))

@@ -1,6 +1,6 @@
 """What sends a provider's HTTP request: the :class:`Transport` interface, the pooled
-default (:class:`HTTPTransport`: httpx for sync calls, aiohttp for async ones) and
-:class:`MockTransport` for tests.
+default (:class:`HTTPTransport`: httpx for sync calls, :mod:`llmrelay.http1` for async
+ones) and :class:`MockTransport` for tests.
 
 ``Client(transport=...)`` picks a client's transport. Every transport gets an
 :class:`~llmrelay.providers.base.HTTPRequest` whose ``content`` holds the exact bytes to send
@@ -17,8 +17,10 @@ Network failures become :class:`~llmrelay.exceptions.APIConnectionError` or
 :class:`~llmrelay.exceptions.Timeout`, with the original chained.
 
 The pooled transport keeps one ``httpx.Client`` for every sync call in the process and one
-``aiohttp.ClientSession`` per event loop (closed with the loop when ``asyncio.run`` shuts it
-down). Both libraries are imported on first use, so ``import llmrelay`` stays light.
+:mod:`llmrelay.http1` connection pool per event loop (a lean HTTP/1.1 client on asyncio
+protocols with httptools' parser; at most 100 connections, closed with the loop when
+``asyncio.run`` shuts it down). Both are imported on first use, so ``import llmrelay``
+stays light.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import atexit
 import functools
 import inspect
 import threading
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -36,9 +37,9 @@ from ._urls import mask_url, mask_urls_in
 from .exceptions import APIConnectionError, Timeout
 
 if TYPE_CHECKING:
-    import aiohttp
     import httpx
 
+    from .http1 import Response as AsyncStream
     from .providers.base import HTTPRequest
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncStream", "AsyncStreamReply", "HTTPTransport",
@@ -235,140 +236,81 @@ def stream(req: HTTPRequest, timeout: Any = None) -> SyncStream:
     return SyncStream(req, response)
 
 
-# ---- async (aiohttp) -------------------------------------------------------------------------
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
-    weakref.WeakKeyDictionary()
-)
+# ---- async (llmrelay.http1) ------------------------------------------------------------------
+def _http1() -> Any:
+    """The lean HTTP/1.1 client package, imported on the first async call."""
+    from . import http1
+
+    return http1
 
 
-_keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
-
-
-async def _close_with_loop(session: aiohttp.ClientSession) -> AsyncIterator[None]:
-    """An async generator the loop finalises at shutdown (``asyncio.run`` calls
-    ``shutdown_asyncgens``), which closes the loop's session at the right moment."""
-    try:
-        yield
-    finally:
-        await session.close()
-
-
-def async_session() -> aiohttp.ClientSession:
-    loop = asyncio.get_running_loop()
-    session = _sessions.get(loop)
-    if session is None or session.closed:
-        import aiohttp
-
-        connector = aiohttp.TCPConnector(limit=_POOL_SIZE, ttl_dns_cache=300)
-        session = aiohttp.ClientSession(connector=connector, auto_decompress=True,
-                                        skip_auto_headers=("User-Agent",))
-        _sessions[loop] = session
-        keeper = _close_with_loop(session)
-        # starting it makes the loop track the generator; keep both alive with the loop
-        _keepers[loop] = (keeper, asyncio.ensure_future(keeper.__anext__()))
-    return session
-
-
-def _aiohttp_timeout(timeout: Any) -> Any:
+def _timeouts(timeout: Any) -> tuple[float | None, float | None]:
+    """(connect, read) seconds: a number is both; an ``httpx.Timeout`` gives its parts."""
     if timeout is None:
-        timeout = DEFAULT_TIMEOUT
+        return DEFAULT_TIMEOUT, DEFAULT_TIMEOUT
     if isinstance(timeout, (int, float)):
-        return _client_timeout(timeout, timeout)
-    # an httpx.Timeout: map its parts
-    return _client_timeout(getattr(timeout, "connect", None), getattr(timeout, "read", None))
-
-
-@functools.lru_cache(maxsize=64)
-def _client_timeout(connect: float | None, read: float | None) -> Any:
-    """aiohttp's timeout settings (immutable), made once per pair of values."""
-    import aiohttp
-
-    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
-
-
-def _url(req: HTTPRequest) -> Any:
-    """The URL exactly as the provider built it: aiohttp would otherwise re-normalise its
-    percent-encoding (``%3A`` -> ``:``), which breaks signatures computed over the path."""
-    return _encoded_url(req.url)
-
-
-@functools.lru_cache(maxsize=512)
-def _encoded_url(url: str) -> Any:
-    """yarl's URL for ``url`` (immutable, so shared), parsed once per distinct URL."""
-    from yarl import URL
-
-    return URL(url, encoded=True)
+        return timeout, timeout
+    return getattr(timeout, "connect", None), getattr(timeout, "read", None)
 
 
 def _async_error(exc: BaseException, req: HTTPRequest) -> Exception:
-    import aiohttp
+    from .http1 import TimeoutHTTPError
 
-    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        return Timeout(f"request to {mask_url(req.url)} timed out")
+    if isinstance(exc, (TimeoutHTTPError, asyncio.TimeoutError)):
+        return Timeout(f"request to {mask_url(req.url)} timed out ({type(exc).__name__})")
     return APIConnectionError(mask_urls_in(f"connection to {mask_url(req.url)} failed: "
                                            f"{type(exc).__name__}: {exc}"))
 
 
+_net_errors: tuple[type[BaseException], ...] = ()
+
+
+def _async_net_errors() -> tuple[type[BaseException], ...]:
+    """What a network failure of the async client raises (OSError covers refused and
+    reset connections, DNS and TLS failures)."""
+    global _net_errors
+    if not _net_errors:
+        from .http1 import HTTPClientError
+
+        _net_errors = (OSError, HTTPClientError, asyncio.TimeoutError)
+    return _net_errors
+
+
 async def asend(req: HTTPRequest, timeout: Any = None) -> Reply:
-    import aiohttp
-
-    session = async_session()
+    """Send a request and read the whole reply (on the running loop's pool)."""
+    request = _http1().request
+    body = _encode(req)
+    connect, read = _timeouts(timeout)
     try:
-        async with session.request(req.method, _url(req), data=_encode(req), headers=req.headers,
-                                   timeout=_aiohttp_timeout(timeout)) as r:
-            body = await r.read()
-            return Reply(r.status, {k.lower(): v for k, v in r.headers.items()}, body)
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        status, headers, data = await request(req.method, req.url, req.headers, body,
+                                              connect, read, _POOL_SIZE)
+    except _async_net_errors() as exc:
+        raise _async_error(exc, req) from exc
+    return Reply(status, headers, data)
+
+
+async def astream(req: HTTPRequest, timeout: Any = None) -> AsyncStreamReply:
+    """Open a streamed request; the caller must close the returned stream (an
+    :class:`llmrelay.http1.Response`, this module's ``AsyncStream``)."""
+    body = _encode(req)
+    connect, read = _timeouts(timeout)
+    try:
+        return await _http1().open_stream(  # type: ignore[no-any-return]
+            req.method, req.url, req.headers, body, connect, read, _POOL_SIZE,
+            functools.partial(_stream_error, req))
+    except _async_net_errors() as exc:
         raise _async_error(exc, req) from exc
 
 
-class AsyncStream:
-    """Async twin of :class:`SyncStream`."""
-
-    def __init__(self, req: HTTPRequest, response: aiohttp.ClientResponse) -> None:
-        self._req = req
-        self._response = response
-        self.status = response.status
-        self.headers = {k.lower(): v for k, v in response.headers.items()}
-
-    async def read(self) -> bytes:
-        try:
-            return await self._response.read()
-        finally:
-            self.close()
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body's bytes as they arrive (for binary framings)."""
-        import aiohttp
-
-        try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise _async_error(exc, self._req) from exc
-
-    def lines(self) -> AsyncIterator[bytes]:
-        return asplit_lines(self.chunks())
-
-    def close(self) -> None:
-        # release() returns the connection to the pool when the body was fully read;
-        # otherwise close() drops it, which is what a stream left early needs.
-        if self._response.content.at_eof():
-            self._response.release()
-        else:
-            self._response.close()
+def _stream_error(req: HTTPRequest, exc: BaseException) -> BaseException:
+    """What a stream raises for ``exc`` while its body is read."""
+    return _async_error(exc, req) if isinstance(exc, _async_net_errors()) else exc
 
 
-async def astream(req: HTTPRequest, timeout: Any = None) -> AsyncStream:
-    import aiohttp
-
-    session = async_session()
-    try:
-        response = await session.request(req.method, _url(req), data=_encode(req),
-                                         headers=req.headers, timeout=_aiohttp_timeout(timeout))
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        raise _async_error(exc, req) from exc
-    return AsyncStream(req, response)
+def __getattr__(name: str) -> Any:
+    if name == "AsyncStream":  # the async stream's class, from the client it belongs to
+        return _http1().Response
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def pool_stats() -> dict[str, int]:
@@ -377,10 +319,11 @@ def pool_stats() -> dict[str, int]:
     if _sync_client is not None:
         pool = getattr(_sync_client._transport, "_pool", None)
         out["sync"] = len(getattr(pool, "connections", []) or [])
-    for session in list(_sessions.values()):
-        conns = getattr(session.connector, "_conns", {}) or {}
-        acquired: set[Any] = getattr(session.connector, "_acquired", set()) or set()
-        out["async"] += sum(len(v) for v in conns.values()) + len(acquired)
+    import sys
+
+    http1 = sys.modules.get(f"{__package__}.http1")
+    if http1 is not None:
+        out["async"] = sum(pool.stats() for pool in list(http1.pools.values()))
     return out
 
 
@@ -396,7 +339,7 @@ class HTTPTransport:
     async def asend(self, req: HTTPRequest, timeout: Any = None) -> Reply:
         return await asend(req, timeout)
 
-    async def astream(self, req: HTTPRequest, timeout: Any = None) -> AsyncStream:
+    async def astream(self, req: HTTPRequest, timeout: Any = None) -> AsyncStreamReply:
         return await astream(req, timeout)
 
 

@@ -334,7 +334,8 @@ LITELLM: Table = {
     "enable_redis_auth_cache": (SAME, "each worker caches keys and follows their changes "
                                       "in the database"),
     "disable_stop_sequence_limit": (ABSENT, "`stop` is sent as given, never cut to 4"),
-    "disable_aiohttp_transport": (ABSENT, "async upstream calls use aiohttp"),
+    "disable_aiohttp_transport": (ABSENT, "async upstream calls use llmrelay's own pooled "
+                                          "HTTP/1.1 client, not aiohttp"),
     "http2": (ABSENT, "upstream calls use HTTP/1.1"),
     "enable_end_user_cost_tracking_prometheus_only": (ABSENT, "no end-user metrics"),
     "route_all_chat_openai_to_responses": (ABSENT, "chat requests go to chat completions"),
