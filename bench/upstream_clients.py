@@ -1,14 +1,19 @@
-"""The proxy's upstream HTTP client, alone: aiohttp (what the SDK's async transport uses)
-against httpx's ``AsyncClient``, in interleaved rounds against bench/proxy_upstream.py.
+"""The proxy's upstream HTTP client, alone: llmrelay.http1 (what the SDK's async
+transport uses: a pooled HTTP/1.1 client on asyncio protocols, httptools' parser) against
+aiohttp (the transport's client before), httpx's ``AsyncClient`` and, when installed,
+the async clients of pyreqwest, rnet (both Rust, own runtime threads) and aiosonic, in
+interleaved rounds against bench/proxy_upstream.py.
 
     python bench/upstream_clients.py [--rounds 5] [--requests 4000] [--concurrency 50]
+        [--clients http1,aiohttp,...]
 
-Each figure is the client process's CPU time (``time.process_time``, all threads) per
-completed request, on uvloop, for a whole answer (body read) and a stream (7 chunks +
-usage + ``[DONE]``, read as it arrives); the upstream runs in its own process and is not
-counted. Both clients keep their connections (one pool each, up to ``--concurrency``);
-each round runs every client and case once, the order rotating; figures are medians
-over the rounds and ratios the median of the per-round ratios.
+Each figure is the client process's CPU time (``time.process_time``, all threads, so a
+Rust client's runtime threads count) per completed request, on uvloop, for a whole answer
+(body read) and a stream (7 chunks + usage + ``[DONE]``, read as it arrives); the
+upstream runs in its own process and is not counted. Every client keeps its connections
+(one pool each, up to ``--concurrency``); each round runs every client and case once, the
+order rotating; figures are medians over the rounds and ratios (client / http1) the
+median of the per-round ratios. A client whose package is not installed is skipped.
 """
 
 from __future__ import annotations
@@ -31,18 +36,45 @@ STREAM_BODY = json.dumps({"model": "gpt-4o-mini", "stream": True,
 HEADERS = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
 
 
-async def _aiohttp(url: str, n: int, conc: int, stream: bool) -> int:
-    import aiohttp
+async def _http1(url: str, n: int, conc: int, stream: bool) -> int:
+    from llmrelay import http1
 
     done = 0
-    connector = aiohttp.TCPConnector(limit=conc)
+    body = (STREAM_BODY if stream else BODY).encode()
+
+    async def worker(k: int) -> None:
+        nonlocal done
+        for _ in range(k):
+            if stream:
+                r = await http1.open_stream("POST", url, HEADERS, body, 600.0, 600.0, conc)
+                async for _chunk in r.chunks():
+                    pass
+                r.close()
+                done += r.status == 200
+            else:
+                status, _headers, _body = await http1.request("POST", url, HEADERS, body,
+                                                              600.0, 600.0, conc)
+                done += status == 200
+    await asyncio.gather(*(worker(n // conc) for _ in range(conc)))
+    return done
+
+
+async def _aiohttp(url: str, n: int, conc: int, stream: bool) -> int:
+    import aiohttp
+    from yarl import URL
+
+    done = 0
+    target = URL(url, encoded=True)  # as the transport used it: URL and timeout made once
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=600, sock_read=600)
+    connector = aiohttp.TCPConnector(limit=conc, ttl_dns_cache=300)
     async with aiohttp.ClientSession(connector=connector,
                                      skip_auto_headers=("User-Agent",)) as session:
         async def worker(k: int) -> None:
             nonlocal done
             for _ in range(k):
-                async with session.post(url, data=STREAM_BODY if stream else BODY,
-                                        headers=HEADERS) as r:
+                async with session.request("POST", target,
+                                           data=STREAM_BODY if stream else BODY,
+                                           headers=HEADERS, timeout=timeout) as r:
                     if stream:
                         async for _chunk in r.content.iter_any():
                             pass
@@ -74,7 +106,84 @@ async def _httpx(url: str, n: int, conc: int, stream: bool) -> int:
     return done
 
 
-CLIENTS = {"aiohttp": _aiohttp, "httpx": _httpx}
+async def _pyreqwest(url: str, n: int, conc: int, stream: bool) -> int:
+    from pyreqwest.client import ClientBuilder
+
+    done = 0
+    body = (STREAM_BODY if stream else BODY).encode()
+    client = ClientBuilder().max_connections(conc).http1_only().build()
+    try:
+        async def worker(k: int) -> None:
+            nonlocal done
+            for _ in range(k):
+                builder = client.post(url)
+                for name, value in HEADERS.items():
+                    builder = builder.header(name, value)
+                builder = builder.body_bytes(body)
+                if stream:
+                    async with builder.build_streamed() as r:
+                        while await r.body_reader.read_chunk() is not None:
+                            pass
+                        done += r.status == 200
+                else:
+                    r = await builder.build().send()
+                    await r.bytes()
+                    done += r.status == 200
+        await asyncio.gather(*(worker(n // conc) for _ in range(conc)))
+    finally:
+        await client.close()
+    return done
+
+
+async def _rnet(url: str, n: int, conc: int, stream: bool) -> int:
+    import rnet
+
+    done = 0
+    body = (STREAM_BODY if stream else BODY).encode()
+    client = rnet.Client()
+
+    async def worker(k: int) -> None:
+        nonlocal done
+        for _ in range(k):
+            r = await client.post(url, headers=HEADERS, body=body)
+            if stream:
+                async with r.stream() as chunks:
+                    async for _chunk in chunks:
+                        pass
+            else:
+                await r.bytes()
+            done += r.status.as_int() == 200
+    await asyncio.gather(*(worker(n // conc) for _ in range(conc)))
+    return done
+
+
+async def _aiosonic(url: str, n: int, conc: int, stream: bool) -> int:
+    import aiosonic
+    from aiosonic.pools import PoolConfig
+
+    done = 0
+    body = (STREAM_BODY if stream else BODY).encode()
+    connector = aiosonic.TCPConnector(pool_configs={":default": PoolConfig(size=conc)})
+    client = aiosonic.HTTPClient(connector=connector)
+
+    async def worker(k: int) -> None:
+        nonlocal done
+        for _ in range(k):
+            r = await client.post(url, data=body, headers=HEADERS)
+            if stream:
+                async for _chunk in r.read_chunks():
+                    pass
+            else:
+                await r.content()
+            done += r.status_code == 200
+    await asyncio.gather(*(worker(n // conc) for _ in range(conc)))
+    return done
+
+
+CLIENTS = {"http1": _http1, "aiohttp": _aiohttp, "httpx": _httpx, "pyreqwest": _pyreqwest,
+           "rnet": _rnet, "aiosonic": _aiosonic}
+MODULES = {"http1": "httptools", "aiohttp": "aiohttp", "httpx": "httpx",
+           "pyreqwest": "pyreqwest", "rnet": "rnet", "aiosonic": "aiosonic"}
 
 
 def main() -> None:
@@ -82,8 +191,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--requests", type=int, default=4000)
     ap.add_argument("--concurrency", type=int, default=50)
+    ap.add_argument("--clients", default=",".join(CLIENTS),
+                    help="comma-separated, from: " + ", ".join(CLIENTS))
     args = ap.parse_args()
+    import importlib.util
+
     import uvloop
+
+    names = [c for c in args.clients.split(",")
+             if c in CLIENTS and importlib.util.find_spec(MODULES[c]) is not None]
+    print("clients:", ", ".join(names), flush=True)
 
     up = subprocess.Popen([sys.executable, str(HERE / "proxy_upstream.py"), "--port", "0"],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -91,7 +208,7 @@ def main() -> None:
     url = up.stdout.readline().strip() + "/chat/completions"
     rows: dict[tuple[str, bool], list[float]] = {}
     try:
-        cases = [(c, s) for s in (False, True) for c in CLIENTS]
+        cases = [(c, s) for s in (False, True) for c in names]
         for name, stream in cases:  # warm-up
             uvloop.run(CLIENTS[name](url, 500, args.concurrency, stream))
         for i in range(args.rounds):
@@ -110,11 +227,13 @@ def main() -> None:
                            for (n, s), v in rows.items()}
     for k, v in med.items():
         print(f"{k:>16}: {v:.3f} ms CPU/request")
+    base = names[0]
     for stream in (False, True):
-        ratio = statistics.median(a / b for a, b in zip(rows[("httpx", stream)],
-                                                        rows[("aiohttp", stream)], strict=True))
-        print(f"httpx / aiohttp CPU per request, {'stream' if stream else 'answer'}: "
-              f"{ratio:.2f}x")
+        for name in names[1:]:
+            ratio = statistics.median(a / b for a, b in zip(rows[(name, stream)],
+                                                            rows[(base, stream)], strict=True))
+            print(f"{name} / {base} CPU per request, {'stream' if stream else 'answer'}: "
+                  f"{ratio:.2f}x")
 
 
 if __name__ == "__main__":
