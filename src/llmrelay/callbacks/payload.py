@@ -52,10 +52,21 @@ def mask_key(key: Any) -> Any:
     """``sk-abcdef123456`` -> ``sk-...3456``; short or non-string values are fully masked."""
     if not isinstance(key, str) or not key:
         return key
-    if len(key) < 12:
-        return "****"
-    head = key[:3] if key[2:3] == "-" else key[:2]
-    return f"{head}...{key[-4:]}"
+    masked = _masked.get(key)
+    if masked is None:
+        if len(key) < 12:
+            masked = "****"
+        else:
+            head = key[:3] if key[2:3] == "-" else key[:2]
+            masked = f"{head}...{key[-4:]}"
+        if len(_masked) >= _MASKED_MAX:  # a process sees a handful of keys; never grow
+            _masked.clear()
+        _masked[key] = masked
+    return masked
+
+
+_masked: dict[str, str] = {}  # key -> its masked form (a pure function, asked every call)
+_MASKED_MAX = 256
 
 
 def mask_headers(headers: dict[str, str] | None) -> dict[str, str]:
@@ -69,10 +80,18 @@ def mask_headers(headers: dict[str, str] | None) -> dict[str, str]:
         if is_secret is None:
             is_secret = secret[k] = k.lower() in _SECRET_HEADERS
         if is_secret:
-            out[k] = mask_key(out[k].rpartition(" ")[2])
+            value = out[k]
+            masked = _masked_values.get(value)
+            if masked is None:
+                masked = mask_key(value.rpartition(" ")[2])
+                if len(_masked_values) >= _MASKED_MAX:
+                    _masked_values.clear()
+                _masked_values[value] = masked
+            out[k] = masked
     return out
 
 
+_masked_values: dict[str, str] = {}  # a secret header's value -> its masked form
 _secret_names: dict[str, bool] = {}  # header name as written -> whether it carries a secret
 
 
