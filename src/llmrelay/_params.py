@@ -9,10 +9,10 @@ keyword is passed through to the provider untouched, as OpenAI's SDK does with `
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
+from ._environ import getenv
 from .cost import PRICING_ARGS
 from .exceptions import BadRequestError, UnsupportedParamsError
 from .response_format import response_format_of
@@ -135,7 +135,7 @@ def request_headers(spec: Any, kwargs: Mapping[str, Any], settings: Any) -> Any:
         return headers
     org = kwargs.get("organization") or settings.organization
     if not org:
-        org = next((v for v in map(os.environ.get, _ORG_ENV) if v), None)
+        org = getenv(_ORG_ENV[0]) or getenv(_ORG_ENV[1])
         if not org:
             return headers
     if headers and any(k.lower() == "openai-organization" for k in headers):

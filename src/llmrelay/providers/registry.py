@@ -9,10 +9,10 @@ row in ``_ROWS``; a new wire API is one folder under ``providers/`` with a ``cre
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._environ import getenv
 from ..exceptions import BadRequestError
 
 if TYPE_CHECKING:
@@ -51,14 +51,14 @@ class ProviderSpec:
 
     def env_key(self) -> str | None:
         for var in self.key_env:
-            value = os.environ.get(var)
+            value = getenv(var)
             if value:
                 return value
         return None
 
     def env_base(self) -> str | None:
         for var in self.base_env:
-            value = os.environ.get(var)
+            value = getenv(var)
             if value:
                 return value
         return None
