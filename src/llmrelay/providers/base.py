@@ -155,6 +155,10 @@ class Call:
         return self.spec.name
 
 
+# one encoder for every request body (``json.dumps`` with options builds one per call)
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 @dataclass
 class HTTPRequest:
     """One request to send. ``body`` is what callbacks see as ``complete_input_dict`` and,
@@ -172,7 +176,7 @@ class HTTPRequest:
         was set); computed once, so a signature over them stays valid."""
         if self.content is None and self.body is not None:
             try:
-                self.content = json.dumps(self.body, separators=(",", ":")).encode()
+                self.content = _compact_json(self.body).encode()
             except (TypeError, ValueError) as exc:  # e.g. an object passed as a parameter
                 raise BadRequestError(f"the request cannot be sent as JSON: {exc}; pass "
                                       f"JSON values (strings, numbers, lists, dicts)") from exc
