@@ -152,7 +152,7 @@ async def _rnet(url: str, n: int, conc: int, stream: bool) -> int:
                         pass
             else:
                 await r.bytes()
-            done += r.status.as_int() == 200
+            done += r.status == 200
     await asyncio.gather(*(worker(n // conc) for _ in range(conc)))
     return done
 

@@ -150,6 +150,12 @@ async def test_a_kept_connection_the_server_closed_is_replaced() -> None:
         assert (await transport.asend(post(srv.url))).body == b"first"
         assert srv.opened == 2  # the second call was sent again on a new connection
 
+    async with Server(one_answer_per_connection) as srv:  # two stale kept connections
+        await asyncio.gather(transport.asend(post(srv.url)), transport.asend(post(srv.url)))
+        assert srv.opened == 2
+        assert (await transport.asend(post(srv.url))).body == b"first"
+        assert srv.opened == 3  # the retry opened a connection, not the other stale one
+
     async def close_without_answer(reader: asyncio.StreamReader,
                                    writer: asyncio.StreamWriter) -> None:
         await read_request(reader)

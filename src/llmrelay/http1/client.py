@@ -119,9 +119,9 @@ async def _exchange(pool: Pool, method: str, url: str, headers: Mapping[str, str
         data += body
     head_only = method == "HEAD"
     for attempt in (0, 1):
-        conn = pool.take_idle(tgt.key)
+        conn = pool.take_idle(tgt.key) if attempt == 0 else None
         if conn is None:
-            conn = await pool.connect(tgt.key, connect_timeout)
+            conn = await pool.connect(tgt.key, connect_timeout, fresh=attempt == 1)
         reused = conn.reused
         conn.send(data, read_timeout, head_only, streaming)
         try:

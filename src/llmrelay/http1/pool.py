@@ -70,12 +70,12 @@ class Pool:
                 conn.close()
         return None
 
-    async def connect(self, key: tuple[str, str, int],
-                      connect_timeout: float | None) -> Connection:
-        """A connection to ``key``: an idle one, or a new one once fewer than ``limit``
-        are open."""
+    async def connect(self, key: tuple[str, str, int], connect_timeout: float | None,
+                      fresh: bool = False) -> Connection:
+        """A connection to ``key``: an idle one (unless ``fresh``), or a new one once fewer
+        than ``limit`` are open."""
         while True:
-            conn = self.take_idle(key)
+            conn = None if fresh else self.take_idle(key)
             if conn is not None:
                 return conn
             if self.closed:
