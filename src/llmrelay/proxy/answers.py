@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
-from starlette.responses import Response
-
 from .errors import ProxyError
+from .lean import LeanResponse
 from .sse import SSEResponse, dumps, encode_event, json_response
 
 __all__ = [
@@ -26,13 +25,14 @@ __all__ = [
 _TEXT_FORMATS = ("text", "srt", "vtt")
 
 
-def answer(data: Mapping[str, Any], response: Any, headers: Mapping[str, str]) -> Response:
+def answer(data: Mapping[str, Any], response: Any,
+           headers: Mapping[str, str]) -> LeanResponse:
     """A whole answer: JSON, or plain text for a transcription asked for as ``text``,
     ``srt`` or ``vtt`` (as OpenAI answers those)."""
     if data.get("response_format") in _TEXT_FORMATS and type(response).__name__ == (
             "TranscriptionResponse"):
-        return Response(str(response.text), media_type="text/plain; charset=utf-8",
-                        headers=headers)
+        return LeanResponse(str(response.text).encode("utf-8"), headers,
+                            media_type="text/plain; charset=utf-8")
     return json_response(response, headers=headers)
 
 # HTTP status -> Anthropic's error type
@@ -62,7 +62,8 @@ def anthropic_error(err: ProxyError) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": err.message}}
 
 
-def error_response(endpoint: Any, err: ProxyError, headers: Mapping[str, str]) -> Response:
+def error_response(endpoint: Any, err: ProxyError,
+                   headers: Mapping[str, str]) -> LeanResponse:
     """The error answer of ``endpoint`` (None: OpenAI's shape)."""
     if endpoint is not None and endpoint.errors == "anthropic":
         return json_response(anthropic_error(err), err.status_code, headers)
@@ -86,7 +87,8 @@ class AudioResponse(SSEResponse):
                  headers: Mapping[str, str] | None = None,
                  on_close: Callable[[], Awaitable[None]] | None = None,
                  on_disconnect: Callable[[], None] | None = None) -> None:
-        self.media_type = media_type
         super().__init__(events, headers, on_close, on_disconnect)
-        self.raw_headers = [(k, v) for k, v in self.raw_headers
-                            if k not in (b"x-accel-buffering",)]
+        self.media_type = media_type
+        fields = dict(self.fields)
+        del fields["x-accel-buffering"]
+        self.fields = fields

@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -25,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from .config import ProxyConfig, load_config
 from .errors import error_body, type_for_status
+from .lean import LeanRequest, LeanResponse
 from .limits import OVERLOADED
 from .metrics import mark_process_dead
 from .request_policy import RouteGate
@@ -51,9 +53,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                          status)
 
 
-async def _server_error(request: Request, exc: Exception) -> Response:
-    log.error("llmrelay proxy: unhandled %s on %s", type(exc).__name__, request.url.path,
-              exc_info=exc)
+async def _server_error(request: Any, exc: Exception) -> Response:
+    log.error("llmrelay proxy: unhandled %s on %s", type(exc).__name__,
+              request.scope.get("path"), exc_info=exc)
     return json_response(error_body(f"internal error: {type(exc).__name__}", "api_error",
                                     None, "500"), 500)
 
@@ -69,9 +71,12 @@ async def _overloaded(scope: Scope, receive: Receive, send: Send) -> None:
 class ProxyApp(Starlette):
     """Starlette with a short path for the LLM endpoints: ``POST /v1/chat/completions``,
     ``/v1/completions`` and ``/v1/embeddings`` go straight to their handler, skipping the
-    error middlewares and the route table (their handler turns every error into an OpenAI
-    error response itself; anything escaping it still becomes the 500 body). Everything
-    else, and everything once middleware has been added, takes Starlette's usual path."""
+    error middlewares, the route table and Starlette's request object (the handler gets a
+    :class:`~.lean.LeanRequest` and turns every error into an OpenAI error response
+    itself; anything escaping it still becomes the 500 body). Under ``llmrelay serve`` the
+    connection calls that short path itself (:meth:`fast_handler`, :meth:`serve_fast`: see
+    :mod:`.protocol`). Everything else, and everything once middleware has been added,
+    takes Starlette's usual path."""
 
     _fast = {path: handler for path, handler in (
         ("/v1/chat/completions", llm.chat_completions), ("/v1/completions", llm.completions),
@@ -81,32 +86,61 @@ class ProxyApp(Starlette):
 
     startup_failure: StartupError | None = None
 
+    def fast_handler(self, scope: Scope) -> Any:
+        """The LLM handler that serves this HTTP request on the short path, or None when it
+        takes the usual one (not a POST to an LLM endpoint, middleware added, a root path,
+        over the connection cap, refused by the route gate)."""
+        if scope.get(OVERLOADED):
+            return None
+        handler = self._fast_route(scope)
+        if handler is not None and self.gate is not None and self.gate.refuse(scope):
+            return None
+        return handler
+
+    def _fast_route(self, scope: Scope) -> Any:
+        if scope["method"] != "POST" or self.user_middleware or scope.get("root_path"):
+            return None
+        return self._fast.get(scope["path"])
+
+    async def serve_fast(self, handler: Any, scope: Scope, receive: Receive, send: Send,
+                         cycle: Any = None) -> None:
+        """Run an LLM handler and send its response. ``cycle``: uvicorn's request cycle of
+        this request under ``llmrelay serve``, whose status line and headers the response
+        then writes itself, all of it for a whole answer
+        (:meth:`~.lean.LeanResponse.write_head`)."""
+        request = LeanRequest(self, scope, receive)
+        try:
+            response = await handler(request)
+        except Exception as exc:
+            response = await _server_error(request, exc)
+        if cycle is not None and isinstance(response, LeanResponse) \
+                and response.write_head(cycle):
+            if not cycle.response_complete:  # a stream: its body to send
+                await response(scope, receive, send, True)
+        else:
+            await response(scope, receive, send)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get(OVERLOADED):  # beyond general_settings.max_connections (see protocol.py)
             await _overloaded(scope, receive, send)
             return
-        if scope["type"] == "lifespan":
+        kind = scope["type"]
+        if kind == "lifespan":
             await self._lifespan(receive, send)
             return
-        if self.gate is not None and scope["type"] == "http":
-            refused = self.gate.refuse(scope)
-            if refused is not None:
-                await json_response(refused.body(), refused.status_code)(scope, receive, send)
-                return
-        if scope["type"] == "http" and scope["method"] == "POST" and not self.user_middleware \
-                and not scope.get("root_path"):
-            handler = self._fast.get(scope["path"])
+        if kind == "http":
+            if self.gate is not None:
+                refused = self.gate.refuse(scope)
+                if refused is not None:
+                    await json_response(refused.body(), refused.status_code)(
+                        scope, receive, send)
+                    return
+            handler = self._fast_route(scope)
             if handler is not None:
                 scope["app"] = self
-                request = Request(scope, receive, send)
-                try:
-                    response = await handler(request)
-                except Exception as exc:
-                    response = await _server_error(request, exc)
-                await response(scope, receive, send)
+                await self.serve_fast(handler, scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
-
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """The ASGI lifespan protocol around the app's lifespan, as Starlette runs it, but

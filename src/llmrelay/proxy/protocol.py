@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -123,6 +124,14 @@ class _CoalescingTransport:
         else:
             buf.append(data)
 
+    def write_now(self, data: bytes) -> None:
+        """``data`` handed to the transport at once when nothing is held (a whole answer
+        written in one piece), else after what is held."""
+        if self._buf is None and not self._t.is_closing():
+            self._t.write(data)
+        else:
+            self.write(data)
+
     def writelines(self, lines: Any) -> None:
         for data in lines:
             self.write(data)
@@ -165,6 +174,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
         self._refused = False
         self._overloaded = False
         self._on_lost: Callable[[], None] | None = None  # see watch_disconnect
+        self._max_header_bytes = limits.max_header_bytes
+        # the proxy app's short path for the LLM endpoints, called from here (no access log
+        # then: uvicorn writes it when a response starts through its own send)
+        fast = getattr(self.app, "fast_handler", None)
+        self._fast: Callable[[Any], Any] | None = None if self.access_log else fast
         state = self.server_state
         sweep = getattr(state, "_llmrelay_sweep", None)
         if sweep is None or sweep.loop is not self.loop:
@@ -234,22 +248,33 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
             self._phase = "headers"
             self._deadline = self.loop.time() + self._header_timeout
 
-    def _count(self, n: int) -> bool:
-        self._header_bytes += n
-        if self._header_bytes > self.limits.max_header_bytes:
-            self._refuse(431, f"the request line and headers are larger than "
-                              f"{self.limits.max_header_size_kb:g} KiB "
-                              f"(general_settings.max_header_size_kb)", "headers_too_large")
-            return False
-        return True
+    def _too_large(self) -> None:
+        self._refuse(431, f"the request line and headers are larger than "
+                          f"{self.limits.max_header_size_kb:g} KiB "
+                          f"(general_settings.max_header_size_kb)", "headers_too_large")
 
+    # on_url and on_header are uvicorn's with the size count added, in one call per header
     def on_url(self, url: bytes) -> None:
-        if not self._refused and self._count(len(url)):
-            super().on_url(url)
+        if self._refused:
+            return
+        size = self._header_bytes = self._header_bytes + len(url)
+        if size > self._max_header_bytes:
+            self._too_large()
+            return
+        self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if not self._refused and self._count(len(name) + len(value) + 4):
-            super().on_header(name, value)
+        if self._refused:
+            return
+        size = self._header_bytes = self._header_bytes + len(name) + len(value) + 4
+        if size > self._max_header_bytes:
+            self._too_large()
+            return
+        name = name.lower()
+        value = value.rstrip(b" \t")  # trailing whitespace is not part of a value
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         if self._refused:
@@ -260,6 +285,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
         self._phase = "body"
         self._deadline = self.loop.time() + self._body_timeout
         super().on_headers_complete()
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        """Start serving a request (uvicorn calls this for each, pipelined ones in turn): a
+        POST to an LLM endpoint that the proxy app serves on its short path runs that path
+        directly with this request's cycle (no ASGI app layers; the response writes its
+        own status line and headers), everything else the ASGI app."""
+        fast = self._fast
+        if fast is not None and app is self.app:
+            handler = fast(cycle.scope)
+            if handler is not None:
+                app = partial(self.app.serve_fast, handler, cycle=cycle)
+        super()._start_asgi_task(cycle, app)
 
     def on_body(self, body: bytes) -> None:
         if self._refused:

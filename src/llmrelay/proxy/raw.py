@@ -24,9 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.responses import Response
-
 from ..types.responses import raw_json
+from .lean import LeanResponse
 
 __all__ = ["PASS_THROUGH_CALLS", "raw_answer", "raw_event"]
 
@@ -35,7 +34,7 @@ PASS_THROUGH_CALLS = frozenset({"completion", "text_completion", "embeddings"})
 
 
 def raw_answer(call_type: str, hooks: Any, response: Any,
-               headers: Mapping[str, str]) -> Response | None:
+               headers: Mapping[str, str]) -> LeanResponse | None:
     """The answer as the upstream's bytes, or None when it must be encoded."""
     if call_type not in PASS_THROUGH_CALLS or hooks.success:
         return None
@@ -45,7 +44,7 @@ def raw_answer(call_type: str, hooks: Any, response: Any,
     hidden = getattr(response, "_hidden_params", None)
     if hidden and (hidden.get("cache_hit") or hidden.get("usage_estimated")):
         return None
-    return Response(raw, headers=headers, media_type="application/json")
+    return LeanResponse(raw, headers, 200, "application/json")
 
 
 def raw_event(chunk: Any) -> bytes | None:

@@ -169,22 +169,25 @@ def parse_json(body: bytes, yielding: bool = False) -> dict[str, Any]:
     if not body:
         raise ProxyError(400, "the request body is empty; send a JSON object",
                          code="invalid_json")
-    bad: list[str] = []
-    try:
-        data = json.loads(body, parse_constant=_constant(bad), parse_float=_float(bad),
-                          object_pairs_hook=_pairs if yielding else None,
-                          parse_int=_int if yielding else None)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProxyError(400, f"We could not parse the JSON body of your request: {exc}",
-                         code="invalid_json") from None
-    except RecursionError:
-        raise ProxyError(400, "We could not parse the JSON body of your request: it is "
-                         "nested too deeply", code="invalid_json") from None
-    if bad:
-        where = _path_to(data, _NonFinite)
-        field = f"`{where}`" if where else "the request body"
-        raise ProxyError(400, f"{field} is {bad[0]}: JSON has no NaN or Infinity; send a "
-                         f"finite number or null", param=where or None, code="invalid_json")
+    data = _UNREAD if yielding else _parse_plain(body)
+    if data is _UNREAD:  # what the plain parse refused, with the reason and where
+        bad: list[str] = []
+        try:
+            data = json.loads(body, parse_constant=_constant(bad), parse_float=_float(bad),
+                              object_pairs_hook=_pairs if yielding else None,
+                              parse_int=_int if yielding else None)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ProxyError(400, f"We could not parse the JSON body of your request: {exc}",
+                             code="invalid_json") from None
+        except RecursionError:
+            raise ProxyError(400, "We could not parse the JSON body of your request: it is "
+                             "nested too deeply", code="invalid_json") from None
+        if bad:
+            where = _path_to(data, _NonFinite)
+            field = f"`{where}`" if where else "the request body"
+            raise ProxyError(400, f"{field} is {bad[0]}: JSON has no NaN or Infinity; send "
+                             f"a finite number or null", param=where or None,
+                             code="invalid_json")
     if _SURROGATE_ESCAPE.search(body):
         where = _lone_surrogate(data)
         if where is not None:
@@ -196,6 +199,39 @@ def parse_json(body: bytes, yielding: bool = False) -> dict[str, Any]:
         raise ProxyError(400, f"the request body must be a JSON object, got "
                          f"{_json_type(data)}", code="invalid_json")
     return data
+
+
+class _Refused(Exception):
+    """A NaN, Infinity or out-of-range number met by the plain parse."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value - value != 0.0:  # inf
+        raise _Refused
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise _Refused
+
+
+# One decoder for every body (``json.loads`` with arguments makes a decoder and its scanner
+# per call); anything it refuses is parsed again by ``parse_json``'s recording path, which
+# says what is wrong and where.
+_PLAIN = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
+_UNREAD: Any = object()
+
+
+def _parse_plain(body: bytes) -> Any:
+    """``body`` parsed, or ``_UNREAD`` when it is not plain UTF-8 JSON without NaN,
+    Infinity or overflowing numbers (``json.loads`` reads UTF-16 and UTF-32 too)."""
+    if body[:1] != b"{" or body[1:2] == b"\x00":
+        return _UNREAD
+    try:
+        return _PLAIN.decode(body.decode("utf-8", "surrogatepass"))
+    except (_Refused, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return _UNREAD
 
 
 def _lone_surrogate(value: Any) -> str | None:

@@ -23,7 +23,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapp
 from json.encoder import c_encode_basestring, c_make_encoder  # type: ignore[attr-defined]
 from typing import Any
 
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..types import (
@@ -35,6 +34,7 @@ from ..types import (
     Usage,
 )
 from ..types.lazy_chunks import LazyChunk, parsed
+from .lean import LeanResponse
 from .limits import CONNECTION
 
 __all__ = ["DONE", "SSEResponse", "dumps", "encode_event", "json_response"]
@@ -101,12 +101,11 @@ def encode_event(chunk: Any) -> bytes:
 
 
 def json_response(obj: Any, status: int = 200,
-                  headers: Mapping[str, str] | None = None) -> Response:
-    return Response(dumps(obj), status_code=status, headers=headers,
-                    media_type="application/json")
+                  headers: Mapping[str, str] | None = None) -> LeanResponse:
+    return LeanResponse(dumps(obj), headers, status, "application/json")
 
 
-class SSEResponse(Response):
+class SSEResponse(LeanResponse):
     """A ``text/event-stream`` response fed by an async generator of bytes."""
 
     media_type = "text/event-stream"
@@ -118,19 +117,21 @@ class SSEResponse(Response):
         self.events = events
         self.on_close = on_close
         self.on_disconnect = on_disconnect
-        self.status_code = 200
-        self.background = None
         hdrs = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-        hdrs.update(headers or {})
-        self.init_headers(hdrs)
+        if headers:
+            hdrs.update(headers)
+        super().__init__(None, hdrs)
 
-    async def _produce(self, send: Send) -> None:
+    async def _produce(self, send: Send, started: bool = False) -> None:
         """Send the events as they come, several in one write when the generator has more
         ready: after each event the next one is started, and when it is there without
         waiting (the upstream's read held several events) it joins the same write. An event
-        that has to wait for the upstream never holds back the ones before it."""
-        await send({"type": "http.response.start", "status": self.status_code,
-                    "headers": self.raw_headers})
+        that has to wait for the upstream never holds back the ones before it.
+        ``started``: the status line and headers were written already (see
+        :meth:`~.lean.LeanResponse.write_head`)."""
+        if not started:
+            await send({"type": "http.response.start", "status": self.status_code,
+                        "headers": self.raw_headers})
         anext = self.events.__anext__
         pending: _Resume | None = None
         try:
@@ -183,11 +184,12 @@ class SSEResponse(Response):
             if message["type"] == "http.disconnect":
                 return
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send,
+                       started: bool = False) -> None:
         conn = scope.get(CONNECTION)
         task = asyncio.current_task()
         if conn is None or task is None:
-            await self._watching(receive, send)
+            await self._watching(receive, send, started)
             return
         gone: list[BaseException | None] = []  # one entry once the client left
 
@@ -201,11 +203,11 @@ class SSEResponse(Response):
             task.cancel()
 
         if not conn.watch_disconnect(lost):  # the client left already
-            await self._watching(receive, send)
+            await self._watching(receive, send, started)
             return
         failure: BaseException | None = None
         try:
-            await self._produce(send)
+            await self._produce(send, started)
         except asyncio.CancelledError:
             if not gone:
                 raise  # not the client's leaving: the server's (shutdown)
@@ -225,9 +227,9 @@ class SSEResponse(Response):
         if failure is not None:
             raise failure
 
-    async def _watching(self, receive: Receive, send: Send) -> None:
+    async def _watching(self, receive: Receive, send: Send, started: bool = False) -> None:
         """The events sent by one task while another waits for ``http.disconnect``."""
-        producer = asyncio.ensure_future(self._produce(send))
+        producer = asyncio.ensure_future(self._produce(send, started))
         watcher = asyncio.ensure_future(self._watch(receive))
         try:
             await asyncio.wait((producer, watcher), return_when=asyncio.FIRST_COMPLETED)
