@@ -314,3 +314,21 @@ def test_a_slow_reader_holds_the_stream_back(proxy: Proxy, fake: Any) -> None:
                    for e in events[:-1] if json.loads(e)["choices"])
     assert text == fake.default_content
     assert wait_until(lambda: fake.in_flight == 0)
+
+
+def test_an_idle_keep_alive_connection_is_closed(proxy: Proxy, fake: Any) -> None:
+    s = _connect(proxy)
+    f = s.makefile("rb")
+    try:
+        s.sendall(_post("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": MESSAGES}))
+        _check_answer(_read(f))
+        time.sleep(1.0)  # idle, but within uvicorn's keep-alive timeout (5 s)
+        s.sendall(_post("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": MESSAGES}))
+        _check_answer(_read(f))
+        started = time.monotonic()
+        s.settimeout(15)
+        assert f.read() == b""  # closed by the server once idle for the timeout
+        assert 4.0 < time.monotonic() - started < 10.0
+    finally:
+        f.close()
+        s.close()

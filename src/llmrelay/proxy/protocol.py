@@ -24,7 +24,17 @@ watch_disconnect`) instead of running a task that waits on ``receive()``
 
 The deadlines cost no timer per request: each connection notes when its current phase is
 due, and one repeating timer per server (:class:`_Sweep`, running while there are
-connections) enforces those that passed, at most a tenth of the shorter timeout late.
+connections) enforces those that passed, at most a tenth of the shorter timeout late
+(uvicorn's keep-alive timeout too: an idle connection is closed by the sweep, not by a
+timer armed after every response).
+
+A POST to an LLM endpoint that the proxy app serves on its short path
+(``ProxyApp.fast_handler``) is run by the connection directly
+(:meth:`GuardedHttpToolsProtocol._start_asgi_task`): the app's ``serve_fast`` with this
+request's uvicorn cycle, whose response then writes its own status line and headers
+(:meth:`~llmrelay.proxy.lean.LeanResponse.write_head`). Reading the request (deadlines,
+caps, ``Expect: 100-continue``), pipelining, keep-alive, flow control and disconnects stay
+uvicorn's cycle's; only the ASGI layers and Starlette's objects are skipped.
 """
 
 from __future__ import annotations
@@ -168,7 +178,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
         self.limits = limits = limits_of(self.app)
         self._header_timeout = limits.request_header_timeout
         self._body_timeout = limits.request_body_timeout
-        self._phase = "idle"  # "headers" | "body" | "idle"
+        self._phase = "idle"  # "headers" | "body" | "idle" | "keep-alive"
         self._header_bytes = 0
         self._deadline = 0.0  # of the current phase (loop time)
         self._refused = False
@@ -194,7 +204,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
             return
         if self.transport.is_closing():
             return
-        if phase == "headers":
+        if phase == "keep-alive":  # idle longer than uvicorn's timeout_keep_alive
+            self._phase = "idle"
+            self.transport.close()
+        elif phase == "headers":
             self._refuse(408, f"the request line and headers did not arrive within "
                               f"{self.limits.request_header_timeout:g} s "
                               f"(general_settings.request_header_timeout)", "header_timeout")
@@ -297,6 +310,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
             if handler is not None:
                 app = partial(self.app.serve_fast, handler, cycle=cycle)
         super()._start_asgi_task(cycle, app)
+
+    def on_response_complete(self) -> None:
+        """uvicorn's, with the keep-alive deadline noted for the sweep instead of a timer
+        armed per response (and cancelled by the next request's first bytes)."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        elif self._phase == "idle":  # not already reading the next request
+            self._phase = "keep-alive"
+            self._deadline = self.loop.time() + self.timeout_keep_alive
 
     def on_body(self, body: bytes) -> None:
         if self._refused:
