@@ -16,12 +16,12 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
-__all__ = ["LeanHeaders", "LeanRequest", "LeanResponse", "header_block"]
+__all__ = ["AnyRequest", "LeanHeaders", "LeanRequest", "LeanResponse", "header_block"]
 
 
 class LeanHeaders(dict[str, str]):
@@ -94,6 +94,11 @@ class LeanRequest:
             if not message.get("more_body", False):
                 self._body = b""  # consumed: a later read gets nothing more
                 return
+
+
+# What the LLM handlers accept: the short path's request, or Starlette's on the usual path
+# (middleware added, routes of the request contract).
+AnyRequest = Request | LeanRequest
 
 
 # Response header names the direct write leaves to the general path: framing headers, and

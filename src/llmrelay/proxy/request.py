@@ -17,10 +17,9 @@ import json
 import re
 from typing import Any
 
-from starlette.requests import Request
-
 from .contract import ENDPOINTS, CallerPolicy
 from .errors import ProxyError
+from .lean import AnyRequest
 
 __all__ = ["build_kwargs", "model_of", "read_json", "read_request"]
 
@@ -31,7 +30,7 @@ _DRAIN_FACTOR = 4
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: AnyRequest, limit: int) -> bytes:
     """The raw request body; a 413 :class:`ProxyError` over ``limit`` bytes, sent after the
     rest of the body was read and dropped (at most ``4 * limit`` bytes more; a client that
     asked ``Expect: 100-continue`` has sent nothing yet and is answered at once)."""
@@ -57,7 +56,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-async def _drain(request: Request, budget: int) -> None:
+async def _drain(request: AnyRequest, budget: int) -> None:
     """Read and drop what is left of the body, up to ``budget`` bytes."""
     try:
         async for part in request.stream():
@@ -68,7 +67,7 @@ async def _drain(request: Request, budget: int) -> None:
         return  # the client went away or the stream was already read: nothing to drain
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
+async def read_json(request: AnyRequest, limit: int) -> dict[str, Any]:
     """The request body as a JSON object; 413 over ``limit`` bytes, 400 when not JSON."""
     body = await read_body(request, limit)
     if len(body) > OFF_LOOP_BYTES:
@@ -76,7 +75,7 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     return parse_json(body)
 
 
-async def read_request(request: Request, call_type: str, auth: Any, policy: CallerPolicy,
+async def read_request(request: AnyRequest, call_type: str, auth: Any, policy: CallerPolicy,
                        limit: int) -> dict[str, Any]:
     """An LLM request body, parsed and checked against the request contract of
     ``call_type``'s endpoint and ``policy`` (on a worker thread when it is large)."""

@@ -27,7 +27,6 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from ...types.lazy_chunks import LAZY_CHUNKS
@@ -38,6 +37,7 @@ from ..headers import litellm_headers
 from ..key_settings import apply_alias, key_tags
 from ..keys.models import SpendRecord
 from ..keys.reserve import worst_case_cost
+from ..lean import AnyRequest
 from ..raw import raw_answer
 from ..request import build_kwargs, model_of, read_request
 from ..request_policy import apply_to_body
@@ -49,15 +49,15 @@ __all__ = ["LLMRequest", "chat_completions", "completions", "embeddings"]
 log = logging.getLogger("llmrelay.proxy")
 
 
-async def chat_completions(request: Request) -> Response:
+async def chat_completions(request: AnyRequest) -> Response:
     return await LLMRequest(request, "completion").run()
 
 
-async def completions(request: Request) -> Response:
+async def completions(request: AnyRequest) -> Response:
     return await LLMRequest(request, "text_completion").run()
 
 
-async def embeddings(request: Request) -> Response:
+async def embeddings(request: AnyRequest) -> Response:
     return await LLMRequest(request, "embeddings").run()
 
 
@@ -67,7 +67,7 @@ OWN_ROUTES = frozenset({"completion", "text_completion", "embeddings"})
 
 def handler(call_type: str) -> Any:
     """The route handler of an LLM endpoint declared in the request contract."""
-    async def handle(request: Request) -> Response:
+    async def handle(request: AnyRequest) -> Response:
         return await LLMRequest(request, call_type).run()
     handle.__name__ = call_type
     return handle
@@ -112,7 +112,7 @@ class LLMRequest:
                  "hooks", "lease", "levels", "request", "served", "start_time", "state", "t0",
                  "upstream")
 
-    def __init__(self, request: Request, call_type: str) -> None:
+    def __init__(self, request: AnyRequest, call_type: str) -> None:
         self.request = request
         self.state = request.app.state.proxy
         self.call_type = call_type
