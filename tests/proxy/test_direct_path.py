@@ -250,6 +250,23 @@ def test_bad_and_oversized_input_get_openai_errors(proxy: Proxy, fake: Any) -> N
             good.close()
 
 
+def test_an_oversized_chunked_body_sent_at_once_gets_413(proxy: Proxy, fake: Any) -> None:
+    chunk = b" " * 1024
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(100)) + b"0\r\n\r\n"
+    s = _connect(proxy)
+    f = s.makefile("rb")
+    try:  # all of it there before the handler reads: the drain must not wait for more
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n" + body)
+        a = _read(f)
+        assert a.status == 413 and a.json()["error"]["code"] == "request_too_large"
+        s.sendall(_post("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": MESSAGES}))
+        _check_answer(_read(f))  # and the connection goes on
+    finally:
+        f.close()
+        s.close()
+
+
 def _in_flight(proxy: Proxy) -> int:
     text = proxy.http.get("/metrics").text
     line = next(x for x in text.splitlines() if x.startswith("llmrelay_requests_in_flight "))

@@ -132,3 +132,25 @@ async def test_lean_request_headers_and_body() -> None:
     assert request.headers.get("Authorization") == "Bearer 1"
     assert request.headers.get("missing", "d") == "d"
     assert await request.body() == b"abc" and await request.body() == b"abc"
+
+
+async def test_lean_request_stream_read_in_two_goes_ends_at_the_body_end() -> None:
+    parts = [{"type": "http.request", "body": b"a" * 10, "more_body": False}]
+
+    async def receive() -> Any:
+        if parts:
+            return parts.pop(0)
+        await asyncio.Event().wait()  # nothing more will come
+
+    request = LeanRequest(object(), {"headers": []}, receive)
+    async for part in request.stream():  # stops at the first part (a body over a limit)
+        assert part == b"a" * 10
+        break
+    drained = await asyncio.wait_for(_collect(request), 2)
+    assert drained == []  # the whole body had come: nothing to wait for
+    with pytest.raises(RuntimeError):
+        await request.body()
+
+
+async def _collect(request: LeanRequest) -> list[bytes]:
+    return [p async for p in request.stream()]

@@ -40,13 +40,14 @@ class LeanHeaders(dict[str, str]):
 class LeanRequest:
     """The parts of a request the LLM handlers read (see the module docstring)."""
 
-    __slots__ = ("_body", "_receive", "app", "headers", "scope")
+    __slots__ = ("_body", "_ended", "_receive", "app", "headers", "scope")
 
     def __init__(self, app: Any, scope: Scope, receive: Receive) -> None:
         self.app = app
         self.scope = scope
         self._receive = receive
         self._body: bytes | None = None
+        self._ended = False  # the last part of the body was received
         self.headers = LeanHeaders(
             [(k.decode("latin-1"), v.decode("latin-1")) for k, v in reversed(scope["headers"])])
 
@@ -58,42 +59,38 @@ class LeanRequest:
     def client(self) -> Any:
         return self.scope.get("client")
 
+    async def _part(self) -> bytes:
+        message = await self._receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        if not message.get("more_body", False):
+            self._ended = True
+        return message.get("body", b"")  # type: ignore[no-any-return]
+
     async def body(self) -> bytes:
         """The whole body (read once); ``ClientDisconnect`` when the client left first."""
         if self._body is None:
-            receive = self._receive
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnect()
-            body = message.get("body", b"")
-            if message.get("more_body", False):
+            if self._ended:
+                raise RuntimeError("the request body was already read as a stream")
+            body = await self._part()
+            if not self._ended:
                 parts = [body]
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        raise ClientDisconnect()
-                    parts.append(message.get("body", b""))
-                    if not message.get("more_body", False):
-                        break
+                while not self._ended:
+                    parts.append(await self._part())
                 body = b"".join(parts)
             self._body = body
         return self._body
 
     async def stream(self) -> AsyncIterator[bytes]:
-        """The body in the parts it arrives in (the whole body when it was read already)."""
+        """The body in the parts it arrives in (the whole body when it was read already);
+        a later call goes on where an earlier one stopped, and ends at the body's end."""
         if self._body is not None:
             yield self._body
             return
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnect()
-            part = message.get("body", b"")
+        while not self._ended:
+            part = await self._part()
             if part:
                 yield part
-            if not message.get("more_body", False):
-                self._body = b""  # consumed: a later read gets nothing more
-                return
 
 
 # What the LLM handlers accept: the short path's request, or Starlette's on the usual path

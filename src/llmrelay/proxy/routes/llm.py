@@ -101,10 +101,6 @@ _random_bits = random.getrandbits
 _LOW_62 = (1 << 62) - 1
 
 
-def format_cost(cost: float | None) -> str:
-    return "unknown" if cost is None else repr(float(cost))
-
-
 class LLMRequest:
     """One LLM request through the proxy (see the module docstring for the steps)."""
 
@@ -283,12 +279,14 @@ class LLMRequest:
                 if value is not None:
                     out[str(name)] = str(value)
         overhead = time.perf_counter() - self.t0 - self.upstream
-        out.update(litellm_headers(self, cost, hidden, overhead))
+        lite = litellm_headers(self, cost, hidden, overhead)
+        out.update(lite)
         out["x-llmrelay-call-id"] = self.call_id
         if self.levels is not None and self.levels.soft:
             out["x-llmrelay-soft-budget-exceeded"] = ", ".join(self.levels.soft)
-        out["x-llmrelay-response-cost"] = format_cost(cost)
-        out["x-llmrelay-overhead-duration-ms"] = f"{max(overhead, 0.0) * 1000.0:.3f}"
+        # the same figures as LiteLLM's headers, formatted once
+        out["x-llmrelay-response-cost"] = lite.get("x-litellm-response-cost") or "unknown"
+        out["x-llmrelay-overhead-duration-ms"] = lite["x-litellm-overhead-duration-ms"]
         return out
 
     def account(self, status: str, http_status: int, usage: Any, cost: float | None,
