@@ -62,11 +62,16 @@ def litellm_headers(req: LLMRequest, cost: float | None, hidden: dict[str, Any] 
             base = dep.api_base or hidden.get("api_base")
             if base:
                 out["x-litellm-model-api-base"] = str(base).split("?", 1)[0]
-    for name in ("attempted_retries", "attempted_fallbacks"):
-        if hidden.get(name) is not None:
-            out[f"x-litellm-{name.replace('_', '-')}"] = str(hidden[name])
+    for name, header in _ATTEMPTS:
+        value = hidden.get(name)
+        if value is not None:
+            out[header] = str(value)
     _key(req, cost, out)
     return out
+
+
+_ATTEMPTS = (("attempted_retries", "x-litellm-attempted-retries"),
+             ("attempted_fallbacks", "x-litellm-attempted-fallbacks"))
 
 
 def _key(req: LLMRequest, cost: float | None, out: dict[str, str]) -> None:
@@ -78,10 +83,14 @@ def _key(req: LLMRequest, cost: float | None, out: dict[str, str]) -> None:
         spend = req.state.spend_now(rec) if rec is not None else 0.0
     except Exception:
         spend = float(getattr(auth, "spend", 0.0) or 0.0)
-    out["x-litellm-key-spend"] = repr(float(spend) + float(cost or 0.0))
-    check_soft_budget(rec, float(spend) + float(cost or 0.0), out)
-    for attr, name in (("max_budget", "max-budget"), ("rpm_limit", "rpm-limit"),
-                       ("tpm_limit", "tpm-limit")):
+    total = float(spend) + float(cost or 0.0)
+    out["x-litellm-key-spend"] = repr(total)
+    check_soft_budget(rec, total, out)
+    for attr, header in _KEY_LIMITS:
         value = getattr(auth, attr, None)
         if value is not None:
-            out[f"x-litellm-key-{name}"] = str(value)
+            out[header] = str(value)
+
+
+_KEY_LIMITS = (("max_budget", "x-litellm-key-max-budget"),
+               ("rpm_limit", "x-litellm-key-rpm-limit"), ("tpm_limit", "x-litellm-key-tpm-limit"))
