@@ -334,6 +334,22 @@ async def test_read_timeout_before_and_between_bytes() -> None:
         s.close()
 
 
+async def test_a_shorter_read_timeout_on_a_kept_connection() -> None:
+    async def answer_then_stall(reader: asyncio.StreamReader,
+                                writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(b"once"))
+        await writer.drain()
+        await read_request(reader)
+        await reader.read()
+
+    async with Server(answer_then_stall) as srv:
+        assert (await transport.asend(post(srv.url))).body == b"once"  # 600 s timer armed
+        with pytest.raises(Timeout):  # the same connection, a 0.2 s timeout: not 600 s
+            await asyncio.wait_for(transport.asend(post(srv.url), timeout=0.2), 30)
+        assert srv.opened == 1
+
+
 async def test_connect_timeout_covers_the_tls_handshake() -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()

@@ -6,8 +6,10 @@ A connection carries one request at a time. :meth:`Connection.send` writes it an
 the response state; the parser's callbacks fill ``status``/``headers`` and the body's
 pieces (decoded when the reply is gzip/deflate encoded) and wake the single waiter.
 The read timeout (the longest gap between two arrivals, aiohttp's ``sock_read``) is one
-timer per request that re-arms itself from the time of the last arrival, so receiving
-data costs a clock read, not a timer.
+timer per connection that re-arms itself from the time of the last arrival when it fires:
+receiving data or starting a request costs a clock read, not a timer; the timer lapses
+when it fires on an idle connection, and is moved earlier only when a request's timeout
+is shorter than what is left of it.
 """
 
 from __future__ import annotations
@@ -87,8 +89,13 @@ class Connection(asyncio.Protocol):
             return
         transport.write(data)
         if read_timeout is not None:
-            self.last_data = self.loop.time()
-            self.timer = self.loop.call_at(self.last_data + read_timeout, self._on_timer)
+            now = self.last_data = self.loop.time()
+            due = now + read_timeout
+            timer = self.timer
+            if timer is None or timer.when() > due:
+                if timer is not None:
+                    timer.cancel()
+                self.timer = self.loop.call_at(due, self._on_timer)
 
     async def wait(self) -> None:
         """Until something changes (headers, body data, the end or an error)."""
@@ -110,8 +117,8 @@ class Connection(asyncio.Protocol):
 
     def finish(self) -> None:
         """The exchange is over: the connection goes back to the pool when it can carry
-        another one, otherwise it is closed."""
-        self._stop_timer()
+        another one, otherwise it is closed (the read timer stays: it lapses when it fires
+        on an idle connection, or serves the next request)."""
         if self.done and self.keep_alive and not self.closed and self.error is None:
             self.busy = False
             self.reused = True
@@ -279,7 +286,7 @@ class Connection(asyncio.Protocol):
         self.timer = None
         timeout = self.read_timeout
         if timeout is None or self.done or not self.busy or self.closed:
-            return
+            return  # lapses; the next request arms one
         due = self.last_data + timeout
         now = self.loop.time()
         if self.paused or (self.streaming and self.parts) or now < due:

@@ -214,13 +214,21 @@ async def _close_with_loop(pool: Pool) -> AsyncIterator[None]:
         pool.close()
 
 
+_last: Pool | None = None  # the pool found last: most processes run one loop
+
+
 def loop_pool(limit: int) -> Pool:
     """The running loop's pool (made on first use, closed with the loop)."""
+    global _last
     loop = asyncio.get_running_loop()
+    pool = _last
+    if pool is not None and pool.loop is loop and not pool.closed:
+        return pool
     pool = pools.get(loop)
     if pool is None or pool.closed:
         pool = pools[loop] = Pool(loop, limit)
         keeper = _close_with_loop(pool)
         # starting it makes the loop track the generator; keep both alive with the loop
         _keepers[loop] = (keeper, asyncio.ensure_future(keeper.__anext__()))
+    _last = pool
     return pool
