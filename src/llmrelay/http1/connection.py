@@ -4,7 +4,8 @@ hands the response's parts to whoever waits for them.
 
 A connection carries one request at a time. :meth:`Connection.send` writes it and resets
 the response state; the parser's callbacks fill ``status``/``headers`` and the body's
-pieces (decoded when the reply is gzip/deflate encoded) and wake the single waiter.
+pieces (decoded when the reply is gzip/deflate encoded), and the single waiter is woken
+once per arrival that brought news for it.
 The read timeout (the longest gap between two arrivals, aiohttp's ``sock_read``) is one
 timer per connection that re-arms itself from the time of the last arrival when it fires:
 receiving data or starting a request costs a clock read, not a timer; the timer lapses
@@ -159,6 +160,18 @@ class Connection(asyncio.Protocol):
             cause = exc.__cause__ or exc.__context__
             self._fail(cause if isinstance(cause, ProtocolError)
                        else ProtocolError(f"invalid HTTP response: {exc}"))
+            return
+        # one wake-up per arrival, not per parsed piece: a stream's waiter on any news, a
+        # whole answer's only at its end
+        if self.streaming:
+            if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
+                self.paused = True
+                self.transport.pause_reading()
+        elif not self.done:
+            return
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -213,7 +226,6 @@ class Connection(asyncio.Protocol):
         if self.head_only:  # a HEAD reply has no body whatever its headers say
             self.done = True
             self.keep_alive = False
-        self._wake()
 
     def on_body(self, body: bytes) -> None:
         if self.head_only:
@@ -226,10 +238,6 @@ class Connection(asyncio.Protocol):
         self.parts.append(body)
         if self.streaming:
             self.buffered += len(body)
-            if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
-                self.paused = True
-                self.transport.pause_reading()
-            self._wake()
 
     def on_message_complete(self) -> None:
         if self.interim:
@@ -240,7 +248,6 @@ class Connection(asyncio.Protocol):
         self._flush_decoder()
         self.keep_alive = self.parser.should_keep_alive()
         self.done = True
-        self._wake()
 
     # ---- internals ------------------------------------------------------------------
     def _decode(self, body: bytes) -> bytes:
