@@ -14,7 +14,9 @@ names, which LiteLLM passes as keywords), then interleaves 9 pairs of rounds wit
 with the logger and reports CPU time (``time.process_time``: every thread of the process,
 delivery included; the caller's own thread with ``time.thread_time``). The added cost is
 the median of the pairs' differences, shown with the quartiles, since the shared machine
-makes absolute times drift. LiteLLM's Python comes from ``--litellm`` (default:
+makes absolute times drift. The time the garbage collector takes per call is shown beside them
+(``gc.callbacks``): events waiting for delivery keep their objects alive, so the
+collector runs during a loop with the logger and not without it. LiteLLM's Python comes from ``--litellm`` (default:
 bench/.venv-litellm, created by run.py); it runs with ``LITELLM_LOCAL_MODEL_COST_MAP``.
 """
 
@@ -169,6 +171,9 @@ def table(ours: list[dict[str, Any]], lite: list[dict[str, Any]]) -> list[str]:
         f"{spread(ours, 'added_caller')} | {spread(lite, 'added_caller')} |",
         f"| added, work on the caller's path alone (events dropped when handed over) | "
         f"**{us(med(ours, 'caller_path_s'))}** | - |",
+        f"| time in the garbage collector per call, no callbacks / six-hook class | "
+        f"{us(med(ours, 'gc_none_s'))} / {us(med(ours, 'gc_six_s'))} | "
+        f"{us(med(lite, 'gc_none_s'))} / {us(med(lite, 'gc_six_s'))} |",
         "",
         f"Ratios: the six-hook class makes an llmrelay call cost {o_six / o_none:.2f}x a "
         f"call without it (LiteLLM: {l_six / l_none:.2f}x, within its noise); an llmrelay "
