@@ -408,3 +408,35 @@ def test_module_settings_start_from_the_client_defaults() -> None:
             assert getattr(module, f.name) == [], f.name
             continue
         assert getattr(module, f.name) == getattr(defaults, f.name), f.name
+
+
+def _sse_body(words: list[str], newline: bytes, trailing: bool) -> bytes:
+    events = []
+    for i, word in enumerate(words):
+        last = i == len(words) - 1
+        chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                 "choices": [{"index": 0, "delta": {"content": word},
+                              "finish_reason": "stop" if last else None}]}
+        events.append(b"data: " + json.dumps(chunk).encode() + newline + newline)
+    body = b"".join(events) + b"data: [DONE]"
+    return body + newline + newline if trailing else body
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+@pytest.mark.parametrize("trailing", [True, False])
+def test_sse_lines_split_across_any_chunk_boundary(newline: bytes, trailing: bool) -> None:
+    words = ["Two", " events", " per", " read", " or", " one", " byte", " each"]
+    body = _sse_body(words, newline, trailing)
+    for size in (1, 2, 5, 64, None):  # None: the whole body in one piece
+        client = Client(transport=MockTransport(lambda req: Reply(200, {}, body),
+                                                chunk_size=size))
+        text = "".join(c.choices[0].delta.content or "" for c in client.completion(
+            model="gpt-4o-mini", messages=MSGS, stream=True, api_key="sk-x"))
+        assert text == "".join(words), size
+
+        async def arun() -> str:
+            stream = await client.acompletion(model="gpt-4o-mini", messages=MSGS,
+                                              stream=True, api_key="sk-x")
+            return "".join([c.choices[0].delta.content or "" async for c in stream])
+
+        assert asyncio.run(arun()) == "".join(words), size

@@ -120,13 +120,14 @@ def _open_stream(ctx: CallContext, req: HTTPRequest) -> CustomStreamWrapper:
     req = _stream_request(ctx, tr, req)
     s = _with_retries(ctx, lambda: tr.stream(_authorized(ctx, req), ctx.timeout), ctx.provider)
     decoder = ctx.provider.stream_decoder(ctx.call)
-    pieces = s.chunks() if _raw(decoder) else s.lines()
+    feed, rest = _feeders(decoder)
+    pieces = s.chunks()
 
     def chunks() -> Iterator[Any]:
-        feed = decoder.feed
         try:
             for piece in pieces:
                 yield from feed(piece)
+            yield from rest()
             yield from decoder.finish()
         except LLMRelayError:
             raise
@@ -225,14 +226,16 @@ async def _aopen_stream(ctx: CallContext, req: HTTPRequest) -> AsyncStreamWrappe
 
     s = await _awith_retries(ctx, attempt, ctx.provider)
     decoder = ctx.provider.stream_decoder(ctx.call)
-    pieces = s.chunks() if _raw(decoder) else s.lines()
+    feed, rest = _feeders(decoder)
+    pieces = s.chunks()
 
     async def chunks() -> AsyncIterator[Any]:
-        feed = decoder.feed
         try:
             async for piece in pieces:
                 for c in feed(piece):
                     yield c
+            for c in rest():
+                yield c
             for c in decoder.finish():
                 yield c
         except LLMRelayError:
@@ -331,8 +334,47 @@ async def _aauthorized(ctx: CallContext, req: HTTPRequest) -> HTTPRequest:
     return req
 
 
-def _raw(decoder: Any) -> bool:
-    return bool(getattr(decoder, "raw_bytes", False))
+class _Lines:
+    """A line decoder fed the body's byte chunks: each chunk is split into lines (without
+    their ``\n``) in one pass, instead of one async-generator step per line through the
+    transport's ``lines()``."""
+
+    __slots__ = ("_buf", "_feed")
+
+    def __init__(self, feed: Callable[[bytes], list[Any]]) -> None:
+        self._feed = feed
+        self._buf = b""
+
+    def feed(self, piece: bytes) -> list[Any]:
+        if self._buf:
+            piece = self._buf + piece
+        lines = piece.split(b"\n")
+        self._buf = lines.pop()
+        feed = self._feed
+        if len(lines) == 1:
+            return feed(lines[0])
+        out: list[Any] = []
+        for line in lines:
+            out += feed(line)
+        return out
+
+    def rest(self) -> list[Any]:
+        """The last line, when the body did not end with a line break."""
+        buf, self._buf = self._buf, b""
+        return self._feed(buf) if buf else []
+
+
+def _no_rest() -> list[Any]:
+    return []
+
+
+def _feeders(decoder: Any) -> tuple[Callable[[bytes], list[Any]], Callable[[], list[Any]]]:
+    """``(feed, rest)`` for the body's byte chunks: the decoder's own ``feed`` when it takes
+    bytes (``raw_bytes``: binary framings), else its lines split here."""
+    if getattr(decoder, "raw_bytes", False):
+        return decoder.feed, _no_rest
+    lines = _Lines(decoder.feed)
+    return lines.feed, lines.rest
 
 
 def _mocked(ctx: CallContext) -> bool:
