@@ -434,9 +434,9 @@ def test_sse_lines_split_across_any_chunk_boundary(newline: bytes, trailing: boo
             model="gpt-4o-mini", messages=MSGS, stream=True, api_key="sk-x"))
         assert text == "".join(words), size
 
-        async def arun() -> str:
+        async def arun(client: Client) -> str:
             stream = await client.acompletion(model="gpt-4o-mini", messages=MSGS,
                                               stream=True, api_key="sk-x")
             return "".join([c.choices[0].delta.content or "" async for c in stream])
 
-        assert asyncio.run(arun()) == "".join(words), size
+        assert asyncio.run(arun(client)) == "".join(words), size
